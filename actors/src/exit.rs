@@ -1,0 +1,82 @@
+//! How a child ended, and the slot through which a child names an error before it stops.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde::Serialize;
+
+/// Every way a supervised actor can end. `Normal` and `Shutdown` are normal exits in OTP's sense;
+/// the rest are abnormal and restart `transient` children.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
+pub enum ExitReason {
+    /// The actor stopped itself with no error.
+    Normal,
+    /// Its supervisor asked it to stop.
+    Shutdown,
+    /// The actor recorded an error in its [`ExitSlot`] and stopped.
+    Error(String),
+    /// A handler, a future the actor spawned, or `started()` panicked; the panic message is kept.
+    Panic(String),
+    /// Dropped without running to its end: brutal kill, or the shutdown timeout passed.
+    Killed,
+}
+
+impl ExitReason {
+    pub fn is_normal(&self) -> bool {
+        matches!(self, ExitReason::Normal | ExitReason::Shutdown)
+    }
+
+    /// A label of bounded cardinality, for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ExitReason::Normal => "normal",
+            ExitReason::Shutdown => "shutdown",
+            ExitReason::Error(_) => "error",
+            ExitReason::Panic(_) => "panic",
+            ExitReason::Killed => "killed",
+        }
+    }
+
+    pub(crate) fn from_panic(payload: Box<dyn Any + Send>) -> Self {
+        let message = if let Some(s) = payload.downcast_ref::<&str>() {
+            (*s).to_owned()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "panic with a non-string payload".to_owned()
+        };
+        ExitReason::Panic(message)
+    }
+}
+
+impl fmt::Display for ExitReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitReason::Error(e) => write!(f, "error: {e}"),
+            ExitReason::Panic(p) => write!(f, "panic: {p}"),
+            other => f.write_str(other.kind()),
+        }
+    }
+}
+
+/// Where a child leaves the reason for a deliberate stop. An actor that stops after
+/// `exit.fail("…")` is seen by its supervisor as an `Error` exit, otherwise as `Normal`.
+#[derive(Debug, Clone, Default)]
+pub struct ExitSlot(Arc<Mutex<Option<ExitReason>>>);
+
+impl ExitSlot {
+    pub fn fail(&self, error: impl Into<String>) {
+        *self.0.lock() = Some(ExitReason::Error(error.into()));
+    }
+
+    pub(crate) fn set(&self, reason: ExitReason) {
+        *self.0.lock() = Some(reason);
+    }
+
+    pub(crate) fn take(&self) -> Option<ExitReason> {
+        self.0.lock().take()
+    }
+}

@@ -1,0 +1,34 @@
+//! Supervision trees with bounded mailboxes on actix. Knows nothing of agents or tasks.
+//!
+//! # Layout
+//! - [`supervisor`]: the Supervisor actor: child specs, restart policies, intensity, backoff,
+//!   escalation, ordered shutdown.
+//! - [`child`]: starting an actor so that every exit (stop, error, panic) reaches its supervisor.
+//! - [`exit`]: exit reasons and the slot a child names its error in.
+//! - [`window`]: restart intensity (`max_restarts` within `period`).
+//! - [`backoff`]: delays between restarts of a crash-looping child.
+//! - [`tree`]: snapshots of the live tree; supervision events.
+//! - [`mailbox`]: bounded-mailbox probes and the `try_send` that counts refusals.
+
+pub mod backoff;
+pub mod child;
+pub mod exit;
+pub mod mailbox;
+pub mod supervisor;
+mod sync;
+pub mod tree;
+pub mod window;
+
+pub use backoff::Backoff;
+pub use child::{ChildContext, Shutdown, StartedChild};
+pub use exit::{ExitReason, ExitSlot};
+pub use mailbox::{MailboxProbe, ProbeReading, Probes, Refused};
+pub use supervisor::{
+    ChildSpec, ShutdownPolicy, StartChild, Supervisor, SupervisorError, SupervisorSpec,
+    TerminateChild,
+};
+pub use tree::{
+    discard_events, ChildStatus, EventSink, Restart, Strategy, SupervisionEvent,
+    SupervisionEventKind, SupervisorSnapshot, SupervisorStatus, Tree,
+};
+pub use window::{Intensity, RestartWindow};

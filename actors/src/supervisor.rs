@@ -1,0 +1,608 @@
+//! The Supervisor actor: starts children from specs, sees every exit, restarts per policy within
+//! its intensity, backs off crash loops, gives up and escalates, and shuts children down in reverse
+//! start order.
+//!
+//! A supervisor is itself a child (it handles [`Shutdown`] and records why it gave up in its
+//! [`ExitSlot`]), so trees nest: when a supervisor gives up, its parent sees an `Error` exit.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use actix::prelude::*;
+use actix::WeakAddr;
+use futures::future::AbortHandle;
+use parking_lot::RwLock;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use crate::backoff::Backoff;
+use crate::child::{watch, ChildContext, Shutdown, StartedChild};
+use crate::exit::{ExitReason, ExitSlot};
+use crate::tree::{
+    epoch_millis, ChildStatus, ChildView, EventSink, Restart, Strategy, SupervisionEvent,
+    SupervisionEventKind, SupervisorStatus, SupervisorView, Tree,
+};
+use crate::window::{Intensity, RestartWindow};
+
+/// How a child is stopped when its supervisor shuts down or removes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShutdownPolicy {
+    /// Ask with [`Shutdown`], then drop the child if it has not ended within the timeout.
+    Timeout(Duration),
+    /// Drop the child's future at once, without asking.
+    BrutalKill,
+}
+
+impl Default for ShutdownPolicy {
+    /// OTP's default for workers.
+    fn default() -> Self {
+        ShutdownPolicy::Timeout(Duration::from_secs(5))
+    }
+}
+
+type Factory = Arc<dyn Fn(ChildContext) -> StartedChild + Send + Sync>;
+
+/// How to start one child, and what to do when it ends.
+#[derive(Clone)]
+pub struct ChildSpec {
+    pub id: String,
+    pub restart: Restart,
+    pub shutdown: ShutdownPolicy,
+    pub backoff: Backoff,
+    start: Factory,
+}
+
+impl std::fmt::Debug for ChildSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChildSpec")
+            .field("id", &self.id)
+            .field("restart", &self.restart)
+            .field("shutdown", &self.shutdown)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChildSpec {
+    /// A permanent child with the default backoff and shutdown timeout; `start` is called at the
+    /// first start and again at every restart.
+    pub fn new(
+        id: impl Into<String>,
+        start: impl Fn(ChildContext) -> StartedChild + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            restart: Restart::Permanent,
+            shutdown: ShutdownPolicy::default(),
+            backoff: Backoff::default(),
+            start: Arc::new(start),
+        }
+    }
+
+    pub fn restart(mut self, restart: Restart) -> Self {
+        self.restart = restart;
+        self
+    }
+
+    pub fn shutdown(mut self, shutdown: ShutdownPolicy) -> Self {
+        self.shutdown = shutdown;
+        self
+    }
+
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+}
+
+/// The settings of one supervisor.
+#[derive(Clone)]
+pub struct SupervisorSpec {
+    /// Unique in the tree; `/api/v1/supervision` and metrics name the supervisor by it.
+    pub name: Arc<str>,
+    pub parent: Option<String>,
+    pub strategy: Strategy,
+    pub intensity: Intensity,
+    pub events: EventSink,
+    pub tree: Tree,
+}
+
+impl SupervisorSpec {
+    pub fn new(name: impl Into<Arc<str>>, tree: Tree, events: EventSink) -> Self {
+        Self {
+            name: name.into(),
+            parent: None,
+            strategy: Strategy::OneForOne,
+            intensity: Intensity::default(),
+            events,
+            tree,
+        }
+    }
+
+    pub fn parent(mut self, parent: impl Into<String>) -> Self {
+        self.parent = Some(parent.into());
+        self
+    }
+
+    pub fn intensity(mut self, intensity: Intensity) -> Self {
+        self.intensity = intensity;
+        self
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SupervisorError {
+    #[error("a child with id {0:?} already exists")]
+    DuplicateChild(String),
+    #[error("no child with id {0:?}")]
+    NoSuchChild(String),
+    #[error("the supervisor is shutting down")]
+    ShuttingDown,
+}
+
+/// Add a child at run time (a dynamic pool adds agents this way); it starts at once.
+#[derive(Message)]
+#[rtype(result = "Result<(), SupervisorError>")]
+pub struct StartChild(pub ChildSpec);
+
+/// Stop a child per its shutdown policy and forget its spec; answered once it has ended.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), SupervisorError>")]
+pub struct TerminateChild(pub String);
+
+/// Sent by a child's watcher when the child's future has ended.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+struct ChildExited {
+    seq: u64,
+    generation: u64,
+    reason: ExitReason,
+}
+
+struct Running {
+    stop: Box<dyn Fn()>,
+    abort: AbortHandle,
+    done: oneshot::Receiver<()>,
+}
+
+struct Child {
+    spec: ChildSpec,
+    generation: u64,
+    running: Option<Running>,
+    restarts: u64,
+    /// Crashes since the child last ran longer than its backoff's `reset_after`.
+    consecutive: u32,
+    started_at: Instant,
+    pending_restart: Option<SpawnHandle>,
+    /// Being stopped by `TerminateChild`: its exit is reported, then it is forgotten.
+    terminating: bool,
+}
+
+/// A stop that a shutdown sequence carries out: ask (or not), wait, drop.
+struct StopStep {
+    running: Running,
+    policy: ShutdownPolicy,
+}
+
+impl StopStep {
+    async fn run(self) {
+        let Running {
+            stop,
+            abort,
+            mut done,
+        } = self.running;
+        if let ShutdownPolicy::Timeout(limit) = self.policy {
+            stop();
+            if tokio::time::timeout(limit, &mut done).await.is_ok() {
+                return;
+            }
+        }
+        abort.abort();
+        // The watcher answers once the aborted future is gone.
+        let _ = done.await;
+    }
+}
+
+pub struct Supervisor {
+    spec: SupervisorSpec,
+    /// Where this supervisor says why it gave up, read by its own parent.
+    exit: ExitSlot,
+    initial: Vec<ChildSpec>,
+    children: BTreeMap<u64, Child>,
+    by_id: HashMap<String, u64>,
+    next_seq: u64,
+    window: RestartWindow,
+    stopping: bool,
+    /// Exits still to be reported before a shutting-down supervisor stops, and its final status.
+    draining: Option<(usize, SupervisorStatus)>,
+    view: Arc<RwLock<SupervisorView>>,
+    /// One weak address cloned into every watcher: a strong one per child would cost an
+    /// allocation each and keep a stopped supervisor's mailbox alive.
+    me: Option<WeakAddr<Supervisor>>,
+    /// A supervisor runs until it is stopped, as an OTP process does, not until the last outside
+    /// address to it is dropped; this strong address keeps actix from stopping it early.
+    keepalive: Option<Addr<Supervisor>>,
+}
+
+impl Supervisor {
+    /// A supervisor that starts `children` in order when it starts. `exit` is the slot of its own
+    /// [`ChildContext`] when it is supervised, or a fresh one for a root.
+    pub fn new(spec: SupervisorSpec, children: Vec<ChildSpec>, exit: ExitSlot) -> Self {
+        let view = Arc::new(RwLock::new(SupervisorView {
+            name: spec.name.to_string(),
+            parent: spec.parent.clone(),
+            strategy: spec.strategy,
+            intensity: spec.intensity,
+            status: SupervisorStatus::Running,
+            restarts: 0,
+            recent_exits: Default::default(),
+            children: BTreeMap::new(),
+        }));
+        Self {
+            window: RestartWindow::new(spec.intensity),
+            spec,
+            exit,
+            initial: children,
+            children: BTreeMap::new(),
+            by_id: HashMap::new(),
+            next_seq: 0,
+            stopping: false,
+            draining: None,
+            view,
+            me: None,
+            keepalive: None,
+        }
+    }
+
+    /// A supervisor as the child of another: the factory a parent's [`ChildSpec`] calls.
+    pub fn child_spec(
+        spec: SupervisorSpec,
+        children: impl Fn() -> Vec<ChildSpec> + Send + Sync + 'static,
+        mailbox: usize,
+        on_start: impl Fn(Addr<Supervisor>) + Send + Sync + 'static,
+    ) -> ChildSpec {
+        let id = spec.name.to_string();
+        ChildSpec::new(id, move |ctx: ChildContext| {
+            let sup = Supervisor::new(spec.clone(), children(), ctx.exit);
+            let (addr, started) = StartedChild::new(sup, mailbox);
+            on_start(addr);
+            started
+        })
+        .shutdown(ShutdownPolicy::Timeout(Duration::from_secs(60)))
+    }
+
+    fn emit(&self, child: &str, kind: SupervisionEventKind) {
+        (self.spec.events)(&SupervisionEvent {
+            supervisor: self.spec.name.clone(),
+            child: child.to_owned(),
+            kind,
+            at_ms: epoch_millis(SystemTime::now()),
+        });
+    }
+
+    fn add(&mut self, spec: ChildSpec) -> Result<(), SupervisorError> {
+        if self.stopping {
+            return Err(SupervisorError::ShuttingDown);
+        }
+        if self.by_id.contains_key(&spec.id) {
+            return Err(SupervisorError::DuplicateChild(spec.id));
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.by_id.insert(spec.id.clone(), seq);
+        self.view.write().children.insert(
+            seq,
+            ChildView {
+                id: spec.id.clone(),
+                restart: spec.restart,
+                status: ChildStatus::Running,
+                restarts: 0,
+                last_exit: None,
+                next_attempt_ms: None,
+                backoff: spec.backoff,
+            },
+        );
+        self.children.insert(
+            seq,
+            Child {
+                spec,
+                generation: 0,
+                running: None,
+                restarts: 0,
+                consecutive: 0,
+                started_at: Instant::now(),
+                pending_restart: None,
+                terminating: false,
+            },
+        );
+        self.start(seq);
+        Ok(())
+    }
+
+    fn start(&mut self, seq: u64) {
+        let Some(me) = self.me.clone() else { return };
+        let Some(child) = self.children.get_mut(&seq) else {
+            return;
+        };
+        child.pending_restart = None;
+        let exit = ExitSlot::default();
+        let started = (child.spec.start)(ChildContext {
+            id: child.spec.id.clone(),
+            generation: child.generation,
+            exit: exit.clone(),
+        });
+        let (done_tx, done) = oneshot::channel();
+        let generation = child.generation;
+        let abort = watch(started.future, exit, move |reason| {
+            let _ = done_tx.send(());
+            if let Some(sup) = me.upgrade() {
+                sup.do_send(ChildExited {
+                    seq,
+                    generation,
+                    reason,
+                });
+            }
+        });
+        child.running = Some(Running {
+            stop: started.stop,
+            abort,
+            done,
+        });
+        child.started_at = Instant::now();
+        let id = child.spec.id.clone();
+        if let Some(view) = self.view.write().children.get_mut(&seq) {
+            view.status = ChildStatus::Running;
+            view.next_attempt_ms = None;
+        }
+        self.emit(&id, SupervisionEventKind::ChildStarted { generation });
+    }
+
+    fn remove(&mut self, seq: u64) -> Option<Child> {
+        let child = self.children.remove(&seq)?;
+        self.by_id.remove(&child.spec.id);
+        self.view.write().children.remove(&seq);
+        Some(child)
+    }
+
+    fn on_exit(&mut self, msg: ChildExited, ctx: &mut Context<Self>) {
+        let ChildExited {
+            seq,
+            generation,
+            reason,
+        } = msg;
+        let Some(child) = self.children.get_mut(&seq) else {
+            return;
+        };
+        if child.generation != generation {
+            return;
+        }
+        child.running = None;
+        let id = child.spec.id.clone();
+        let uptime = child.started_at.elapsed();
+        let policy = child.spec.restart;
+        self.emit(
+            &id,
+            SupervisionEventKind::ChildExited {
+                reason: reason.clone(),
+            },
+        );
+        {
+            let mut view = self.view.write();
+            if !reason.is_normal() {
+                view.record_exit(&id, &reason);
+            }
+            if let Some(v) = view.children.get_mut(&seq) {
+                v.last_exit = Some(reason.clone());
+                v.status = ChildStatus::Stopped;
+            }
+        }
+        if self.children.get(&seq).is_some_and(|c| c.terminating) {
+            self.remove(seq);
+            return;
+        }
+        if self.stopping {
+            if let Some((pending, _)) = &mut self.draining {
+                *pending = pending.saturating_sub(1);
+            }
+            self.stop_when_drained(ctx);
+            return;
+        }
+        let restart = match policy {
+            Restart::Permanent => true,
+            Restart::Transient => !reason.is_normal(),
+            Restart::Temporary => false,
+        };
+        if !restart {
+            if policy == Restart::Temporary {
+                self.remove(seq);
+            }
+            return;
+        }
+        if !self.window.admit(Instant::now()) {
+            self.give_up(&id, reason, ctx);
+            return;
+        }
+        let Some(child) = self.children.get_mut(&seq) else {
+            return;
+        };
+        child.consecutive = if uptime >= child.spec.backoff.reset_after {
+            1
+        } else {
+            child.consecutive + 1
+        };
+        child.restarts += 1;
+        child.generation += 1;
+        let delay = child.spec.backoff.delay(child.consecutive);
+        let restarts = child.restarts;
+        {
+            let mut view = self.view.write();
+            view.restarts += 1;
+            if let Some(v) = view.children.get_mut(&seq) {
+                v.restarts = restarts;
+                v.status = ChildStatus::Restarting;
+                v.next_attempt_ms = Some(epoch_millis(SystemTime::now() + delay));
+            }
+        }
+        let delay_ms = delay.as_millis() as u64;
+        self.emit(
+            &id,
+            SupervisionEventKind::ChildRestarted { restarts, delay_ms },
+        );
+        if delay.is_zero() {
+            self.start(seq);
+        } else {
+            let handle = ctx.run_later(delay, move |act, _| act.start(seq));
+            if let Some(child) = self.children.get_mut(&seq) {
+                child.pending_restart = Some(handle);
+            }
+        }
+    }
+
+    fn give_up(&mut self, child: &str, last: ExitReason, ctx: &mut Context<Self>) {
+        let intensity = self.spec.intensity;
+        let reason = ExitReason::Error(format!(
+            "{} exceeded {} restarts in {:?}; last exit of {child}: {last}",
+            self.spec.name, intensity.max_restarts, intensity.period
+        ));
+        tracing::error!(supervisor = %self.spec.name, %reason, "supervisor gave up");
+        self.emit(
+            child,
+            SupervisionEventKind::SupervisorGaveUp {
+                reason: reason.clone(),
+            },
+        );
+        self.exit.set(reason);
+        self.shut_down(SupervisorStatus::GaveUp, ctx);
+    }
+
+    /// Stop every child in reverse start order, then stop this supervisor.
+    fn shut_down(&mut self, end: SupervisorStatus, ctx: &mut Context<Self>) {
+        if self.stopping {
+            return;
+        }
+        self.stopping = true;
+        self.view.write().status = SupervisorStatus::ShuttingDown;
+        let mut steps = Vec::with_capacity(self.children.len());
+        for child in self.children.values_mut().rev() {
+            if let Some(handle) = child.pending_restart.take() {
+                ctx.cancel_future(handle);
+            }
+            if let Some(running) = child.running.take() {
+                steps.push(StopStep {
+                    running,
+                    policy: child.spec.shutdown,
+                });
+            }
+        }
+        self.draining = Some((steps.len(), end));
+        // Spawned, not waited on: the exits of the children must still be handled (and reported)
+        // while the sequence runs.
+        ctx.spawn(
+            async move {
+                for step in steps {
+                    step.run().await;
+                }
+            }
+            .into_actor(self),
+        );
+        self.stop_when_drained(ctx);
+    }
+
+    fn stop_when_drained(&mut self, ctx: &mut Context<Self>) {
+        if let Some((0, end)) = self.draining {
+            self.view.write().status = end;
+            ctx.stop();
+        }
+    }
+}
+
+impl Actor for Supervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let me = ctx.address();
+        self.me = Some(me.downgrade());
+        self.keepalive = Some(me);
+        self.spec.tree.register(self.view.clone());
+        for spec in std::mem::take(&mut self.initial) {
+            if let Err(err) = self.add(spec) {
+                tracing::error!(supervisor = %self.spec.name, %err, "child spec rejected");
+            }
+        }
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.keepalive = None;
+        let mut view = self.view.write();
+        if view.status != SupervisorStatus::GaveUp {
+            view.status = SupervisorStatus::Stopped;
+        }
+        drop(view);
+        // A supervisor that is restarted registers its view again under the same name.
+        if self.spec.parent.is_some() && !self.stopping {
+            self.spec.tree.remove(&self.spec.name);
+        }
+    }
+}
+
+impl Handler<StartChild> for Supervisor {
+    type Result = Result<(), SupervisorError>;
+
+    fn handle(&mut self, msg: StartChild, _: &mut Context<Self>) -> Self::Result {
+        self.add(msg.0)
+    }
+}
+
+impl Handler<TerminateChild> for Supervisor {
+    type Result = ResponseActFuture<Self, Result<(), SupervisorError>>;
+
+    fn handle(&mut self, msg: TerminateChild, ctx: &mut Context<Self>) -> Self::Result {
+        let Some(&seq) = self.by_id.get(&msg.0) else {
+            return Box::pin(fut::ready(Err(SupervisorError::NoSuchChild(msg.0))));
+        };
+        let Some(child) = self.children.get_mut(&seq) else {
+            return Box::pin(fut::ready(Err(SupervisorError::NoSuchChild(msg.0))));
+        };
+        if let Some(handle) = child.pending_restart.take() {
+            ctx.cancel_future(handle);
+        }
+        let policy = child.spec.shutdown;
+        let step = match child.running.take() {
+            Some(running) => {
+                // Forgotten once its exit arrives, so that the exit is still reported.
+                child.terminating = true;
+                self.by_id.remove(&msg.0);
+                Some(StopStep { running, policy })
+            }
+            None => {
+                self.remove(seq);
+                None
+            }
+        };
+        Box::pin(
+            async move {
+                if let Some(step) = step {
+                    step.run().await;
+                }
+                Ok(())
+            }
+            .into_actor(self),
+        )
+    }
+}
+
+impl Handler<ChildExited> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ChildExited, ctx: &mut Context<Self>) {
+        self.on_exit(msg, ctx);
+    }
+}
+
+impl Handler<Shutdown> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
+        self.shut_down(SupervisorStatus::Stopped, ctx);
+    }
+}

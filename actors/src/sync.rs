@@ -1,0 +1,9 @@
+//! Atomics used by the concurrent pieces of this crate, swapped for loom's under `cfg(hive_loom)`
+//! so that the same code is model-checked (`RUSTFLAGS="--cfg hive_loom" cargo test -p hive-actors
+//! --test loom --release`). A project cfg rather than `cfg(loom)`: tokio and event-listener react to
+//! the latter and stop building.
+
+#[cfg(hive_loom)]
+pub(crate) use loom::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+#[cfg(not(hive_loom))]
+pub(crate) use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};

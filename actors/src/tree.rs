@@ -1,0 +1,210 @@
+//! Snapshots of the live supervision tree and the events every supervision decision emits.
+//!
+//! Each supervisor publishes a [`SupervisorView`] behind a lock that only it writes, so that status
+//! pages read the tree without a message to every supervisor.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use parking_lot::RwLock;
+use serde::{Serialize, Serializer};
+
+use crate::backoff::Backoff;
+use crate::exit::ExitReason;
+use crate::window::Intensity;
+
+pub(crate) fn as_millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis().min(u128::from(u64::MAX)) as u64)
+}
+
+pub(crate) fn epoch_millis(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// How a supervisor reacts when one child exits and must be restarted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Strategy {
+    /// Restart only the child that exited.
+    OneForOne,
+}
+
+/// Whether a child is restarted when it exits (OTP's `restart` flag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Restart {
+    /// Always restarted.
+    Permanent,
+    /// Restarted only after an abnormal exit (error, panic, kill).
+    Transient,
+    /// Never restarted; removed when it exits.
+    Temporary,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChildStatus {
+    Running,
+    /// Exited and waiting for its backoff delay; `next_attempt_ms` says when.
+    Restarting,
+    Stopped,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChildView {
+    pub id: String,
+    pub restart: Restart,
+    pub status: ChildStatus,
+    pub restarts: u64,
+    pub last_exit: Option<ExitReason>,
+    /// Epoch milliseconds of the next restart attempt while `restarting`.
+    pub next_attempt_ms: Option<u64>,
+    #[serde(skip)]
+    pub backoff: Backoff,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SupervisorStatus {
+    Running,
+    ShuttingDown,
+    Stopped,
+    /// Exceeded its restart intensity and shut down; its parent decides what follows.
+    GaveUp,
+}
+
+/// One restart reason with its time, newest last.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecentExit {
+    pub child: String,
+    pub reason: ExitReason,
+    pub at_ms: u64,
+}
+
+/// How many recent reasons a supervisor keeps for its status page.
+const RECENT_EXITS: usize = 16;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SupervisorView {
+    pub name: String,
+    pub parent: Option<String>,
+    pub strategy: Strategy,
+    pub intensity: Intensity,
+    pub status: SupervisorStatus,
+    pub restarts: u64,
+    pub recent_exits: VecDeque<RecentExit>,
+    /// Children in start order (the key is the start sequence number).
+    #[serde(skip)]
+    pub children: BTreeMap<u64, ChildView>,
+}
+
+impl SupervisorView {
+    pub(crate) fn record_exit(&mut self, child: &str, reason: &ExitReason) {
+        if self.recent_exits.len() == RECENT_EXITS {
+            self.recent_exits.pop_front();
+        }
+        self.recent_exits.push_back(RecentExit {
+            child: child.to_owned(),
+            reason: reason.clone(),
+            at_ms: epoch_millis(SystemTime::now()),
+        });
+    }
+}
+
+/// Children counted by status, so a pool of 10,000 agents is summarised rather than listed.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct ChildCounts {
+    pub running: usize,
+    pub restarting: usize,
+    pub stopped: usize,
+}
+
+/// A supervisor as the API shows it: its settings, counts and the first children in start order.
+#[derive(Debug, Clone, Serialize)]
+pub struct SupervisorSnapshot {
+    #[serde(flatten)]
+    pub view: SupervisorView,
+    pub child_counts: ChildCounts,
+    pub children_total: usize,
+    pub children: Vec<ChildView>,
+}
+
+/// Every supervisor of the process, by name.
+#[derive(Debug, Clone, Default)]
+pub struct Tree {
+    nodes: Arc<RwLock<BTreeMap<String, Arc<RwLock<SupervisorView>>>>>,
+}
+
+impl Tree {
+    pub(crate) fn register(&self, view: Arc<RwLock<SupervisorView>>) {
+        let name = view.read().name.clone();
+        self.nodes.write().insert(name, view);
+    }
+
+    pub(crate) fn remove(&self, name: &str) {
+        self.nodes.write().remove(name);
+    }
+
+    /// All supervisors, each with at most `child_limit` children listed.
+    pub fn snapshot(&self, child_limit: usize) -> Vec<SupervisorSnapshot> {
+        let nodes: Vec<_> = self.nodes.read().values().cloned().collect();
+        nodes
+            .iter()
+            .map(|node| {
+                let view = node.read();
+                let mut counts = ChildCounts::default();
+                for child in view.children.values() {
+                    match child.status {
+                        ChildStatus::Running => counts.running += 1,
+                        ChildStatus::Restarting => counts.restarting += 1,
+                        ChildStatus::Stopped => counts.stopped += 1,
+                    }
+                }
+                SupervisorSnapshot {
+                    children: view.children.values().take(child_limit).cloned().collect(),
+                    children_total: view.children.len(),
+                    child_counts: counts,
+                    view: view.clone(),
+                }
+            })
+            .collect()
+    }
+
+    /// One child's view, looked up by supervisor and child id.
+    pub fn child(&self, supervisor: &str, child: &str) -> Option<ChildView> {
+        let node = self.nodes.read().get(supervisor).cloned()?;
+        let view = node.read();
+        view.children.values().find(|c| c.id == child).cloned()
+    }
+}
+
+/// What a supervisor decided; every decision is one event.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SupervisionEventKind {
+    ChildStarted { generation: u64 },
+    ChildExited { reason: ExitReason },
+    ChildRestarted { restarts: u64, delay_ms: u64 },
+    SupervisorGaveUp { reason: ExitReason },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SupervisionEvent {
+    pub supervisor: Arc<str>,
+    pub child: String,
+    #[serde(flatten)]
+    pub kind: SupervisionEventKind,
+    pub at_ms: u64,
+}
+
+/// Where a supervisor sends its events: the application turns them into metrics and bus events.
+pub type EventSink = Arc<dyn Fn(&SupervisionEvent) + Send + Sync>;
+
+/// A sink that drops every event, for trees nobody observes.
+pub fn discard_events() -> EventSink {
+    Arc::new(|_| {})
+}

@@ -1,0 +1,382 @@
+//! Supervisor behaviour, case by case in the manner of OTP's supervisor suite. Every wait is on an
+//! event or a message; time that matters (backoff, shutdown timeout) is tokio's paused clock.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use hive_actors::tree::ChildView;
+use hive_actors::Supervisor;
+use hive_actors::*;
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+
+/// A child that does what its messages say, and logs its starts and stops.
+struct Worker {
+    name: String,
+    exit: ExitSlot,
+    log: Arc<Mutex<Vec<String>>>,
+    panic_on_start: bool,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+enum Order {
+    Panic,
+    Fail,
+    Quit,
+}
+
+impl Actor for Worker {
+    type Context = Context<Self>;
+
+    fn started(&mut self, _: &mut Context<Self>) {
+        self.log.lock().push(format!("start {}", self.name));
+        if self.panic_on_start {
+            panic!("cannot start {}", self.name);
+        }
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.log.lock().push(format!("stop {}", self.name));
+    }
+}
+
+impl Handler<Order> for Worker {
+    type Result = ();
+
+    fn handle(&mut self, order: Order, ctx: &mut Context<Self>) {
+        match order {
+            Order::Panic => panic!("{} was told to panic", self.name),
+            Order::Fail => {
+                self.exit.fail("told to fail");
+                ctx.stop();
+            }
+            Order::Quit => ctx.stop(),
+        }
+    }
+}
+
+impl Handler<Shutdown> for Worker {
+    type Result = ();
+
+    fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
+/// A tree under test: its events, the start/stop log and the current address of each worker.
+struct Harness {
+    tree: Tree,
+    events: mpsc::UnboundedReceiver<SupervisionEvent>,
+    sink: EventSink,
+    log: Arc<Mutex<Vec<String>>>,
+    addrs: Arc<Mutex<HashMap<String, Addr<Worker>>>>,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let (tx, events) = mpsc::unbounded_channel();
+        Self {
+            tree: Tree::default(),
+            events,
+            sink: Arc::new(move |e: &SupervisionEvent| {
+                let _ = tx.send(e.clone());
+            }),
+            log: Default::default(),
+            addrs: Default::default(),
+        }
+    }
+
+    fn worker(&self, name: &str) -> ChildSpec {
+        self.worker_with(name, false)
+    }
+
+    fn worker_with(&self, name: &str, panic_on_start: bool) -> ChildSpec {
+        let (log, addrs, name) = (self.log.clone(), self.addrs.clone(), name.to_owned());
+        ChildSpec::new(name.clone(), move |ctx: ChildContext| {
+            let worker = Worker {
+                name: name.clone(),
+                exit: ctx.exit,
+                log: log.clone(),
+                panic_on_start,
+            };
+            let (addr, started) = StartedChild::new(worker, 16);
+            addrs.lock().insert(name.clone(), addr);
+            started
+        })
+        .backoff(Backoff::immediate())
+    }
+
+    fn spec(&self, name: &str, max_restarts: u32) -> SupervisorSpec {
+        SupervisorSpec::new(name, self.tree.clone(), self.sink.clone()).intensity(Intensity {
+            max_restarts,
+            period: Duration::from_secs(5),
+        })
+    }
+
+    fn addr(&self, name: &str) -> Addr<Worker> {
+        self.addrs
+            .lock()
+            .get(name)
+            .cloned()
+            .expect("worker was started")
+    }
+
+    async fn until(&mut self, pred: impl Fn(&SupervisionEvent) -> bool) -> SupervisionEvent {
+        loop {
+            let e = self
+                .events
+                .recv()
+                .await
+                .expect("the sink lives as long as the harness");
+            if pred(&e) {
+                return e;
+            }
+        }
+    }
+
+    fn child(&self, sup: &str, child: &str) -> Option<ChildView> {
+        self.tree.child(sup, child)
+    }
+}
+
+fn started(child: &'static str) -> impl Fn(&SupervisionEvent) -> bool {
+    move |e| e.child == child && matches!(e.kind, SupervisionEventKind::ChildStarted { .. })
+}
+
+fn exited(child: &'static str) -> impl Fn(&SupervisionEvent) -> bool {
+    move |e| e.child == child && matches!(e.kind, SupervisionEventKind::ChildExited { .. })
+}
+
+fn not_a_restart(e: &SupervisionEvent) -> bool {
+    !matches!(e.kind, SupervisionEventKind::ChildRestarted { .. })
+}
+
+fn exit_reason(e: &SupervisionEvent) -> ExitReason {
+    match &e.kind {
+        SupervisionEventKind::ChildExited { reason } => reason.clone(),
+        other => panic!("not an exit: {other:?}"),
+    }
+}
+
+#[actix_rt::test]
+async fn panic_in_a_handler_is_seen_with_its_message_and_the_child_restarts() {
+    let mut h = Harness::new();
+    Supervisor::new(h.spec("sup", 3), vec![h.worker("a")], ExitSlot::default()).start();
+    h.until(started("a")).await;
+    h.addr("a").do_send(Order::Panic);
+    let e = h.until(exited("a")).await;
+    assert_eq!(
+        exit_reason(&e),
+        ExitReason::Panic("a was told to panic".into())
+    );
+    let e = h.until(started("a")).await;
+    assert!(matches!(
+        e.kind,
+        SupervisionEventKind::ChildStarted { generation: 1 }
+    ));
+    let view = h.child("sup", "a").expect("child listed");
+    assert_eq!(view.restarts, 1);
+    assert_eq!(view.status, ChildStatus::Running);
+}
+
+#[actix_rt::test]
+async fn a_panic_in_started_is_an_abnormal_exit() {
+    let mut h = Harness::new();
+    let spec = h.worker_with("b", true).restart(Restart::Transient);
+    Supervisor::new(h.spec("sup", 0), vec![spec], ExitSlot::default()).start();
+    let e = h.until(exited("b")).await;
+    assert_eq!(exit_reason(&e), ExitReason::Panic("cannot start b".into()));
+}
+
+#[actix_rt::test]
+async fn transient_children_restart_only_after_an_abnormal_exit() {
+    let mut h = Harness::new();
+    let spec = h.worker("t").restart(Restart::Transient);
+    Supervisor::new(
+        h.spec("sup", 5),
+        vec![spec, h.worker("p")],
+        ExitSlot::default(),
+    )
+    .start();
+    h.until(started("p")).await;
+    h.addr("t").do_send(Order::Fail);
+    assert_eq!(
+        exit_reason(&h.until(exited("t")).await),
+        ExitReason::Error("told to fail".into())
+    );
+    h.until(started("t")).await;
+    h.addr("t").do_send(Order::Quit);
+    assert_eq!(exit_reason(&h.until(exited("t")).await), ExitReason::Normal);
+    // The permanent sibling's crash is the next thing that happens: `t` was not started again.
+    h.addr("p").do_send(Order::Panic);
+    let e = h.until(not_a_restart).await;
+    assert_eq!(e.child, "p");
+    assert_eq!(
+        h.child("sup", "t").map(|v| v.status),
+        Some(ChildStatus::Stopped)
+    );
+}
+
+#[actix_rt::test]
+async fn temporary_children_are_never_restarted_and_leave_the_tree() {
+    let mut h = Harness::new();
+    let spec = h.worker("tmp").restart(Restart::Temporary);
+    Supervisor::new(
+        h.spec("sup", 5),
+        vec![spec, h.worker("p")],
+        ExitSlot::default(),
+    )
+    .start();
+    h.until(started("p")).await;
+    h.addr("tmp").do_send(Order::Panic);
+    h.until(exited("tmp")).await;
+    h.addr("p").do_send(Order::Panic);
+    let e = h.until(not_a_restart).await;
+    assert_eq!(e.child, "p", "no restart of tmp came first");
+    assert!(h.child("sup", "tmp").is_none());
+}
+
+#[actix_rt::test]
+async fn exceeding_the_intensity_stops_children_and_escalates_to_the_parent() {
+    let mut h = Harness::new();
+    let inner_spec = h.spec("inner", 2).parent("outer");
+    let (w1, w2) = (h.worker("w1"), h.worker("w2"));
+    let inner =
+        Supervisor::child_spec(inner_spec, move || vec![w1.clone(), w2.clone()], 16, |_| {});
+    Supervisor::new(h.spec("outer", 0), vec![inner], ExitSlot::default()).start();
+    h.until(started("w2")).await;
+    for _ in 0..2 {
+        h.addr("w1").do_send(Order::Panic);
+        h.until(started("w1")).await;
+    }
+    h.addr("w1").do_send(Order::Panic);
+    let gave_up = h
+        .until(|e| matches!(e.kind, SupervisionEventKind::SupervisorGaveUp { .. }))
+        .await;
+    assert_eq!(&*gave_up.supervisor, "inner");
+    // Children stop in reverse start order; w1 had already crashed, so w2 is the one stopped.
+    assert_eq!(
+        exit_reason(&h.until(exited("w2")).await),
+        ExitReason::Normal
+    );
+    // The parent sees its child supervisor end with an error naming the intensity.
+    match exit_reason(&h.until(exited("inner")).await) {
+        ExitReason::Error(msg) => assert!(msg.contains("exceeded 2 restarts"), "{msg}"),
+        other => panic!("expected an error exit, got {other:?}"),
+    }
+    // The outer supervisor has intensity 0: it gives up in turn.
+    let e = h
+        .until(|e| matches!(e.kind, SupervisionEventKind::SupervisorGaveUp { .. }))
+        .await;
+    assert_eq!(&*e.supervisor, "outer");
+}
+
+#[actix_rt::test]
+async fn shutdown_stops_children_in_reverse_start_order() {
+    let mut h = Harness::new();
+    let kids = vec![h.worker("one"), h.worker("two"), h.worker("three")];
+    let sup = Supervisor::new(h.spec("sup", 1), kids, ExitSlot::default()).start();
+    h.until(started("three")).await;
+    sup.send(Shutdown).await.expect("supervisor alive");
+    h.until(exited("one")).await;
+    let stops: Vec<String> = h
+        .log
+        .lock()
+        .iter()
+        .filter(|l| l.starts_with("stop"))
+        .cloned()
+        .collect();
+    assert_eq!(stops, ["stop three", "stop two", "stop one"]);
+}
+
+/// A child that ignores the request to stop.
+struct Stubborn;
+
+impl Actor for Stubborn {
+    type Context = Context<Self>;
+}
+
+impl Handler<Shutdown> for Stubborn {
+    type Result = ();
+
+    fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) {}
+}
+
+#[actix_rt::test]
+async fn a_child_that_ignores_shutdown_is_killed_after_its_timeout() {
+    tokio::time::pause();
+    let mut h = Harness::new();
+    let spec = ChildSpec::new("stubborn", |_ctx| StartedChild::new(Stubborn, 4).1)
+        .shutdown(ShutdownPolicy::Timeout(Duration::from_secs(3)));
+    let sup = Supervisor::new(h.spec("sup", 1), vec![spec], ExitSlot::default()).start();
+    h.until(started("stubborn")).await;
+    let t0 = tokio::time::Instant::now();
+    sup.send(TerminateChild("stubborn".into()))
+        .await
+        .expect("alive")
+        .expect("child exists");
+    assert!(
+        t0.elapsed() >= Duration::from_secs(3),
+        "waited for the timeout"
+    );
+    assert_eq!(
+        exit_reason(&h.until(exited("stubborn")).await),
+        ExitReason::Killed
+    );
+}
+
+#[actix_rt::test]
+async fn crash_loops_back_off_and_show_restarting_with_the_next_attempt() {
+    tokio::time::pause();
+    let mut h = Harness::new();
+    let backoff = Backoff {
+        jitter: 0.0,
+        ..Backoff::default()
+    };
+    let spec = h.worker("loop").backoff(backoff);
+    Supervisor::new(h.spec("sup", 10), vec![spec], ExitSlot::default()).start();
+    h.until(started("loop")).await;
+    h.addr("loop").do_send(Order::Panic);
+    let restarted = |e: &SupervisionEvent| !not_a_restart(e);
+    // First crash: immediate.
+    let e = h.until(restarted).await;
+    assert!(matches!(
+        e.kind,
+        SupervisionEventKind::ChildRestarted { delay_ms: 0, .. }
+    ));
+    h.until(started("loop")).await;
+    h.addr("loop").do_send(Order::Panic);
+    let e = h.until(restarted).await;
+    assert!(matches!(
+        e.kind,
+        SupervisionEventKind::ChildRestarted { delay_ms: 10, .. }
+    ));
+    let view = h.child("sup", "loop").expect("listed");
+    assert_eq!(view.status, ChildStatus::Restarting);
+    assert!(view.next_attempt_ms.is_some());
+    h.until(started("loop")).await;
+}
+
+#[actix_rt::test]
+async fn dynamic_children_are_added_and_removed_at_run_time() {
+    let mut h = Harness::new();
+    let sup = Supervisor::new(h.spec("pool", 5), vec![], ExitSlot::default()).start();
+    sup.send(StartChild(h.worker("x")))
+        .await
+        .expect("alive")
+        .expect("added");
+    h.until(started("x")).await;
+    let dup = sup.send(StartChild(h.worker("x"))).await.expect("alive");
+    assert_eq!(dup, Err(SupervisorError::DuplicateChild("x".into())));
+    sup.send(TerminateChild("x".into()))
+        .await
+        .expect("alive")
+        .expect("removed");
+    assert_eq!(exit_reason(&h.until(exited("x")).await), ExitReason::Normal);
+    assert!(h.child("pool", "x").is_none());
+    let gone = sup.send(TerminateChild("x".into())).await.expect("alive");
+    assert_eq!(gone, Err(SupervisorError::NoSuchChild("x".into())));
+}
