@@ -1,1 +1,28 @@
-fn main() {}
+use clap::Parser;
+use hive::app::{prepare_store, shutdown_signal, Application};
+use hive::cli::{Cli, Command};
+
+fn main() -> std::process::ExitCode {
+    hive::telemetry::init();
+    let cli = Cli::parse();
+    let outcome = actix_rt::System::new().block_on(async move {
+        match cli.command {
+            Command::Serve(args) => {
+                let app = Application::build(args.config()?).await?;
+                app.run_until_stopped(shutdown_signal()).await
+            }
+            Command::Migrate(args) => {
+                let path = prepare_store(&args.config()?).await?;
+                tracing::info!(database = %path.display(), "database is up to date");
+                Ok(())
+            }
+        }
+    });
+    match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -5,13 +5,17 @@
 //! handler, in a future the actor spawned on its context, or in `started()` ends only that future,
 //! and the watcher turns the outcome into an [`ExitReason`].
 
+use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 
+use actix::dev::channel;
 use actix::prelude::*;
+use actix_rt::ArbiterHandle;
 use futures::future::{AbortHandle, Abortable};
 use futures::FutureExt;
+use tokio::sync::oneshot;
 
 use crate::exit::{ExitReason, ExitSlot};
 
@@ -54,6 +58,84 @@ impl StartedChild {
         let stop = Box::new(move || held.do_send(Shutdown));
         let future = Box::pin(ctx.into_future(actor));
         (addr, StartedChild { future, stop })
+    }
+
+    /// Like [`StartedChild::new`], but the actor runs on `arbiter` (another thread) while its
+    /// supervisor stays where it is. Its end, panic included, is carried back and re-raised in
+    /// the returned future, so the supervisor classifies it as for a local child; dropping that
+    /// future (a kill) drops the actor on its arbiter.
+    pub fn on_arbiter<A, F>(
+        arbiter: &ArbiterHandle,
+        capacity: usize,
+        make: F,
+    ) -> (Addr<A>, StartedChild)
+    where
+        A: Actor<Context = Context<A>> + Handler<Shutdown>,
+        F: FnOnce() -> A + Send + 'static,
+    {
+        let (tx, rx) = channel::channel::<A>(capacity);
+        let addr = Addr::new(tx);
+        let (ended_tx, ended) = oneshot::channel::<Result<(), Box<dyn Any + Send>>>();
+        let (abort, registration) = AbortHandle::new_pair();
+        // The closure is sent; the actor and its context are built on the arbiter's own thread.
+        let spawned = arbiter.spawn_fn(move || {
+            let mut ctx = Context::<A>::with_receiver(rx);
+            ctx.set_mailbox_capacity(capacity);
+            let actor = Abortable::new(ctx.into_future(make()), registration);
+            actix_rt::spawn(async move {
+                let outcome = AssertUnwindSafe(actor).catch_unwind().await.map(|_| ());
+                let _ = ended_tx.send(outcome);
+            });
+        });
+        let kill_on_drop = KillOnDrop(abort);
+        let future = Box::pin(async move {
+            let _kill = kill_on_drop;
+            if !spawned {
+                panic!("the arbiter for this child is not running");
+            }
+            match ended.await {
+                Ok(Ok(())) => {}
+                Ok(Err(payload)) => std::panic::resume_unwind(payload),
+                Err(_) => panic!("the arbiter of this child stopped"),
+            }
+        });
+        let held = addr.clone();
+        let stop = Box::new(move || held.do_send(Shutdown));
+        (addr, StartedChild { future, stop })
+    }
+}
+
+impl StartedChild {
+    /// Run a child that has no supervisor (the root of a tree) and answer how it ended.
+    pub async fn run_unsupervised(self, exit: ExitSlot) -> ExitReason {
+        match AssertUnwindSafe(self.future).catch_unwind().await {
+            Err(payload) => ExitReason::from_panic(payload),
+            Ok(()) => exit.take().unwrap_or(ExitReason::Normal),
+        }
+    }
+
+    /// A child that could not be built: it ends at once with `reason` as its error, so that its
+    /// supervisor counts the failure and retries per policy.
+    pub fn failed(exit: ExitSlot, reason: impl Into<String>) -> StartedChild {
+        let reason = reason.into();
+        StartedChild {
+            future: Box::pin(async move { exit.fail(reason) }),
+            stop: Box::new(|| {}),
+        }
+    }
+
+    /// Ask the child to stop, as its supervisor would.
+    pub fn stop(&self) {
+        (self.stop)();
+    }
+}
+
+/// Drops a remote actor when the local future that stands for it is dropped.
+struct KillOnDrop(AbortHandle);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

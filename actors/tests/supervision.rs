@@ -380,3 +380,37 @@ async fn dynamic_children_are_added_and_removed_at_run_time() {
     let gone = sup.send(TerminateChild("x".into())).await.expect("alive");
     assert_eq!(gone, Err(SupervisorError::NoSuchChild("x".into())));
 }
+
+#[actix_rt::test]
+async fn a_child_on_another_arbiter_is_supervised_like_a_local_one() {
+    let mut h = Harness::new();
+    let arbiter = actix_rt::Arbiter::new();
+    let (handle, log, addrs) = (arbiter.handle(), h.log.clone(), h.addrs.clone());
+    let spec = ChildSpec::new("remote", move |ctx: ChildContext| {
+        let log = log.clone();
+        let (addr, started) = StartedChild::on_arbiter(&handle, 8, move || Worker {
+            name: "remote".into(),
+            exit: ctx.exit,
+            log,
+            panic_on_start: false,
+        });
+        addrs.lock().insert("remote".into(), addr);
+        started
+    })
+    .backoff(Backoff::immediate());
+    Supervisor::new(h.spec("sup", 3), vec![spec], ExitSlot::default()).start();
+    h.until(started("remote")).await;
+    h.addr("remote").do_send(Order::Panic);
+    let e = h.until(exited("remote")).await;
+    assert_eq!(
+        exit_reason(&e),
+        ExitReason::Panic("remote was told to panic".into())
+    );
+    h.until(started("remote")).await;
+    h.addr("remote").do_send(Order::Fail);
+    assert_eq!(
+        exit_reason(&h.until(exited("remote")).await),
+        ExitReason::Error("told to fail".into())
+    );
+    arbiter.stop();
+}

@@ -1,0 +1,169 @@
+//! The Agent actor: one worker under its pool's supervisor. It runs one task at a time with its
+//! executor, reports every result to the orchestrator, and stays responsive while a task runs.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+use hive_actors::{ExitSlot, MailboxProbe, Shutdown};
+use serde_json::Value;
+
+use super::executor::{self, Executor, Outcome};
+use super::registry::AgentEntry;
+use crate::context::Hive;
+use crate::domain::agent::AgentStatus;
+use crate::managers::orchestrator::{AgentUp, TaskFinished};
+
+/// Run one attempt of a task.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Run {
+    pub task_id: Arc<str>,
+    pub attempt: u32,
+    pub input: Arc<Value>,
+}
+
+/// Stop working on an attempt (cancelled, or timed out); no result is reported for it.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Cancel {
+    pub task_id: Arc<str>,
+    pub attempt: u32,
+}
+
+struct Current {
+    task_id: Arc<str>,
+    attempt: u32,
+    handle: SpawnHandle,
+}
+
+pub struct Agent {
+    hive: Hive,
+    entry: Arc<AgentEntry>,
+    executor: Box<dyn Executor>,
+    probe: Arc<MailboxProbe>,
+    current: Option<Current>,
+    /// Kept so that the exit of this actor is classified by its supervisor; the builtin executor
+    /// never fails the agent itself, but executors that lose their process will.
+    _exit: ExitSlot,
+}
+
+impl Agent {
+    pub fn new(hive: Hive, entry: Arc<AgentEntry>, exit: ExitSlot) -> Self {
+        Self {
+            executor: executor::for_spec(&entry.info.executor),
+            probe: hive.kinds.agent.clone(),
+            hive,
+            entry,
+            current: None,
+            _exit: exit,
+        }
+    }
+
+    fn report(
+        &self,
+        task_id: Arc<str>,
+        attempt: u32,
+        outcome: Outcome,
+        elapsed: std::time::Duration,
+    ) {
+        self.entry.set_status(AgentStatus::Idle, None);
+        if let Some(orchestrator) = self.hive.slots.orchestrator.get() {
+            // One result per running task: bounded by the number of agents, not by clients.
+            self.hive.kinds.orchestrator.do_send(
+                &orchestrator,
+                TaskFinished {
+                    agent_id: self.entry.info.id.clone(),
+                    task_id,
+                    attempt,
+                    outcome,
+                    elapsed,
+                },
+            );
+        }
+    }
+}
+
+impl Actor for Agent {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.probe.actor_started();
+        self.entry.set_status(AgentStatus::Idle, None);
+        if let Some(orchestrator) = self.hive.slots.orchestrator.get() {
+            let info = &self.entry.info;
+            self.hive.kinds.orchestrator.do_send(
+                &orchestrator,
+                AgentUp {
+                    id: info.id.clone(),
+                    role: info.role.clone(),
+                    capabilities: info.capabilities.clone(),
+                    addr: ctx.address(),
+                },
+            );
+        }
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.probe.actor_stopped();
+    }
+}
+
+impl Handler<Run> for Agent {
+    type Result = ();
+
+    fn handle(&mut self, run: Run, ctx: &mut Context<Self>) {
+        self.probe.handled();
+        if let Some(previous) = self.current.take() {
+            // The orchestrator sends one task at a time; a second one means the first was given
+            // up on (its cancel is still in flight), so stop it now.
+            ctx.cancel_future(previous.handle);
+        }
+        self.entry
+            .set_status(AgentStatus::Busy, Some(run.task_id.to_string()));
+        let started = Instant::now();
+        let (task_id, attempt) = (run.task_id.clone(), run.attempt);
+        let work = self.executor.run(&run.input);
+        let handle = ctx.spawn(work.into_actor(self).map(move |outcome, act, _| {
+            if act
+                .current
+                .as_ref()
+                .is_some_and(|c| c.task_id == task_id && c.attempt == attempt)
+            {
+                act.current = None;
+                act.report(task_id, attempt, outcome, started.elapsed());
+            }
+        }));
+        self.current = Some(Current {
+            task_id: run.task_id,
+            attempt: run.attempt,
+            handle,
+        });
+    }
+}
+
+impl Handler<Cancel> for Agent {
+    type Result = ();
+
+    fn handle(&mut self, cancel: Cancel, ctx: &mut Context<Self>) {
+        self.probe.handled();
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|c| c.task_id == cancel.task_id && c.attempt == cancel.attempt)
+        {
+            if let Some(current) = self.current.take() {
+                ctx.cancel_future(current.handle);
+            }
+            self.entry.set_status(AgentStatus::Idle, None);
+        }
+    }
+}
+
+impl Handler<Shutdown> for Agent {
+    type Result = ();
+
+    fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}

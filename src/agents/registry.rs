@@ -1,0 +1,125 @@
+//! Every agent Hive knows, readable without a message to any actor. Each agent writes its own
+//! runtime state (busy, idle, current task); its supervisor's events write restarts.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::domain::agent::{AgentInfo, AgentStatus};
+use crate::domain::names::Role;
+
+#[derive(Debug, Clone)]
+pub struct AgentState {
+    pub status: AgentStatus,
+    pub current_task: Option<String>,
+    pub restarts: u64,
+}
+
+#[derive(Debug)]
+pub struct AgentEntry {
+    pub info: AgentInfo,
+    state: Mutex<AgentState>,
+}
+
+impl AgentEntry {
+    pub fn state(&self) -> AgentState {
+        self.state.lock().clone()
+    }
+
+    pub fn set_status(&self, status: AgentStatus, current_task: Option<String>) {
+        let mut state = self.state.lock();
+        // A stopped agent stays stopped, whatever a late message of its last life says.
+        if state.status != AgentStatus::Stopped {
+            state.status = status;
+            state.current_task = current_task;
+        }
+    }
+
+    /// Count one restart; answers the new total.
+    pub fn restarting(&self) -> u64 {
+        let mut state = self.state.lock();
+        state.restarts += 1;
+        if state.status != AgentStatus::Stopped {
+            state.status = AgentStatus::Restarting;
+            state.current_task = None;
+        }
+        state.restarts
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct AgentRegistry {
+    inner: Arc<RwLock<BTreeMap<String, Arc<AgentEntry>>>>,
+}
+
+/// One page of agents.
+pub struct AgentQuery<'a> {
+    pub role: Option<&'a Role>,
+    pub status: Option<AgentStatus>,
+    pub after: Option<&'a str>,
+    pub limit: usize,
+}
+
+impl AgentRegistry {
+    pub fn insert(&self, info: AgentInfo, restarts: u64) -> Arc<AgentEntry> {
+        let entry = Arc::new(AgentEntry {
+            state: Mutex::new(AgentState {
+                status: AgentStatus::Restarting,
+                current_task: None,
+                restarts,
+            }),
+            info,
+        });
+        self.inner
+            .write()
+            .insert(entry.info.id.clone(), entry.clone());
+        entry
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<AgentEntry>> {
+        self.inner.read().get(id).cloned()
+    }
+
+    pub fn remove(&self, id: &str) -> Option<Arc<AgentEntry>> {
+        self.inner.write().remove(id)
+    }
+
+    /// Agents of one role, in id order: what a pool supervisor starts.
+    pub fn of_role(&self, role: &Role) -> Vec<Arc<AgentEntry>> {
+        self.inner
+            .read()
+            .values()
+            .filter(|e| &e.info.role == role)
+            .cloned()
+            .collect()
+    }
+
+    pub fn page(&self, q: &AgentQuery<'_>) -> Vec<Arc<AgentEntry>> {
+        let map = self.inner.read();
+        let range = match q.after {
+            Some(after) => {
+                map.range::<str, _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+            }
+            None => map.range::<str, _>(..),
+        };
+        range
+            .map(|(_, e)| e)
+            .filter(|e| q.role.is_none_or(|r| &e.info.role == r))
+            .filter(|e| q.status.is_none_or(|s| e.state.lock().status == s))
+            .take(q.limit)
+            .cloned()
+            .collect()
+    }
+
+    pub fn counts(&self) -> [(AgentStatus, usize); 4] {
+        let mut counts = AgentStatus::ALL.map(|s| (s, 0));
+        for entry in self.inner.read().values() {
+            let status = entry.state.lock().status;
+            if let Some(slot) = counts.iter_mut().find(|(s, _)| *s == status) {
+                slot.1 += 1;
+            }
+        }
+        counts
+    }
+}

@@ -1,0 +1,183 @@
+//! `/api/v1/agents`: create (one or a batch), list, read, delete.
+
+use actix_web::{web, HttpResponse};
+use hive_actors::Refused;
+use serde::Deserialize;
+use tokio::sync::oneshot;
+use utoipa::{IntoParams, ToSchema};
+
+use super::json::Json;
+use super::problem::{ApiError, Problem};
+use super::views::{AgentPage, AgentView, BatchCreated};
+use super::{Limit, API};
+use crate::agents::registry::AgentQuery;
+use crate::context::Hive;
+use crate::domain::agent::{AgentSpec, AgentStatus};
+use crate::domain::names::Role;
+use crate::managers::lifecycle::{CreateAgents, DeleteAgent, LifecycleError};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    /// How many agents to create, 1 to the server's `max_batch_agents` (10,000 by default).
+    pub count: usize,
+    pub template: AgentSpec,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AgentListQuery {
+    pub role: Option<Role>,
+    pub status: Option<AgentStatus>,
+    pub limit: Option<Limit>,
+    pub cursor: Option<String>,
+}
+
+impl From<LifecycleError> for ApiError {
+    fn from(e: LifecycleError) -> Self {
+        match e {
+            LifecycleError::NotFound(id) => ApiError::NotFound { what: "agent", id },
+            LifecycleError::StoreBusy => ApiError::Busy("store"),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+async fn create(
+    hive: &Hive,
+    spec: AgentSpec,
+    count: usize,
+) -> Result<Vec<std::sync::Arc<crate::agents::registry::AgentEntry>>, ApiError> {
+    let lifecycle = hive
+        .slots
+        .lifecycle
+        .get()
+        .ok_or_else(|| ApiError::Unavailable("the agent manager is restarting".into()))?;
+    let (reply, answer) = oneshot::channel();
+    hive.kinds
+        .lifecycle
+        .try_send(&lifecycle, CreateAgents { spec, count, reply })
+        .map_err(|r| match r {
+            Refused::Full { .. } => ApiError::Busy("agent manager"),
+            Refused::Closed { .. } => {
+                ApiError::Unavailable("the agent manager is restarting".into())
+            }
+        })?;
+    Ok(answer
+        .await
+        .map_err(|_| ApiError::Unavailable("the agent manager stopped".into()))??)
+}
+
+/// Create one agent.
+#[utoipa::path(post, path = "/api/v1/agents", tag = "agents", request_body = AgentSpec,
+    responses((status = 201, body = AgentView), (status = 422, body = Problem), (status = 503, body = Problem)))]
+pub async fn create_agent(
+    hive: web::Data<Hive>,
+    Json(spec): Json<AgentSpec>,
+) -> Result<HttpResponse, ApiError> {
+    let created = create(&hive, spec, 1).await?;
+    let entry = created
+        .first()
+        .ok_or_else(|| ApiError::Internal("no agent created".into()))?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("{API}/agents/{}", entry.info.id)))
+        .json(AgentView::from(entry.as_ref())))
+}
+
+/// Create many agents from one template.
+#[utoipa::path(post, path = "/api/v1/agents/batch", tag = "agents", request_body = BatchRequest,
+    responses((status = 201, body = BatchCreated), (status = 422, body = Problem), (status = 503, body = Problem)))]
+pub async fn create_batch(
+    hive: web::Data<Hive>,
+    Json(batch): Json<BatchRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let max = hive.config.max_batch_agents;
+    if batch.count == 0 || batch.count > max {
+        return Err(ApiError::invalid(
+            "count",
+            format!("count must be between 1 and {max}"),
+        ));
+    }
+    let created = create(&hive, batch.template, batch.count).await?;
+    Ok(HttpResponse::Created().json(BatchCreated {
+        ids: created.iter().map(|e| e.info.id.clone()).collect(),
+    }))
+}
+
+/// List agents, in creation order.
+#[utoipa::path(get, path = "/api/v1/agents", tag = "agents", params(AgentListQuery),
+    responses((status = 200, body = AgentPage), (status = 422, body = Problem)))]
+pub async fn list_agents(
+    hive: web::Data<Hive>,
+    query: web::Query<AgentListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let limit = q.limit.unwrap_or_default().0;
+    let page = hive.agents.page(&AgentQuery {
+        role: q.role.as_ref(),
+        status: q.status,
+        after: q.cursor.as_deref(),
+        limit: limit + 1,
+    });
+    let more = page.len() > limit;
+    let items: Vec<AgentView> = page
+        .iter()
+        .take(limit)
+        .map(|e| AgentView::from(e.as_ref()))
+        .collect();
+    let next_cursor = if more {
+        items.last().map(|a| a.id.clone())
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(AgentPage { items, next_cursor }))
+}
+
+/// One agent.
+#[utoipa::path(get, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = String, Path)),
+    responses((status = 200, body = AgentView), (status = 404, body = Problem)))]
+pub async fn get_agent(
+    hive: web::Data<Hive>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let entry = hive
+        .agents
+        .get(&id)
+        .ok_or(ApiError::NotFound { what: "agent", id })?;
+    Ok(HttpResponse::Ok().json(AgentView::from(entry.as_ref())))
+}
+
+/// Stop an agent and forget it; a task it was running goes back to the queue.
+#[utoipa::path(delete, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem)))]
+pub async fn delete_agent(
+    hive: web::Data<Hive>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let lifecycle = hive
+        .slots
+        .lifecycle
+        .get()
+        .ok_or_else(|| ApiError::Unavailable("the agent manager is restarting".into()))?;
+    let (reply, answer) = oneshot::channel();
+    hive.kinds
+        .lifecycle
+        .try_send(
+            &lifecycle,
+            DeleteAgent {
+                id: id.into_inner(),
+                reply,
+            },
+        )
+        .map_err(|r| match r {
+            Refused::Full { .. } => ApiError::Busy("agent manager"),
+            Refused::Closed { .. } => {
+                ApiError::Unavailable("the agent manager is restarting".into())
+            }
+        })?;
+    answer
+        .await
+        .map_err(|_| ApiError::Unavailable("the agent manager stopped".into()))??;
+    Ok(HttpResponse::NoContent().finish())
+}

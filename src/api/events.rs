@@ -1,0 +1,58 @@
+//! `GET /api/v1/events`: server-sent events of agent, task and supervision lifecycle, through
+//! actix-web-lab's SSE responder (framing, keep-alive) rather than hand-written stream plumbing.
+
+use std::time::Duration;
+
+use actix_web::{web, Responder};
+use actix_web_lab::sse;
+use futures::stream;
+use hive_actors::Refused;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::problem::ApiError;
+use crate::context::Hive;
+use crate::managers::communication::SubscribeWith;
+
+/// A comment every so often keeps proxies from closing an idle stream.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// A stream of events; each has the event's kind as its SSE event name and its JSON as data.
+#[utoipa::path(get, path = "/api/v1/events", tag = "events",
+    responses((status = 200, content_type = "text/event-stream"), (status = 503, body = super::problem::Problem)))]
+pub async fn events(hive: web::Data<Hive>) -> Result<impl Responder, ApiError> {
+    let communication = hive
+        .slots
+        .communication
+        .get()
+        .ok_or_else(|| ApiError::Unavailable("events are restarting".into()))?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    // Ask through the probe so a flood of subscribers meets the mailbox bound.
+    let subscribe = SubscribeWith { reply: tx };
+    hive.kinds
+        .communication
+        .try_send(&communication, subscribe)
+        .map_err(|r| match r {
+            Refused::Full { .. } => ApiError::Busy("event service"),
+            Refused::Closed { .. } => ApiError::Unavailable("events are restarting".into()),
+        })?;
+    let subscription = rx
+        .await
+        .map_err(|_| ApiError::Unavailable("events are restarting".into()))?
+        .ok_or(ApiError::Busy("event stream limit"))?;
+    let events = stream::unfold(subscription, |mut sub| async move {
+        loop {
+            match sub.events.recv().await {
+                Ok(event) => {
+                    let data = sse::Data::new_json(&*event).ok()?.event(event.kind);
+                    return Some((sse::Event::from(data), sub));
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    let data = sse::Data::new(format!("{{\"missed\":{missed}}}")).event("lagged");
+                    return Some((sse::Event::from(data), sub));
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    Ok(sse::Sse::from_infallible_stream(events).with_keep_alive(KEEP_ALIVE))
+}

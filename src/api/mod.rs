@@ -1,0 +1,148 @@
+//! The HTTP API on actix-web: one module per resource, problem+json errors everywhere (extractor
+//! errors, unknown routes and wrong methods included), request metrics by route pattern.
+
+pub mod agents;
+pub mod events;
+pub mod json;
+pub mod openapi;
+pub mod problem;
+pub mod system;
+pub mod tasks;
+pub mod views;
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::{from_fn, Next};
+use actix_web::{web, HttpRequest};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::context::Hive;
+use problem::ApiError;
+
+pub const API: &str = "/api/v1";
+
+/// Page size of list endpoints: 1 to 1,000, 100 by default.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(try_from = "usize")]
+pub struct Limit(pub usize);
+
+impl TryFrom<usize> for Limit {
+    type Error = String;
+
+    fn try_from(v: usize) -> Result<Self, String> {
+        if (1..=1000).contains(&v) {
+            Ok(Self(v))
+        } else {
+            Err("limit must be between 1 and 1000".into())
+        }
+    }
+}
+
+impl Default for Limit {
+    fn default() -> Self {
+        Self(100)
+    }
+}
+
+/// Count and time every request by its route pattern (never its concrete path, so ids stay out
+/// of the labels).
+async fn record(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let hive = req.app_data::<web::Data<Hive>>().cloned();
+    let method = req.method().as_str().to_owned();
+    let response = next.call(req).await?;
+    if let Some(hive) = hive {
+        let route = response
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
+        let status = response.status().as_u16().to_string();
+        hive.metrics
+            .http_requests
+            .with_label_values(&[&method, &route, &status])
+            .inc();
+        hive.metrics
+            .http_duration
+            .with_label_values(&[&method, &route])
+            .observe(started.elapsed().as_secs_f64());
+    }
+    Ok(response)
+}
+
+fn query_error(err: actix_web::error::QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
+    let message = err.to_string();
+    let field = message.split('`').nth(1).unwrap_or("query").to_owned();
+    ApiError::invalid(field, message).into()
+}
+
+fn path_error(err: actix_web::error::PathError, _: &HttpRequest) -> actix_web::Error {
+    ApiError::invalid("path", err.to_string()).into()
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::QueryConfig::default().error_handler(query_error))
+        .app_data(web::PathConfig::default().error_handler(path_error))
+        .service(
+            web::scope("")
+                .wrap(from_fn(record))
+                .route("/livez", web::get().to(system::livez))
+                .route("/readyz", web::get().to(system::readyz))
+                .route("/health", web::get().to(system::health))
+                .route("/metrics", web::get().to(system::metrics))
+                .service(
+                    web::scope(API)
+                        .route("/openapi.json", web::get().to(openapi::openapi_json))
+                        .route("/system/status", web::get().to(system::status))
+                        .route("/supervision", web::get().to(system::supervision))
+                        .route("/events", web::get().to(events::events))
+                        .service(
+                            web::resource("/agents")
+                                .route(web::post().to(agents::create_agent))
+                                .route(web::get().to(agents::list_agents))
+                                .default_service(web::to(method_not_allowed)),
+                        )
+                        .service(
+                            web::resource("/agents/batch")
+                                .route(web::post().to(agents::create_batch))
+                                .default_service(web::to(method_not_allowed)),
+                        )
+                        .service(
+                            web::resource("/agents/{id}")
+                                .route(web::get().to(agents::get_agent))
+                                .route(web::delete().to(agents::delete_agent))
+                                .default_service(web::to(method_not_allowed)),
+                        )
+                        .service(
+                            web::resource("/tasks")
+                                .route(web::post().to(tasks::submit))
+                                .route(web::get().to(tasks::list_tasks))
+                                .default_service(web::to(method_not_allowed)),
+                        )
+                        .service(
+                            web::resource("/tasks/{id}")
+                                .route(web::get().to(tasks::get_task))
+                                .default_service(web::to(method_not_allowed)),
+                        )
+                        .service(
+                            web::resource("/tasks/{id}/cancel")
+                                .route(web::post().to(tasks::cancel))
+                                .default_service(web::to(method_not_allowed)),
+                        ),
+                )
+                .default_service(web::to(no_route)),
+        );
+}
+
+async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed)
+}
+
+async fn no_route() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NoRoute)
+}

@@ -1,0 +1,58 @@
+//! `GET /api/v1/openapi.json`: the OpenAPI document, generated from the handlers' annotations and
+//! the request and response types, so it cannot drift from the code.
+
+use actix_web::HttpResponse;
+use utoipa::OpenApi;
+
+use super::{agents, events, problem, system, tasks, views};
+use crate::domain;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Hive",
+        description = "Agents under supervision trees, driven over HTTP."
+    ),
+    paths(
+        system::livez,
+        system::readyz,
+        system::health,
+        system::metrics,
+        system::status,
+        system::supervision,
+        agents::create_agent,
+        agents::create_batch,
+        agents::list_agents,
+        agents::get_agent,
+        agents::delete_agent,
+        tasks::submit,
+        tasks::get_task,
+        tasks::list_tasks,
+        tasks::cancel,
+        events::events,
+        openapi_json,
+    ),
+    components(schemas(
+        problem::Problem,
+        views::AgentView,
+        views::AgentPage,
+        views::BatchCreated,
+        views::TaskView,
+        views::TaskPage,
+        domain::agent::AgentSpec,
+        domain::task::NewTask,
+        agents::BatchRequest,
+    ))
+)]
+pub struct ApiDoc;
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "system", responses((status = 200, content_type = "application/json")))]
+pub async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}
+
+/// The document as a value, for tests and tools.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

@@ -1,0 +1,133 @@
+//! The one error shape of the HTTP API: `application/problem+json` (RFC 9457) with `type`,
+//! `title`, `status`, `detail` and, when one field of the request was wrong, `field`.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Seconds a client is asked to wait after a refusal for load (a full mailbox or store queue).
+const BUSY_RETRY_AFTER_S: u32 = 1;
+/// Seconds a client is asked to wait while the server starts, drains or recovers a component.
+const UNAVAILABLE_RETRY_AFTER_S: u32 = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{detail}")]
+    Malformed { detail: String },
+    #[error("{field}: {detail}")]
+    Invalid { field: String, detail: String },
+    #[error("the body must be JSON (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    #[error("the body is larger than the limit of {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("no {what} with id {id}")]
+    NotFound { what: &'static str, id: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the {0} is at capacity; retry shortly")]
+    Busy(&'static str),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("no route matches this path")]
+    NoRoute,
+    #[error("this method is not allowed on this path")]
+    MethodNotAllowed,
+    #[error("internal error")]
+    Internal(String),
+}
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem, stable for clients to match on.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    /// The request field that was wrong, as a path (`input.op`, `count`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    fn slug_and_title(&self) -> (&'static str, &'static str) {
+        match self {
+            ApiError::Malformed { .. } => ("malformed-body", "Malformed request body"),
+            ApiError::Invalid { .. } => ("invalid-field", "Invalid field"),
+            ApiError::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
+            ApiError::TooLarge { .. } => ("body-too-large", "Request body too large"),
+            ApiError::NotFound { .. } => ("not-found", "Not found"),
+            ApiError::Conflict(_) => ("conflict", "Conflict"),
+            ApiError::Busy(_) => ("overloaded", "Server at capacity"),
+            ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
+            ApiError::NoRoute => ("no-route", "Not found"),
+            ApiError::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
+            ApiError::Internal(_) => ("internal", "Internal server error"),
+        }
+    }
+
+    pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        ApiError::Invalid {
+            field: field.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Malformed { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotFound { .. } | ApiError::NoRoute => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Busy(_) | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let (slug, title) = self.slug_and_title();
+        let detail = match self {
+            ApiError::Internal(cause) => {
+                tracing::error!(%cause, "request failed");
+                "the server could not complete the request".to_owned()
+            }
+            ApiError::Invalid { detail, .. } => detail.clone(),
+            other => other.to_string(),
+        };
+        let field = match self {
+            ApiError::Invalid { field, .. } => Some(field.clone()),
+            _ => None,
+        };
+        let body = Problem {
+            kind: format!("urn:hive:problem:{slug}"),
+            title,
+            status: status.as_u16(),
+            detail,
+            field,
+        };
+        let mut response = HttpResponse::build(status);
+        response.insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        ));
+        match self {
+            ApiError::Busy(_) => {
+                response.insert_header((header::RETRY_AFTER, BUSY_RETRY_AFTER_S));
+            }
+            ApiError::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, UNAVAILABLE_RETRY_AFTER_S));
+            }
+            _ => {}
+        }
+        response.body(serde_json::to_string(&body).unwrap_or_default())
+    }
+}

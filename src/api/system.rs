@@ -1,0 +1,161 @@
+//! Health, readiness, metrics, status and the supervision tree.
+
+use actix_web::{web, HttpResponse};
+use hive_actors::{ProbeReading, SupervisorSnapshot};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::problem::ApiError;
+use crate::context::{Hive, Phase};
+
+/// The process is alive.
+#[utoipa::path(get, path = "/livez", tag = "system", responses((status = 200)))]
+pub async fn livez() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    pub status: &'static str,
+    /// The checks that fail, empty when ready.
+    pub failing: Vec<String>,
+}
+
+fn readiness(hive: &Hive) -> Readiness {
+    let mut failing = Vec::new();
+    match hive.readiness.get() {
+        Phase::Starting => failing.push("starting".to_owned()),
+        Phase::Draining => failing.push("draining".to_owned()),
+        Phase::Ready => {}
+    }
+    if hive.slots.store.get().is_none_or(|a| !a.connected()) {
+        failing.push("store".to_owned());
+    }
+    if hive.slots.orchestrator.get().is_none_or(|a| !a.connected()) {
+        failing.push("orchestrator".to_owned());
+    }
+    Readiness {
+        status: if failing.is_empty() {
+            "ready"
+        } else {
+            "unavailable"
+        },
+        failing,
+    }
+}
+
+/// Ready to take traffic: 503 with the failing checks while starting or draining.
+#[utoipa::path(get, path = "/readyz", tag = "system", responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
+pub async fn readyz(hive: web::Data<Hive>) -> HttpResponse {
+    let r = readiness(&hive);
+    if r.failing.is_empty() {
+        HttpResponse::Ok().json(r)
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .insert_header(("Retry-After", "1"))
+            .json(r)
+    }
+}
+
+/// Readiness with the version and uptime, for people.
+#[utoipa::path(get, path = "/health", tag = "system", responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
+pub async fn health(hive: web::Data<Hive>) -> HttpResponse {
+    let r = readiness(&hive);
+    let body = serde_json::json!({
+        "status": r.status, "failing": r.failing, "version": env!("CARGO_PKG_VERSION"),
+        "uptime_s": hive.started_at.elapsed().as_secs(),
+    });
+    if r.failing.is_empty() {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+/// Prometheus metrics, text exposition format.
+#[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, content_type = "text/plain")))]
+pub async fn metrics(hive: web::Data<Hive>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(hive.metrics.render())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SystemStatus {
+    pub version: &'static str,
+    pub uptime_s: u64,
+    /// Agents by status.
+    #[schema(value_type = Object)]
+    pub agents: serde_json::Map<String, serde_json::Value>,
+    /// Tasks by status.
+    #[schema(value_type = Object)]
+    pub tasks: serde_json::Map<String, serde_json::Value>,
+    pub memory: Memory,
+    #[schema(value_type = Vec<Object>)]
+    pub mailboxes: Vec<ProbeReading>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Memory {
+    pub rss_bytes: u64,
+}
+
+/// Agents and tasks by status, memory, uptime and mailboxes.
+#[utoipa::path(get, path = "/api/v1/system/status", tag = "system", responses((status = 200, body = SystemStatus)))]
+pub async fn status(hive: web::Data<Hive>) -> Result<HttpResponse, ApiError> {
+    let mut agents = serde_json::Map::new();
+    for (status, count) in hive.agents.counts() {
+        agents.insert(status.as_str().to_owned(), count.into());
+    }
+    let mut tasks = serde_json::Map::new();
+    for status in crate::domain::task::TaskStatus::ALL {
+        tasks.insert(status.as_str().to_owned(), 0.into());
+    }
+    for (status, count) in hive.store.task_counts().await? {
+        tasks.insert(status, count.into());
+    }
+    let rss = memory_stats::memory_stats()
+        .map(|s| s.physical_mem as u64)
+        .unwrap_or(0);
+    Ok(HttpResponse::Ok().json(SystemStatus {
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_s: hive.started_at.elapsed().as_secs(),
+        agents,
+        tasks,
+        memory: Memory { rss_bytes: rss },
+        mailboxes: hive.probes.readings(),
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SupervisionQuery {
+    /// Children listed per supervisor (the rest are counted); 100 by default, at most 10,000.
+    pub children: Option<usize>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SupervisionTree {
+    #[schema(value_type = Vec<Object>)]
+    pub supervisors: Vec<SupervisorSnapshot>,
+}
+
+/// The live supervision tree: every supervisor with its strategy, intensity, restarts, recent exit
+/// reasons and children.
+#[utoipa::path(get, path = "/api/v1/supervision", tag = "system", params(SupervisionQuery),
+    responses((status = 200, body = SupervisionTree)))]
+pub async fn supervision(
+    hive: web::Data<Hive>,
+    query: web::Query<SupervisionQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.children.unwrap_or(100);
+    if limit > 10_000 {
+        return Err(ApiError::invalid(
+            "children",
+            "children must be at most 10000",
+        ));
+    }
+    Ok(HttpResponse::Ok().json(SupervisionTree {
+        supervisors: hive.tree.snapshot(limit),
+    }))
+}

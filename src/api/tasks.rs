@@ -1,0 +1,164 @@
+//! `/api/v1/tasks`: submit, read, list, cancel.
+
+use actix_web::{web, HttpResponse};
+use hive_actors::Refused;
+use serde::Deserialize;
+use tokio::sync::oneshot;
+use utoipa::IntoParams;
+
+use super::json::Json;
+use super::problem::{ApiError, Problem};
+use super::views::{TaskPage, TaskView};
+use super::{Limit, API};
+use crate::context::Hive;
+use crate::domain::names::Role;
+use crate::domain::task::{NewTask, TaskStatus};
+use crate::managers::orchestrator::{CancelOutcome, CancelTask, Submit, SubmitError};
+use crate::store::{StoreError, TaskFilter};
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Pool(_) | StoreError::Unavailable => ApiError::Unavailable(e.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+fn orchestrator_refused<M>(r: Refused<M>) -> ApiError {
+    match r {
+        Refused::Full { .. } => ApiError::Busy("orchestrator"),
+        Refused::Closed { .. } => ApiError::Unavailable("the orchestrator is restarting".into()),
+    }
+}
+
+/// Submit a task. Answered 202 once it is committed to the store: an accepted task survives a
+/// crash of the server. A repeated `idempotency_key` answers the task the first request created.
+#[utoipa::path(post, path = "/api/v1/tasks", tag = "tasks", request_body = NewTask,
+    responses((status = 202, body = TaskView), (status = 400, body = Problem), (status = 413, body = Problem),
+        (status = 422, body = Problem), (status = 503, body = Problem, description = "at capacity; see Retry-After")))]
+pub async fn submit(
+    hive: web::Data<Hive>,
+    Json(task): Json<NewTask>,
+) -> Result<HttpResponse, ApiError> {
+    let orchestrator = hive
+        .slots
+        .orchestrator
+        .get()
+        .ok_or_else(|| ApiError::Unavailable("the orchestrator is restarting".into()))?;
+    let (reply, answer) = oneshot::channel();
+    hive.kinds
+        .orchestrator
+        .try_send(&orchestrator, Submit { task, reply })
+        .map_err(orchestrator_refused)?;
+    let created = answer
+        .await
+        .map_err(|_| ApiError::Unavailable("the orchestrator stopped".into()))?
+        .map_err(|e| match e {
+            SubmitError::StoreBusy => ApiError::Busy("store"),
+            SubmitError::Draining => ApiError::Unavailable("the server is shutting down".into()),
+            SubmitError::Store(e) => ApiError::Internal(e.to_string()),
+        })?;
+    let location = format!("{API}/tasks/{}", created.task.id);
+    Ok(HttpResponse::Accepted()
+        .insert_header(("Location", location))
+        .insert_header((
+            "Idempotent-Replayed",
+            if created.existing { "true" } else { "false" },
+        ))
+        .json(TaskView::from(created.task)))
+}
+
+/// One task with its current status, attempts, result and last error.
+#[utoipa::path(get, path = "/api/v1/tasks/{id}", tag = "tasks", params(("id" = String, Path)),
+    responses((status = 200, body = TaskView), (status = 404, body = Problem)))]
+pub async fn get_task(
+    hive: web::Data<Hive>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let task = hive
+        .store
+        .task(&id)
+        .await?
+        .ok_or(ApiError::NotFound { what: "task", id })?;
+    Ok(HttpResponse::Ok().json(TaskView::from(task)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TaskListQuery {
+    pub status: Option<TaskStatus>,
+    pub role: Option<Role>,
+    pub limit: Option<Limit>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// List tasks in submission order, a page at a time.
+#[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks", params(TaskListQuery),
+    responses((status = 200, body = TaskPage), (status = 422, body = Problem)))]
+pub async fn list_tasks(
+    hive: web::Data<Hive>,
+    query: web::Query<TaskListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let limit = q.limit.unwrap_or_default().0;
+    let filter = TaskFilter {
+        status: q.status,
+        role: q.role,
+        after: q.cursor,
+        limit: limit as i64 + 1,
+    };
+    let mut tasks = hive.store.tasks(&filter).await?;
+    let more = tasks.len() > limit;
+    tasks.truncate(limit);
+    let next_cursor = if more {
+        tasks.last().map(|t| t.id.clone())
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(TaskPage {
+        items: tasks.into_iter().map(TaskView::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// Cancel a queued or running task.
+#[utoipa::path(post, path = "/api/v1/tasks/{id}/cancel", tag = "tasks", params(("id" = String, Path)),
+    responses((status = 200, body = TaskView), (status = 404, body = Problem), (status = 409, body = Problem, description = "already finished")))]
+pub async fn cancel(
+    hive: web::Data<Hive>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let orchestrator = hive
+        .slots
+        .orchestrator
+        .get()
+        .ok_or_else(|| ApiError::Unavailable("the orchestrator is restarting".into()))?;
+    let (reply, answer) = oneshot::channel();
+    hive.kinds
+        .orchestrator
+        .try_send(
+            &orchestrator,
+            CancelTask {
+                id: id.clone(),
+                reply,
+            },
+        )
+        .map_err(orchestrator_refused)?;
+    match answer
+        .await
+        .map_err(|_| ApiError::Unavailable("the orchestrator stopped".into()))?
+    {
+        CancelOutcome::Cancelled(task) => Ok(HttpResponse::Ok().json(TaskView::from(*task))),
+        CancelOutcome::NotActive => match hive.store.task(&id).await? {
+            Some(task) => Err(ApiError::Conflict(format!(
+                "task {id} already ended as {}",
+                task.status.as_str()
+            ))),
+            None => Err(ApiError::NotFound { what: "task", id }),
+        },
+    }
+}

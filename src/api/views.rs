@@ -1,0 +1,115 @@
+//! The JSON shapes the API answers with.
+
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::agents::registry::AgentEntry;
+use crate::domain::agent::{AgentStatus, ExecutorSpec};
+use crate::domain::task::{Priority, TaskRecord, TaskStatus};
+use crate::domain::time::rfc3339;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentView {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub capabilities: Vec<String>,
+    pub executor: ExecutorSpec,
+    pub status: AgentStatus,
+    pub restarts: u64,
+    pub current_task: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+impl From<&AgentEntry> for AgentView {
+    fn from(entry: &AgentEntry) -> Self {
+        let state = entry.state();
+        let info = &entry.info;
+        let capabilities = serde_json::to_value(&info.capabilities)
+            .ok()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
+        Self {
+            id: info.id.clone(),
+            name: info.name.clone(),
+            role: info.role.to_string(),
+            capabilities,
+            executor: info.executor.clone(),
+            status: state.status,
+            restarts: state.restarts,
+            current_task: state.current_task,
+            created_at: rfc3339(info.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentPage {
+    pub items: Vec<AgentView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchCreated {
+    pub ids: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskView {
+    pub id: String,
+    pub role: String,
+    pub status: TaskStatus,
+    pub priority: Priority,
+    /// Attempts started so far.
+    pub attempts: u32,
+    pub max_retries: u32,
+    pub timeout_ms: u64,
+    #[schema(value_type = Object)]
+    pub input: Value,
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<Value>,
+    /// The error of the last failed attempt.
+    pub error: Option<String>,
+    pub agent_id: Option<String>,
+    pub required_capabilities: Vec<String>,
+    pub idempotency_key: Option<String>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+impl From<TaskRecord> for TaskView {
+    fn from(t: TaskRecord) -> Self {
+        let required_capabilities = serde_json::to_value(&t.required_capabilities)
+            .ok()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
+        Self {
+            id: t.id,
+            role: t.role.to_string(),
+            status: t.status,
+            priority: t.priority,
+            attempts: t.attempts,
+            max_retries: t.max_retries,
+            timeout_ms: t.timeout_ms,
+            input: t.input,
+            result: t.result,
+            error: t.error,
+            agent_id: t.agent_id,
+            required_capabilities,
+            idempotency_key: t.idempotency_key,
+            created_at: rfc3339(t.created_at),
+            started_at: t.started_at.map(rfc3339),
+            finished_at: t.finished_at.map(rfc3339),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskPage {
+    pub items: Vec<TaskView>,
+    pub next_cursor: Option<String>,
+}

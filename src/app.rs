@@ -1,0 +1,199 @@
+//! Building and running the server: open and migrate the store, start the supervision tree, bind
+//! the HTTP listener, and shut down in order on SIGINT/SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use actix_web::{web, App, HttpServer};
+use anyhow::Context as _;
+use arc_swap::ArcSwap;
+use hive_actors::{ExitReason, ExitSlot, Shutdown, StartedChild, Supervisor};
+use tokio::sync::oneshot;
+
+use crate::api;
+use crate::config::Config;
+use crate::context::{Hive, HiveInner, Phase};
+use crate::managers::orchestrator::Drain;
+use crate::managers::root;
+use crate::managers::security::AccessPolicy;
+use crate::metrics::Metrics;
+use crate::store::{self, Store};
+
+/// How long the HTTP server lets in-flight requests finish once it stops accepting.
+const HTTP_SHUTDOWN_S: u64 = 10;
+
+/// The database file the configuration names, with pending migrations applied.
+pub async fn prepare_store(config: &Config) -> anyhow::Result<PathBuf> {
+    let path = store::resolve_path(config.database_url.as_deref(), &config.data_dir)?;
+    let mut conn = store::open_writer(&path)?;
+    let ran = store::migrate(&mut conn)
+        .await
+        .context("applying migrations")?;
+    if ran > 0 {
+        tracing::info!(migrations = ran, database = %path.display(), "migrations applied");
+    }
+    Ok(path)
+}
+
+pub struct Application {
+    addr: SocketAddr,
+    hive: Hive,
+    server: actix_web::dev::Server,
+    root: Addr<Supervisor>,
+    root_exit: oneshot::Receiver<ExitReason>,
+    arbiters: Vec<actix_rt::Arbiter>,
+}
+
+impl Application {
+    /// Everything up to a bound listener; must run inside an actix system.
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let config = Arc::new(config);
+        let db_path = prepare_store(&config).await?;
+        let store = Store::open(&db_path).await?;
+        let metrics = Arc::new(Metrics::new()?);
+        let threads = if config.agent_threads == 0 {
+            Config::cores()
+        } else {
+            config.agent_threads
+        };
+        let arbiters: Vec<_> = (0..threads).map(|_| actix_rt::Arbiter::new()).collect();
+        let hive = HiveInner::new(
+            config.clone(),
+            metrics,
+            store,
+            arbiters.iter().map(|a| a.handle()).collect(),
+        );
+
+        let policy = Arc::new(ArcSwap::from_pointee(AccessPolicy {
+            loopback_only: true,
+        }));
+        let exit = ExitSlot::default();
+        let supervisor = root::root(&hive, db_path, policy);
+        let (root, started) = StartedChild::new(supervisor, config.mailbox.control);
+        let (exit_tx, root_exit) = oneshot::channel();
+        let watched = exit.clone();
+        actix_rt::spawn(async move {
+            let _ = exit_tx.send(started.run_unsupervised(watched).await);
+        });
+        // Traffic waits until the orchestrator and the lifecycle manager have taken over the
+        // tasks and agents a previous process stored.
+        wait_started(&hive).await;
+
+        let data = web::Data::new(hive.clone());
+        let workers = if config.http_workers == 0 {
+            Config::cores()
+        } else {
+            config.http_workers
+        };
+        let server =
+            HttpServer::new(move || App::new().app_data(data.clone()).configure(api::configure))
+                .workers(workers)
+                .disable_signals()
+                .shutdown_timeout(HTTP_SHUTDOWN_S)
+                .client_request_timeout(Duration::from_secs(10))
+                .bind(config.addr)
+                .with_context(|| format!("binding {}", config.addr))?;
+        let addr = server
+            .addrs()
+            .first()
+            .copied()
+            .context("the server bound no address")?;
+        let server = server.run();
+        hive.readiness.set(Phase::Ready);
+        tracing::info!(%addr, "listening on {addr}");
+        Ok(Application {
+            addr,
+            hive,
+            server,
+            root,
+            root_exit,
+            arbiters,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn hive(&self) -> &Hive {
+        &self.hive
+    }
+
+    /// Serve until SIGINT/SIGTERM (or `stop` resolves), then shut down in order. An error means
+    /// the supervision tree gave up.
+    pub async fn run_until_stopped(
+        self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        let Application {
+            hive,
+            server,
+            root,
+            mut root_exit,
+            arbiters,
+            ..
+        } = self;
+        let handle = server.handle();
+        let serving = actix_rt::spawn(server);
+        tokio::select! {
+            _ = stop => tracing::info!("shutting down"),
+            reason = &mut root_exit => {
+                let reason = reason.unwrap_or(ExitReason::Killed);
+                tracing::error!(%reason, "the supervision tree stopped; the server cannot continue");
+                handle.stop(false).await;
+                stop_arbiters(arbiters);
+                anyhow::bail!("the supervision tree stopped: {reason}");
+            }
+        }
+        hive.readiness.set(Phase::Draining);
+        // 1. Stop accepting; in-flight requests finish.
+        handle.stop(true).await;
+        let _ = serving.await;
+        // 2. Running tasks finish or go back to the queue, committed.
+        if let Some(orchestrator) = hive.slots.orchestrator.get() {
+            let (reply, done) = oneshot::channel();
+            let grace = Duration::from_millis(hive.config.shutdown_grace_ms);
+            orchestrator.do_send(Drain { grace, reply });
+            let _ = done.await;
+        }
+        // 3. The tree stops in reverse start order; the store, first started, commits and stops last.
+        root.do_send(Shutdown);
+        let reason = root_exit.await.unwrap_or(ExitReason::Killed);
+        stop_arbiters(arbiters);
+        tracing::info!(%reason, "stopped");
+        Ok(())
+    }
+}
+
+fn stop_arbiters(arbiters: Vec<actix_rt::Arbiter>) {
+    for arbiter in arbiters {
+        arbiter.stop();
+    }
+}
+
+async fn wait_started(hive: &Hive) {
+    let mut recovered = hive.recovered.subscribe();
+    let _ = recovered.wait_for(|r| r.tasks && r.agents).await;
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+}

@@ -1,0 +1,106 @@
+//! One typed configuration: defaults < file (`--config`, TOML) < environment (`HIVE_*`) < flags.
+//! The file may hold any subset of the fields below; the command line and environment override
+//! the few that operators set per run.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+/// Mailbox capacity per actor kind. Bounded everywhere: a full mailbox is a refusal the client
+/// sees (503 with Retry-After), never a queue that grows without limit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Mailboxes {
+    /// Submissions and cancellations waiting for the orchestrator.
+    pub orchestrator: usize,
+    /// Writes waiting for the next commit; one batch is at most 2,048 of them.
+    pub store: usize,
+    /// An agent holds one task at a time; the rest is room for cancels and shutdown.
+    pub agent: usize,
+    pub lifecycle: usize,
+    pub communication: usize,
+    /// Managers that only take control messages (configuration, security, performance).
+    pub control: usize,
+}
+
+impl Default for Mailboxes {
+    fn default() -> Self {
+        Self {
+            orchestrator: 4096,
+            store: 8192,
+            agent: 8,
+            lifecycle: 256,
+            communication: 256,
+            control: 64,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    /// A SQLite file path or `sqlite://` URL; empty means `hive.db` in the data directory.
+    pub database_url: Option<String>,
+    pub mailbox: Mailboxes,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Most agents one `POST /api/v1/agents/batch` may create.
+    pub max_batch_agents: usize,
+    pub max_sse_clients: usize,
+    /// First retry delay of a failed task; doubles per attempt.
+    pub retry_backoff_ms: u64,
+    /// Restart intensity of an agent pool: crashes of its agents it absorbs in the period before
+    /// it gives up and is restarted whole by the lifecycle supervisor.
+    pub pool_max_restarts: u32,
+    pub pool_restart_period_ms: u64,
+    pub sample_interval_ms: u64,
+    /// Time running tasks get to finish on SIGTERM before they are handed back to the queue.
+    pub shutdown_grace_ms: u64,
+    /// HTTP worker threads; 0 means one per core.
+    pub http_workers: usize,
+    /// Threads agents run on; 0 means one per core.
+    pub agent_threads: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            mailbox: Mailboxes::default(),
+            max_body_bytes: 256 * 1024,
+            max_batch_agents: 10_000,
+            max_sse_clients: 256,
+            retry_backoff_ms: 100,
+            pool_max_restarts: 1000,
+            pool_restart_period_ms: 10_000,
+            sample_interval_ms: 1000,
+            shutdown_grace_ms: 10_000,
+            http_workers: 0,
+            agent_threads: 0,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults overlaid by the file, if one is given.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let Some(file) = file else {
+            return Ok(Config::default());
+        };
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("reading config file {}", file.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing config file {}", file.display()))
+    }
+
+    pub fn cores() -> usize {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    }
+}

@@ -1,0 +1,165 @@
+//! The application context: one cloneable value that every actor and HTTP handler is given, so
+//! that each piece is created once and shared.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+use actix_rt::ArbiterHandle;
+use arc_swap::ArcSwapOption;
+use hive_actors::{MailboxProbe, Probes, Supervisor, Tree};
+
+use crate::agents::registry::AgentRegistry;
+use crate::bus::EventBus;
+use crate::config::Config;
+use crate::managers::communication::CommunicationManager;
+use crate::managers::configuration::ConfigurationManager;
+use crate::managers::lifecycle::LifecycleManager;
+use crate::managers::orchestrator::Orchestrator;
+use crate::managers::performance::{PerformanceManager, Sample};
+use crate::managers::security::SecurityManager;
+use crate::metrics::Metrics;
+use crate::store::manager::StoreManager;
+use crate::store::Store;
+
+/// The current address of an actor that its supervisor may restart. Readers borrow the address
+/// (an `Arc` clone, not an `Addr` clone): each `Addr` clone adds one slot to actix's mailbox bound.
+pub struct Slot<A: Actor>(ArcSwapOption<Addr<A>>);
+
+impl<A: Actor> Default for Slot<A> {
+    fn default() -> Self {
+        Self(ArcSwapOption::empty())
+    }
+}
+
+impl<A: Actor> Slot<A> {
+    pub fn set(&self, addr: Addr<A>) {
+        self.0.store(Some(Arc::new(addr)));
+    }
+
+    pub fn get(&self) -> Option<Arc<Addr<A>>> {
+        self.0.load_full()
+    }
+}
+
+/// The actors of the tree, as their supervisors last started them.
+#[derive(Default)]
+pub struct Slots {
+    pub store: Slot<StoreManager>,
+    pub configuration: Slot<ConfigurationManager>,
+    pub security: Slot<SecurityManager>,
+    pub communication: Slot<CommunicationManager>,
+    pub orchestrator: Slot<Orchestrator>,
+    pub lifecycle_supervisor: Slot<Supervisor>,
+    pub lifecycle: Slot<LifecycleManager>,
+    pub performance: Slot<PerformanceManager>,
+}
+
+/// The mailbox probe of each actor kind.
+pub struct KindProbes {
+    pub store: Arc<MailboxProbe>,
+    pub orchestrator: Arc<MailboxProbe>,
+    pub lifecycle: Arc<MailboxProbe>,
+    pub communication: Arc<MailboxProbe>,
+    pub agent: Arc<MailboxProbe>,
+}
+
+/// Whether the server should take traffic: `/readyz` reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Starting = 0,
+    Ready = 1,
+    Draining = 2,
+}
+
+#[derive(Default)]
+pub struct Readiness(AtomicU8);
+
+impl Readiness {
+    pub fn set(&self, phase: Phase) {
+        self.0.store(phase as u8, Ordering::Release);
+    }
+
+    pub fn get(&self) -> Phase {
+        match self.0.load(Ordering::Acquire) {
+            1 => Phase::Ready,
+            2 => Phase::Draining,
+            _ => Phase::Starting,
+        }
+    }
+}
+
+/// Which stored state has been taken over since start.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Recovered {
+    pub tasks: bool,
+    pub agents: bool,
+}
+
+pub struct HiveInner {
+    pub config: Arc<Config>,
+    pub metrics: Arc<Metrics>,
+    pub bus: EventBus,
+    pub store: Store,
+    pub tree: Tree,
+    pub probes: Probes,
+    pub kinds: KindProbes,
+    pub agents: AgentRegistry,
+    pub slots: Slots,
+    pub readiness: Readiness,
+    pub recovered: tokio::sync::watch::Sender<Recovered>,
+    pub started_at: Instant,
+    pub sample: arc_swap::ArcSwap<Sample>,
+    /// The threads agents run on, apart from the managers and the HTTP workers, so that a task
+    /// that holds a CPU never stalls dispatch or the API.
+    pub agent_arbiters: Vec<ArbiterHandle>,
+}
+
+pub type Hive = Arc<HiveInner>;
+
+impl HiveInner {
+    pub fn new(
+        config: Arc<Config>,
+        metrics: Arc<Metrics>,
+        store: Store,
+        agent_arbiters: Vec<ArbiterHandle>,
+    ) -> Hive {
+        let probes = Probes::default();
+        let m = &config.mailbox;
+        let kinds = KindProbes {
+            store: probes.register("store", m.store),
+            orchestrator: probes.register("orchestrator", m.orchestrator),
+            lifecycle: probes.register("lifecycle", m.lifecycle),
+            communication: probes.register("communication", m.communication),
+            agent: probes.register("agent", m.agent),
+        };
+        Arc::new(HiveInner {
+            metrics,
+            bus: EventBus::default(),
+            store,
+            tree: Tree::default(),
+            probes,
+            kinds,
+            agents: AgentRegistry::default(),
+            slots: Slots::default(),
+            readiness: Readiness::default(),
+            recovered: tokio::sync::watch::Sender::new(Recovered::default()),
+            started_at: Instant::now(),
+            sample: arc_swap::ArcSwap::from_pointee(Sample::default()),
+            agent_arbiters,
+            config,
+        })
+    }
+
+    /// The arbiter an agent runs on, by a hash of its id so that restarts stay on one thread.
+    pub fn arbiter_for(&self, id: &str) -> Option<&ArbiterHandle> {
+        if self.agent_arbiters.is_empty() {
+            return None;
+        }
+        let hash = id
+            .bytes()
+            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
+        self.agent_arbiters.get(hash % self.agent_arbiters.len())
+    }
+}

@@ -1,0 +1,98 @@
+//! Agents: what they are (role, capabilities, executor) and what they are doing (status).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::names::{AgentName, Capability, Role};
+
+/// Most capabilities one agent may declare or one task may require.
+pub const MAX_CAPABILITIES: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentStatus {
+    Idle,
+    Busy,
+    Restarting,
+    Stopped,
+}
+
+impl AgentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentStatus::Idle => "idle",
+            AgentStatus::Busy => "busy",
+            AgentStatus::Restarting => "restarting",
+            AgentStatus::Stopped => "stopped",
+        }
+    }
+
+    pub const ALL: [AgentStatus; 4] = [
+        AgentStatus::Idle,
+        AgentStatus::Busy,
+        AgentStatus::Restarting,
+        AgentStatus::Stopped,
+    ];
+}
+
+/// How an agent does its work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ExecutorSpec {
+    /// Built-in operations for tests and load: echo, sleep, spin, fail, panic.
+    #[default]
+    Builtin,
+}
+
+/// A list of capabilities, bounded in length and without duplicates.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Vec<Capability>")]
+pub struct Capabilities(Vec<Capability>);
+
+impl TryFrom<Vec<Capability>> for Capabilities {
+    type Error = String;
+
+    fn try_from(mut caps: Vec<Capability>) -> Result<Self, String> {
+        if caps.len() > MAX_CAPABILITIES {
+            return Err(format!("at most {MAX_CAPABILITIES} capabilities"));
+        }
+        caps.sort();
+        caps.dedup();
+        Ok(Self(caps))
+    }
+}
+
+impl Capabilities {
+    /// Whether every one of `required` is among these.
+    pub fn cover(&self, required: &Capabilities) -> bool {
+        required.0.iter().all(|c| self.0.binary_search(c).is_ok())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The body of `POST /api/v1/agents`, and the template of `POST /api/v1/agents/batch`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSpec {
+    pub role: Role,
+    pub name: Option<AgentName>,
+    #[serde(default)]
+    #[schema(value_type = Vec<Capability>, max_items = 32)]
+    pub capabilities: Capabilities,
+    #[serde(default)]
+    pub executor: ExecutorSpec,
+}
+
+/// What Hive knows of an agent that does not change while it lives.
+#[derive(Debug, Clone)]
+pub struct AgentInfo {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub capabilities: Capabilities,
+    pub executor: ExecutorSpec,
+    pub created_at: i64,
+}

@@ -1,0 +1,236 @@
+//! Tasks: what a client asks for, the states a task goes through, and the built-in operations.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::agent::Capabilities;
+use super::names::Role;
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    Low,
+    Normal,
+    High,
+    Critical,
+}
+
+impl Priority {
+    /// Highest first: the order the dispatcher looks at queues in.
+    pub const BY_URGENCY: [Priority; 4] = [
+        Priority::Critical,
+        Priority::High,
+        Priority::Normal,
+        Priority::Low,
+    ];
+
+    pub fn as_i16(self) -> i16 {
+        self as i16
+    }
+
+    pub fn from_i16(v: i16) -> Priority {
+        match v {
+            0 => Priority::Low,
+            2 => Priority::High,
+            3 => Priority::Critical,
+            _ => Priority::Normal,
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Queued,
+    Running,
+    Succeeded,
+    /// Retries exhausted and the last attempt returned an error.
+    Failed,
+    /// Retries exhausted and the last attempt crashed its agent or timed out.
+    Dead,
+    Cancelled,
+}
+
+impl TaskStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Queued => "queued",
+            TaskStatus::Running => "running",
+            TaskStatus::Succeeded => "succeeded",
+            TaskStatus::Failed => "failed",
+            TaskStatus::Dead => "dead",
+            TaskStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TaskStatus> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+
+    pub fn is_final(self) -> bool {
+        !matches!(self, TaskStatus::Queued | TaskStatus::Running)
+    }
+
+    pub const ALL: [TaskStatus; 6] = [
+        TaskStatus::Queued,
+        TaskStatus::Running,
+        TaskStatus::Succeeded,
+        TaskStatus::Failed,
+        TaskStatus::Dead,
+        TaskStatus::Cancelled,
+    ];
+}
+
+/// Default and upper bound of a task's timeout.
+pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
+pub const MAX_TIMEOUT_MS: u64 = 3_600_000;
+/// Default and upper bound of retries after the first attempt.
+pub const DEFAULT_MAX_RETRIES: u32 = 3;
+pub const MAX_RETRIES: u32 = 100;
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
+
+macro_rules! bounded {
+    ($(#[$doc:meta])* $name:ident, $ty:ty, $tyname:literal, $min:expr, $max:expr, $default:expr, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(try_from = $tyname)]
+        pub struct $name(pub $ty);
+
+        impl TryFrom<$ty> for $name {
+            type Error = String;
+
+            fn try_from(v: $ty) -> Result<Self, String> {
+                if ($min..=$max).contains(&v) {
+                    Ok(Self(v))
+                } else {
+                    Err(format!("{} must be between {} and {}", $what, $min, $max))
+                }
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self($default)
+            }
+        }
+    };
+}
+
+bounded!(
+    /// Milliseconds one attempt may run before it is cancelled and counted as timed out.
+    TimeoutMs, u64, "u64", 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, "timeout_ms"
+);
+bounded!(
+    /// Attempts after the first one; an attempt that errors, crashes or times out uses one.
+    MaxRetries, u32, "u32", 0, MAX_RETRIES, DEFAULT_MAX_RETRIES, "max_retries"
+);
+
+/// A client's key that makes a repeated POST return the task the first one created.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String")]
+pub struct IdempotencyKey(pub String);
+
+impl TryFrom<String> for IdempotencyKey {
+    type Error = String;
+
+    fn try_from(v: String) -> Result<Self, String> {
+        if v.is_empty() || v.len() > MAX_IDEMPOTENCY_KEY_LEN {
+            return Err(format!(
+                "idempotency_key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} bytes"
+            ));
+        }
+        Ok(Self(v))
+    }
+}
+
+/// A task's input: a JSON object whose meaning belongs to the executor of the agent that runs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "Value")]
+pub struct TaskInput(pub Value);
+
+impl TryFrom<Value> for TaskInput {
+    type Error = String;
+
+    fn try_from(v: Value) -> Result<Self, String> {
+        if v.is_object() {
+            Ok(Self(v))
+        } else {
+            Err("input must be a JSON object".into())
+        }
+    }
+}
+
+/// The body of `POST /api/v1/tasks`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTask {
+    pub role: Role,
+    /// For `builtin` agents: `{"op":"echo","value":…}`, `{"op":"sleep","ms":N}`,
+    /// `{"op":"spin","us":N}`, `{"op":"fail","error":"…"}` or `{"op":"panic"}`.
+    #[schema(value_type = Object)]
+    pub input: TaskInput,
+    #[serde(default)]
+    #[schema(value_type = Vec<super::names::Capability>, max_items = 32)]
+    pub required_capabilities: Capabilities,
+    #[serde(default = "normal")]
+    pub priority: Priority,
+    #[serde(default)]
+    #[schema(value_type = u64, minimum = 1, maximum = 3_600_000, default = 30_000)]
+    pub timeout_ms: TimeoutMs,
+    #[serde(default)]
+    #[schema(value_type = u32, minimum = 0, maximum = 100, default = 3)]
+    pub max_retries: MaxRetries,
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 128)]
+    pub idempotency_key: Option<IdempotencyKey>,
+}
+
+fn normal() -> Priority {
+    Priority::Normal
+}
+
+/// Longest `spin` a built-in task may ask for: it holds a thread of the agents' arbiters.
+pub const MAX_SPIN_US: u64 = 10_000_000;
+
+/// The operations of the `builtin` executor.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum BuiltinOp {
+    /// Answer with `value`.
+    Echo { value: Value },
+    /// Wait `ms` milliseconds without holding a thread.
+    Sleep { ms: u64 },
+    /// Keep a CPU busy for `us` microseconds.
+    Spin { us: u64 },
+    /// Return `error` as the task's error.
+    Fail { error: String },
+    /// Make the agent panic; its supervisor restarts it and the task is retried.
+    Panic,
+}
+
+/// The full state of a task, as stored and as `GET /api/v1/tasks/{id}` answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRecord {
+    pub id: String,
+    pub role: Role,
+    pub input: Value,
+    pub required_capabilities: Capabilities,
+    pub priority: Priority,
+    pub status: TaskStatus,
+    pub timeout_ms: u64,
+    pub max_retries: u32,
+    pub attempts: u32,
+    pub idempotency_key: Option<String>,
+    pub result: Option<Value>,
+    pub error: Option<String>,
+    pub agent_id: Option<String>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}

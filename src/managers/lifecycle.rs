@@ -1,0 +1,382 @@
+//! The LifecycleManager actor: creates and deletes agents. Each role has a pool, a supervisor
+//! under the `lifecycle` supervisor, whose children are that role's agents; a pool that restarts
+//! starts again every agent the registry holds for its role.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use hive_actors::{
+    ChildContext, ChildSpec, EventSink, ExitReason, Intensity, Restart, Shutdown, StartChild,
+    StartedChild, SupervisionEvent, SupervisionEventKind, Supervisor, SupervisorSpec,
+    TerminateChild,
+};
+use parking_lot::Mutex;
+use serde_json::json;
+use tokio::sync::oneshot;
+
+use super::orchestrator::AgentDown;
+use crate::agents::agent::Agent;
+use crate::agents::registry::AgentEntry;
+use crate::context::Hive;
+use crate::domain::agent::{AgentInfo, AgentSpec, AgentStatus};
+use crate::domain::names::Role;
+use crate::domain::time::now_ms;
+use crate::managers::supervision_sink;
+use crate::store::manager::{Persist, Write};
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    #[error("no agent with id {0}")]
+    NotFound(String),
+    #[error("the store is busy; try again shortly")]
+    StoreBusy,
+    #[error(transparent)]
+    Store(Arc<StoreError>),
+    #[error("the agent pool is not running: {0}")]
+    Pool(String),
+}
+
+/// Create `count` agents from one spec; answered once they are stored and started.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CreateAgents {
+    pub spec: AgentSpec,
+    pub count: usize,
+    pub reply: oneshot::Sender<Result<Vec<Arc<AgentEntry>>, LifecycleError>>,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DeleteAgent {
+    pub id: String,
+    pub reply: oneshot::Sender<Result<(), LifecycleError>>,
+}
+
+/// Pool supervisors by role, updated by each pool's factory so that a restarted pool is found.
+type Pools = Arc<Mutex<HashMap<Role, Addr<Supervisor>>>>;
+
+pub struct LifecycleManager {
+    hive: Hive,
+    pools: Pools,
+}
+
+fn pool_name(role: &Role) -> String {
+    format!("pool:{role}")
+}
+
+/// The child spec of one agent: restarted whatever its exit, on the arbiter its id hashes to.
+fn agent_spec(hive: &Hive, entry: Arc<AgentEntry>) -> ChildSpec {
+    let hive = hive.clone();
+    ChildSpec::new(entry.info.id.clone(), move |ctx: ChildContext| {
+        let (hive2, entry, capacity) = (hive.clone(), entry.clone(), hive.config.mailbox.agent);
+        let make = move || Agent::new(hive2, entry, ctx.exit);
+        match hive.arbiter_for(&ctx.id) {
+            Some(arbiter) => StartedChild::on_arbiter(arbiter, capacity, make).1,
+            None => StartedChild::new(make(), capacity).1,
+        }
+    })
+    .restart(Restart::Permanent)
+}
+
+/// A pool's events: counted and published like every supervisor's, and also applied to the
+/// agent registry, the store and the orchestrator (which retries the task of a crashed agent).
+fn pool_sink(hive: &Hive) -> EventSink {
+    let common = supervision_sink(hive);
+    let hive = hive.clone();
+    Arc::new(move |event: &SupervisionEvent| {
+        common(event);
+        let Some(entry) = hive.agents.get(&event.child) else {
+            return;
+        };
+        match &event.kind {
+            SupervisionEventKind::ChildExited { reason } => {
+                if let Some(orchestrator) = hive.slots.orchestrator.get() {
+                    let crashed = !reason.is_normal();
+                    hive.kinds.orchestrator.do_send(
+                        &orchestrator,
+                        AgentDown {
+                            id: event.child.clone(),
+                            reason: reason.to_string(),
+                            crashed,
+                        },
+                    );
+                }
+                if *reason == ExitReason::Shutdown || reason.is_normal() {
+                    entry.set_status(AgentStatus::Stopped, None);
+                }
+            }
+            SupervisionEventKind::ChildRestarted { .. } => {
+                let restarts = entry.restarting();
+                if let Some(store) = hive.slots.store.get() {
+                    hive.kinds.store.do_send(
+                        &store,
+                        Persist(Write::UpdateAgent {
+                            id: event.child.clone(),
+                            status: AgentStatus::Restarting,
+                            restarts,
+                            deleted: false,
+                        }),
+                    );
+                }
+            }
+            _ => {}
+        }
+    })
+}
+
+impl LifecycleManager {
+    pub fn new(hive: Hive) -> Self {
+        Self {
+            hive,
+            pools: Pools::default(),
+        }
+    }
+
+    /// The pool of `role`, started under the lifecycle supervisor when it is the first agent.
+    async fn pool(
+        hive: Hive,
+        pools: Pools,
+        role: Role,
+    ) -> Result<Addr<Supervisor>, LifecycleError> {
+        if let Some(pool) = pools.lock().get(&role).filter(|p| p.connected()).cloned() {
+            return Ok(pool);
+        }
+        let parent = hive
+            .slots
+            .lifecycle_supervisor
+            .get()
+            .ok_or_else(|| LifecycleError::Pool("lifecycle supervisor".into()))?;
+        let config = &hive.config;
+        let spec = SupervisorSpec::new(pool_name(&role), hive.tree.clone(), pool_sink(&hive))
+            .parent("lifecycle")
+            .intensity(Intensity {
+                max_restarts: config.pool_max_restarts,
+                period: Duration::from_millis(config.pool_restart_period_ms),
+            });
+        let (h, r) = (hive.clone(), role.clone());
+        let children = move || {
+            h.agents
+                .of_role(&r)
+                .into_iter()
+                .map(|e| agent_spec(&h, e))
+                .collect()
+        };
+        let (registry, r) = (pools.clone(), role.clone());
+        let on_start = move |addr: Addr<Supervisor>| {
+            registry.lock().insert(r.clone(), addr);
+        };
+        let child = Supervisor::child_spec(spec, children, config.mailbox.lifecycle, on_start);
+        match parent.send(StartChild(child)).await {
+            Ok(Ok(())) => {}
+            // Another request started it first.
+            Ok(Err(hive_actors::SupervisorError::DuplicateChild(_))) => {}
+            Ok(Err(e)) => return Err(LifecycleError::Pool(e.to_string())),
+            Err(e) => return Err(LifecycleError::Pool(e.to_string())),
+        }
+        pools
+            .lock()
+            .get(&role)
+            .cloned()
+            .ok_or_else(|| LifecycleError::Pool(pool_name(&role)))
+    }
+
+    /// Start agents already in the registry under their pools.
+    async fn start_agents(
+        hive: Hive,
+        pools: Pools,
+        entries: Vec<Arc<AgentEntry>>,
+    ) -> Result<(), LifecycleError> {
+        let mut by_role: HashMap<Role, Vec<Arc<AgentEntry>>> = HashMap::new();
+        for entry in entries {
+            by_role
+                .entry(entry.info.role.clone())
+                .or_default()
+                .push(entry);
+        }
+        for (role, entries) in by_role {
+            let fresh = !pools.lock().get(&role).is_some_and(|p| p.connected());
+            let pool = Self::pool(hive.clone(), pools.clone(), role).await?;
+            if fresh {
+                // A pool started now took its children from the registry already.
+                continue;
+            }
+            for entry in entries {
+                let spec = agent_spec(&hive, entry);
+                match pool.send(StartChild(spec)).await {
+                    Ok(Ok(())) | Ok(Err(hive_actors::SupervisorError::DuplicateChild(_))) => {}
+                    Ok(Err(e)) => return Err(LifecycleError::Pool(e.to_string())),
+                    Err(e) => return Err(LifecycleError::Pool(e.to_string())),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn restore(&mut self, ctx: &mut Context<Self>) {
+        let (hive, pools) = (self.hive.clone(), self.pools.clone());
+        ctx.wait(
+            async move {
+                let agents = hive
+                    .store
+                    .live_agents()
+                    .await
+                    .map_err(|e| LifecycleError::Store(Arc::new(e)))?;
+                let entries: Vec<_> = agents
+                    .into_iter()
+                    .map(|(info, restarts)| match hive.agents.get(&info.id) {
+                        Some(entry) => entry,
+                        None => hive.agents.insert(info, restarts),
+                    })
+                    .collect();
+                let count = entries.len();
+                Self::start_agents(hive, pools, entries).await?;
+                Ok::<_, LifecycleError>(count)
+            }
+            .into_actor(self)
+            .map(|restored, act, _| {
+                match restored {
+                    Ok(0) => {}
+                    Ok(count) => {
+                        tracing::info!(agents = count, "started the agents kept in the store")
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot start the stored agents"),
+                }
+                act.hive.recovered.send_modify(|r| r.agents = true);
+            }),
+        );
+    }
+}
+
+impl Actor for LifecycleManager {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.hive.kinds.lifecycle.actor_started();
+        self.restore(ctx);
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.hive.kinds.lifecycle.actor_stopped();
+    }
+}
+
+impl Handler<CreateAgents> for LifecycleManager {
+    type Result = ();
+
+    fn handle(&mut self, msg: CreateAgents, ctx: &mut Context<Self>) {
+        self.hive.kinds.lifecycle.handled();
+        let CreateAgents { spec, count, reply } = msg;
+        let now = now_ms();
+        let infos: Vec<AgentInfo> = (0..count)
+            .map(|_| {
+                let id = uuid::Uuid::now_v7().to_string();
+                let name = match &spec.name {
+                    Some(name) if count == 1 => name.to_string(),
+                    Some(name) => format!("{name}-{}", &id[id.len() - 8..]),
+                    None => format!("{}-{}", spec.role, &id[id.len() - 8..]),
+                };
+                AgentInfo {
+                    id,
+                    name,
+                    role: spec.role.clone(),
+                    capabilities: spec.capabilities.clone(),
+                    executor: spec.executor.clone(),
+                    created_at: now,
+                }
+            })
+            .collect();
+        let Some(store) = self.hive.slots.store.get() else {
+            let _ = reply.send(Err(LifecycleError::Store(Arc::new(
+                StoreError::Unavailable,
+            ))));
+            return;
+        };
+        let (tx, rx) = oneshot::channel();
+        if self
+            .hive
+            .kinds
+            .store
+            .try_send(
+                &store,
+                Persist(Write::CreateAgents {
+                    agents: infos.clone(),
+                    reply: tx,
+                }),
+            )
+            .is_err()
+        {
+            let _ = reply.send(Err(LifecycleError::StoreBusy));
+            return;
+        }
+        let (hive, pools) = (self.hive.clone(), self.pools.clone());
+        // Waited on, so that creations are applied one at a time and a pool is started once.
+        ctx.wait(
+            async move {
+                rx.await.map_err(|_| LifecycleError::Store(Arc::new(StoreError::Unavailable)))?.map_err(LifecycleError::Store)?;
+                let entries: Vec<_> = infos.into_iter().map(|info| hive.agents.insert(info, 0)).collect();
+                for entry in &entries {
+                    hive.bus.publish("agent.created", json!({ "id": entry.info.id, "role": entry.info.role, "name": entry.info.name }));
+                }
+                Self::start_agents(hive, pools, entries.clone()).await?;
+                Ok(entries)
+            }
+            .into_actor(self)
+            .map(move |created, _, _| {
+                let _ = reply.send(created);
+            }),
+        );
+    }
+}
+
+impl Handler<DeleteAgent> for LifecycleManager {
+    type Result = ();
+
+    fn handle(&mut self, DeleteAgent { id, reply }: DeleteAgent, ctx: &mut Context<Self>) {
+        self.hive.kinds.lifecycle.handled();
+        let Some(entry) = self.hive.agents.get(&id) else {
+            let _ = reply.send(Err(LifecycleError::NotFound(id)));
+            return;
+        };
+        let pool = self.pools.lock().get(&entry.info.role).cloned();
+        let hive = self.hive.clone();
+        ctx.spawn(
+            async move {
+                entry.set_status(AgentStatus::Stopped, None);
+                if let Some(pool) = pool {
+                    // The pool's exit event hands the agent's task back to the queue.
+                    let _ = pool.send(TerminateChild(id.clone())).await;
+                }
+                if let Some(store) = hive.slots.store.get() {
+                    let restarts = entry.state().restarts;
+                    hive.kinds.store.do_send(
+                        &store,
+                        Persist(Write::UpdateAgent {
+                            id: id.clone(),
+                            status: AgentStatus::Stopped,
+                            restarts,
+                            deleted: true,
+                        }),
+                    );
+                }
+                hive.agents.remove(&id);
+                hive.bus.publish("agent.deleted", json!({ "id": id }));
+                Ok(())
+            }
+            .into_actor(self)
+            .map(move |done, _, _| {
+                let _ = reply.send(done);
+            }),
+        );
+    }
+}
+
+impl Handler<Shutdown> for LifecycleManager {
+    type Result = ();
+
+    fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}

@@ -1,0 +1,791 @@
+//! The Orchestrator actor: accepts tasks, has them persisted before answering, queues them by role
+//! and priority, dispatches each to an idle agent whose capabilities cover it, and decides what
+//! follows every attempt: success, retry with backoff, or a final failure.
+//!
+//! It owns the state of every unfinished task in memory; the store holds the same state durably,
+//! written after each change. At start it takes over what a previous process left unfinished.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use hive_actors::{Refused, Shutdown};
+use rand::Rng;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+use crate::agents::agent::{Agent, Cancel, Run};
+use crate::agents::executor::{Outcome, TaskError};
+use crate::context::Hive;
+use crate::domain::agent::Capabilities;
+use crate::domain::names::Role;
+use crate::domain::task::{NewTask, Priority, TaskRecord, TaskStatus};
+use crate::domain::time::now_ms;
+use crate::store::manager::{Created, Persist, Write};
+use crate::store::StoreError;
+
+/// How far into each priority queue the dispatcher looks for a task that an idle agent's
+/// capabilities cover; bounds the cost of one dispatch when the head of a queue is unservable.
+const DISPATCH_SCAN: usize = 256;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("the store is busy; try again shortly")]
+    StoreBusy,
+    #[error("the server is shutting down")]
+    Draining,
+    #[error(transparent)]
+    Store(Arc<StoreError>),
+}
+
+/// A new task from a client; answered once it is committed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Submit {
+    pub task: NewTask,
+    pub reply: oneshot::Sender<Result<Created, SubmitError>>,
+}
+
+#[derive(Debug)]
+pub enum CancelOutcome {
+    Cancelled(Box<TaskRecord>),
+    /// Not queued or running here: finished already, or unknown.
+    NotActive,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CancelTask {
+    pub id: String,
+    pub reply: oneshot::Sender<CancelOutcome>,
+}
+
+/// An agent (re)started and can take work.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AgentUp {
+    pub id: String,
+    pub role: Role,
+    pub capabilities: Capabilities,
+    pub addr: Addr<Agent>,
+}
+
+/// An agent ended. `crashed` attempts count against the task's retries; an agent removed on
+/// purpose (deleted, shut down) hands its task back without using one.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AgentDown {
+    pub id: String,
+    pub reason: String,
+    pub crashed: bool,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TaskFinished {
+    pub agent_id: String,
+    pub task_id: Arc<str>,
+    pub attempt: u32,
+    pub outcome: Outcome,
+    pub elapsed: Duration,
+}
+
+/// Stop dispatching, let running attempts finish for up to `grace`, hand the rest back to the
+/// queue in the store; answered when the store has committed it all.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drain {
+    pub grace: Duration,
+    pub reply: oneshot::Sender<()>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// The executor returned an error: the task ends `failed` when no retry is left.
+    Error,
+    /// The agent crashed or the attempt timed out: the task ends `dead`.
+    Crash,
+}
+
+enum State {
+    Queued,
+    /// Waiting out its retry backoff.
+    Backoff,
+    Running {
+        agent: String,
+        started: Instant,
+        timeout: SpawnHandle,
+    },
+}
+
+struct Active {
+    record: TaskRecord,
+    input: Arc<Value>,
+    state: State,
+    queued_at: Instant,
+}
+
+struct AgentSlot {
+    role: Role,
+    capabilities: Capabilities,
+    addr: Addr<Agent>,
+    task: Option<Arc<str>>,
+}
+
+#[derive(Default)]
+struct RoleQueues {
+    by_priority: [VecDeque<Arc<str>>; 4],
+    idle: BTreeSet<String>,
+}
+
+pub struct Orchestrator {
+    hive: Hive,
+    tasks: HashMap<Arc<str>, Active>,
+    roles: HashMap<Role, RoleQueues>,
+    agents: HashMap<String, AgentSlot>,
+    draining: Option<Vec<oneshot::Sender<()>>>,
+}
+
+impl Orchestrator {
+    pub fn new(hive: Hive) -> Self {
+        Self {
+            hive,
+            tasks: HashMap::new(),
+            roles: HashMap::new(),
+            agents: HashMap::new(),
+            draining: None,
+        }
+    }
+
+    fn persist(&self, task: &TaskRecord) {
+        if let Some(store) = self.hive.slots.store.get() {
+            // State changes of accepted tasks: at most a few per attempt, bounded by running work.
+            self.hive
+                .kinds
+                .store
+                .do_send(&store, Persist(Write::UpdateTask(task.clone())));
+        }
+    }
+
+    fn publish(&self, kind: &'static str, task: &TaskRecord) {
+        self.hive.bus.publish(
+            kind,
+            json!({
+                "id": task.id, "status": task.status, "role": task.role, "priority": task.priority,
+                "attempts": task.attempts, "agent_id": task.agent_id, "error": task.error,
+            }),
+        );
+    }
+
+    fn queue_gauge(&self, priority: Priority, delta: i64) {
+        self.hive
+            .metrics
+            .task_queue_depth
+            .with_label_values(&[priority_label(priority)])
+            .add(delta);
+    }
+
+    /// Put a task at the back (or, when handed back, the front) of its queue and dispatch.
+    fn enqueue(&mut self, id: Arc<str>, front: bool, ctx: &mut Context<Self>) {
+        let Some(active) = self.tasks.get_mut(&id) else {
+            return;
+        };
+        active.state = State::Queued;
+        active.queued_at = Instant::now();
+        let (role, priority) = (active.record.role.clone(), active.record.priority);
+        let queue = &mut self.roles.entry(role.clone()).or_default().by_priority[priority.index()];
+        if front {
+            queue.push_front(id);
+        } else {
+            queue.push_back(id);
+        }
+        self.queue_gauge(priority, 1);
+        self.dispatch(&role, ctx);
+    }
+
+    fn admit(&mut self, record: TaskRecord, ctx: &mut Context<Self>) {
+        let id: Arc<str> = record.id.as_str().into();
+        let input = Arc::new(record.input.clone());
+        self.tasks.insert(
+            id.clone(),
+            Active {
+                record,
+                input,
+                state: State::Queued,
+                queued_at: Instant::now(),
+            },
+        );
+        self.enqueue(id, false, ctx);
+    }
+
+    fn dispatch(&mut self, role: &Role, ctx: &mut Context<Self>) {
+        if self.draining.is_some() {
+            return;
+        }
+        loop {
+            let Some(queues) = self.roles.get(role) else {
+                return;
+            };
+            if queues.idle.is_empty() {
+                return;
+            }
+            let mut chosen = None;
+            'search: for priority in Priority::BY_URGENCY {
+                for (pos, id) in queues.by_priority[priority.index()]
+                    .iter()
+                    .enumerate()
+                    .take(DISPATCH_SCAN)
+                {
+                    let Some(task) = self.tasks.get(id) else {
+                        continue;
+                    };
+                    let required = &task.record.required_capabilities;
+                    let agent = if required.is_empty() {
+                        queues.idle.first()
+                    } else {
+                        queues.idle.iter().find(|a| {
+                            self.agents
+                                .get(*a)
+                                .is_some_and(|s| s.capabilities.cover(required))
+                        })
+                    };
+                    if let Some(agent) = agent {
+                        chosen = Some((priority, pos, agent.clone()));
+                        break 'search;
+                    }
+                }
+            }
+            let Some((priority, pos, agent)) = chosen else {
+                return;
+            };
+            let Some(queues) = self.roles.get_mut(role) else {
+                return;
+            };
+            queues.idle.remove(&agent);
+            let Some(id) = queues.by_priority[priority.index()].remove(pos) else {
+                return;
+            };
+            self.queue_gauge(priority, -1);
+            self.start_attempt(id, agent, ctx);
+        }
+    }
+
+    fn start_attempt(&mut self, id: Arc<str>, agent_id: String, ctx: &mut Context<Self>) {
+        let Some(agent) = self.agents.get_mut(&agent_id) else {
+            return;
+        };
+        let Some(active) = self.tasks.get_mut(&id) else {
+            return;
+        };
+        let attempt = active.record.attempts + 1;
+        let run = Run {
+            task_id: id.clone(),
+            attempt,
+            input: active.input.clone(),
+        };
+        if let Err(refused) = self.hive.kinds.agent.try_send(&agent.addr, run) {
+            // The agent is gone or jammed: put the task back, forget the agent until it says up.
+            tracing::warn!(agent = %agent_id, error = %refused, "dispatch refused");
+            self.agents.remove(&agent_id);
+            self.enqueue(id, true, ctx);
+            return;
+        }
+        agent.task = Some(id.clone());
+        let wait = active.queued_at.elapsed();
+        self.hive
+            .metrics
+            .task_queue_wait
+            .with_label_values(&[priority_label(active.record.priority)])
+            .observe(wait.as_secs_f64());
+        let timeout_after = Duration::from_millis(active.record.timeout_ms);
+        let timed = id.clone();
+        let timeout = ctx.run_later(timeout_after, move |act, ctx| {
+            act.on_timeout(timed, attempt, ctx)
+        });
+        active.record.attempts = attempt;
+        active.record.status = TaskStatus::Running;
+        active.record.agent_id = Some(agent_id.clone());
+        active.record.started_at = Some(now_ms());
+        active.state = State::Running {
+            agent: agent_id,
+            started: Instant::now(),
+            timeout,
+        };
+        let record = active.record.clone();
+        self.persist(&record);
+        self.publish("task.started", &record);
+    }
+
+    /// Free the agent of a running task, cancel its timer, and answer the task's record.
+    fn stop_running(
+        &mut self,
+        id: &Arc<str>,
+        ctx: &mut Context<Self>,
+        tell_agent: bool,
+    ) -> Option<String> {
+        let active = self.tasks.get_mut(id)?;
+        let State::Running {
+            agent,
+            timeout,
+            started,
+        } = std::mem::replace(&mut active.state, State::Backoff)
+        else {
+            return None;
+        };
+        ctx.cancel_future(timeout);
+        self.hive
+            .metrics
+            .task_run
+            .observe(started.elapsed().as_secs_f64());
+        let attempt = active.record.attempts;
+        if let Some(slot) = self.agents.get_mut(&agent) {
+            slot.task = None;
+            if tell_agent {
+                // One cancel per running task: bounded by the number of agents.
+                self.hive.kinds.agent.do_send(
+                    &slot.addr,
+                    Cancel {
+                        task_id: id.clone(),
+                        attempt,
+                    },
+                );
+            }
+            let role = slot.role.clone();
+            self.roles
+                .entry(role)
+                .or_default()
+                .idle
+                .insert(agent.clone());
+        }
+        Some(agent)
+    }
+
+    fn finish(
+        &mut self,
+        id: &Arc<str>,
+        status: TaskStatus,
+        result: Option<Value>,
+    ) -> Option<TaskRecord> {
+        let mut active = self.tasks.remove(id)?;
+        if matches!(active.state, State::Queued) {
+            if let Some(queues) = self.roles.get_mut(&active.record.role) {
+                let queue = &mut queues.by_priority[active.record.priority.index()];
+                if let Some(pos) = queue.iter().position(|q| q == id) {
+                    queue.remove(pos);
+                    self.queue_gauge(active.record.priority, -1);
+                }
+            }
+        }
+        active.record.status = status;
+        active.record.finished_at = Some(now_ms());
+        if result.is_some() {
+            active.record.result = result;
+            active.record.error = None;
+        }
+        self.hive
+            .metrics
+            .tasks_finished
+            .with_label_values(&[status.as_str()])
+            .inc();
+        self.persist(&active.record);
+        self.publish(finished_event(status), &active.record);
+        Some(active.record)
+    }
+
+    fn fail_attempt(
+        &mut self,
+        id: Arc<str>,
+        error: String,
+        failure: Failure,
+        retryable: bool,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(active) = self.tasks.get_mut(&id) else {
+            return;
+        };
+        active.record.error = Some(error);
+        let retries_left = active.record.attempts <= active.record.max_retries;
+        if !(retryable && retries_left) {
+            let status = match failure {
+                Failure::Error => TaskStatus::Failed,
+                Failure::Crash => TaskStatus::Dead,
+            };
+            self.finish(&id, status, None);
+            return;
+        }
+        active.record.status = TaskStatus::Queued;
+        active.record.agent_id = None;
+        active.state = State::Backoff;
+        let record = active.record.clone();
+        let delay = self.retry_delay(record.attempts);
+        self.hive.metrics.task_retries.inc();
+        self.persist(&record);
+        self.publish("task.retrying", &record);
+        ctx.run_later(delay, move |act, ctx| {
+            if act
+                .tasks
+                .get(&id)
+                .is_some_and(|a| matches!(a.state, State::Backoff))
+            {
+                act.enqueue(id, false, ctx);
+            }
+        });
+    }
+
+    /// Exponential from the configured base, with ±20 % jitter so that tasks that failed together
+    /// do not come back together, capped so that a retry is never more than a minute away.
+    fn retry_delay(&self, attempts: u32) -> Duration {
+        let base = Duration::from_millis(self.hive.config.retry_backoff_ms);
+        let raw = base
+            .saturating_mul(1u32 << attempts.saturating_sub(1).min(16))
+            .min(Duration::from_secs(60));
+        raw.mul_f64(rand::rng().random_range(0.8..=1.2))
+    }
+
+    fn on_timeout(&mut self, id: Arc<str>, attempt: u32, ctx: &mut Context<Self>) {
+        let running = self.tasks.get(&id).is_some_and(|a| {
+            a.record.attempts == attempt && matches!(a.state, State::Running { .. })
+        });
+        if !running {
+            return;
+        }
+        let timeout_ms = self
+            .tasks
+            .get(&id)
+            .map(|a| a.record.timeout_ms)
+            .unwrap_or_default();
+        let agent = self.stop_running(&id, ctx, true);
+        self.fail_attempt(
+            id,
+            format!("timed out after {timeout_ms} ms"),
+            Failure::Crash,
+            true,
+            ctx,
+        );
+        if let Some(role) = agent.and_then(|a| self.agents.get(&a).map(|s| s.role.clone())) {
+            self.dispatch(&role, ctx);
+        }
+    }
+
+    fn drained(&mut self) -> bool {
+        !self
+            .tasks
+            .values()
+            .any(|a| matches!(a.state, State::Running { .. }))
+    }
+
+    /// Hand back every running attempt without counting it, and tell the waiters once committed.
+    fn complete_drain(&mut self, ctx: &mut Context<Self>) {
+        let Some(waiters) = self.draining.as_mut().map(std::mem::take) else {
+            return;
+        };
+        if waiters.is_empty() {
+            return;
+        }
+        let running: Vec<Arc<str>> = self
+            .tasks
+            .iter()
+            .filter(|(_, a)| matches!(a.state, State::Running { .. }))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in running {
+            self.stop_running(&id, ctx, true);
+            if let Some(active) = self.tasks.get_mut(&id) {
+                active.record.attempts = active.record.attempts.saturating_sub(1);
+                active.record.status = TaskStatus::Queued;
+                active.record.agent_id = None;
+                let record = active.record.clone();
+                self.persist(&record);
+            }
+        }
+        let Some(store) = self.hive.slots.store.get() else {
+            for w in waiters {
+                let _ = w.send(());
+            }
+            return;
+        };
+        let (tx, rx) = oneshot::channel();
+        self.hive
+            .kinds
+            .store
+            .do_send(&store, crate::store::manager::Flush(tx));
+        ctx.spawn(
+            async move {
+                let _ = rx.await;
+                for w in waiters {
+                    let _ = w.send(());
+                }
+            }
+            .into_actor(self),
+        );
+    }
+
+    /// Take over the tasks a previous process accepted: running ones count the attempt they
+    /// were in, and become dead if that was their last.
+    fn recover(&mut self, ctx: &mut Context<Self>) {
+        let store = self.hive.store.clone();
+        ctx.wait(async move { store.unfinished_tasks().await }.into_actor(self).map(|loaded, act, ctx| {
+            let tasks = match loaded {
+                Ok(tasks) => tasks,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read unfinished tasks; they stay in the store");
+                    act.hive.recovered.send_modify(|r| r.tasks = true);
+                    return;
+                }
+            };
+            let count = tasks.len();
+            for mut task in tasks {
+                if task.status == TaskStatus::Running {
+                    task.status = TaskStatus::Queued;
+                    task.agent_id = None;
+                    task.error = Some("interrupted: the server stopped while this attempt ran".into());
+                    if task.attempts > task.max_retries {
+                        task.status = TaskStatus::Dead;
+                        task.finished_at = Some(now_ms());
+                        act.persist(&task);
+                        act.hive.metrics.tasks_finished.with_label_values(&["dead"]).inc();
+                        continue;
+                    }
+                    act.persist(&task);
+                }
+                act.admit(task, ctx);
+            }
+            if count > 0 {
+                tracing::info!(tasks = count, "took over unfinished tasks from the store");
+            }
+            act.hive.recovered.send_modify(|r| r.tasks = true);
+        }));
+    }
+}
+
+fn priority_label(p: Priority) -> &'static str {
+    match p {
+        Priority::Low => "low",
+        Priority::Normal => "normal",
+        Priority::High => "high",
+        Priority::Critical => "critical",
+    }
+}
+
+fn finished_event(status: TaskStatus) -> &'static str {
+    match status {
+        TaskStatus::Succeeded => "task.succeeded",
+        TaskStatus::Failed => "task.failed",
+        TaskStatus::Dead => "task.dead",
+        TaskStatus::Cancelled => "task.cancelled",
+        TaskStatus::Queued => "task.queued",
+        TaskStatus::Running => "task.started",
+    }
+}
+
+impl Actor for Orchestrator {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.hive.kinds.orchestrator.actor_started();
+        self.recover(ctx);
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.hive.kinds.orchestrator.actor_stopped();
+    }
+}
+
+impl Handler<Submit> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, Submit { task, reply }: Submit, ctx: &mut Context<Self>) {
+        self.hive.kinds.orchestrator.handled();
+        if self.draining.is_some() {
+            let _ = reply.send(Err(SubmitError::Draining));
+            return;
+        }
+        let record = TaskRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            role: task.role,
+            input: task.input.0,
+            required_capabilities: task.required_capabilities,
+            priority: task.priority,
+            status: TaskStatus::Queued,
+            timeout_ms: task.timeout_ms.0,
+            max_retries: task.max_retries.0,
+            attempts: 0,
+            idempotency_key: task.idempotency_key.map(|k| k.0),
+            result: None,
+            error: None,
+            agent_id: None,
+            created_at: now_ms(),
+            started_at: None,
+            finished_at: None,
+        };
+        let Some(store) = self.hive.slots.store.get() else {
+            let _ = reply.send(Err(SubmitError::Store(Arc::new(StoreError::Unavailable))));
+            return;
+        };
+        let (tx, rx) = oneshot::channel();
+        if let Err(refused) = self.hive.kinds.store.try_send(
+            &store,
+            Persist(Write::CreateTask {
+                task: record,
+                reply: tx,
+            }),
+        ) {
+            let error = match refused {
+                Refused::Full { .. } => SubmitError::StoreBusy,
+                Refused::Closed { .. } => SubmitError::Store(Arc::new(StoreError::Unavailable)),
+            };
+            let _ = reply.send(Err(error));
+            return;
+        }
+        ctx.spawn(
+            async move { rx.await }
+                .into_actor(self)
+                .map(move |committed, act, ctx| {
+                    let answer = match committed {
+                        Ok(Ok(created)) => {
+                            if !created.existing {
+                                act.hive
+                                    .metrics
+                                    .tasks_submitted
+                                    .with_label_values(&[priority_label(created.task.priority)])
+                                    .inc();
+                                act.publish("task.queued", &created.task);
+                                act.admit(created.task.clone(), ctx);
+                            }
+                            Ok(created)
+                        }
+                        Ok(Err(e)) => Err(SubmitError::Store(e)),
+                        Err(_) => Err(SubmitError::Store(Arc::new(StoreError::Unavailable))),
+                    };
+                    let _ = reply.send(answer);
+                }),
+        );
+    }
+}
+
+impl Handler<CancelTask> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, CancelTask { id, reply }: CancelTask, ctx: &mut Context<Self>) {
+        self.hive.kinds.orchestrator.handled();
+        let Some(key) = self
+            .tasks
+            .get_key_value(id.as_str())
+            .map(|(k, _)| k.clone())
+        else {
+            let _ = reply.send(CancelOutcome::NotActive);
+            return;
+        };
+        let freed = self.stop_running(&key, ctx, true);
+        let record = self.finish(&key, TaskStatus::Cancelled, None);
+        if let Some(role) = freed.and_then(|a| self.agents.get(&a).map(|s| s.role.clone())) {
+            self.dispatch(&role, ctx);
+        }
+        let _ = reply.send(record.map_or(CancelOutcome::NotActive, |r| {
+            CancelOutcome::Cancelled(Box::new(r))
+        }));
+    }
+}
+
+impl Handler<AgentUp> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, up: AgentUp, ctx: &mut Context<Self>) {
+        self.hive.kinds.orchestrator.handled();
+        let role = up.role.clone();
+        self.agents.insert(
+            up.id.clone(),
+            AgentSlot {
+                role: up.role,
+                capabilities: up.capabilities,
+                addr: up.addr,
+                task: None,
+            },
+        );
+        self.roles
+            .entry(role.clone())
+            .or_default()
+            .idle
+            .insert(up.id);
+        self.dispatch(&role, ctx);
+    }
+}
+
+impl Handler<AgentDown> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, down: AgentDown, ctx: &mut Context<Self>) {
+        self.hive.kinds.orchestrator.handled();
+        let Some(slot) = self.agents.remove(&down.id) else {
+            return;
+        };
+        if let Some(queues) = self.roles.get_mut(&slot.role) {
+            queues.idle.remove(&down.id);
+        }
+        let Some(task) = slot.task else { return };
+        self.stop_running(&task, ctx, false);
+        if down.crashed {
+            let error = format!("agent {} crashed: {}", down.id, down.reason);
+            self.fail_attempt(task, error, Failure::Crash, true, ctx);
+        } else if let Some(active) = self.tasks.get_mut(&task) {
+            active.record.attempts = active.record.attempts.saturating_sub(1);
+            active.record.status = TaskStatus::Queued;
+            active.record.agent_id = None;
+            let record = active.record.clone();
+            self.persist(&record);
+            self.enqueue(task, true, ctx);
+        }
+    }
+}
+
+impl Handler<TaskFinished> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, done: TaskFinished, ctx: &mut Context<Self>) {
+        self.hive.kinds.orchestrator.handled();
+        let current = self.tasks.get(&done.task_id).is_some_and(|a| {
+            a.record.attempts == done.attempt
+                && matches!(&a.state, State::Running { agent, .. } if *agent == done.agent_id)
+        });
+        if !current {
+            return; // a late result of an attempt already given up on
+        }
+        self.stop_running(&done.task_id, ctx, false);
+        match done.outcome {
+            Ok(value) => {
+                self.finish(&done.task_id, TaskStatus::Succeeded, Some(value));
+            }
+            Err(TaskError { message, retryable }) => {
+                self.fail_attempt(done.task_id, message, Failure::Error, retryable, ctx);
+            }
+        }
+        if let Some(role) = self.agents.get(&done.agent_id).map(|s| s.role.clone()) {
+            self.dispatch(&role, ctx);
+        }
+        if self.draining.is_some() && self.drained() {
+            self.complete_drain(ctx);
+        }
+    }
+}
+
+impl Handler<Drain> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, Drain { grace, reply }: Drain, ctx: &mut Context<Self>) {
+        self.draining.get_or_insert_with(Vec::new).push(reply);
+        if self.drained() {
+            self.complete_drain(ctx);
+        } else {
+            ctx.run_later(grace, |act, ctx| act.complete_drain(ctx));
+        }
+    }
+}
+
+impl Handler<Shutdown> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}

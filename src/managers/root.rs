@@ -1,0 +1,147 @@
+//! The shape of the supervision tree: the root supervisor and its children in start order.
+//! Shutdown runs in reverse, so the store, started first, stops last and commits what the others
+//! left it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use arc_swap::ArcSwap;
+use hive_actors::{
+    ChildContext, ChildSpec, Intensity, ShutdownPolicy, StartedChild, Supervisor, SupervisorSpec,
+};
+
+use super::communication::CommunicationManager;
+use super::configuration::ConfigurationManager;
+use super::lifecycle::LifecycleManager;
+use super::orchestrator::Orchestrator;
+use super::performance::PerformanceManager;
+use super::security::{AccessPolicy, SecurityManager};
+use super::supervision_sink;
+use crate::context::{Hive, Slot};
+use crate::store::manager::StoreManager;
+use crate::store::open_writer;
+
+/// The root gives up after this many restarts of its children in [`ROOT_PERIOD`]: a manager that
+/// keeps crashing means the server cannot work, and stopping with a clear error beats limping.
+const ROOT_MAX_RESTARTS: u32 = 5;
+const ROOT_PERIOD: Duration = Duration::from_secs(30);
+/// Time the store gets to commit what is queued when the tree shuts down.
+const STORE_SHUTDOWN: Duration = Duration::from_secs(30);
+
+/// A child that runs one actor on the supervisor's thread and publishes its address.
+fn local<A>(
+    id: &str,
+    capacity: usize,
+    slot: impl Fn(&Hive) -> &Slot<A> + Send + Sync + 'static,
+    hive: &Hive,
+    make: impl Fn(&Hive, &ChildContext) -> A + Send + Sync + 'static,
+) -> ChildSpec
+where
+    A: Actor<Context = Context<A>> + actix::Handler<hive_actors::Shutdown>,
+{
+    let hive = hive.clone();
+    ChildSpec::new(id, move |ctx: ChildContext| {
+        let (addr, started) = StartedChild::new(make(&hive, &ctx), capacity);
+        slot(&hive).set(addr);
+        started
+    })
+}
+
+pub fn root(hive: &Hive, db_path: PathBuf, policy: Arc<ArcSwap<AccessPolicy>>) -> Supervisor {
+    let m = hive.config.mailbox.clone();
+    let sink = supervision_sink(hive);
+    let tree = hive.tree.clone();
+
+    let store = {
+        let hive = hive.clone();
+        ChildSpec::new("store", move |ctx: ChildContext| {
+            match open_writer(&db_path) {
+                Ok(conn) => {
+                    let actor =
+                        StoreManager::new(conn, hive.kinds.store.clone(), hive.metrics.clone());
+                    let (addr, started) = StartedChild::new(actor, m.store);
+                    hive.slots.store.set(addr);
+                    started
+                }
+                Err(e) => StartedChild::failed(ctx.exit, e.to_string()),
+            }
+        })
+        .shutdown(ShutdownPolicy::Timeout(STORE_SHUTDOWN))
+    };
+    let configuration = local(
+        "configuration",
+        m.control,
+        |h| &h.slots.configuration,
+        hive,
+        |h, _| ConfigurationManager::new(h.config.clone()),
+    );
+    let security = local(
+        "security",
+        m.control,
+        |h| &h.slots.security,
+        hive,
+        move |h, _| SecurityManager::new(&h.config, policy.clone()),
+    );
+    let communication = local(
+        "communication",
+        m.communication,
+        |h| &h.slots.communication,
+        hive,
+        |h, _| CommunicationManager::new(h.clone()),
+    );
+    let orchestrator = local(
+        "orchestrator",
+        m.orchestrator,
+        |h| &h.slots.orchestrator,
+        hive,
+        |h, _| Orchestrator::new(h.clone()),
+    );
+    let lifecycle = {
+        let manager = local(
+            "agents",
+            m.lifecycle,
+            |h| &h.slots.lifecycle,
+            hive,
+            |h, _| LifecycleManager::new(h.clone()),
+        );
+        let spec = SupervisorSpec::new("lifecycle", tree.clone(), sink.clone()).parent("root");
+        let h = hive.clone();
+        Supervisor::child_spec(
+            spec,
+            move || vec![manager.clone()],
+            m.control,
+            move |addr| h.slots.lifecycle_supervisor.set(addr),
+        )
+    };
+    let performance = local(
+        "performance",
+        m.control,
+        |h| &h.slots.performance,
+        hive,
+        |h, _| PerformanceManager::new(h.clone()),
+    );
+    let plugins = Supervisor::child_spec(
+        SupervisorSpec::new("plugins", tree.clone(), sink.clone()).parent("root"),
+        Vec::new,
+        m.control,
+        |_| {},
+    );
+
+    let spec = SupervisorSpec::new("root", tree, sink).intensity(Intensity {
+        max_restarts: ROOT_MAX_RESTARTS,
+        period: ROOT_PERIOD,
+    });
+    let children = vec![
+        store,
+        configuration,
+        security,
+        communication,
+        orchestrator,
+        lifecycle,
+        performance,
+        plugins,
+    ];
+    Supervisor::new(spec, children, hive_actors::ExitSlot::default())
+}

@@ -1,0 +1,240 @@
+//! Every `hive_*` metric, declared once with its help text and base unit. No label carries an id:
+//! label values come from small fixed sets (routes, priorities, statuses, supervisor names, exit
+//! kinds), so the series count stays bounded however many agents and tasks there are.
+
+use prometheus::{
+    exponential_buckets, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter,
+    IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub http_duration: HistogramVec,
+    pub supervisor_restarts: IntCounterVec,
+    pub supervisor_exits: IntCounterVec,
+    pub tasks_submitted: IntCounterVec,
+    pub tasks_finished: IntCounterVec,
+    pub task_retries: IntCounter,
+    pub task_queue_depth: IntGaugeVec,
+    pub task_queue_wait: HistogramVec,
+    pub task_run: Histogram,
+    pub agents: IntGaugeVec,
+    pub mailbox_depth: IntGaugeVec,
+    pub mailbox_capacity: IntGaugeVec,
+    pub mailbox_actors: IntGaugeVec,
+    pub mailbox_handled: IntCounterVec,
+    pub mailbox_refusals: IntCounterVec,
+    pub store_batch_size: Histogram,
+    pub store_commit_seconds: Histogram,
+    pub resident_memory: IntGauge,
+    pub sse_clients: IntGauge,
+}
+
+/// Latency buckets from 50 µs to about 26 s: the API's own work sits at the low end, tasks that
+/// sleep or time out at the high end.
+fn seconds_buckets() -> Vec<f64> {
+    exponential_buckets(0.000_05, 2.0, 20).unwrap_or_default()
+}
+
+macro_rules! register {
+    ($registry:expr, $metric:expr) => {{
+        let metric = $metric?;
+        $registry.register(Box::new(metric.clone()))?;
+        metric
+    }};
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let r = Registry::new();
+        let opts = |name: &str, help: &str| Opts::new(name, help);
+        let hist =
+            |name: &str, help: &str| HistogramOpts::new(name, help).buckets(seconds_buckets());
+        Ok(Self {
+            http_requests: register!(
+                r,
+                IntCounterVec::new(
+                    opts(
+                        "hive_http_requests_total",
+                        "HTTP requests answered, by route pattern, method and status."
+                    ),
+                    &["method", "route", "status"]
+                )
+            ),
+            http_duration: register!(
+                r,
+                HistogramVec::new(
+                    hist(
+                        "hive_http_request_duration_seconds",
+                        "Time to answer an HTTP request, by route pattern and method."
+                    ),
+                    &["method", "route"]
+                )
+            ),
+            supervisor_restarts: register!(
+                r,
+                IntCounterVec::new(
+                    opts(
+                        "hive_supervisor_restarts_total",
+                        "Children restarted, by supervisor and the kind of exit that caused it."
+                    ),
+                    &["supervisor", "reason"]
+                )
+            ),
+            supervisor_exits: register!(
+                r,
+                IntCounterVec::new(
+                    opts(
+                        "hive_supervisor_child_exits_total",
+                        "Child exits seen by supervisors, by supervisor and exit kind."
+                    ),
+                    &["supervisor", "reason"]
+                )
+            ),
+            tasks_submitted: register!(
+                r,
+                IntCounterVec::new(
+                    opts(
+                        "hive_tasks_submitted_total",
+                        "Tasks accepted (answered 202), by priority."
+                    ),
+                    &["priority"]
+                )
+            ),
+            tasks_finished: register!(
+                r,
+                IntCounterVec::new(
+                    opts(
+                        "hive_tasks_finished_total",
+                        "Tasks that reached a final status, by status."
+                    ),
+                    &["status"]
+                )
+            ),
+            task_retries: register!(
+                r,
+                IntCounter::new(
+                    "hive_task_retries_total",
+                    "Attempts that failed and were scheduled again."
+                )
+            ),
+            task_queue_depth: register!(
+                r,
+                IntGaugeVec::new(
+                    opts(
+                        "hive_task_queue_depth",
+                        "Tasks waiting for an agent, by priority."
+                    ),
+                    &["priority"]
+                )
+            ),
+            task_queue_wait: register!(
+                r,
+                HistogramVec::new(
+                    hist(
+                        "hive_task_queue_wait_seconds",
+                        "Time from acceptance (or retry) to dispatch, by priority."
+                    ),
+                    &["priority"]
+                )
+            ),
+            task_run: register!(
+                r,
+                Histogram::with_opts(hist(
+                    "hive_task_run_duration_seconds",
+                    "Time from dispatch to the result of one attempt."
+                ))
+            ),
+            agents: register!(
+                r,
+                IntGaugeVec::new(opts("hive_agents", "Agents, by status."), &["status"])
+            ),
+            mailbox_depth: register!(
+                r,
+                IntGaugeVec::new(
+                    opts(
+                        "hive_mailbox_depth_messages",
+                        "Messages waiting in the mailboxes of one actor kind."
+                    ),
+                    &["kind"]
+                )
+            ),
+            mailbox_capacity: register!(
+                r,
+                IntGaugeVec::new(
+                    opts(
+                        "hive_mailbox_capacity_messages",
+                        "Mailbox capacity of one actor of the kind."
+                    ),
+                    &["kind"]
+                )
+            ),
+            mailbox_actors: register!(
+                r,
+                IntGaugeVec::new(
+                    opts("hive_mailbox_actors", "Running actors of the kind."),
+                    &["kind"]
+                )
+            ),
+            mailbox_handled: register!(
+                r,
+                IntCounterVec::new(
+                    opts(
+                        "hive_mailbox_handled_total",
+                        "Messages handled by actors of the kind."
+                    ),
+                    &["kind"]
+                )
+            ),
+            mailbox_refusals: register!(
+                r,
+                IntCounterVec::new(
+                    opts(
+                        "hive_mailbox_refusals_total",
+                        "Messages refused because a mailbox of the kind was full."
+                    ),
+                    &["kind"]
+                )
+            ),
+            store_batch_size: register!(
+                r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "hive_store_batch_writes",
+                        "Writes committed together in one transaction."
+                    )
+                    .buckets(exponential_buckets(1.0, 2.0, 12)?)
+                )
+            ),
+            store_commit_seconds: register!(
+                r,
+                Histogram::with_opts(hist(
+                    "hive_store_commit_duration_seconds",
+                    "Time to commit one batch of writes."
+                ))
+            ),
+            resident_memory: register!(
+                r,
+                IntGauge::new(
+                    "hive_process_resident_memory_bytes",
+                    "Resident memory of the server process."
+                )
+            ),
+            sse_clients: register!(
+                r,
+                IntGauge::new("hive_sse_clients", "Open server-sent-event streams.")
+            ),
+            registry: r,
+        })
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+            tracing::error!(error = %e, "encoding metrics failed");
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}

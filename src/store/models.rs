@@ -1,0 +1,160 @@
+//! Rows as diesel reads and writes them, and their conversion to and from the domain types.
+
+use diesel::prelude::*;
+
+use super::schema::{agents, tasks};
+use super::StoreError;
+use crate::domain::agent::{AgentInfo, AgentStatus};
+use crate::domain::task::{Priority, TaskRecord, TaskStatus};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = tasks)]
+pub struct TaskRow {
+    pub id: String,
+    pub role: String,
+    pub input: String,
+    pub required_capabilities: String,
+    pub priority: i16,
+    pub status: String,
+    pub timeout_ms: i64,
+    pub max_retries: i32,
+    pub attempts: i32,
+    pub idempotency_key: Option<String>,
+    pub result: Option<String>,
+    pub error: Option<String>,
+    pub agent_id: Option<String>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub updated_at: i64,
+}
+
+/// The columns a state change of a task writes.
+#[derive(Debug, Clone, AsChangeset)]
+#[diesel(table_name = tasks, treat_none_as_null = true)]
+pub struct TaskChange {
+    pub status: String,
+    pub attempts: i32,
+    pub result: Option<String>,
+    pub error: Option<String>,
+    pub agent_id: Option<String>,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub updated_at: i64,
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+impl TaskRow {
+    pub fn from_record(t: &TaskRecord, now: i64) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: t.id.clone(),
+            role: t.role.to_string(),
+            input: serde_json::to_string(&t.input).map_err(|e| corrupt("input", e))?,
+            required_capabilities: serde_json::to_string(&t.required_capabilities)
+                .map_err(|e| corrupt("capabilities", e))?,
+            priority: t.priority.as_i16(),
+            status: t.status.as_str().to_owned(),
+            timeout_ms: t.timeout_ms as i64,
+            max_retries: t.max_retries as i32,
+            attempts: t.attempts as i32,
+            idempotency_key: t.idempotency_key.clone(),
+            result: t.result.as_ref().map(|v| v.to_string()),
+            error: t.error.clone(),
+            agent_id: t.agent_id.clone(),
+            created_at: t.created_at,
+            started_at: t.started_at,
+            finished_at: t.finished_at,
+            updated_at: now,
+        })
+    }
+
+    pub fn into_record(self) -> Result<TaskRecord, StoreError> {
+        Ok(TaskRecord {
+            role: self.role.try_into().map_err(|e| corrupt("role", e))?,
+            input: serde_json::from_str(&self.input).map_err(|e| corrupt("input", e))?,
+            required_capabilities: serde_json::from_str(&self.required_capabilities)
+                .map_err(|e| corrupt("capabilities", e))?,
+            priority: Priority::from_i16(self.priority),
+            status: TaskStatus::parse(&self.status)
+                .ok_or_else(|| corrupt("status", &self.status))?,
+            timeout_ms: self.timeout_ms.max(1) as u64,
+            max_retries: self.max_retries.max(0) as u32,
+            attempts: self.attempts.max(0) as u32,
+            idempotency_key: self.idempotency_key,
+            result: match self.result {
+                Some(r) => Some(serde_json::from_str(&r).map_err(|e| corrupt("result", e))?),
+                None => None,
+            },
+            error: self.error,
+            agent_id: self.agent_id,
+            created_at: self.created_at,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            id: self.id,
+        })
+    }
+}
+
+impl TaskChange {
+    pub fn from_record(t: &TaskRecord, now: i64) -> Self {
+        Self {
+            status: t.status.as_str().to_owned(),
+            attempts: t.attempts as i32,
+            result: t.result.as_ref().map(|v| v.to_string()),
+            error: t.error.clone(),
+            agent_id: t.agent_id.clone(),
+            started_at: t.started_at,
+            finished_at: t.finished_at,
+            updated_at: now,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = agents)]
+pub struct AgentRow {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub capabilities: String,
+    pub executor: String,
+    pub status: String,
+    pub restarts: i64,
+    pub created_at: i64,
+    pub last_heartbeat: Option<i64>,
+    pub deleted_at: Option<i64>,
+}
+
+impl AgentRow {
+    pub fn from_info(a: &AgentInfo) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: a.id.clone(),
+            name: a.name.clone(),
+            role: a.role.to_string(),
+            capabilities: serde_json::to_string(&a.capabilities)
+                .map_err(|e| corrupt("capabilities", e))?,
+            executor: serde_json::to_string(&a.executor).map_err(|e| corrupt("executor", e))?,
+            status: AgentStatus::Idle.as_str().to_owned(),
+            restarts: 0,
+            created_at: a.created_at,
+            last_heartbeat: None,
+            deleted_at: None,
+        })
+    }
+
+    pub fn into_info(self) -> Result<(AgentInfo, u64), StoreError> {
+        let info = AgentInfo {
+            role: self.role.try_into().map_err(|e| corrupt("role", e))?,
+            capabilities: serde_json::from_str(&self.capabilities)
+                .map_err(|e| corrupt("capabilities", e))?,
+            executor: serde_json::from_str(&self.executor).map_err(|e| corrupt("executor", e))?,
+            created_at: self.created_at,
+            name: self.name,
+            id: self.id,
+        };
+        Ok((info, self.restarts.max(0) as u64))
+    }
+}

@@ -1,0 +1,38 @@
+// The diesel schema of `migrations/`; kept by hand in step with the migrations.
+
+diesel::table! {
+    agents (id) {
+        id -> Text,
+        name -> Text,
+        role -> Text,
+        capabilities -> Text,
+        executor -> Text,
+        status -> Text,
+        restarts -> BigInt,
+        created_at -> BigInt,
+        last_heartbeat -> Nullable<BigInt>,
+        deleted_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    tasks (id) {
+        id -> Text,
+        role -> Text,
+        input -> Text,
+        required_capabilities -> Text,
+        priority -> SmallInt,
+        status -> Text,
+        timeout_ms -> BigInt,
+        max_retries -> Integer,
+        attempts -> Integer,
+        idempotency_key -> Nullable<Text>,
+        result -> Nullable<Text>,
+        error -> Nullable<Text>,
+        agent_id -> Nullable<Text>,
+        created_at -> BigInt,
+        started_at -> Nullable<BigInt>,
+        finished_at -> Nullable<BigInt>,
+        updated_at -> BigInt,
+    }
+}
