@@ -149,6 +149,9 @@ impl Application {
             }
         }
         hive.readiness.set(Phase::Draining);
+        // Event streams end on this event, so that they do not hold the graceful stop open.
+        hive.bus
+            .publish(crate::bus::DRAINING, serde_json::json!({}));
         // 1. Stop accepting; in-flight requests finish.
         handle.stop(true).await;
         let _ = serving.await;

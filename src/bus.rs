@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
+use crate::domain::task::TaskRecord;
 use crate::domain::time::now_ms;
 
 /// Events a slow subscriber may fall behind before it starts missing some.
@@ -21,6 +22,9 @@ pub struct Event {
     pub at_ms: i64,
     pub data: Value,
 }
+
+/// The last event of every stream: the server is shutting down.
+pub const DRAINING: &str = "server.draining";
 
 #[derive(Clone)]
 pub struct EventBus {
@@ -48,4 +52,12 @@ impl EventBus {
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.tx.subscribe()
     }
+}
+
+/// The body of every `task.*` event.
+pub fn task_event(task: &TaskRecord) -> Value {
+    serde_json::json!({
+        "id": task.id, "status": task.status, "role": task.role, "priority": task.priority,
+        "attempts": task.attempts, "agent_id": task.agent_id, "error": task.error,
+    })
 }

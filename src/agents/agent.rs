@@ -89,7 +89,7 @@ impl Actor for Agent {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.probe.actor_started();
-        self.entry.set_status(AgentStatus::Idle, None);
+        self.entry.started();
         if let Some(orchestrator) = self.hive.slots.orchestrator.get() {
             let info = &self.entry.info;
             self.hive.kinds.orchestrator.do_send(

@@ -20,9 +20,55 @@ pub struct AgentState {
 pub struct AgentEntry {
     pub info: AgentInfo,
     state: Mutex<AgentState>,
+    /// Ticked by the agent's first start, so that creation can answer once agents are up.
+    first_start: Mutex<Option<Arc<Countdown>>>,
+}
+
+/// Counts agents that have not started yet; `wait` returns when all have.
+#[derive(Debug)]
+pub struct Countdown {
+    remaining: std::sync::atomic::AtomicUsize,
+    done: tokio::sync::Notify,
+}
+
+impl Countdown {
+    pub fn new(count: usize) -> Arc<Self> {
+        Arc::new(Self {
+            remaining: count.into(),
+            done: tokio::sync::Notify::new(),
+        })
+    }
+
+    fn tick(&self) {
+        if self
+            .remaining
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
+            == 1
+        {
+            self.done.notify_waiters();
+        }
+    }
+
+    pub async fn wait(&self) {
+        loop {
+            let notified = self.done.notified();
+            if self.remaining.load(std::sync::atomic::Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 impl AgentEntry {
+    /// Called by the agent when it starts; the first call ticks its creation's countdown.
+    pub fn started(&self) {
+        self.set_status(AgentStatus::Idle, None);
+        if let Some(countdown) = self.first_start.lock().take() {
+            countdown.tick();
+        }
+    }
+
     pub fn state(&self) -> AgentState {
         self.state.lock().clone()
     }
@@ -62,13 +108,20 @@ pub struct AgentQuery<'a> {
 }
 
 impl AgentRegistry {
-    pub fn insert(&self, info: AgentInfo, restarts: u64) -> Arc<AgentEntry> {
+    /// Register an agent that has not started yet; `countdown`, if given, is ticked when it does.
+    pub fn insert(
+        &self,
+        info: AgentInfo,
+        restarts: u64,
+        countdown: Option<Arc<Countdown>>,
+    ) -> Arc<AgentEntry> {
         let entry = Arc::new(AgentEntry {
             state: Mutex::new(AgentState {
                 status: AgentStatus::Restarting,
                 current_task: None,
                 restarts,
             }),
+            first_start: Mutex::new(countdown),
             info,
         });
         self.inner

@@ -38,6 +38,7 @@ impl From<LifecycleError> for ApiError {
         match e {
             LifecycleError::NotFound(id) => ApiError::NotFound { what: "agent", id },
             LifecycleError::StoreBusy => ApiError::Busy("store"),
+            LifecycleError::Busy => ApiError::Busy("orchestrator"),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -109,9 +110,9 @@ pub async fn create_batch(
     responses((status = 200, body = AgentPage), (status = 422, body = Problem)))]
 pub async fn list_agents(
     hive: web::Data<Hive>,
-    query: web::Query<AgentListQuery>,
+    query: super::query::Query<AgentListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = query.into_inner();
+    let q = query.0;
     let limit = q.limit.unwrap_or_default().0;
     let page = hive.agents.page(&AgentQuery {
         role: q.role.as_ref(),

@@ -39,16 +39,18 @@ pub async fn events(hive: web::Data<Hive>) -> Result<impl Responder, ApiError> {
         .await
         .map_err(|_| ApiError::Unavailable("events are restarting".into()))?
         .ok_or(ApiError::Busy("event stream limit"))?;
-    let events = stream::unfold(subscription, |mut sub| async move {
+    let events = stream::unfold(Some(subscription), |sub| async move {
+        let mut sub = sub?;
         loop {
             match sub.events.recv().await {
                 Ok(event) => {
                     let data = sse::Data::new_json(&*event).ok()?.event(event.kind);
-                    return Some((sse::Event::from(data), sub));
+                    let next = (event.kind != crate::bus::DRAINING).then_some(sub);
+                    return Some((sse::Event::from(data), next));
                 }
                 Err(RecvError::Lagged(missed)) => {
                     let data = sse::Data::new(format!("{{\"missed\":{missed}}}")).event("lagged");
-                    return Some((sse::Event::from(data), sub));
+                    return Some((sse::Event::from(data), Some(sub)));
                 }
                 Err(RecvError::Closed) => return None,
             }

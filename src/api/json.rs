@@ -87,6 +87,12 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// A 422 naming the field a deserialiser stopped at.
+pub(crate) fn invalid_field(path: &str, message: &str) -> ApiError {
+    let message = message.split(" at line ").next().unwrap_or(message);
+    ApiError::invalid(field_of(path, message), message)
+}
+
 /// The path of the wrong field; for a missing or unknown field serde reports the parent, and the
 /// name is in the message.
 fn field_of(path: &str, message: &str) -> String {
@@ -96,6 +102,7 @@ fn field_of(path: &str, message: &str) -> String {
         .and_then(|rest| rest.split('`').next());
     match (path, missing) {
         (".", Some(name)) => name.to_owned(),
+        (_, Some(name)) if path == name || path.ends_with(&format!(".{name}")) => path.to_owned(),
         (_, Some(name)) => format!("{path}.{name}"),
         (".", None) => "body".to_owned(),
         (_, None) => path.to_owned(),

@@ -6,6 +6,7 @@ pub mod events;
 pub mod json;
 pub mod openapi;
 pub mod problem;
+pub mod query;
 pub mod system;
 pub mod tasks;
 pub mod views;
@@ -75,19 +76,12 @@ async fn record(
     Ok(response)
 }
 
-fn query_error(err: actix_web::error::QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
-    let message = err.to_string();
-    let field = message.split('`').nth(1).unwrap_or("query").to_owned();
-    ApiError::invalid(field, message).into()
-}
-
 fn path_error(err: actix_web::error::PathError, _: &HttpRequest) -> actix_web::Error {
     ApiError::invalid("path", err.to_string()).into()
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::QueryConfig::default().error_handler(query_error))
-        .app_data(web::PathConfig::default().error_handler(path_error))
+    cfg.app_data(web::PathConfig::default().error_handler(path_error))
         .service(
             web::scope("")
                 .wrap(from_fn(record))
@@ -133,7 +127,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                             web::resource("/tasks/{id}/cancel")
                                 .route(web::post().to(tasks::cancel))
                                 .default_service(web::to(method_not_allowed)),
-                        ),
+                        )
+                        .default_service(web::to(no_route)),
                 )
                 .default_service(web::to(no_route)),
         );

@@ -146,9 +146,9 @@ pub struct SupervisionTree {
     responses((status = 200, body = SupervisionTree)))]
 pub async fn supervision(
     hive: web::Data<Hive>,
-    query: web::Query<SupervisionQuery>,
+    query: super::query::Query<SupervisionQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = query.children.unwrap_or(100);
+    let limit = query.0.children.unwrap_or(100);
     if limit > 10_000 {
         return Err(ApiError::invalid(
             "children",

@@ -100,9 +100,9 @@ pub struct TaskListQuery {
     responses((status = 200, body = TaskPage), (status = 422, body = Problem)))]
 pub async fn list_tasks(
     hive: web::Data<Hive>,
-    query: web::Query<TaskListQuery>,
+    query: super::query::Query<TaskListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = query.into_inner();
+    let q = query.0;
     let limit = q.limit.unwrap_or_default().0;
     let filter = TaskFilter {
         status: q.status,

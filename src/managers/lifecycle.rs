@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use hive_actors::{
-    ChildContext, ChildSpec, EventSink, ExitReason, Intensity, Restart, Shutdown, StartChild,
-    StartedChild, SupervisionEvent, SupervisionEventKind, Supervisor, SupervisorSpec,
-    TerminateChild,
+    ChildContext, ChildSpec, EventSink, Intensity, Restart, Shutdown, StartChild, StartedChild,
+    SupervisionEvent, SupervisionEventKind, Supervisor, SupervisorSpec, TerminateChild,
 };
 use parking_lot::Mutex;
 use serde_json::json;
@@ -18,7 +17,7 @@ use tokio::sync::oneshot;
 
 use super::orchestrator::AgentDown;
 use crate::agents::agent::Agent;
-use crate::agents::registry::AgentEntry;
+use crate::agents::registry::{AgentEntry, Countdown};
 use crate::context::Hive;
 use crate::domain::agent::{AgentInfo, AgentSpec, AgentStatus};
 use crate::domain::names::Role;
@@ -33,6 +32,8 @@ pub enum LifecycleError {
     NotFound(String),
     #[error("the store is busy; try again shortly")]
     StoreBusy,
+    #[error("the orchestrator is busy; try again shortly")]
+    Busy,
     #[error(transparent)]
     Store(Arc<StoreError>),
     #[error("the agent pool is not running: {0}")]
@@ -54,6 +55,9 @@ pub struct DeleteAgent {
     pub id: String,
     pub reply: oneshot::Sender<Result<(), LifecycleError>>,
 }
+
+/// Longest a creation request waits for its agents' first start.
+const AGENT_START_LIMIT: Duration = Duration::from_secs(30);
 
 /// Pool supervisors by role, updated by each pool's factory so that a restarted pool is found.
 type Pools = Arc<Mutex<HashMap<Role, Addr<Supervisor>>>>;
@@ -101,10 +105,11 @@ fn pool_sink(hive: &Hive) -> EventSink {
                             id: event.child.clone(),
                             reason: reason.to_string(),
                             crashed,
+                            ack: None,
                         },
                     );
                 }
-                if *reason == ExitReason::Shutdown || reason.is_normal() {
+                if reason.is_normal() {
                     entry.set_status(AgentStatus::Stopped, None);
                 }
             }
@@ -228,7 +233,7 @@ impl LifecycleManager {
                     .into_iter()
                     .map(|(info, restarts)| match hive.agents.get(&info.id) {
                         Some(entry) => entry,
-                        None => hive.agents.insert(info, restarts),
+                        None => hive.agents.insert(info, restarts, None),
                     })
                     .collect();
                 let count = entries.len();
@@ -316,11 +321,20 @@ impl Handler<CreateAgents> for LifecycleManager {
         ctx.wait(
             async move {
                 rx.await.map_err(|_| LifecycleError::Store(Arc::new(StoreError::Unavailable)))?.map_err(LifecycleError::Store)?;
-                let entries: Vec<_> = infos.into_iter().map(|info| hive.agents.insert(info, 0)).collect();
+                let countdown = Countdown::new(infos.len());
+                let entries: Vec<_> = infos
+                    .into_iter()
+                    .map(|info| hive.agents.insert(info, 0, Some(countdown.clone())))
+                    .collect();
                 for entry in &entries {
                     hive.bus.publish("agent.created", json!({ "id": entry.info.id, "role": entry.info.role, "name": entry.info.name }));
                 }
                 Self::start_agents(hive, pools, entries.clone()).await?;
+                // Answered once every new agent runs and can take work; an agent that cannot
+                // start does not hold creation up for longer than the limit.
+                if tokio::time::timeout(AGENT_START_LIMIT, countdown.wait()).await.is_err() {
+                    tracing::warn!("some new agents did not start within {AGENT_START_LIMIT:?}");
+                }
                 Ok(entries)
             }
             .into_actor(self)
@@ -342,9 +356,35 @@ impl Handler<DeleteAgent> for LifecycleManager {
         };
         let pool = self.pools.lock().get(&entry.info.role).cloned();
         let hive = self.hive.clone();
+        // The orchestrator lets go of the agent first, so that its task is back in the queue
+        // (committed) before the agent stops and before DELETE is answered.
+        let (ack, released) = oneshot::channel();
+        let down = AgentDown {
+            id: id.clone(),
+            reason: "deleted".into(),
+            crashed: false,
+            ack: Some(ack),
+        };
+        let Some(orchestrator) = self.hive.slots.orchestrator.get() else {
+            let _ = reply.send(Err(LifecycleError::Pool(
+                "the orchestrator is restarting".into(),
+            )));
+            return;
+        };
+        if self
+            .hive
+            .kinds
+            .orchestrator
+            .try_send(&orchestrator, down)
+            .is_err()
+        {
+            let _ = reply.send(Err(LifecycleError::Busy));
+            return;
+        }
         ctx.spawn(
             async move {
                 entry.set_status(AgentStatus::Stopped, None);
+                let _ = released.await;
                 if let Some(pool) = pool {
                     // The pool's exit event hands the agent's task back to the queue.
                     let _ = pool.send(TerminateChild(id.clone())).await;

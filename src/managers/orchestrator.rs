@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use hive_actors::{Refused, Shutdown};
 use rand::Rng;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::oneshot;
 
 use crate::agents::agent::{Agent, Cancel, Run};
@@ -79,6 +79,8 @@ pub struct AgentDown {
     pub id: String,
     pub reason: String,
     pub crashed: bool,
+    /// Answered once the hand-back of the agent's task is committed (DELETE waits for it).
+    pub ack: Option<oneshot::Sender<()>>,
 }
 
 #[derive(Message)]
@@ -158,24 +160,29 @@ impl Orchestrator {
         }
     }
 
-    fn persist(&self, task: &TaskRecord) {
+    /// Store the task's new state; `event`, if any, is published once that state is committed,
+    /// so that whoever reacts to an event reads at least the state it announces.
+    fn persist(&self, task: &TaskRecord, event: Option<&'static str>) {
         if let Some(store) = self.hive.slots.store.get() {
             // State changes of accepted tasks: at most a few per attempt, bounded by running work.
-            self.hive
-                .kinds
-                .store
-                .do_send(&store, Persist(Write::UpdateTask(task.clone())));
+            let write = Write::UpdateTask {
+                task: task.clone(),
+                event,
+            };
+            self.hive.kinds.store.do_send(&store, Persist(write));
         }
     }
 
-    fn publish(&self, kind: &'static str, task: &TaskRecord) {
-        self.hive.bus.publish(
-            kind,
-            json!({
-                "id": task.id, "status": task.status, "role": task.role, "priority": task.priority,
-                "attempts": task.attempts, "agent_id": task.agent_id, "error": task.error,
-            }),
-        );
+    /// Resolves once every write sent to the store before it is committed (or the store is gone).
+    fn flush(&self) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        if let Some(store) = self.hive.slots.store.get() {
+            self.hive
+                .kinds
+                .store
+                .do_send(&store, crate::store::manager::Flush(tx));
+        }
+        rx
     }
 
     fn queue_gauge(&self, priority: Priority, delta: i64) {
@@ -205,6 +212,7 @@ impl Orchestrator {
     }
 
     fn admit(&mut self, record: TaskRecord, ctx: &mut Context<Self>) {
+        tracing::debug!(task = %record.id, role = %record.role, "queued");
         let id: Arc<str> = record.id.as_str().into();
         let input = Arc::new(record.input.clone());
         self.tasks.insert(
@@ -279,6 +287,13 @@ impl Orchestrator {
             return;
         };
         let attempt = active.record.attempts + 1;
+        // Visible as busy before the start is announced; the agent confirms it when it runs.
+        if let Some(entry) = self.hive.agents.get(&agent_id) {
+            entry.set_status(
+                crate::domain::agent::AgentStatus::Busy,
+                Some(id.to_string()),
+            );
+        }
         let run = Run {
             task_id: id.clone(),
             attempt,
@@ -291,6 +306,7 @@ impl Orchestrator {
             self.enqueue(id, true, ctx);
             return;
         }
+        tracing::debug!(task = %id, agent = %agent_id, attempt, "dispatched");
         agent.task = Some(id.clone());
         let wait = active.queued_at.elapsed();
         self.hive
@@ -313,8 +329,7 @@ impl Orchestrator {
             timeout,
         };
         let record = active.record.clone();
-        self.persist(&record);
-        self.publish("task.started", &record);
+        self.persist(&record, Some("task.started"));
     }
 
     /// Free the agent of a running task, cancel its timer, and answer the task's record.
@@ -388,8 +403,7 @@ impl Orchestrator {
             .tasks_finished
             .with_label_values(&[status.as_str()])
             .inc();
-        self.persist(&active.record);
-        self.publish(finished_event(status), &active.record);
+        self.persist(&active.record, Some(finished_event(status)));
         Some(active.record)
     }
 
@@ -420,8 +434,7 @@ impl Orchestrator {
         let record = active.record.clone();
         let delay = self.retry_delay(record.attempts);
         self.hive.metrics.task_retries.inc();
-        self.persist(&record);
-        self.publish("task.retrying", &record);
+        self.persist(&record, Some("task.retrying"));
         ctx.run_later(delay, move |act, ctx| {
             if act
                 .tasks
@@ -468,6 +481,30 @@ impl Orchestrator {
         }
     }
 
+    /// Forget an agent; its task is retried (a crash uses a retry) or handed back (it does not).
+    fn agent_down(&mut self, id: &str, reason: &str, crashed: bool, ctx: &mut Context<Self>) {
+        let Some(slot) = self.agents.remove(id) else {
+            return;
+        };
+        if let Some(queues) = self.roles.get_mut(&slot.role) {
+            queues.idle.remove(id);
+        }
+        let Some(task) = slot.task else { return };
+        self.stop_running(&task, ctx, false);
+        if crashed {
+            let error = format!("agent {id} crashed: {reason}");
+            self.fail_attempt(task, error, Failure::Crash, true, ctx);
+        } else if let Some(active) = self.tasks.get_mut(&task) {
+            active.record.attempts = active.record.attempts.saturating_sub(1);
+            active.record.status = TaskStatus::Queued;
+            active.record.agent_id = None;
+            active.record.started_at = None;
+            let record = active.record.clone();
+            self.persist(&record, None);
+            self.enqueue(task, true, ctx);
+        }
+    }
+
     fn drained(&mut self) -> bool {
         !self
             .tasks
@@ -496,20 +533,10 @@ impl Orchestrator {
                 active.record.status = TaskStatus::Queued;
                 active.record.agent_id = None;
                 let record = active.record.clone();
-                self.persist(&record);
+                self.persist(&record, None);
             }
         }
-        let Some(store) = self.hive.slots.store.get() else {
-            for w in waiters {
-                let _ = w.send(());
-            }
-            return;
-        };
-        let (tx, rx) = oneshot::channel();
-        self.hive
-            .kinds
-            .store
-            .do_send(&store, crate::store::manager::Flush(tx));
+        let rx = self.flush();
         ctx.spawn(
             async move {
                 let _ = rx.await;
@@ -543,11 +570,11 @@ impl Orchestrator {
                     if task.attempts > task.max_retries {
                         task.status = TaskStatus::Dead;
                         task.finished_at = Some(now_ms());
-                        act.persist(&task);
+                        act.persist(&task, None);
                         act.hive.metrics.tasks_finished.with_label_values(&["dead"]).inc();
                         continue;
                     }
-                    act.persist(&task);
+                    act.persist(&task, None);
                 }
                 act.admit(task, ctx);
             }
@@ -650,7 +677,9 @@ impl Handler<Submit> for Orchestrator {
                                     .tasks_submitted
                                     .with_label_values(&[priority_label(created.task.priority)])
                                     .inc();
-                                act.publish("task.queued", &created.task);
+                                act.hive
+                                    .bus
+                                    .publish("task.queued", crate::bus::task_event(&created.task));
                                 act.admit(created.task.clone(), ctx);
                             }
                             Ok(created)
@@ -682,9 +711,18 @@ impl Handler<CancelTask> for Orchestrator {
         if let Some(role) = freed.and_then(|a| self.agents.get(&a).map(|s| s.role.clone())) {
             self.dispatch(&role, ctx);
         }
-        let _ = reply.send(record.map_or(CancelOutcome::NotActive, |r| {
+        let outcome = record.map_or(CancelOutcome::NotActive, |r| {
             CancelOutcome::Cancelled(Box::new(r))
-        }));
+        });
+        // Answered once the cancellation is committed, so a read right after the answer sees it.
+        let flushed = self.flush();
+        ctx.spawn(
+            async move {
+                let _ = flushed.await;
+                let _ = reply.send(outcome);
+            }
+            .into_actor(self),
+        );
     }
 }
 
@@ -693,6 +731,7 @@ impl Handler<AgentUp> for Orchestrator {
 
     fn handle(&mut self, up: AgentUp, ctx: &mut Context<Self>) {
         self.hive.kinds.orchestrator.handled();
+        tracing::debug!(agent = %up.id, role = %up.role, "agent up");
         let role = up.role.clone();
         self.agents.insert(
             up.id.clone(),
@@ -717,24 +756,16 @@ impl Handler<AgentDown> for Orchestrator {
 
     fn handle(&mut self, down: AgentDown, ctx: &mut Context<Self>) {
         self.hive.kinds.orchestrator.handled();
-        let Some(slot) = self.agents.remove(&down.id) else {
-            return;
-        };
-        if let Some(queues) = self.roles.get_mut(&slot.role) {
-            queues.idle.remove(&down.id);
-        }
-        let Some(task) = slot.task else { return };
-        self.stop_running(&task, ctx, false);
-        if down.crashed {
-            let error = format!("agent {} crashed: {}", down.id, down.reason);
-            self.fail_attempt(task, error, Failure::Crash, true, ctx);
-        } else if let Some(active) = self.tasks.get_mut(&task) {
-            active.record.attempts = active.record.attempts.saturating_sub(1);
-            active.record.status = TaskStatus::Queued;
-            active.record.agent_id = None;
-            let record = active.record.clone();
-            self.persist(&record);
-            self.enqueue(task, true, ctx);
+        self.agent_down(&down.id, &down.reason, down.crashed, ctx);
+        if let Some(ack) = down.ack {
+            let flushed = self.flush();
+            ctx.spawn(
+                async move {
+                    let _ = flushed.await;
+                    let _ = ack.send(());
+                }
+                .into_actor(self),
+            );
         }
     }
 }
@@ -744,6 +775,7 @@ impl Handler<TaskFinished> for Orchestrator {
 
     fn handle(&mut self, done: TaskFinished, ctx: &mut Context<Self>) {
         self.hive.kinds.orchestrator.handled();
+        tracing::debug!(task = %done.task_id, agent = %done.agent_id, attempt = done.attempt, ok = done.outcome.is_ok(), "attempt finished");
         let current = self.tasks.get(&done.task_id).is_some_and(|a| {
             a.record.attempts == done.attempt
                 && matches!(&a.state, State::Running { agent, .. } if *agent == done.agent_id)

@@ -59,8 +59,12 @@ pub fn root(hive: &Hive, db_path: PathBuf, policy: Arc<ArcSwap<AccessPolicy>>) -
         ChildSpec::new("store", move |ctx: ChildContext| {
             match open_writer(&db_path) {
                 Ok(conn) => {
-                    let actor =
-                        StoreManager::new(conn, hive.kinds.store.clone(), hive.metrics.clone());
+                    let actor = StoreManager::new(
+                        conn,
+                        hive.kinds.store.clone(),
+                        hive.metrics.clone(),
+                        hive.bus.clone(),
+                    );
                     let (addr, started) = StartedChild::new(actor, m.store);
                     hive.slots.store.set(addr);
                     started

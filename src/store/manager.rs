@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 use super::models::{AgentRow, TaskChange, TaskRow};
 use super::schema::{agents, tasks};
 use super::{SqliteConn, StoreError};
+use crate::bus::{task_event, EventBus};
 use crate::domain::agent::{AgentInfo, AgentStatus};
 use crate::domain::task::TaskRecord;
 use crate::domain::time::now_ms;
@@ -40,7 +41,11 @@ pub enum Write {
         task: TaskRecord,
         reply: Reply<Created>,
     },
-    UpdateTask(TaskRecord),
+    /// A new state of an accepted task, and the event that announces it once committed.
+    UpdateTask {
+        task: TaskRecord,
+        event: Option<&'static str>,
+    },
     CreateAgents {
         agents: Vec<AgentInfo>,
         reply: Reply<()>,
@@ -84,6 +89,7 @@ enum Waiter {
     Task(Reply<Created>),
     Unit(Reply<()>),
     Flush(oneshot::Sender<()>),
+    Publish(&'static str, serde_json::Value),
     None,
 }
 
@@ -94,10 +100,17 @@ pub struct StoreManager {
     closing: bool,
     probe: Arc<MailboxProbe>,
     metrics: Arc<Metrics>,
+    /// Task events are published here after the commit that holds the state they announce.
+    bus: EventBus,
 }
 
 impl StoreManager {
-    pub fn new(conn: SqliteConn, probe: Arc<MailboxProbe>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        conn: SqliteConn,
+        probe: Arc<MailboxProbe>,
+        metrics: Arc<Metrics>,
+        bus: EventBus,
+    ) -> Self {
         Self {
             conn,
             pending: Vec::new(),
@@ -105,6 +118,7 @@ impl StoreManager {
             closing: false,
             probe,
             metrics,
+            bus,
         }
     }
 
@@ -131,7 +145,7 @@ impl StoreManager {
             act.metrics
                 .store_commit_seconds
                 .observe(started.elapsed().as_secs_f64());
-            answer(outcome, waiters);
+            answer(outcome, waiters, &act.bus);
             act.committing = false;
             act.commit_next(ctx);
         }));
@@ -196,7 +210,11 @@ fn apply(c: &mut SqliteConnection, op: Op) -> QueryResult<Result<Done, StoreErro
     }
 }
 
-fn answer(outcome: QueryResult<Vec<Result<Done, StoreError>>>, waiters: Vec<Waiter>) {
+fn answer(
+    outcome: QueryResult<Vec<Result<Done, StoreError>>>,
+    waiters: Vec<Waiter>,
+    bus: &EventBus,
+) {
     match outcome {
         Ok(results) => {
             for (result, waiter) in results.into_iter().zip(waiters) {
@@ -213,6 +231,7 @@ fn answer(outcome: QueryResult<Vec<Result<Done, StoreError>>>, waiters: Vec<Wait
                     (Waiter::Flush(reply), _) => {
                         let _ = reply.send(());
                     }
+                    (Waiter::Publish(kind, data), _) => bus.publish(kind, data),
                     (Waiter::Task(_), Ok(Done::Other)) | (Waiter::None, _) => {}
                 }
             }
@@ -231,7 +250,8 @@ fn answer(outcome: QueryResult<Vec<Result<Done, StoreError>>>, waiters: Vec<Wait
                     Waiter::Flush(reply) => {
                         let _ = reply.send(());
                     }
-                    Waiter::None => {}
+                    // A state that was not committed is not announced.
+                    Waiter::Publish(..) | Waiter::None => {}
                 }
             }
         }
@@ -261,9 +281,11 @@ impl Handler<Persist> for StoreManager {
                 Op::CreateTask(TaskRow::from_record(&task, now)),
                 Waiter::Task(reply),
             ),
-            Write::UpdateTask(task) => (
+            Write::UpdateTask { task, event } => (
                 Op::UpdateTask(task.id.clone(), TaskChange::from_record(&task, now)),
-                Waiter::None,
+                event.map_or(Waiter::None, |kind| {
+                    Waiter::Publish(kind, task_event(&task))
+                }),
             ),
             Write::CreateAgents { agents, reply } => {
                 let rows = agents.iter().map(AgentRow::from_info).collect();

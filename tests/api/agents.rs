@@ -1,0 +1,178 @@
+//! Agents: creation, batches, listing, deletion, and the status views that show them.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::spawn_app;
+
+#[actix_rt::test]
+async fn a_created_agent_is_idle_and_readable() {
+    let app = spawn_app().await;
+    let mut events = app.events().await;
+    let agent = app
+        .create_agent(json!({"role": "worker", "name": "ada", "capabilities": ["b", "a", "a"], "executor": {"kind": "builtin"}}))
+        .await;
+    assert_eq!(agent["name"], "ada");
+    assert_eq!(agent["capabilities"], json!(["a", "b"]));
+    let id = agent["id"].as_str().unwrap();
+    events
+        .until(|kind, data| kind == "agent.created" && data["id"] == id)
+        .await;
+    let view = app.json(&format!("/api/v1/agents/{id}")).await;
+    for field in [
+        "id",
+        "name",
+        "role",
+        "capabilities",
+        "status",
+        "restarts",
+        "current_task",
+        "created_at",
+    ] {
+        assert!(view.get(field).is_some(), "{field} missing from {view}");
+    }
+    assert_eq!(view["status"], "idle");
+    assert_eq!(view["restarts"], 0);
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_batch_creates_every_agent_and_lists_page_through_them() {
+    let app = spawn_app().await;
+    let response = app
+        .post(
+            "/api/v1/agents/batch",
+            &json!({"count": 120, "template": {"role": "bulk"}}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let ids: Vec<String> = response.json::<Value>().await.unwrap()["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 120);
+    app.create_agent(json!({"role": "other"})).await;
+
+    let mut listed = Vec::new();
+    let mut path = "/api/v1/agents?role=bulk&limit=50".to_owned();
+    loop {
+        let page = app.json(&path).await;
+        listed.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["id"].as_str().unwrap().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => path = format!("/api/v1/agents?role=bulk&limit=50&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(listed, ids);
+    let status = app.json("/api/v1/system/status").await;
+    assert_eq!(
+        status["agents"]["idle"].as_u64().unwrap()
+            + status["agents"]["restarting"].as_u64().unwrap(),
+        121
+    );
+    assert!(status["memory"]["rss_bytes"].as_u64().unwrap() > 0);
+    let tree = app.json("/api/v1/supervision?children=10").await;
+    let pool = tree["supervisors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "pool:bulk")
+        .unwrap();
+    assert_eq!(pool["children_total"], 120);
+    assert_eq!(pool["children"].as_array().unwrap().len(), 10);
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn deleting_a_busy_agent_hands_its_task_to_another() {
+    let app = spawn_app().await;
+    let first = app.worker().await;
+    let mut events = app.events().await;
+    let task = app
+        .submit(json!({"role": "worker", "input": {"op": "sleep", "ms": 600000}}))
+        .await;
+    let id = task["id"].as_str().unwrap().to_owned();
+    events
+        .until(|kind, data| kind == "task.started" && data["id"] == id.as_str())
+        .await;
+    let response = app
+        .client
+        .delete(app.url(&format!("/api/v1/agents/{first}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.get(&format!("/api/v1/agents/{first}")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let handed_back = app.task(&id).await;
+    assert_eq!(handed_back["status"], "queued");
+    assert_eq!(
+        handed_back["attempts"], 0,
+        "handing a task back does not use a retry"
+    );
+
+    let second = app.worker().await;
+    let (_, started) = events
+        .until(|kind, data| kind == "task.started" && data["id"] == id.as_str())
+        .await;
+    assert_eq!(started["agent_id"], second.as_str());
+    assert_eq!(started["attempts"], 1);
+    let cancelled = app
+        .post(&format!("/api/v1/tasks/{id}/cancel"), &json!({}))
+        .await;
+    assert_eq!(cancelled.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn the_supervision_tree_shows_the_root_and_its_managers() {
+    let app = spawn_app().await;
+    let tree = app.json("/api/v1/supervision").await;
+    let root = tree["supervisors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "root")
+        .unwrap();
+    let children: Vec<&str> = root["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        children,
+        [
+            "store",
+            "configuration",
+            "security",
+            "communication",
+            "orchestrator",
+            "lifecycle",
+            "performance",
+            "plugins"
+        ]
+    );
+    assert_eq!(root["intensity"]["max_restarts"], 5);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    for name in [
+        "hive_http_requests_total",
+        "hive_mailbox_capacity_messages",
+        "hive_process_resident_memory_bytes",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from /metrics");
+    }
+    assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
+    assert_eq!(app.get("/livez").await.status(), StatusCode::OK);
+    app.stop().await;
+}

@@ -1,0 +1,276 @@
+//! Bad input on every route: the right 4xx, a problem+json body naming the field, never a 5xx,
+//! and nothing already accepted is lost.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::spawn_app;
+
+struct Case {
+    method: &'static str,
+    path: &'static str,
+    content_type: &'static str,
+    body: String,
+    status: StatusCode,
+    field: Option<&'static str>,
+}
+
+fn case(
+    method: &'static str,
+    path: &'static str,
+    body: &str,
+    status: u16,
+    field: Option<&'static str>,
+) -> Case {
+    Case {
+        method,
+        path,
+        content_type: "application/json",
+        body: body.to_owned(),
+        status: StatusCode::from_u16(status).unwrap(),
+        field,
+    }
+}
+
+#[actix_rt::test]
+async fn every_route_answers_bad_input_with_a_problem_naming_the_field() {
+    let app = spawn_app().await;
+    let kept = app
+        .submit(json!({"role": "none", "input": {"op": "echo", "value": "kept"}}))
+        .await;
+    let huge = format!(
+        r#"{{"role":"w","input":{{"op":"echo","value":"{}"}}}}"#,
+        "x".repeat(300 * 1024)
+    );
+    let deep = format!(
+        r#"{{"role":"w","input":{}{}}}"#,
+        "{\"a\":".repeat(200),
+        "1".to_owned() + &"}".repeat(200)
+    );
+    let mut cases = vec![
+        case(
+            "POST",
+            "/api/v1/tasks",
+            r#"{"role":"w","input":"#,
+            400,
+            None,
+        ),
+        case(
+            "POST",
+            "/api/v1/tasks",
+            r#"{"role":"w","input":{}} extra"#,
+            400,
+            None,
+        ),
+        case(
+            "POST",
+            "/api/v1/tasks",
+            r#"{"input":{}}"#,
+            422,
+            Some("role"),
+        ),
+        case(
+            "POST",
+            "/api/v1/tasks",
+            r#"{"role":"","input":{}}"#,
+            422,
+            Some("role"),
+        ),
+        case(
+            "POST",
+            "/api/v1/tasks",
+            r#"{"role":"a b","input":{}}"#,
+            422,
+            Some("role"),
+        ),
+        case(
+            "POST",
+            "/api/v1/tasks",
+            r#"{"role":7,"input":{}}"#,
+            422,
+            Some("role"),
+        ),
+        case(
+            "POST",
+            "/api/v1/tasks",
+            r#"{"role":"w","input":5}"#,
+            422,
+            Some("input"),
+        ),
+        case(
+            "POST",
+            "/api/v1/tasks",
+            r#"{"role":"w","input":{},"priority":"asap"}"#,
+            422,
+            Some("priority"),
+        ),
+        case(
+            "POST",
+            "/api/v1/tasks",
+            r#"{"role":"w","input":{},"timeout_ms":-1}"#,
+            422,
+            Some("timeout_ms"),
+        ),
+        case(
+            "POST",
+            "/api/v1/tasks",
+            r#"{"role":"w","input":{},"timeout_ms":1e30}"#,
+            422,
+            Some("timeout_ms"),
+        ),
+        case(
+            "POST",
+            "/api/v1/tasks",
+            r#"{"role":"w","input":{},"max_retries":101}"#,
+            422,
+            Some("max_retries"),
+        ),
+        case(
+            "POST",
+            "/api/v1/tasks",
+            r#"{"role":"w","input":{},"nope":1}"#,
+            422,
+            Some("nope"),
+        ),
+        case(
+            "POST",
+            "/api/v1/tasks",
+            r#"{"role":"w","input":{},"idempotency_key":""}"#,
+            422,
+            Some("idempotency_key"),
+        ),
+        case("POST", "/api/v1/tasks", &huge, 413, None),
+        case("POST", "/api/v1/tasks", &deep, 400, None),
+        case(
+            "POST",
+            "/api/v1/agents",
+            r#"{"role":"w","executor":{"kind":"quantum"}}"#,
+            422,
+            Some("executor.kind"),
+        ),
+        case(
+            "POST",
+            "/api/v1/agents",
+            r#"{"role":"w","capabilities":"gpu"}"#,
+            422,
+            Some("capabilities"),
+        ),
+        case(
+            "POST",
+            "/api/v1/agents",
+            r#"{"role":"w","name":""}"#,
+            422,
+            Some("name"),
+        ),
+        case("POST", "/api/v1/agents", r#"[]"#, 422, Some("body")),
+        case(
+            "POST",
+            "/api/v1/agents/batch",
+            r#"{"count":0,"template":{"role":"w"}}"#,
+            422,
+            Some("count"),
+        ),
+        case(
+            "POST",
+            "/api/v1/agents/batch",
+            r#"{"count":100001,"template":{"role":"w"}}"#,
+            422,
+            Some("count"),
+        ),
+        case(
+            "POST",
+            "/api/v1/agents/batch",
+            r#"{"count":-3,"template":{"role":"w"}}"#,
+            422,
+            Some("count"),
+        ),
+        case(
+            "POST",
+            "/api/v1/agents/batch",
+            r#"{"count":2}"#,
+            422,
+            Some("template"),
+        ),
+        case("GET", "/api/v1/agents?limit=0", "", 422, Some("limit")),
+        case(
+            "GET",
+            "/api/v1/agents?status=asleep",
+            "",
+            422,
+            Some("status"),
+        ),
+        case("GET", "/api/v1/tasks?limit=5000", "", 422, Some("limit")),
+        case("GET", "/api/v1/tasks?status=done", "", 422, Some("status")),
+        case("GET", "/api/v1/tasks?colour=red", "", 422, Some("colour")),
+        case(
+            "GET",
+            "/api/v1/supervision?children=x",
+            "",
+            422,
+            Some("children"),
+        ),
+        case("GET", "/api/v1/tasks/unknown-id", "", 404, None),
+        case("GET", "/api/v1/agents/unknown-id", "", 404, None),
+        case("DELETE", "/api/v1/agents/unknown-id", "", 404, None),
+        case("POST", "/api/v1/tasks/unknown-id/cancel", "", 404, None),
+        case("GET", "/api/v1/nothing-here", "", 404, None),
+        case("PUT", "/api/v1/tasks", "", 405, None),
+    ];
+    let mut wrong_type = case(
+        "POST",
+        "/api/v1/tasks",
+        r#"{"role":"w","input":{}}"#,
+        415,
+        None,
+    );
+    wrong_type.content_type = "text/plain";
+    cases.push(wrong_type);
+
+    for c in cases {
+        let request = app
+            .client
+            .request(c.method.parse().unwrap(), app.url(c.path));
+        let request = if c.body.is_empty() {
+            request
+        } else {
+            request
+                .header("content-type", c.content_type)
+                .body(c.body.clone())
+        };
+        let response = request.send().await.expect("request sent");
+        let label = format!(
+            "{} {} {}",
+            c.method,
+            c.path,
+            &c.body[..c.body.len().min(80)]
+        );
+        assert_eq!(response.status(), c.status, "{label}");
+        let content_type = response.headers().get("content-type").cloned();
+        assert_eq!(
+            content_type.as_ref().and_then(|v| v.to_str().ok()),
+            Some("application/problem+json"),
+            "{label}"
+        );
+        let problem: Value = response.json().await.expect("problem body");
+        assert_eq!(problem["status"], c.status.as_u16(), "{label}");
+        assert!(
+            problem["type"]
+                .as_str()
+                .unwrap()
+                .starts_with("urn:hive:problem:"),
+            "{label}"
+        );
+        assert!(
+            problem["title"].is_string() && problem["detail"].is_string(),
+            "{label}"
+        );
+        assert_eq!(problem["field"].as_str(), c.field, "{label}: {problem}");
+    }
+
+    // The task accepted before the barrage is still there, unchanged.
+    let task = app.task(kept["id"].as_str().unwrap()).await;
+    assert_eq!(task["status"], "queued");
+    assert_eq!(task["input"]["value"], "kept");
+    assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
+    app.stop().await;
+}

@@ -1,0 +1,237 @@
+//! A real server per test: bound on 127.0.0.1:0, a fresh SQLite database in a temporary
+//! directory, driven by a real HTTP client. Waits listen on the server's own event stream.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use hive::app::Application;
+use hive::config::Config;
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+/// Longest any wait in a test may take before it fails; generous, since it only bounds a hang.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    /// Holds the server's data directory for as long as the test runs.
+    _dir: Option<TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    stopped: Option<oneshot::Receiver<anyhow::Result<()>>>,
+}
+
+/// Test defaults: quick retries, so that retry schedules run in milliseconds.
+pub fn test_config(dir: &TempDir) -> Config {
+    Config {
+        addr: "127.0.0.1:0".parse().expect("literal address"),
+        data_dir: dir.path().to_owned(),
+        retry_backoff_ms: 5,
+        http_workers: 2,
+        agent_threads: 2,
+        ..Config::default()
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(|_| {}).await
+}
+
+pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    if std::env::var_os("TEST_LOG").is_some() {
+        hive::telemetry::init();
+    }
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut config = test_config(&dir);
+    adjust(&mut config);
+    let app = Application::build(config).await.expect("server builds");
+    let base = format!("http://{}", app.addr());
+    let (stop, stop_rx) = oneshot::channel::<()>();
+    let (done, stopped) = oneshot::channel();
+    actix_rt::spawn(async move {
+        let result = app.run_until_stopped(async move {
+            let _ = stop_rx.await;
+        });
+        let _ = done.send(result.await);
+    });
+    TestApp {
+        base,
+        client: Client::new(),
+        _dir: Some(dir),
+        stop: Some(stop),
+        stopped: Some(stopped),
+    }
+}
+
+/// A server running in another process, at `base`.
+pub fn remote(base: &str) -> TestApp {
+    TestApp {
+        base: base.to_owned(),
+        client: Client::new(),
+        _dir: None,
+        stop: None,
+        stopped: None,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn json(&self, path: &str) -> Value {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.json().await.expect("JSON body")
+    }
+
+    pub async fn create_agent(&self, body: Value) -> Value {
+        let response = self.post("/api/v1/agents", &body).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "create agent {body}"
+        );
+        response.json().await.expect("agent JSON")
+    }
+
+    pub async fn worker(&self) -> String {
+        let agent = self.create_agent(json!({ "role": "worker" })).await;
+        agent["id"].as_str().expect("agent id").to_owned()
+    }
+
+    pub async fn submit(&self, body: Value) -> Value {
+        let response = self.post("/api/v1/tasks", &body).await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED, "submit {body}");
+        response.json().await.expect("task JSON")
+    }
+
+    pub async fn task(&self, id: &str) -> Value {
+        self.json(&format!("/api/v1/tasks/{id}")).await
+    }
+
+    /// Wait until `task` reaches a final status and answer it.
+    pub async fn finished(&self, id: &str) -> Value {
+        let mut events = self.events().await;
+        loop {
+            let task = self.task(id).await;
+            let status = task["status"].as_str().unwrap_or_default().to_owned();
+            if ["succeeded", "failed", "dead", "cancelled"].contains(&status.as_str()) {
+                return task;
+            }
+            events
+                .until(|kind, data| kind.starts_with("task.") && data["id"] == id)
+                .await;
+        }
+    }
+
+    pub async fn events(&self) -> Events {
+        let response = self.get("/api/v1/events").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        Events {
+            stream: Box::pin(response.bytes_stream()),
+            buffer: String::new(),
+        }
+    }
+
+    /// The value of one series in `/metrics`, 0 when absent.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self
+            .get("/metrics")
+            .await
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .find_map(|line| {
+                line.strip_prefix(series)
+                    .and_then(|rest| rest.trim().parse().ok())
+            })
+            .unwrap_or(0.0)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(stopped) = self.stopped.take() {
+            stopped
+                .await
+                .expect("server task ended")
+                .expect("clean shutdown");
+        }
+    }
+}
+
+/// A server-sent event stream.
+pub struct Events {
+    stream: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>>>>,
+    buffer: String,
+}
+
+impl Events {
+    /// The next event, as (event name, JSON data).
+    pub async fn next(&mut self) -> (String, Value) {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let frame: String = self.buffer.drain(..end + 2).collect();
+                let mut kind = String::new();
+                let mut data = String::new();
+                for line in frame.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        kind = v.trim().to_owned();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    }
+                }
+                if kind.is_empty() {
+                    continue; // a keep-alive comment
+                }
+                let data: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
+                let data = data.get("data").cloned().unwrap_or(data);
+                return (kind, data);
+            }
+            let chunk = tokio::time::timeout(PATIENCE, self.stream.next())
+                .await
+                .expect("an event within the patience limit")
+                .expect("stream open")
+                .expect("stream chunk");
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// The next event that satisfies `pred`; fails the test after [`PATIENCE`] in all, since
+    /// keep-alive comments would otherwise keep a wait for something that never comes alive.
+    pub async fn until(&mut self, pred: impl Fn(&str, &Value) -> bool) -> (String, Value) {
+        let search = async {
+            loop {
+                let (kind, data) = self.next().await;
+                if pred(&kind, &data) {
+                    return (kind, data);
+                }
+            }
+        };
+        tokio::time::timeout(PATIENCE, search)
+            .await
+            .expect("the awaited event within the patience limit")
+    }
+}

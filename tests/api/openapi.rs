@@ -1,0 +1,60 @@
+//! The OpenAPI document is generated from the code and lists every route the server serves.
+
+use std::collections::BTreeSet;
+
+use crate::helpers::spawn_app;
+
+#[actix_rt::test]
+async fn the_openapi_document_lists_every_route() {
+    let app = spawn_app().await;
+    let doc = app.json("/api/v1/openapi.json").await;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let mut listed = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            listed.insert(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    let served: BTreeSet<String> = [
+        "GET /livez",
+        "GET /readyz",
+        "GET /health",
+        "GET /metrics",
+        "GET /api/v1/openapi.json",
+        "GET /api/v1/system/status",
+        "GET /api/v1/supervision",
+        "GET /api/v1/events",
+        "POST /api/v1/agents",
+        "GET /api/v1/agents",
+        "POST /api/v1/agents/batch",
+        "GET /api/v1/agents/{id}",
+        "DELETE /api/v1/agents/{id}",
+        "POST /api/v1/tasks",
+        "GET /api/v1/tasks",
+        "GET /api/v1/tasks/{id}",
+        "POST /api/v1/tasks/{id}/cancel",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(listed, served);
+    // Every route that is served also answers something other than 404 for its method.
+    for route in &served {
+        let (method, path) = route.split_once(' ').unwrap();
+        let path = path.replace("{id}", "x");
+        let response = app
+            .client
+            .request(method.parse().unwrap(), app.url(&path))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let known_id_miss = path.contains("/x") && status == 404;
+        assert!(status != 404 || known_id_miss, "{route} answered 404");
+        assert!(status != 405, "{route} answered 405");
+        if path.ends_with("/events") {
+            drop(response);
+        }
+    }
+    app.stop().await;
+}

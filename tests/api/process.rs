@@ -1,0 +1,165 @@
+//! The `hive` binary as operators run it: crash recovery after SIGKILL, graceful SIGTERM, and the
+//! command line.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+
+use serde_json::json;
+
+use crate::helpers::{remote, TestApp, PATIENCE};
+
+struct Server {
+    child: Child,
+    base: String,
+    log: mpsc::Receiver<String>,
+}
+
+/// Start `hive serve` on a free port and wait for its `listening on` line.
+fn serve(data_dir: &Path) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hive"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("hive starts");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, log) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    loop {
+        let line = log
+            .recv_timeout(PATIENCE)
+            .expect("the server logs its address");
+        if let Some(addr) = line.split("listening on ").nth(1) {
+            let addr = addr.split_whitespace().next().expect("an address");
+            return Server {
+                base: format!("http://{addr}"),
+                child,
+                log,
+            };
+        }
+    }
+}
+
+impl Server {
+    fn app(&self) -> TestApp {
+        remote(&self.base)
+    }
+}
+
+#[actix_rt::test]
+async fn every_accepted_task_survives_sigkill_and_runs_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = serve(dir.path());
+    let app = server.app();
+    app.post(
+        "/api/v1/agents/batch",
+        &json!({"count": 2, "template": {"role": "worker"}}),
+    )
+    .await;
+    let mut accepted = Vec::new();
+    for i in 0..60 {
+        let t = app
+            .submit(json!({"role": "worker", "input": {"op": "sleep", "ms": 20 + i % 3}}))
+            .await;
+        accepted.push(t["id"].as_str().unwrap().to_owned());
+    }
+    // Some tasks are running, most are queued: kill the process without any chance to clean up.
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().unwrap();
+
+    let server = serve(dir.path());
+    let app = server.app();
+    for id in &accepted {
+        let task = app.finished(id).await;
+        assert_eq!(task["status"], "succeeded", "{task}");
+        // An attempt interrupted by the kill counts; nothing runs more than that once extra.
+        assert!(task["attempts"].as_u64().unwrap() <= 2, "{task}");
+    }
+    let agents = app.json("/api/v1/agents").await;
+    assert_eq!(
+        agents["items"].as_array().unwrap().len(),
+        2,
+        "agents are kept across restarts"
+    );
+    stop(server);
+}
+
+fn stop(mut server: Server) -> String {
+    let pid = server.child.id() as libc::pid_t;
+    // SAFETY: sending a signal to a child process this test started and still owns.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let status = server.child.wait().expect("server exits");
+    assert!(status.success(), "exit after SIGTERM: {status}");
+    let mut log = String::new();
+    while let Ok(line) = server.log.recv_timeout(std::time::Duration::from_secs(5)) {
+        log.push_str(&line);
+        log.push('\n');
+    }
+    log
+}
+
+#[actix_rt::test]
+async fn sigterm_lets_running_tasks_finish_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let app = server.app();
+    app.worker().await;
+    let mut events = app.events().await;
+    let task = app
+        .submit(json!({"role": "worker", "input": {"op": "sleep", "ms": 300}}))
+        .await;
+    let id = task["id"].as_str().unwrap().to_owned();
+    events
+        .until(|kind, data| kind == "task.started" && data["id"] == id.as_str())
+        .await;
+    let log = stop(server);
+    assert!(
+        log.contains("shutting down") && log.contains("stopped"),
+        "{log}"
+    );
+
+    let server = serve(dir.path());
+    let task = server.app().task(&id).await;
+    assert_eq!(
+        task["status"], "succeeded",
+        "the running task finished before the exit"
+    );
+    stop(server);
+}
+
+#[test]
+fn the_command_line_names_its_commands_and_migrates() {
+    let hive = env!("CARGO_BIN_EXE_hive");
+    let help = Command::new(hive).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("serve") && help.contains("migrate"), "{help}");
+    let version = Command::new(hive).arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("hive "));
+    let dir = tempfile::tempdir().unwrap();
+    let migrated = Command::new(hive)
+        .arg("migrate")
+        .env("HIVE_DATA_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+    assert!(dir.path().join("hive.db").exists());
+    let bad = Command::new(hive)
+        .args(["migrate", "--database-url", "postgres://nowhere/db"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unsupported database URL"));
+}

@@ -1,0 +1,281 @@
+//! Tasks through their whole life: each builtin op, retries, crashes, timeouts, cancellation,
+//! idempotency, capability matching and paging.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::spawn_app;
+
+#[actix_rt::test]
+async fn echo_sleep_and_spin_succeed_with_their_results() {
+    let app = spawn_app().await;
+    app.worker().await;
+    let cases = [
+        (json!({"op": "echo", "value": {"n": 7}}), json!({"n": 7})),
+        (json!({"op": "sleep", "ms": 20}), json!({"slept_ms": 20})),
+        (json!({"op": "spin", "us": 500}), json!({"spun_us": 500})),
+    ];
+    for (input, expected) in cases {
+        let accepted = app.submit(json!({"role": "worker", "input": input})).await;
+        assert_eq!(accepted["status"], "queued");
+        let task = app.finished(accepted["id"].as_str().unwrap()).await;
+        assert_eq!(task["status"], "succeeded", "{task}");
+        assert_eq!(task["result"], expected);
+        assert_eq!(task["attempts"], 1);
+        assert!(task["started_at"].is_string() && task["finished_at"].is_string());
+    }
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn an_error_is_retried_then_the_task_fails_keeping_the_last_error() {
+    let app = spawn_app().await;
+    app.worker().await;
+    let accepted = app
+        .submit(json!({"role": "worker", "input": {"op": "fail", "error": "disk full"}, "max_retries": 2}))
+        .await;
+    let task = app.finished(accepted["id"].as_str().unwrap()).await;
+    assert_eq!(task["status"], "failed");
+    assert_eq!(task["attempts"], 3, "first attempt plus two retries");
+    assert_eq!(task["error"], "disk full");
+    assert_eq!(app.metric("hive_task_retries_total").await, 2.0);
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn invalid_builtin_input_fails_at_once_without_retries() {
+    let app = spawn_app().await;
+    app.worker().await;
+    let accepted = app
+        .submit(json!({"role": "worker", "input": {"op": "fly"}}))
+        .await;
+    let task = app.finished(accepted["id"].as_str().unwrap()).await;
+    assert_eq!(task["status"], "failed");
+    assert_eq!(task["attempts"], 1);
+    assert!(
+        task["error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid builtin input"),
+        "{task}"
+    );
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_panic_restarts_the_agent_and_the_task_ends_dead_after_its_retries() {
+    let app = spawn_app().await;
+    let agent = app.worker().await;
+    let accepted = app
+        .submit(json!({"role": "worker", "input": {"op": "panic"}, "max_retries": 2}))
+        .await;
+    let task = app.finished(accepted["id"].as_str().unwrap()).await;
+    assert_eq!(task["status"], "dead", "{task}");
+    assert_eq!(task["attempts"], 3);
+    let error = task["error"].as_str().unwrap();
+    assert!(
+        error.contains("crashed") && error.contains("panic"),
+        "{error}"
+    );
+
+    // Each crash was a restart, visible on the agent, in the tree and in the metrics.
+    let view = app.json(&format!("/api/v1/agents/{agent}")).await;
+    assert_eq!(view["restarts"], 3);
+    let tree = app.json("/api/v1/supervision").await;
+    let pool = tree["supervisors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "pool:worker")
+        .expect("pool listed");
+    assert_eq!(pool["restarts"], 3);
+    assert_eq!(pool["strategy"], "one_for_one");
+    assert_eq!(pool["parent"], "lifecycle");
+    assert!(pool["recent_exits"][0]["reason"]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("panic"));
+    let series = r#"hive_supervisor_restarts_total{reason="panic",supervisor="pool:worker"}"#;
+    assert_eq!(app.metric(series).await, 3.0);
+
+    // The restarted agent still works.
+    let ok = app
+        .submit(json!({"role": "worker", "input": {"op": "echo", "value": 1}}))
+        .await;
+    assert_eq!(
+        app.finished(ok["id"].as_str().unwrap()).await["status"],
+        "succeeded"
+    );
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_timed_out_attempt_is_cancelled_and_the_task_ends_dead() {
+    let app = spawn_app().await;
+    app.worker().await;
+    let accepted = app
+        .submit(json!({"role": "worker", "input": {"op": "sleep", "ms": 60000}, "timeout_ms": 50, "max_retries": 1}))
+        .await;
+    let task = app.finished(accepted["id"].as_str().unwrap()).await;
+    assert_eq!(task["status"], "dead");
+    assert_eq!(task["attempts"], 2);
+    assert_eq!(task["error"], "timed out after 50 ms");
+    // The agent was freed and takes the next task.
+    let ok = app
+        .submit(json!({"role": "worker", "input": {"op": "echo", "value": 2}}))
+        .await;
+    assert_eq!(
+        app.finished(ok["id"].as_str().unwrap()).await["status"],
+        "succeeded"
+    );
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_task_no_agent_can_serve_stays_queued_until_one_can() {
+    let app = spawn_app().await;
+    app.worker().await;
+    let accepted = app
+        .submit(json!({"role": "worker", "input": {"op": "echo", "value": 3}, "required_capabilities": ["gpu"]}))
+        .await;
+    let id = accepted["id"].as_str().unwrap();
+    // An ordinary task submitted after it runs on the ordinary agent; the gpu task waits.
+    let plain = app
+        .submit(json!({"role": "worker", "input": {"op": "echo", "value": 4}}))
+        .await;
+    app.finished(plain["id"].as_str().unwrap()).await;
+    assert_eq!(app.task(id).await["status"], "queued");
+    let queued = app.json("/api/v1/tasks?status=queued").await;
+    assert_eq!(queued["items"][0]["id"], id);
+
+    app.create_agent(json!({"role": "worker", "capabilities": ["gpu", "ssd"]}))
+        .await;
+    let task = app.finished(id).await;
+    assert_eq!(task["status"], "succeeded");
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn cancelling_a_queued_task_ends_it_and_a_second_cancel_conflicts() {
+    let app = spawn_app().await;
+    let accepted = app
+        .submit(json!({"role": "nobody", "input": {"op": "echo", "value": 0}}))
+        .await;
+    let id = accepted["id"].as_str().unwrap();
+    let response = app
+        .post(&format!("/api/v1/tasks/{id}/cancel"), &json!({}))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["status"],
+        "cancelled"
+    );
+    assert_eq!(app.task(id).await["status"], "cancelled");
+    let again = app
+        .post(&format!("/api/v1/tasks/{id}/cancel"), &json!({}))
+        .await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    let unknown = app.post("/api/v1/tasks/nope/cancel", &json!({})).await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn cancelling_a_running_task_frees_its_agent() {
+    let app = spawn_app().await;
+    let agent = app.worker().await;
+    let mut events = app.events().await;
+    let long = app
+        .submit(json!({"role": "worker", "input": {"op": "sleep", "ms": 60000}}))
+        .await;
+    let id = long["id"].as_str().unwrap().to_owned();
+    events
+        .until(|kind, data| kind == "task.started" && data["id"] == id.as_str())
+        .await;
+    assert_eq!(
+        app.json(&format!("/api/v1/agents/{agent}")).await["current_task"],
+        id.as_str()
+    );
+    let response = app
+        .post(&format!("/api/v1/tasks/{id}/cancel"), &json!({}))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let next = app
+        .submit(json!({"role": "worker", "input": {"op": "echo", "value": 5}}))
+        .await;
+    assert_eq!(
+        app.finished(next["id"].as_str().unwrap()).await["status"],
+        "succeeded"
+    );
+    assert_eq!(app.task(&id).await["status"], "cancelled");
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_repeated_idempotency_key_returns_the_original_task() {
+    let app = spawn_app().await;
+    let body = json!({"role": "worker", "input": {"op": "echo", "value": 1}, "idempotency_key": "order-42"});
+    let first = app.post("/api/v1/tasks", &body).await;
+    assert_eq!(first.headers()["idempotent-replayed"], "false");
+    let first: Value = first.json().await.unwrap();
+    let second = app.post("/api/v1/tasks", &body).await;
+    assert_eq!(second.status(), StatusCode::ACCEPTED);
+    assert_eq!(second.headers()["idempotent-replayed"], "true");
+    let second: Value = second.json().await.unwrap();
+    assert_eq!(first["id"], second["id"]);
+    let all = app.json("/api/v1/tasks").await;
+    assert_eq!(all["items"].as_array().unwrap().len(), 1);
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn higher_priority_tasks_are_dispatched_first() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for priority in ["low", "normal", "critical", "high"] {
+        let t = app.submit(json!({"role": "worker", "input": {"op": "echo", "value": priority}, "priority": priority})).await;
+        ids.push(t["id"].as_str().unwrap().to_owned());
+    }
+    let mut events = app.events().await;
+    app.worker().await;
+    let mut order = Vec::new();
+    while order.len() < 4 {
+        let (_, data) = events.until(|kind, _| kind == "task.succeeded").await;
+        order.push(data["priority"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(order, ["critical", "high", "normal", "low"]);
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn task_lists_page_with_a_stable_cursor_and_filter_by_role() {
+    let app = spawn_app().await;
+    let mut submitted = Vec::new();
+    for i in 0..7 {
+        let role = if i % 2 == 0 { "even" } else { "odd" };
+        let t = app
+            .submit(json!({"role": role, "input": {"op": "echo", "value": i}}))
+            .await;
+        submitted.push(t["id"].as_str().unwrap().to_owned());
+    }
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/tasks?limit=3".to_owned();
+    loop {
+        let page = app.json(&path).await;
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].as_str().unwrap().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/v1/tasks?limit=3&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, submitted);
+    let odd = app.json("/api/v1/tasks?role=odd").await;
+    assert_eq!(odd["items"].as_array().unwrap().len(), 3);
+    app.stop().await;
+}
