@@ -1,21 +1,21 @@
 //! Hive: an actor runtime for running many agents under supervision trees, driven over HTTP.
 //!
 //! # Layout
-//! - [`app`]: building and running the server: store, supervision tree, HTTP listener, ordered
+//! - [`app`] — building and running the server: store, supervision tree, HTTP listener, ordered
 //!   shutdown.
-//! - [`cli`]: the `hive` command line (`serve`, `migrate`).
-//! - [`config`]: the one typed configuration (defaults < file < environment < flags).
-//! - [`context`]: the shared application context, the current address of each actor, readiness.
-//! - [`domain`]: roles, capabilities, tasks, priorities and statuses, parsed once at the edge.
-//! - [`agents`]: the Agent actor, its executors and the agent registry.
-//! - [`managers`]: the actors under the root: store, configuration, security, communication,
+//! - [`cli`] — the `hive` command line (`serve`, `migrate`).
+//! - [`config`] — the one typed configuration (defaults < file < environment < flags).
+//! - [`context`] — the shared application context, the current address of each actor, readiness.
+//! - [`domain`] — roles, capabilities, tasks, priorities and statuses, parsed once at the edge.
+//! - [`agents`] — the Agent actor, its executors and the agent registry.
+//! - [`managers`] — the actors under the root: store, configuration, security, communication,
 //!   orchestrator, lifecycle (with a pool supervisor per role), performance, plugins.
-//! - [`store`]: diesel schema and rows, the read pool, and the StoreManager that commits writes
+//! - [`store`] — diesel schema and rows, the read pool, and the StoreManager that commits writes
 //!   in groups.
-//! - [`bus`]: lifecycle events for server-sent events and in-process listeners.
-//! - [`api`]: the actix-web routes, problem+json errors, the JSON extractor, OpenAPI.
-//! - [`metrics`]: every `hive_*` Prometheus metric.
-//! - [`telemetry`]: logging.
+//! - [`bus`] — lifecycle events for server-sent events and in-process listeners.
+//! - [`api`] — the actix-web routes, problem+json errors, the JSON extractor, OpenAPI.
+//! - [`metrics`] — every `hive_*` Prometheus metric.
+//! - [`telemetry`] — logging.
 //!
 //! The generic supervision runtime (supervisors, child specs, mailbox probes) is the crate
 //! `hive-actors` in `actors/`.

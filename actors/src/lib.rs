@@ -1,14 +1,14 @@
 //! Supervision trees with bounded mailboxes on actix. Knows nothing of agents or tasks.
 //!
 //! # Layout
-//! - [`supervisor`]: the Supervisor actor: child specs, restart policies, intensity, backoff,
+//! - [`supervisor`] — the Supervisor actor: child specs, restart policies, intensity, backoff,
 //!   escalation, ordered shutdown.
-//! - [`child`]: starting an actor so that every exit (stop, error, panic) reaches its supervisor.
-//! - [`exit`]: exit reasons and the slot a child names its error in.
-//! - [`window`]: restart intensity (`max_restarts` within `period`).
-//! - [`backoff`]: delays between restarts of a crash-looping child.
-//! - [`tree`]: snapshots of the live tree; supervision events.
-//! - [`mailbox`]: bounded-mailbox probes and the `try_send` that counts refusals.
+//! - [`child`] — starting an actor so that every exit (stop, error, panic) reaches its supervisor.
+//! - [`exit`] — exit reasons and the slot a child names its error in.
+//! - [`window`] — restart intensity (`max_restarts` within `period`).
+//! - [`backoff`] — delays between restarts of a crash-looping child.
+//! - [`tree`] — snapshots of the live tree; supervision events.
+//! - [`mailbox`] — bounded-mailbox probes and the `try_send` that counts refusals.
 
 pub mod backoff;
 pub mod child;

@@ -41,19 +41,18 @@ pub async fn events(hive: web::Data<Hive>) -> Result<impl Responder, ApiError> {
         .ok_or(ApiError::Busy("event stream limit"))?;
     let events = stream::unfold(Some(subscription), |sub| async move {
         let mut sub = sub?;
-        loop {
-            match sub.events.recv().await {
-                Ok(event) => {
-                    let data = sse::Data::new_json(&*event).ok()?.event(event.kind);
-                    let next = (event.kind != crate::bus::DRAINING).then_some(sub);
-                    return Some((sse::Event::from(data), next));
-                }
-                Err(RecvError::Lagged(missed)) => {
-                    let data = sse::Data::new(format!("{{\"missed\":{missed}}}")).event("lagged");
-                    return Some((sse::Event::from(data), Some(sub)));
-                }
-                Err(RecvError::Closed) => return None,
+        match sub.events.recv().await {
+            Ok(event) => {
+                let data = sse::Data::new_json(&*event).ok()?.event(event.kind);
+                let next = (event.kind != crate::bus::DRAINING).then_some(sub);
+                Some((sse::Event::from(data), next))
             }
+            // A subscriber that fell behind is told how many events it missed, and goes on.
+            Err(RecvError::Lagged(missed)) => {
+                let data = sse::Data::new(format!("{{\"missed\":{missed}}}")).event("lagged");
+                Some((sse::Event::from(data), Some(sub)))
+            }
+            Err(RecvError::Closed) => None,
         }
     });
     Ok(sse::Sse::from_infallible_stream(events).with_keep_alive(KEEP_ALIVE))

@@ -665,31 +665,27 @@ impl Handler<Submit> for Orchestrator {
             let _ = reply.send(Err(error));
             return;
         }
-        ctx.spawn(
-            async move { rx.await }
-                .into_actor(self)
-                .map(move |committed, act, ctx| {
-                    let answer = match committed {
-                        Ok(Ok(created)) => {
-                            if !created.existing {
-                                act.hive
-                                    .metrics
-                                    .tasks_submitted
-                                    .with_label_values(&[priority_label(created.task.priority)])
-                                    .inc();
-                                act.hive
-                                    .bus
-                                    .publish("task.queued", crate::bus::task_event(&created.task));
-                                act.admit(created.task.clone(), ctx);
-                            }
-                            Ok(created)
-                        }
-                        Ok(Err(e)) => Err(SubmitError::Store(e)),
-                        Err(_) => Err(SubmitError::Store(Arc::new(StoreError::Unavailable))),
-                    };
-                    let _ = reply.send(answer);
-                }),
-        );
+        ctx.spawn(rx.into_actor(self).map(move |committed, act, ctx| {
+            let answer = match committed {
+                Ok(Ok(created)) => {
+                    if !created.existing {
+                        act.hive
+                            .metrics
+                            .tasks_submitted
+                            .with_label_values(&[priority_label(created.task.priority)])
+                            .inc();
+                        act.hive
+                            .bus
+                            .publish("task.queued", crate::bus::task_event(&created.task));
+                        act.admit(created.task.clone(), ctx);
+                    }
+                    Ok(created)
+                }
+                Ok(Err(e)) => Err(SubmitError::Store(e)),
+                Err(_) => Err(SubmitError::Store(Arc::new(StoreError::Unavailable))),
+            };
+            let _ = reply.send(answer);
+        }));
     }
 }
 

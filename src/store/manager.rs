@@ -81,7 +81,7 @@ enum Op {
 }
 
 enum Done {
-    Task(Created),
+    Task(Box<Created>),
     Other,
 }
 
@@ -89,7 +89,7 @@ enum Waiter {
     Task(Reply<Created>),
     Unit(Reply<()>),
     Flush(oneshot::Sender<()>),
-    Publish(&'static str, serde_json::Value),
+    Publish(&'static str, Box<serde_json::Value>),
     None,
 }
 
@@ -164,19 +164,19 @@ fn apply(c: &mut SqliteConnection, op: Op) -> QueryResult<Result<Done, StoreErro
                     .optional()?;
                 if let Some(found) = found {
                     return Ok(found.into_record().map(|task| {
-                        Done::Task(Created {
+                        Done::Task(Box::new(Created {
                             task,
                             existing: true,
-                        })
+                        }))
                     }));
                 }
             }
             diesel::insert_into(tasks::table).values(&row).execute(c)?;
             Ok(row.into_record().map(|task| {
-                Done::Task(Created {
+                Done::Task(Box::new(Created {
                     task,
                     existing: false,
-                })
+                }))
             }))
         }
         Op::UpdateTask(id, change) => {
@@ -220,7 +220,7 @@ fn answer(
             for (result, waiter) in results.into_iter().zip(waiters) {
                 match (waiter, result) {
                     (Waiter::Task(reply), Ok(Done::Task(created))) => {
-                        let _ = reply.send(Ok(created));
+                        let _ = reply.send(Ok(*created));
                     }
                     (Waiter::Task(reply), Err(e)) => {
                         let _ = reply.send(Err(Arc::new(e)));
@@ -231,7 +231,7 @@ fn answer(
                     (Waiter::Flush(reply), _) => {
                         let _ = reply.send(());
                     }
-                    (Waiter::Publish(kind, data), _) => bus.publish(kind, data),
+                    (Waiter::Publish(kind, data), _) => bus.publish(kind, *data),
                     (Waiter::Task(_), Ok(Done::Other)) | (Waiter::None, _) => {}
                 }
             }
@@ -284,7 +284,7 @@ impl Handler<Persist> for StoreManager {
             Write::UpdateTask { task, event } => (
                 Op::UpdateTask(task.id.clone(), TaskChange::from_record(&task, now)),
                 event.map_or(Waiter::None, |kind| {
-                    Waiter::Publish(kind, task_event(&task))
+                    Waiter::Publish(kind, Box::new(task_event(&task)))
                 }),
             ),
             Write::CreateAgents { agents, reply } => {

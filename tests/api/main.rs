@@ -1,5 +1,8 @@
 //! End-to-end tests of the HTTP API against a real server (one binary, a module per area).
 
+// Helpers fail the test the way assertions do: by panicking with a message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod agents;
 mod bad_input;
 mod helpers;

@@ -18,15 +18,18 @@ struct Server {
 
 /// Start `hive serve` on a free port and wait for its `listening on` line.
 fn serve(data_dir: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hive"))
+    let child = Command::new(env!("CARGO_BIN_EXE_hive"))
         .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
         .spawn()
         .expect("hive starts");
-    let stderr = child.stderr.take().expect("piped stderr");
+    // Owned at once, so that a failing test never leaves a server running.
+    let mut server = Server { child, base: String::new(), log: mpsc::channel().1 };
+    let stderr = server.child.stderr.take().expect("piped stderr");
     let (tx, log) = mpsc::channel();
+    server.log = log;
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if tx.send(line).is_err() {
@@ -35,17 +38,19 @@ fn serve(data_dir: &Path) -> Server {
         }
     });
     loop {
-        let line = log
-            .recv_timeout(PATIENCE)
-            .expect("the server logs its address");
+        let line = server.log.recv_timeout(PATIENCE).expect("the server logs its address");
         if let Some(addr) = line.split("listening on ").nth(1) {
             let addr = addr.split_whitespace().next().expect("an address");
-            return Server {
-                base: format!("http://{addr}"),
-                child,
-                log,
-            };
+            server.base = format!("http://{addr}");
+            return server;
         }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -75,6 +80,7 @@ async fn every_accepted_task_survives_sigkill_and_runs_after_restart() {
     // Some tasks are running, most are queued: kill the process without any chance to clean up.
     server.child.kill().expect("SIGKILL");
     server.child.wait().unwrap();
+    drop(server);
 
     let server = serve(dir.path());
     let app = server.app();
