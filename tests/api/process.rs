@@ -26,7 +26,11 @@ fn serve(data_dir: &Path) -> Server {
         .spawn()
         .expect("hive starts");
     // Owned at once, so that a failing test never leaves a server running.
-    let mut server = Server { child, base: String::new(), log: mpsc::channel().1 };
+    let mut server = Server {
+        child,
+        base: String::new(),
+        log: mpsc::channel().1,
+    };
     let stderr = server.child.stderr.take().expect("piped stderr");
     let (tx, log) = mpsc::channel();
     server.log = log;
@@ -38,7 +42,10 @@ fn serve(data_dir: &Path) -> Server {
         }
     });
     loop {
-        let line = server.log.recv_timeout(PATIENCE).expect("the server logs its address");
+        let line = server
+            .log
+            .recv_timeout(PATIENCE)
+            .expect("the server logs its address");
         if let Some(addr) = line.split("listening on ").nth(1) {
             let addr = addr.split_whitespace().next().expect("an address");
             server.base = format!("http://{addr}");
