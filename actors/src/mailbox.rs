@@ -117,9 +117,20 @@ impl MailboxProbe {
         M::Result: Send,
     {
         if addr.connected() {
-            self.depth.fetch_add(1, Ordering::Relaxed);
+            self.enqueued();
             addr.do_send(message);
         }
+    }
+
+    /// A message entered the mailbox (the send side of the count).
+    pub fn enqueued(&self) {
+        self.depth.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A message counted by [`MailboxProbe::enqueued`] was refused because the mailbox was full.
+    pub fn refused(&self) {
+        self.depth.fetch_sub(1, Ordering::Relaxed);
+        self.refusals.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Called by the receiving handler once per message that came through this probe.
