@@ -1,0 +1,182 @@
+//! Load figures of the real server, measured from outside its process.
+//!
+//! `cargo bench --bench http_load` builds the release `hive` binary, starts it on a free port with
+//! a fresh data directory, and reports: RSS idle, RSS and spawn time for 1,000 and 10,000 agents
+//! (`POST /api/v1/agents/batch`), and tasks/s with latency percentiles of `POST /api/v1/tasks`
+//! (`echo` tasks, each answered 202 only after its commit) for 1 and 64 concurrent clients.
+//! `HIVE_BENCH_SECONDS` sets each load phase's length (default 10).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(dir: &std::path::Path) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hive"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .env("RUST_LOG", "warn,hive::app=info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("hive starts");
+    let stderr = child.stderr.take().expect("piped");
+    let mut lines = BufReader::new(stderr).lines();
+    let base = loop {
+        let line = lines.next().expect("server output").expect("readable");
+        if let Some(addr) = line.split("listening on ").nth(1) {
+            break format!(
+                "http://{}",
+                addr.split_whitespace().next().expect("address")
+            );
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, base }
+}
+
+/// Resident memory of `pid` in bytes, read from /proc as an operator would.
+fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+async fn spawn_agents(client: &reqwest::Client, base: &str, count: usize) -> Duration {
+    let started = Instant::now();
+    let response = client
+        .post(format!("{base}/api/v1/agents/batch"))
+        .json(&json!({"count": count, "template": {"role": "worker"}}))
+        .send()
+        .await
+        .expect("batch sent");
+    assert_eq!(response.status(), 201, "batch of {count}");
+    started.elapsed()
+}
+
+/// `clients` closed loops submitting echo tasks for `length`; answers tasks/s and sorted latencies.
+async fn load(base: &str, clients: usize, length: Duration) -> (f64, Vec<Duration>, usize) {
+    let client = reqwest::Client::new();
+    let body = Arc::new(json!({"role": "worker", "input": {"op": "echo", "value": 1}}));
+    let deadline = Instant::now() + length;
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..clients {
+        let (client, body, url) = (client.clone(), body.clone(), format!("{base}/api/v1/tasks"));
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0usize;
+            while Instant::now() < deadline {
+                let sent = Instant::now();
+                match client.post(&url).json(&*body).send().await {
+                    Ok(r) if r.status() == 202 => latencies.push(sent.elapsed()),
+                    _ => errors += 1,
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for w in workers {
+        let (latencies, e) = w.await.expect("worker");
+        all.extend(latencies);
+        errors += e;
+    }
+    let rate = all.len() as f64 / started.elapsed().as_secs_f64();
+    all.sort();
+    (rate, all, errors)
+}
+
+fn main() {
+    let seconds: u64 = std::env::var("HIVE_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let server = start(dir.path());
+    let pid = server.child.id();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut report = serde_json::Map::new();
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        // Let the first metrics sample settle.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let idle = rss(pid);
+        println!("RSS idle: {}", mib(idle));
+        report.insert("rss_idle_bytes".into(), idle.into());
+
+        let t1k = spawn_agents(&client, &server.base, 1000).await;
+        let rss1k = rss(pid);
+        println!("1,000 agents: spawned in {t1k:?}, RSS {}", mib(rss1k));
+        let t9k = spawn_agents(&client, &server.base, 9000).await;
+        let rss10k = rss(pid);
+        println!("10,000 agents: 9,000 more spawned in {t9k:?}, RSS {}", mib(rss10k));
+        report.insert("spawn_1000_ms".into(), (t1k.as_secs_f64() * 1e3).into());
+        report.insert("spawn_9000_ms".into(), (t9k.as_secs_f64() * 1e3).into());
+        report.insert("rss_1000_agents_bytes".into(), rss1k.into());
+        report.insert("rss_10000_agents_bytes".into(), rss10k.into());
+
+        for clients in [1usize, 64] {
+            let (rate, latencies, errors) = load(&server.base, clients, Duration::from_secs(seconds)).await;
+            let ms = |d: Duration| d.as_secs_f64() * 1e3;
+            let (p50, p95, p99) = (percentile(&latencies, 50.0), percentile(&latencies, 95.0), percentile(&latencies, 99.0));
+            let max = latencies.last().copied().unwrap_or_default();
+            println!(
+                "POST /api/v1/tasks, {clients} client(s), {seconds} s: {rate:.0} tasks/s accepted, p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms, errors {errors}, RSS {}",
+                ms(p50), ms(p95), ms(p99), ms(max), mib(rss(pid))
+            );
+            report.insert(
+                format!("submit_{clients}_clients"),
+                json!({"tasks_per_s": rate, "p50_ms": ms(p50), "p95_ms": ms(p95), "p99_ms": ms(p99), "max_ms": ms(max), "errors": errors}),
+            );
+        }
+        let status: Value = client
+            .get(format!("{}/api/v1/system/status", server.base))
+            .send()
+            .await
+            .expect("status")
+            .json()
+            .await
+            .expect("status JSON");
+        println!("tasks by status after the run: {}", status["tasks"]);
+        report.insert("rss_after_bytes".into(), rss(pid).into());
+    });
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("http_load.json");
+    let _ = std::fs::write(
+        &out,
+        serde_json::to_string_pretty(&Value::Object(report)).unwrap_or_default(),
+    );
+    println!("report: {}", out.display());
+}
