@@ -6,6 +6,9 @@
 //! (`echo` tasks, each answered 202 only after its commit) for 1 and 64 concurrent clients.
 //! `HIVE_BENCH_SECONDS` sets each load phase's length (default 10).
 
+// A benchmark run stops at the first thing that goes wrong, with the reason.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
