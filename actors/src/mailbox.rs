@@ -76,7 +76,10 @@ impl MailboxProbe {
         self.capacity
     }
 
-    /// Enqueue respecting the bound; a full mailbox is counted as a refusal.
+    /// Enqueue respecting the bound; a full mailbox is counted as a refusal. The bound is the
+    /// probe's count as well as actix's: an actor that moves messages out of its mailbox into a
+    /// buffer of its own (the store's batch) marks them handled only when they are done, so the
+    /// count covers that buffer too, and a slow actor still turns into refusals.
     pub fn try_send<A, M>(&self, addr: &Addr<A>, message: M) -> Result<(), Refused<M>>
     where
         A: Actor + Handler<M>,
@@ -84,25 +87,30 @@ impl MailboxProbe {
         M: Message + Send + 'static,
         M::Result: Send,
     {
+        if self.depth.load(Ordering::Relaxed) >= self.capacity as i64 {
+            self.refusals.fetch_add(1, Ordering::Relaxed);
+            return Err(Refused::Full {
+                kind: self.kind,
+                message,
+            });
+        }
         // Count before sending so that a fast handler never takes the depth below zero.
-        self.depth.fetch_add(1, Ordering::Relaxed);
+        self.enqueued();
         match addr.try_send(message) {
             Ok(()) => Ok(()),
-            Err(err) => {
-                self.depth.fetch_sub(1, Ordering::Relaxed);
-                match err {
-                    SendError::Full(message) => {
-                        self.refusals.fetch_add(1, Ordering::Relaxed);
-                        Err(Refused::Full {
-                            kind: self.kind,
-                            message,
-                        })
-                    }
-                    SendError::Closed(message) => Err(Refused::Closed {
-                        kind: self.kind,
-                        message,
-                    }),
-                }
+            Err(SendError::Full(message)) => {
+                self.refused();
+                Err(Refused::Full {
+                    kind: self.kind,
+                    message,
+                })
+            }
+            Err(SendError::Closed(message)) => {
+                self.discarded(1);
+                Err(Refused::Closed {
+                    kind: self.kind,
+                    message,
+                })
             }
         }
     }

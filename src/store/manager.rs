@@ -141,6 +141,10 @@ impl StoreManager {
             c.immediate_transaction(|c| ops.into_iter().map(|op| apply(c, op)).collect())
         });
         ctx.spawn(commit.into_actor(self).map(move |outcome, act, ctx| {
+            // Writes count against the store's bound until they are committed.
+            for _ in 0..batch {
+                act.probe.handled();
+            }
             act.metrics.store_batch_size.observe(batch as f64);
             act.metrics
                 .store_commit_seconds
@@ -274,7 +278,6 @@ impl Handler<Persist> for StoreManager {
     type Result = ();
 
     fn handle(&mut self, Persist(write): Persist, ctx: &mut Context<Self>) {
-        self.probe.handled();
         let now = now_ms();
         let entry = match write {
             Write::CreateTask { task, reply } => (
@@ -315,8 +318,8 @@ impl Handler<Flush> for StoreManager {
     type Result = ();
 
     fn handle(&mut self, Flush(reply): Flush, ctx: &mut Context<Self>) {
-        self.probe.handled();
         if self.pending.is_empty() && !self.committing {
+            self.probe.handled();
             let _ = reply.send(());
             return;
         }

@@ -77,6 +77,14 @@ pub fn remote(base: &str) -> TestApp {
 }
 
 impl TestApp {
+    /// The data directory of a server this test started.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir
+            .as_ref()
+            .expect("a server started by this test")
+            .path()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

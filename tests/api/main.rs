@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod agents;
+mod backpressure;
 mod bad_input;
 mod helpers;
 mod openapi;

@@ -1,0 +1,80 @@
+//! A store that cannot keep up turns into 503 with Retry-After at the client, never into a queue
+//! that grows without bound, and nothing it accepted is lost.
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, SqliteConnection};
+use futures::stream::{FuturesUnordered, StreamExt};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::spawn_with;
+
+const STORE_BOUND: usize = 4;
+const REQUESTS: usize = 20;
+
+#[actix_rt::test]
+async fn a_stalled_store_refuses_with_503_and_keeps_what_it_accepted() {
+    let app = spawn_with(|c| c.mailbox.store = STORE_BOUND).await;
+    // Another writer holds the database: no commit can finish until it lets go.
+    let db = app.data_dir().join("hive.db");
+    let mut holder = SqliteConnection::establish(db.to_str().unwrap()).unwrap();
+    holder.batch_execute("BEGIN EXCLUSIVE").unwrap();
+
+    let mut requests: FuturesUnordered<_> = (0..REQUESTS)
+        .map(|i| {
+            let body = json!({"role": "worker", "input": {"op": "echo", "value": i}});
+            app.client.post(app.url("/api/v1/tasks")).json(&body).send()
+        })
+        .collect();
+    let mut refused = 0;
+    while refused < REQUESTS - STORE_BOUND {
+        let response = requests
+            .next()
+            .await
+            .expect("a response")
+            .expect("answered");
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()["retry-after"], "1");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["type"], "urn:hive:problem:overloaded");
+        refused += 1;
+    }
+
+    holder.batch_execute("COMMIT").unwrap();
+    let mut accepted = Vec::new();
+    while let Some(response) = requests.next().await {
+        let response = response.expect("answered");
+        assert_eq!(
+            response.status(),
+            StatusCode::ACCEPTED,
+            "only the bound was admitted"
+        );
+        accepted.push(
+            response.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(accepted.len(), STORE_BOUND);
+    for id in &accepted {
+        assert_eq!(app.task(id).await["status"], "queued");
+    }
+    let listed = app.json("/api/v1/tasks").await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), STORE_BOUND);
+    // Every refusal is counted on the store's mailbox probe.
+    let status = app.json("/api/v1/system/status").await;
+    let store = status["mailboxes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["kind"] == "store")
+        .unwrap();
+    assert_eq!(store["refusals"], (REQUESTS - STORE_BOUND) as u64);
+    assert_eq!(store["capacity"], STORE_BOUND as u64);
+    app.stop().await;
+}
