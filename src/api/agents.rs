@@ -1,15 +1,13 @@
 //! `/api/v1/agents`: create (one or a batch), list, read, delete.
 
 use actix_web::{web, HttpResponse};
-use hive_actors::Refused;
 use serde::Deserialize;
-use tokio::sync::oneshot;
 use utoipa::{IntoParams, ToSchema};
 
 use super::json::Json;
 use super::problem::{ApiError, Problem};
 use super::views::{AgentPage, AgentView, BatchCreated};
-use super::{Limit, API};
+use super::{ask, Limit, API};
 use crate::agents::registry::AgentQuery;
 use crate::context::Hive;
 use crate::domain::agent::{AgentSpec, AgentStatus};
@@ -49,24 +47,14 @@ async fn create(
     spec: AgentSpec,
     count: usize,
 ) -> Result<Vec<std::sync::Arc<crate::agents::registry::AgentEntry>>, ApiError> {
-    let lifecycle = hive
-        .slots
-        .lifecycle
-        .get()
-        .ok_or_else(|| ApiError::Unavailable("the agent manager is restarting".into()))?;
-    let (reply, answer) = oneshot::channel();
-    hive.kinds
-        .lifecycle
-        .try_send(&lifecycle, CreateAgents { spec, count, reply })
-        .map_err(|r| match r {
-            Refused::Full { .. } => ApiError::Busy("agent manager"),
-            Refused::Closed { .. } => {
-                ApiError::Unavailable("the agent manager is restarting".into())
-            }
-        })?;
-    Ok(answer
-        .await
-        .map_err(|_| ApiError::Unavailable("the agent manager stopped".into()))??)
+    let request = |reply| CreateAgents { spec, count, reply };
+    Ok(ask(
+        &hive.slots.lifecycle,
+        &hive.kinds.lifecycle,
+        "agent manager",
+        request,
+    )
+    .await??)
 }
 
 /// Create one agent.
@@ -156,29 +144,16 @@ pub async fn delete_agent(
     hive: web::Data<Hive>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let lifecycle = hive
-        .slots
-        .lifecycle
-        .get()
-        .ok_or_else(|| ApiError::Unavailable("the agent manager is restarting".into()))?;
-    let (reply, answer) = oneshot::channel();
-    hive.kinds
-        .lifecycle
-        .try_send(
-            &lifecycle,
-            DeleteAgent {
-                id: id.into_inner(),
-                reply,
-            },
-        )
-        .map_err(|r| match r {
-            Refused::Full { .. } => ApiError::Busy("agent manager"),
-            Refused::Closed { .. } => {
-                ApiError::Unavailable("the agent manager is restarting".into())
-            }
-        })?;
-    answer
-        .await
-        .map_err(|_| ApiError::Unavailable("the agent manager stopped".into()))??;
+    let request = |reply| DeleteAgent {
+        id: id.into_inner(),
+        reply,
+    };
+    ask(
+        &hive.slots.lifecycle,
+        &hive.kinds.lifecycle,
+        "agent manager",
+        request,
+    )
+    .await??;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -6,9 +6,9 @@ use std::time::Duration;
 use actix_web::{web, Responder};
 use actix_web_lab::sse;
 use futures::stream;
-use hive_actors::Refused;
 use tokio::sync::broadcast::error::RecvError;
 
+use super::ask;
 use super::problem::ApiError;
 use crate::context::Hive;
 use crate::managers::communication::SubscribeWith;
@@ -20,25 +20,16 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 #[utoipa::path(get, path = "/api/v1/events", tag = "events",
     responses((status = 200, content_type = "text/event-stream"), (status = 503, body = super::problem::Problem)))]
 pub async fn events(hive: web::Data<Hive>) -> Result<impl Responder, ApiError> {
-    let communication = hive
-        .slots
-        .communication
-        .get()
-        .ok_or_else(|| ApiError::Unavailable("events are restarting".into()))?;
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    // Ask through the probe so a flood of subscribers meets the mailbox bound.
-    let subscribe = SubscribeWith { reply: tx };
-    hive.kinds
-        .communication
-        .try_send(&communication, subscribe)
-        .map_err(|r| match r {
-            Refused::Full { .. } => ApiError::Busy("event service"),
-            Refused::Closed { .. } => ApiError::Unavailable("events are restarting".into()),
-        })?;
-    let subscription = rx
-        .await
-        .map_err(|_| ApiError::Unavailable("events are restarting".into()))?
-        .ok_or(ApiError::Busy("event stream limit"))?;
+    // Asked through the probe, so that a flood of subscribers meets the mailbox bound.
+    let request = |reply| SubscribeWith { reply };
+    let subscription = ask(
+        &hive.slots.communication,
+        &hive.kinds.communication,
+        "event service",
+        request,
+    )
+    .await?
+    .ok_or(ApiError::Busy("event stream limit"))?;
     let events = stream::unfold(Some(subscription), |sub| async move {
         let mut sub = sub?;
         match sub.events.recv().await {

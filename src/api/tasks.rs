@@ -1,15 +1,13 @@
 //! `/api/v1/tasks`: submit, read, list, cancel.
 
 use actix_web::{web, HttpResponse};
-use hive_actors::Refused;
 use serde::Deserialize;
-use tokio::sync::oneshot;
 use utoipa::IntoParams;
 
 use super::json::Json;
 use super::problem::{ApiError, Problem};
 use super::views::{TaskPage, TaskView};
-use super::{Limit, API};
+use super::{ask, Limit, API};
 use crate::context::Hive;
 use crate::domain::names::Role;
 use crate::domain::task::{NewTask, TaskStatus};
@@ -25,13 +23,6 @@ impl From<StoreError> for ApiError {
     }
 }
 
-fn orchestrator_refused<M>(r: Refused<M>) -> ApiError {
-    match r {
-        Refused::Full { .. } => ApiError::Busy("orchestrator"),
-        Refused::Closed { .. } => ApiError::Unavailable("the orchestrator is restarting".into()),
-    }
-}
-
 /// Submit a task. Answered 202 once it is committed to the store: an accepted task survives a
 /// crash of the server. A repeated `idempotency_key` answers the task the first request created.
 #[utoipa::path(post, path = "/api/v1/tasks", tag = "tasks", request_body = NewTask,
@@ -41,24 +32,18 @@ pub async fn submit(
     hive: web::Data<Hive>,
     Json(task): Json<NewTask>,
 ) -> Result<HttpResponse, ApiError> {
-    let orchestrator = hive
-        .slots
-        .orchestrator
-        .get()
-        .ok_or_else(|| ApiError::Unavailable("the orchestrator is restarting".into()))?;
-    let (reply, answer) = oneshot::channel();
-    hive.kinds
-        .orchestrator
-        .try_send(&orchestrator, Submit { task, reply })
-        .map_err(orchestrator_refused)?;
-    let created = answer
-        .await
-        .map_err(|_| ApiError::Unavailable("the orchestrator stopped".into()))?
-        .map_err(|e| match e {
-            SubmitError::StoreBusy => ApiError::Busy("store"),
-            SubmitError::Draining => ApiError::Unavailable("the server is shutting down".into()),
-            SubmitError::Store(e) => ApiError::Internal(e.to_string()),
-        })?;
+    let created = ask(
+        &hive.slots.orchestrator,
+        &hive.kinds.orchestrator,
+        "orchestrator",
+        |reply| Submit { task, reply },
+    )
+    .await?
+    .map_err(|e| match e {
+        SubmitError::StoreBusy => ApiError::Busy("store"),
+        SubmitError::Draining => ApiError::Unavailable("the server is shutting down".into()),
+        SubmitError::Store(e) => ApiError::Internal(e.to_string()),
+    })?;
     let location = format!("{API}/tasks/{}", created.task.id);
     Ok(HttpResponse::Accepted()
         .insert_header(("Location", location))
@@ -132,26 +117,18 @@ pub async fn cancel(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let orchestrator = hive
-        .slots
-        .orchestrator
-        .get()
-        .ok_or_else(|| ApiError::Unavailable("the orchestrator is restarting".into()))?;
-    let (reply, answer) = oneshot::channel();
-    hive.kinds
-        .orchestrator
-        .try_send(
-            &orchestrator,
-            CancelTask {
-                id: id.clone(),
-                reply,
-            },
-        )
-        .map_err(orchestrator_refused)?;
-    match answer
-        .await
-        .map_err(|_| ApiError::Unavailable("the orchestrator stopped".into()))?
-    {
+    let request = |reply| CancelTask {
+        id: id.clone(),
+        reply,
+    };
+    let outcome = ask(
+        &hive.slots.orchestrator,
+        &hive.kinds.orchestrator,
+        "orchestrator",
+        request,
+    )
+    .await?;
+    match outcome {
         CancelOutcome::Cancelled(task) => Ok(HttpResponse::Ok().json(TaskView::from(*task))),
         CancelOutcome::NotActive => match hive.store.task(&id).await? {
             Some(task) => Err(ApiError::Conflict(format!(
