@@ -72,3 +72,52 @@ impl ServeArgs {
         Ok(config)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve_config(args: &[&str]) -> anyhow::Result<Config> {
+        let cli = Cli::try_parse_from(args)?;
+        match cli.command {
+            Command::Serve(serve) => serve.config(),
+            Command::Migrate(_) => anyhow::bail!("not serve"),
+        }
+    }
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hive.toml");
+        std::fs::write(
+            &file,
+            "addr = \"127.0.0.1:9000\"\nretry_backoff_ms = 7\n[mailbox]\nagent = 3\n",
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+
+        let from_file = serve_config(&["hive", "serve", "--config", path]).unwrap();
+        assert_eq!(from_file.addr.port(), 9000);
+        assert_eq!(from_file.retry_backoff_ms, 7);
+        assert_eq!(from_file.mailbox.agent, 3);
+        assert_eq!(
+            from_file.mailbox.store,
+            Config::default().mailbox.store,
+            "unset keys keep defaults"
+        );
+
+        let flagged =
+            serve_config(&["hive", "serve", "--config", path, "--addr", "127.0.0.1:0"]).unwrap();
+        assert_eq!(flagged.addr.port(), 0);
+        assert_eq!(flagged.retry_backoff_ms, 7);
+    }
+
+    #[test]
+    fn a_config_file_with_an_unknown_key_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hive.toml");
+        std::fs::write(&file, "retry_backof_ms = 7\n").unwrap();
+        let err = serve_config(&["hive", "serve", "--config", file.to_str().unwrap()]).unwrap_err();
+        assert!(format!("{err:#}").contains("retry_backof_ms"), "{err:#}");
+    }
+}
