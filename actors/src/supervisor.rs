@@ -128,6 +128,11 @@ impl SupervisorSpec {
         self.intensity = intensity;
         self
     }
+
+    pub fn strategy(mut self, strategy: Strategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -161,6 +166,8 @@ struct ChildExited {
 
 struct Running {
     stop: Box<dyn Fn()>,
+    /// The child's exit slot: a stop its supervisor asked for is reported as `Shutdown`.
+    exit: ExitSlot,
     abort: AbortHandle,
     done: oneshot::Receiver<()>,
 }
@@ -176,6 +183,11 @@ struct Child {
     pending_restart: Option<SpawnHandle>,
     /// Being stopped by `TerminateChild`: its exit is reported, then it is forgotten.
     terminating: bool,
+    /// Being stopped because a sibling's exit restarts its group (`one_for_all`,
+    /// `rest_for_one`): its exit is reported, and the group restart starts it again.
+    group_stop: bool,
+    /// Whether it has run before, so that the next start is a new generation.
+    started_once: bool,
 }
 
 /// A stop that a shutdown sequence carries out: ask (or not), wait, drop.
@@ -188,9 +200,11 @@ impl StopStep {
     async fn run(self) {
         let Running {
             stop,
+            exit,
             abort,
             mut done,
         } = self.running;
+        exit.set(ExitReason::Shutdown);
         if let ShutdownPolicy::Timeout(limit) = self.policy {
             stop();
             if tokio::time::timeout(limit, &mut done).await.is_ok() {
@@ -313,6 +327,8 @@ impl Supervisor {
                 started_at: Instant::now(),
                 pending_restart: None,
                 terminating: false,
+                group_stop: false,
+                started_once: false,
             },
         );
         self.start(seq);
@@ -325,6 +341,10 @@ impl Supervisor {
             return;
         };
         child.pending_restart = None;
+        if child.started_once {
+            child.generation += 1;
+        }
+        child.started_once = true;
         let exit = ExitSlot::default();
         let started = (child.spec.start)(ChildContext {
             id: child.spec.id.clone(),
@@ -333,6 +353,7 @@ impl Supervisor {
         });
         let (done_tx, done) = oneshot::channel();
         let generation = child.generation;
+        let exit_slot = exit.clone();
         let abort = watch(started.future, exit, move |reason| {
             let _ = done_tx.send(());
             if let Some(sup) = me.upgrade() {
@@ -345,6 +366,7 @@ impl Supervisor {
         });
         child.running = Some(Running {
             stop: started.stop,
+            exit: exit_slot,
             abort,
             done,
         });
@@ -396,6 +418,12 @@ impl Supervisor {
                 v.status = ChildStatus::Stopped;
             }
         }
+        if let Some(child) = self.children.get_mut(&seq) {
+            if child.group_stop {
+                child.group_stop = false;
+                return;
+            }
+        }
         if self.children.get(&seq).is_some_and(|c| c.terminating) {
             self.remove(seq);
             return;
@@ -430,31 +458,88 @@ impl Supervisor {
         } else {
             child.consecutive + 1
         };
-        child.restarts += 1;
-        child.generation += 1;
         let delay = child.spec.backoff.delay(child.consecutive);
-        let restarts = child.restarts;
-        {
-            let mut view = self.view.write();
-            view.restarts += 1;
-            if let Some(v) = view.children.get_mut(&seq) {
-                v.restarts = restarts;
-                v.status = ChildStatus::Restarting;
-                v.next_attempt_ms = Some(epoch_millis(SystemTime::now() + delay));
+        self.restart_group(seq, delay, ctx);
+    }
+
+    /// Restart the child at `seq` and, by the strategy, its group: every child (`one_for_all`) or
+    /// every child started after it (`rest_for_one`). Running members are stopped first, in
+    /// reverse start order; then, after `delay`, all members start again in start order.
+    /// Temporary members other than the crashed child are removed instead.
+    fn restart_group(&mut self, seq: u64, delay: Duration, ctx: &mut Context<Self>) {
+        let group: Vec<u64> = match self.spec.strategy {
+            Strategy::OneForOne => vec![seq],
+            Strategy::OneForAll => self.children.keys().copied().collect(),
+            Strategy::RestForOne => self.children.range(seq..).map(|(k, _)| *k).collect(),
+        };
+        let mut stops = Vec::new();
+        for member in group.iter().rev() {
+            let Some(child) = self.children.get_mut(member) else {
+                continue;
+            };
+            if let Some(handle) = child.pending_restart.take() {
+                ctx.cancel_future(handle);
+            }
+            if let Some(running) = child.running.take() {
+                child.group_stop = true;
+                stops.push(StopStep {
+                    running,
+                    policy: child.spec.shutdown,
+                });
             }
         }
-        let delay_ms = delay.as_millis() as u64;
-        self.emit(
-            &id,
-            SupervisionEventKind::ChildRestarted { restarts, delay_ms },
-        );
-        if delay.is_zero() {
-            self.start(seq);
-        } else {
-            let handle = ctx.run_later(delay, move |act, _| act.start(seq));
-            if let Some(child) = self.children.get_mut(&seq) {
-                child.pending_restart = Some(handle);
+        let mut starts = Vec::with_capacity(group.len());
+        let next_attempt = epoch_millis(SystemTime::now() + delay);
+        for member in group {
+            let Some(child) = self.children.get_mut(&member) else {
+                continue;
+            };
+            if member != seq && child.spec.restart == Restart::Temporary {
+                self.remove(member);
+                continue;
             }
+            child.restarts += 1;
+            let (id, restarts) = (child.spec.id.clone(), child.restarts);
+            {
+                let mut view = self.view.write();
+                view.restarts += 1;
+                if let Some(v) = view.children.get_mut(&member) {
+                    v.restarts = restarts;
+                    v.status = ChildStatus::Restarting;
+                    v.next_attempt_ms = Some(next_attempt);
+                }
+            }
+            let delay_ms = delay.as_millis() as u64;
+            self.emit(
+                &id,
+                SupervisionEventKind::ChildRestarted { restarts, delay_ms },
+            );
+            starts.push(member);
+        }
+        if stops.is_empty() && delay.is_zero() {
+            for member in starts {
+                self.start(member);
+            }
+            return;
+        }
+        let handle = ctx.spawn(
+            async move {
+                for stop in stops {
+                    stop.run().await;
+                }
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+            }
+            .into_actor(self)
+            .map(move |(), act, _| {
+                for member in starts {
+                    act.start(member);
+                }
+            }),
+        );
+        if let Some(child) = self.children.get_mut(&seq) {
+            child.pending_restart = Some(handle);
         }
     }
 

@@ -31,6 +31,10 @@ pub(crate) fn epoch_millis(at: SystemTime) -> u64 {
 pub enum Strategy {
     /// Restart only the child that exited.
     OneForOne,
+    /// Stop every other child and restart them all.
+    OneForAll,
+    /// Stop the children started after the one that exited, and restart it and them.
+    RestForOne,
 }
 
 /// Whether a child is restarted when it exits (OTP's `restart` flag).

@@ -260,7 +260,7 @@ async fn exceeding_the_intensity_stops_children_and_escalates_to_the_parent() {
     // Children stop in reverse start order; w1 had already crashed, so w2 is the one stopped.
     assert_eq!(
         exit_reason(&h.until(exited("w2")).await),
-        ExitReason::Normal
+        ExitReason::Shutdown
     );
     // The parent sees its child supervisor end with an error naming the intensity.
     match exit_reason(&h.until(exited("inner")).await) {
@@ -375,7 +375,10 @@ async fn dynamic_children_are_added_and_removed_at_run_time() {
         .await
         .expect("alive")
         .expect("removed");
-    assert_eq!(exit_reason(&h.until(exited("x")).await), ExitReason::Normal);
+    assert_eq!(
+        exit_reason(&h.until(exited("x")).await),
+        ExitReason::Shutdown
+    );
     assert!(h.child("pool", "x").is_none());
     let gone = sup.send(TerminateChild("x".into())).await.expect("alive");
     assert_eq!(gone, Err(SupervisorError::NoSuchChild("x".into())));
@@ -413,4 +416,156 @@ async fn a_child_on_another_arbiter_is_supervised_like_a_local_one() {
         ExitReason::Error("told to fail".into())
     );
     arbiter.stop();
+}
+
+fn strategy_spec(h: &Harness, strategy: Strategy, max_restarts: u32) -> SupervisorSpec {
+    h.spec("sup", max_restarts).strategy(strategy)
+}
+
+/// The log lines from `from` on.
+fn log_since(h: &Harness, from: usize) -> Vec<String> {
+    h.log.lock()[from..].to_vec()
+}
+
+#[actix_rt::test]
+async fn one_for_all_stops_the_siblings_in_reverse_order_and_restarts_all_in_start_order() {
+    let mut h = Harness::new();
+    let kids = vec![h.worker("a"), h.worker("b"), h.worker("c")];
+    Supervisor::new(
+        strategy_spec(&h, Strategy::OneForAll, 3),
+        kids,
+        ExitSlot::default(),
+    )
+    .start();
+    h.until(started("c")).await;
+    let mark = h.log.lock().len();
+    h.addr("b").do_send(Order::Panic);
+    assert_eq!(
+        exit_reason(&h.until(exited("b")).await),
+        ExitReason::Panic("b was told to panic".into())
+    );
+    assert_eq!(
+        exit_reason(&h.until(exited("c")).await),
+        ExitReason::Shutdown
+    );
+    assert_eq!(
+        exit_reason(&h.until(exited("a")).await),
+        ExitReason::Shutdown
+    );
+    h.until(started("c")).await;
+    let log = log_since(&h, mark);
+    let stops: Vec<_> = log
+        .iter()
+        .filter(|l| *l == "stop a" || *l == "stop c")
+        .collect();
+    assert_eq!(stops, ["stop c", "stop a"]);
+    let starts: Vec<_> = log.iter().filter(|l| l.starts_with("start")).collect();
+    assert_eq!(starts, ["start a", "start b", "start c"]);
+    for id in ["a", "b", "c"] {
+        assert_eq!(h.child("sup", id).unwrap().restarts, 1, "{id}");
+    }
+}
+
+#[actix_rt::test]
+async fn rest_for_one_restarts_the_crashed_child_and_those_started_after_it() {
+    let mut h = Harness::new();
+    let kids = vec![h.worker("a"), h.worker("b"), h.worker("c")];
+    Supervisor::new(
+        strategy_spec(&h, Strategy::RestForOne, 3),
+        kids,
+        ExitSlot::default(),
+    )
+    .start();
+    h.until(started("c")).await;
+    let mark = h.log.lock().len();
+    h.addr("b").do_send(Order::Panic);
+    h.until(exited("b")).await;
+    assert_eq!(
+        exit_reason(&h.until(exited("c")).await),
+        ExitReason::Shutdown
+    );
+    h.until(started("c")).await;
+    let starts: Vec<_> = log_since(&h, mark)
+        .into_iter()
+        .filter(|l| l.starts_with("start"))
+        .collect();
+    assert_eq!(starts, ["start b", "start c"]);
+    assert_eq!(
+        h.child("sup", "a").unwrap().restarts,
+        0,
+        "a was started before b: untouched"
+    );
+    assert_eq!(h.child("sup", "b").unwrap().restarts, 1);
+    assert_eq!(h.child("sup", "c").unwrap().restarts, 1);
+}
+
+#[actix_rt::test]
+async fn a_group_restart_counts_once_against_the_intensity() {
+    let mut h = Harness::new();
+    let kids = vec![h.worker("a"), h.worker("b"), h.worker("c")];
+    Supervisor::new(
+        strategy_spec(&h, Strategy::OneForAll, 1),
+        kids,
+        ExitSlot::default(),
+    )
+    .start();
+    h.until(started("c")).await;
+    h.addr("a").do_send(Order::Panic);
+    // Three children restarted: one incident, within an intensity of 1.
+    h.until(started("c")).await;
+    h.addr("a").do_send(Order::Panic);
+    let e = h
+        .until(|e| matches!(e.kind, SupervisionEventKind::SupervisorGaveUp { .. }))
+        .await;
+    assert_eq!(e.child, "a");
+}
+
+#[actix_rt::test]
+async fn one_for_all_removes_temporary_siblings_instead_of_restarting_them() {
+    let mut h = Harness::new();
+    let kids = vec![
+        h.worker("p"),
+        h.worker("tmp").restart(Restart::Temporary),
+        h.worker("q"),
+    ];
+    Supervisor::new(
+        strategy_spec(&h, Strategy::OneForAll, 3),
+        kids,
+        ExitSlot::default(),
+    )
+    .start();
+    h.until(started("q")).await;
+    h.addr("p").do_send(Order::Panic);
+    h.until(started("q")).await;
+    assert!(h.child("sup", "tmp").is_none());
+    assert_eq!(h.child("sup", "p").unwrap().status, ChildStatus::Running);
+}
+
+#[actix_rt::test]
+async fn a_normal_exit_of_a_transient_child_does_not_restart_its_group() {
+    let mut h = Harness::new();
+    let kids = vec![
+        h.worker("a"),
+        h.worker("t").restart(Restart::Transient),
+        h.worker("c"),
+    ];
+    Supervisor::new(
+        strategy_spec(&h, Strategy::OneForAll, 3),
+        kids,
+        ExitSlot::default(),
+    )
+    .start();
+    h.until(started("c")).await;
+    h.addr("t").do_send(Order::Quit);
+    h.until(exited("t")).await;
+    h.addr("c").do_send(Order::Panic);
+    // The next decision is c's group restart; nothing happened to a in between.
+    let e = h
+        .until(|e| matches!(e.kind, SupervisionEventKind::ChildRestarted { .. }))
+        .await;
+    assert_eq!(
+        e.child, "a",
+        "a is restarted as part of c's group, not before"
+    );
+    assert_eq!(h.child("sup", "a").unwrap().restarts, 1);
 }
