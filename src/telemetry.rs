@@ -2,7 +2,22 @@
 
 use tracing_subscriber::EnvFilter;
 
+/// Logging, and panics through it: a panic in an agent is routine here (its supervisor restarts
+/// it), so it belongs in the structured log with its location, not as a raw backtrace on stderr.
 pub fn init() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic with a non-string payload".to_owned());
+        tracing::warn!(%location, thread = std::thread::current().name().unwrap_or("?"), "panic: {message}");
+    }));
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // A second initialisation (tests start many servers in one process) keeps the first.
     let _ = tracing_subscriber::fmt()

@@ -87,7 +87,7 @@ impl MailboxProbe {
         M: Message + Send + 'static,
         M::Result: Send,
     {
-        if self.depth.load(Ordering::Relaxed) >= self.capacity as i64 {
+        if self.depth.load(Ordering::Relaxed) >= self.bound() {
             self.refusals.fetch_add(1, Ordering::Relaxed);
             return Err(Refused::Full {
                 kind: self.kind,
@@ -113,6 +113,11 @@ impl MailboxProbe {
                 })
             }
         }
+    }
+
+    /// The most messages all actors of the kind may hold together.
+    fn bound(&self) -> i64 {
+        (self.capacity as i64).saturating_mul(self.actors.load(Ordering::Relaxed).max(1))
     }
 
     /// Enqueue past the bound. Only for internal messages whose number is bounded elsewhere (one

@@ -28,6 +28,8 @@ use crate::store::StoreError;
 /// How far into each priority queue the dispatcher looks for a task that an idle agent's
 /// capabilities cover; bounds the cost of one dispatch when the head of a queue is unservable.
 const DISPATCH_SCAN: usize = 256;
+/// How long an agent whose mailbox was full waits before it is offered work again.
+const JAMMED_AGENT_PAUSE: Duration = Duration::from_millis(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
@@ -287,6 +289,36 @@ impl Orchestrator {
             return;
         };
         let attempt = active.record.attempts + 1;
+        let run = Run {
+            task_id: id.clone(),
+            attempt,
+            input: active.input.clone(),
+        };
+        if let Err(refused) = self.hive.kinds.agent.try_send(&agent.addr, run) {
+            tracing::warn!(agent = %agent_id, error = %refused, "dispatch refused");
+            match refused {
+                // Gone: it says up again if its supervisor restarts it.
+                Refused::Closed { .. } => {
+                    self.agents.remove(&agent_id);
+                }
+                // Jammed (cancels still queued): offered work again shortly.
+                Refused::Full { .. } => {
+                    let (role, again) = (agent.role.clone(), agent_id.clone());
+                    ctx.run_later(JAMMED_AGENT_PAUSE, move |act, ctx| {
+                        if act.agents.get(&again).is_some_and(|a| a.task.is_none()) {
+                            act.roles
+                                .entry(role.clone())
+                                .or_default()
+                                .idle
+                                .insert(again);
+                            act.dispatch(&role, ctx);
+                        }
+                    });
+                }
+            }
+            self.enqueue(id, true, ctx);
+            return;
+        }
         // Visible as busy before the start is announced; the agent confirms it when it runs.
         if let Some(entry) = self.hive.agents.get(&agent_id) {
             entry.set_status(
@@ -294,19 +326,6 @@ impl Orchestrator {
                 Some(id.to_string()),
             );
         }
-        let run = Run {
-            task_id: id.clone(),
-            attempt,
-            input: active.input.clone(),
-        };
-        if let Err(refused) = self.hive.kinds.agent.try_send(&agent.addr, run) {
-            // The agent is gone or jammed: put the task back, forget the agent until it says up.
-            tracing::warn!(agent = %agent_id, error = %refused, "dispatch refused");
-            self.agents.remove(&agent_id);
-            self.enqueue(id, true, ctx);
-            return;
-        }
-        tracing::debug!(task = %id, agent = %agent_id, attempt, "dispatched");
         agent.task = Some(id.clone());
         let wait = active.queued_at.elapsed();
         self.hive

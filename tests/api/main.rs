@@ -6,6 +6,7 @@
 mod agents;
 mod backpressure;
 mod bad_input;
+mod faults;
 mod helpers;
 mod openapi;
 mod process;
