@@ -13,6 +13,7 @@ pub struct Metrics {
     pub http_duration: HistogramVec,
     pub supervisor_restarts: IntCounterVec,
     pub supervisor_exits: IntCounterVec,
+    pub supervisor_gave_up: IntCounterVec,
     pub tasks_submitted: IntCounterVec,
     pub tasks_finished: IntCounterVec,
     pub task_retries: IntCounter,
@@ -90,6 +91,16 @@ impl Metrics {
                         "Child exits seen by supervisors, by supervisor and exit kind."
                     ),
                     &["supervisor", "reason"]
+                )
+            ),
+            supervisor_gave_up: register!(
+                r,
+                IntCounterVec::new(
+                    opts(
+                        "hive_supervisor_gave_up_total",
+                        "Supervisors that exceeded their restart intensity and shut down, by supervisor."
+                    ),
+                    &["supervisor"]
                 )
             ),
             tasks_submitted: register!(

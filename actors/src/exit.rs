@@ -22,6 +22,8 @@ pub enum ExitReason {
     Panic(String),
     /// Dropped without running to its end: brutal kill, or the shutdown timeout passed.
     Killed,
+    /// Not running when it was asked about (a monitor of a child that had already ended).
+    NoProc,
 }
 
 impl ExitReason {
@@ -37,6 +39,7 @@ impl ExitReason {
             ExitReason::Error(_) => "error",
             ExitReason::Panic(_) => "panic",
             ExitReason::Killed => "killed",
+            ExitReason::NoProc => "noproc",
         }
     }
 

@@ -24,8 +24,8 @@ pub use child::{ChildContext, Shutdown, StartedChild};
 pub use exit::{ExitReason, ExitSlot};
 pub use mailbox::{MailboxProbe, ProbeReading, Probes, Refused};
 pub use supervisor::{
-    ChildSpec, ShutdownPolicy, StartChild, Supervisor, SupervisorError, SupervisorSpec,
-    TerminateChild,
+    ChildSpec, Down, MonitorChild, ShutdownPolicy, StartChild, Supervisor, SupervisorError,
+    SupervisorSpec, TerminateChild,
 };
 pub use tree::{
     discard_events, ChildStatus, EventSink, Restart, Strategy, SupervisionEvent,

@@ -155,6 +155,25 @@ pub struct StartChild(pub ChildSpec);
 #[rtype(result = "Result<(), SupervisorError>")]
 pub struct TerminateChild(pub String);
 
+/// Sent once to a monitor when the incarnation of the child it watched ends.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct Down {
+    pub supervisor: Arc<str>,
+    pub child: String,
+    pub reason: ExitReason,
+}
+
+/// Watch the running incarnation of a child: `watcher` gets one [`Down`] when it ends, or at once
+/// (with [`ExitReason::NoProc`]) if the child is not running. A restart is a new incarnation, to
+/// be watched anew.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct MonitorChild {
+    pub id: String,
+    pub watcher: Recipient<Down>,
+}
+
 /// Sent by a child's watcher when the child's future has ended.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
@@ -188,6 +207,8 @@ struct Child {
     group_stop: bool,
     /// Whether it has run before, so that the next start is a new generation.
     started_once: bool,
+    /// Monitors of the running incarnation, told once when it ends.
+    monitors: Vec<Recipient<Down>>,
 }
 
 /// A stop that a shutdown sequence carries out: ask (or not), wait, drop.
@@ -329,6 +350,7 @@ impl Supervisor {
                 terminating: false,
                 group_stop: false,
                 started_once: false,
+                monitors: Vec::new(),
             },
         );
         self.start(seq);
@@ -400,6 +422,13 @@ impl Supervisor {
         }
         child.running = None;
         let id = child.spec.id.clone();
+        for watcher in child.monitors.drain(..) {
+            watcher.do_send(Down {
+                supervisor: self.spec.name.clone(),
+                child: id.clone(),
+                reason: reason.clone(),
+            });
+        }
         let uptime = child.started_at.elapsed();
         let policy = child.spec.restart;
         self.emit(
@@ -468,7 +497,7 @@ impl Supervisor {
     /// Temporary members other than the crashed child are removed instead.
     fn restart_group(&mut self, seq: u64, delay: Duration, ctx: &mut Context<Self>) {
         let group: Vec<u64> = match self.spec.strategy {
-            Strategy::OneForOne => vec![seq],
+            Strategy::OneForOne | Strategy::SimpleOneForOne => vec![seq],
             Strategy::OneForAll => self.children.keys().copied().collect(),
             Strategy::RestForOne => self.children.range(seq..).map(|(k, _)| *k).collect(),
         };
@@ -582,14 +611,26 @@ impl Supervisor {
         self.draining = Some((steps.len(), end));
         // Spawned, not waited on: the exits of the children must still be handled (and reported)
         // while the sequence runs.
-        ctx.spawn(
-            async move {
-                for step in steps {
-                    step.run().await;
+        if self.spec.strategy == Strategy::SimpleOneForOne {
+            // A pool's children are alike and independent: stopped all at once, as OTP does, so
+            // that a pool of thousands takes one shutdown timeout, not thousands.
+            let all = futures::future::join_all(steps.into_iter().map(StopStep::run));
+            ctx.spawn(
+                async move {
+                    all.await;
                 }
-            }
-            .into_actor(self),
-        );
+                .into_actor(self),
+            );
+        } else {
+            ctx.spawn(
+                async move {
+                    for step in steps {
+                        step.run().await;
+                    }
+                }
+                .into_actor(self),
+            );
+        }
         self.stop_when_drained(ctx);
     }
 
@@ -673,6 +714,25 @@ impl Handler<TerminateChild> for Supervisor {
             }
             .into_actor(self),
         )
+    }
+}
+
+impl Handler<MonitorChild> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, MonitorChild { id, watcher }: MonitorChild, _: &mut Context<Self>) {
+        let child = self
+            .by_id
+            .get(&id)
+            .and_then(|seq| self.children.get_mut(seq));
+        match child {
+            Some(child) if child.running.is_some() => child.monitors.push(watcher),
+            _ => watcher.do_send(Down {
+                supervisor: self.spec.name.clone(),
+                child: id,
+                reason: ExitReason::NoProc,
+            }),
+        }
     }
 }
 

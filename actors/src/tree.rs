@@ -35,6 +35,9 @@ pub enum Strategy {
     OneForAll,
     /// Stop the children started after the one that exited, and restart it and them.
     RestForOne,
+    /// A dynamic pool of alike children, added and removed at run time: each restarted on its
+    /// own, and all stopped at once when the pool shuts down.
+    SimpleOneForOne,
 }
 
 /// Whether a child is restarted when it exits (OTP's `restart` flag).

@@ -569,3 +569,80 @@ async fn a_normal_exit_of_a_transient_child_does_not_restart_its_group() {
     );
     assert_eq!(h.child("sup", "a").unwrap().restarts, 1);
 }
+
+#[actix_rt::test]
+async fn a_simple_one_for_one_pool_stops_all_its_children_at_once() {
+    tokio::time::pause();
+    let mut h = Harness::new();
+    let spec = h.spec("pool", 5).strategy(Strategy::SimpleOneForOne);
+    let sup = Supervisor::new(spec, vec![], ExitSlot::default()).start();
+    for i in 0..10 {
+        let child = ChildSpec::new(format!("s{i}"), |_ctx| StartedChild::new(Stubborn, 4).1)
+            .shutdown(ShutdownPolicy::Timeout(Duration::from_secs(5)));
+        sup.send(StartChild(child))
+            .await
+            .expect("alive")
+            .expect("added");
+    }
+    let t0 = tokio::time::Instant::now();
+    sup.send(Shutdown).await.expect("alive");
+    let mut killed = 0;
+    while killed < 10 {
+        let e = h
+            .until(|e| matches!(e.kind, SupervisionEventKind::ChildExited { .. }))
+            .await;
+        assert_eq!(exit_reason(&e), ExitReason::Killed);
+        killed += 1;
+    }
+    // Ten children that ignore the request, each with 5 s: one timeout in all, not ten.
+    assert!(t0.elapsed() < Duration::from_secs(6), "{:?}", t0.elapsed());
+}
+
+/// Collects the `Down` messages it is sent.
+struct Watcher(mpsc::UnboundedSender<Down>);
+
+impl Actor for Watcher {
+    type Context = Context<Self>;
+}
+
+impl Handler<Down> for Watcher {
+    type Result = ();
+
+    fn handle(&mut self, down: Down, _: &mut Context<Self>) {
+        let _ = self.0.send(down);
+    }
+}
+
+#[actix_rt::test]
+async fn a_monitor_gets_one_down_per_incarnation_and_noproc_for_a_missing_child() {
+    let mut h = Harness::new();
+    let sup = Supervisor::new(h.spec("sup", 5), vec![h.worker("m")], ExitSlot::default()).start();
+    h.until(started("m")).await;
+    let (tx, mut downs) = mpsc::unbounded_channel();
+    let watcher = Watcher(tx).start();
+    sup.send(MonitorChild {
+        id: "m".into(),
+        watcher: watcher.clone().recipient(),
+    })
+    .await
+    .expect("alive");
+    h.addr("m").do_send(Order::Panic);
+    h.until(started("m")).await;
+    let down = downs.recv().await.expect("a down");
+    assert_eq!((&*down.supervisor, down.child.as_str()), ("sup", "m"));
+    assert_eq!(down.reason, ExitReason::Panic("m was told to panic".into()));
+    // The restarted incarnation is not watched: its crash sends nothing.
+    h.addr("m").do_send(Order::Panic);
+    h.until(started("m")).await;
+    sup.send(MonitorChild {
+        id: "nobody".into(),
+        watcher: watcher.recipient(),
+    })
+    .await
+    .expect("alive");
+    let down = downs.recv().await.expect("a down");
+    assert_eq!(
+        (down.child.as_str(), &down.reason),
+        ("nobody", &ExitReason::NoProc)
+    );
+}

@@ -157,6 +157,7 @@ impl LifecycleManager {
         let config = &hive.config;
         let spec = SupervisorSpec::new(pool_name(&role), hive.tree.clone(), pool_sink(&hive))
             .parent("lifecycle")
+            .strategy(hive_actors::Strategy::SimpleOneForOne)
             .intensity(Intensity {
                 max_restarts: config.pool_max_restarts,
                 period: Duration::from_millis(config.pool_restart_period_ms),

@@ -28,7 +28,12 @@ pub fn supervision_sink(hive: &Hive) -> EventSink {
                 "supervisor.child_exited"
             }
             SupervisionEventKind::ChildRestarted { .. } => "supervisor.child_restarted",
-            SupervisionEventKind::SupervisorGaveUp { .. } => "supervisor.gave_up",
+            SupervisionEventKind::SupervisorGaveUp { .. } => {
+                m.supervisor_gave_up
+                    .with_label_values(&[&event.supervisor])
+                    .inc();
+                "supervisor.gave_up"
+            }
         };
         if let SupervisionEventKind::ChildRestarted { .. } = &event.kind {
             // The reason of a restart is the exit just before it, which the tree remembers.

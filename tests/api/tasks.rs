@@ -89,7 +89,7 @@ async fn a_panic_restarts_the_agent_and_the_task_ends_dead_after_its_retries() {
         .find(|s| s["name"] == "pool:worker")
         .expect("pool listed");
     assert_eq!(pool["restarts"], 3);
-    assert_eq!(pool["strategy"], "one_for_one");
+    assert_eq!(pool["strategy"], "simple_one_for_one");
     assert_eq!(pool["parent"], "lifecycle");
     assert!(pool["recent_exits"][0]["reason"]["detail"]
         .as_str()
