@@ -646,3 +646,87 @@ async fn a_monitor_gets_one_down_per_incarnation_and_noproc_for_a_missing_child(
         ("nobody", &ExitReason::NoProc)
     );
 }
+
+/// Panics inside a future it spawned on its own context, on its first message.
+struct SpawnsAPanic;
+
+impl Actor for SpawnsAPanic {
+    type Context = Context<Self>;
+}
+
+impl Handler<Order> for SpawnsAPanic {
+    type Result = ();
+
+    fn handle(&mut self, _: Order, ctx: &mut Context<Self>) {
+        ctx.spawn(fut::wrap_future(async {
+            panic!("inside a spawned future");
+        }));
+    }
+}
+
+impl Handler<Shutdown> for SpawnsAPanic {
+    type Result = ();
+
+    fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
+#[actix_rt::test]
+async fn a_panic_in_a_future_the_actor_spawned_is_seen_with_its_message() {
+    let mut h = Harness::new();
+    let (tx, mut addr_rx) = mpsc::unbounded_channel();
+    let spec = ChildSpec::new("spawner", move |_ctx| {
+        let (addr, child) = StartedChild::new(SpawnsAPanic, 4);
+        let _ = tx.send(addr);
+        child
+    })
+    .restart(Restart::Temporary);
+    Supervisor::new(h.spec("sup", 1), vec![spec], ExitSlot::default()).start();
+    addr_rx.recv().await.expect("started").do_send(Order::Quit);
+    let e = h.until(exited("spawner")).await;
+    assert_eq!(
+        exit_reason(&e),
+        ExitReason::Panic("inside a spawned future".into())
+    );
+}
+
+#[actix_rt::test]
+async fn brutal_kill_drops_a_child_without_asking() {
+    tokio::time::pause();
+    let mut h = Harness::new();
+    let spec = ChildSpec::new("stubborn", |_ctx| StartedChild::new(Stubborn, 4).1)
+        .shutdown(ShutdownPolicy::BrutalKill);
+    let sup = Supervisor::new(h.spec("sup", 1), vec![spec], ExitSlot::default()).start();
+    h.until(started("stubborn")).await;
+    let t0 = tokio::time::Instant::now();
+    sup.send(TerminateChild("stubborn".into()))
+        .await
+        .expect("alive")
+        .expect("exists");
+    assert_eq!(
+        t0.elapsed(),
+        Duration::ZERO,
+        "no shutdown timeout was waited for"
+    );
+    assert_eq!(
+        exit_reason(&h.until(exited("stubborn")).await),
+        ExitReason::Killed
+    );
+}
+
+#[actix_rt::test]
+async fn a_root_that_gives_up_tells_whoever_runs_it_why() {
+    let mut h = Harness::new();
+    let exit = ExitSlot::default();
+    let root = Supervisor::new(h.spec("root", 0), vec![h.worker("only")], exit.clone());
+    let (_addr, child) = StartedChild::new(root, 16);
+    let running = actix_rt::spawn(child.run_unsupervised(exit));
+    // Crash the only child once it is up: with intensity 0 the root gives up at once.
+    h.until(started("only")).await;
+    h.addr("only").do_send(Order::Panic);
+    match running.await.expect("root future ran") {
+        ExitReason::Error(why) => assert!(why.contains("root exceeded 0 restarts"), "{why}"),
+        other => panic!("expected an error exit, got {other:?}"),
+    }
+}
