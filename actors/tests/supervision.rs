@@ -137,6 +137,17 @@ impl Harness {
         }
     }
 
+    /// Start a supervisor with `kids` and wait until every one of them runs.
+    async fn start(&mut self, spec: SupervisorSpec, kids: Vec<ChildSpec>) -> Addr<Supervisor> {
+        let count = kids.len();
+        let sup = Supervisor::new(spec, kids, ExitSlot::default()).start();
+        for _ in 0..count {
+            self.until(|e| matches!(e.kind, SupervisionEventKind::ChildStarted { .. }))
+                .await;
+        }
+        sup
+    }
+
     fn child(&self, sup: &str, child: &str) -> Option<ChildView> {
         self.tree.child(sup, child)
     }
@@ -431,13 +442,8 @@ fn log_since(h: &Harness, from: usize) -> Vec<String> {
 async fn one_for_all_stops_the_siblings_in_reverse_order_and_restarts_all_in_start_order() {
     let mut h = Harness::new();
     let kids = vec![h.worker("a"), h.worker("b"), h.worker("c")];
-    Supervisor::new(
-        strategy_spec(&h, Strategy::OneForAll, 3),
-        kids,
-        ExitSlot::default(),
-    )
-    .start();
-    h.until(started("c")).await;
+    h.start(strategy_spec(&h, Strategy::OneForAll, 3), kids)
+        .await;
     let mark = h.log.lock().len();
     h.addr("b").do_send(Order::Panic);
     assert_eq!(
@@ -470,13 +476,8 @@ async fn one_for_all_stops_the_siblings_in_reverse_order_and_restarts_all_in_sta
 async fn rest_for_one_restarts_the_crashed_child_and_those_started_after_it() {
     let mut h = Harness::new();
     let kids = vec![h.worker("a"), h.worker("b"), h.worker("c")];
-    Supervisor::new(
-        strategy_spec(&h, Strategy::RestForOne, 3),
-        kids,
-        ExitSlot::default(),
-    )
-    .start();
-    h.until(started("c")).await;
+    h.start(strategy_spec(&h, Strategy::RestForOne, 3), kids)
+        .await;
     let mark = h.log.lock().len();
     h.addr("b").do_send(Order::Panic);
     h.until(exited("b")).await;
@@ -503,13 +504,8 @@ async fn rest_for_one_restarts_the_crashed_child_and_those_started_after_it() {
 async fn a_group_restart_counts_once_against_the_intensity() {
     let mut h = Harness::new();
     let kids = vec![h.worker("a"), h.worker("b"), h.worker("c")];
-    Supervisor::new(
-        strategy_spec(&h, Strategy::OneForAll, 1),
-        kids,
-        ExitSlot::default(),
-    )
-    .start();
-    h.until(started("c")).await;
+    h.start(strategy_spec(&h, Strategy::OneForAll, 1), kids)
+        .await;
     h.addr("a").do_send(Order::Panic);
     // Three children restarted: one incident, within an intensity of 1.
     h.until(started("c")).await;
@@ -528,13 +524,8 @@ async fn one_for_all_removes_temporary_siblings_instead_of_restarting_them() {
         h.worker("tmp").restart(Restart::Temporary),
         h.worker("q"),
     ];
-    Supervisor::new(
-        strategy_spec(&h, Strategy::OneForAll, 3),
-        kids,
-        ExitSlot::default(),
-    )
-    .start();
-    h.until(started("q")).await;
+    h.start(strategy_spec(&h, Strategy::OneForAll, 3), kids)
+        .await;
     h.addr("p").do_send(Order::Panic);
     h.until(started("q")).await;
     assert!(h.child("sup", "tmp").is_none());
@@ -549,13 +540,8 @@ async fn a_normal_exit_of_a_transient_child_does_not_restart_its_group() {
         h.worker("t").restart(Restart::Transient),
         h.worker("c"),
     ];
-    Supervisor::new(
-        strategy_spec(&h, Strategy::OneForAll, 3),
-        kids,
-        ExitSlot::default(),
-    )
-    .start();
-    h.until(started("c")).await;
+    h.start(strategy_spec(&h, Strategy::OneForAll, 3), kids)
+        .await;
     h.addr("t").do_send(Order::Quit);
     h.until(exited("t")).await;
     h.addr("c").do_send(Order::Panic);

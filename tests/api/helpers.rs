@@ -133,6 +133,12 @@ impl TestApp {
         response.json().await.expect("task JSON")
     }
 
+    /// Submit `input` to the `worker` pool and answer the task once it has ended.
+    pub async fn run(&self, input: Value) -> Value {
+        let task = self.submit(json!({"role": "worker", "input": input})).await;
+        self.finished(task["id"].as_str().expect("task id")).await
+    }
+
     pub async fn task(&self, id: &str) -> Value {
         self.json(&format!("/api/v1/tasks/{id}")).await
     }

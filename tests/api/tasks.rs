@@ -99,11 +99,8 @@ async fn a_panic_restarts_the_agent_and_the_task_ends_dead_after_its_retries() {
     assert_eq!(app.metric(series).await, 3.0);
 
     // The restarted agent still works.
-    let ok = app
-        .submit(json!({"role": "worker", "input": {"op": "echo", "value": 1}}))
-        .await;
     assert_eq!(
-        app.finished(ok["id"].as_str().unwrap()).await["status"],
+        app.run(json!({"op": "echo", "value": 1})).await["status"],
         "succeeded"
     );
     app.stop().await;
@@ -121,11 +118,8 @@ async fn a_timed_out_attempt_is_cancelled_and_the_task_ends_dead() {
     assert_eq!(task["attempts"], 2);
     assert_eq!(task["error"], "timed out after 50 ms");
     // The agent was freed and takes the next task.
-    let ok = app
-        .submit(json!({"role": "worker", "input": {"op": "echo", "value": 2}}))
-        .await;
     assert_eq!(
-        app.finished(ok["id"].as_str().unwrap()).await["status"],
+        app.run(json!({"op": "echo", "value": 2})).await["status"],
         "succeeded"
     );
     app.stop().await;
@@ -200,11 +194,8 @@ async fn cancelling_a_running_task_frees_its_agent() {
         .post(&format!("/api/v1/tasks/{id}/cancel"), &json!({}))
         .await;
     assert_eq!(response.status(), StatusCode::OK);
-    let next = app
-        .submit(json!({"role": "worker", "input": {"op": "echo", "value": 5}}))
-        .await;
     assert_eq!(
-        app.finished(next["id"].as_str().unwrap()).await["status"],
+        app.run(json!({"op": "echo", "value": 5})).await["status"],
         "succeeded"
     );
     assert_eq!(app.task(&id).await["status"], "cancelled");
