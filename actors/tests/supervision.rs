@@ -175,8 +175,7 @@ fn exit_reason(e: &SupervisionEvent) -> ExitReason {
 #[actix_rt::test]
 async fn panic_in_a_handler_is_seen_with_its_message_and_the_child_restarts() {
     let mut h = Harness::new();
-    Supervisor::new(h.spec("sup", 3), vec![h.worker("a")], ExitSlot::default()).start();
-    h.until(started("a")).await;
+    h.start(h.spec("sup", 3), vec![h.worker("a")]).await;
     h.addr("a").do_send(Order::Panic);
     let e = h.until(exited("a")).await;
     assert_eq!(
@@ -206,13 +205,7 @@ async fn a_panic_in_started_is_an_abnormal_exit() {
 async fn transient_children_restart_only_after_an_abnormal_exit() {
     let mut h = Harness::new();
     let spec = h.worker("t").restart(Restart::Transient);
-    Supervisor::new(
-        h.spec("sup", 5),
-        vec![spec, h.worker("p")],
-        ExitSlot::default(),
-    )
-    .start();
-    h.until(started("p")).await;
+    h.start(h.spec("sup", 5), vec![spec, h.worker("p")]).await;
     h.addr("t").do_send(Order::Fail);
     assert_eq!(
         exit_reason(&h.until(exited("t")).await),
@@ -235,13 +228,7 @@ async fn transient_children_restart_only_after_an_abnormal_exit() {
 async fn temporary_children_are_never_restarted_and_leave_the_tree() {
     let mut h = Harness::new();
     let spec = h.worker("tmp").restart(Restart::Temporary);
-    Supervisor::new(
-        h.spec("sup", 5),
-        vec![spec, h.worker("p")],
-        ExitSlot::default(),
-    )
-    .start();
-    h.until(started("p")).await;
+    h.start(h.spec("sup", 5), vec![spec, h.worker("p")]).await;
     h.addr("tmp").do_send(Order::Panic);
     h.until(exited("tmp")).await;
     h.addr("p").do_send(Order::Panic);
@@ -257,7 +244,7 @@ async fn exceeding_the_intensity_stops_children_and_escalates_to_the_parent() {
     let (w1, w2) = (h.worker("w1"), h.worker("w2"));
     let inner =
         Supervisor::child_spec(inner_spec, move || vec![w1.clone(), w2.clone()], 16, |_| {});
-    Supervisor::new(h.spec("outer", 0), vec![inner], ExitSlot::default()).start();
+    h.start(h.spec("outer", 0), vec![inner]).await;
     h.until(started("w2")).await;
     for _ in 0..2 {
         h.addr("w1").do_send(Order::Panic);
@@ -289,8 +276,7 @@ async fn exceeding_the_intensity_stops_children_and_escalates_to_the_parent() {
 async fn shutdown_stops_children_in_reverse_start_order() {
     let mut h = Harness::new();
     let kids = vec![h.worker("one"), h.worker("two"), h.worker("three")];
-    let sup = Supervisor::new(h.spec("sup", 1), kids, ExitSlot::default()).start();
-    h.until(started("three")).await;
+    let sup = h.start(h.spec("sup", 1), kids).await;
     sup.send(Shutdown).await.expect("supervisor alive");
     h.until(exited("one")).await;
     let stops: Vec<String> = h
@@ -322,8 +308,7 @@ async fn a_child_that_ignores_shutdown_is_killed_after_its_timeout() {
     let mut h = Harness::new();
     let spec = ChildSpec::new("stubborn", |_ctx| StartedChild::new(Stubborn, 4).1)
         .shutdown(ShutdownPolicy::Timeout(Duration::from_secs(3)));
-    let sup = Supervisor::new(h.spec("sup", 1), vec![spec], ExitSlot::default()).start();
-    h.until(started("stubborn")).await;
+    let sup = h.start(h.spec("sup", 1), vec![spec]).await;
     let t0 = tokio::time::Instant::now();
     sup.send(TerminateChild("stubborn".into()))
         .await
@@ -348,8 +333,7 @@ async fn crash_loops_back_off_and_show_restarting_with_the_next_attempt() {
         ..Backoff::default()
     };
     let spec = h.worker("loop").backoff(backoff);
-    Supervisor::new(h.spec("sup", 10), vec![spec], ExitSlot::default()).start();
-    h.until(started("loop")).await;
+    h.start(h.spec("sup", 10), vec![spec]).await;
     h.addr("loop").do_send(Order::Panic);
     let restarted = |e: &SupervisionEvent| !not_a_restart(e);
     // First crash: immediate.
@@ -412,8 +396,7 @@ async fn a_child_on_another_arbiter_is_supervised_like_a_local_one() {
         started
     })
     .backoff(Backoff::immediate());
-    Supervisor::new(h.spec("sup", 3), vec![spec], ExitSlot::default()).start();
-    h.until(started("remote")).await;
+    h.start(h.spec("sup", 3), vec![spec]).await;
     h.addr("remote").do_send(Order::Panic);
     let e = h.until(exited("remote")).await;
     assert_eq!(
@@ -602,8 +585,7 @@ impl Handler<Down> for Watcher {
 #[actix_rt::test]
 async fn a_monitor_gets_one_down_per_incarnation_and_noproc_for_a_missing_child() {
     let mut h = Harness::new();
-    let sup = Supervisor::new(h.spec("sup", 5), vec![h.worker("m")], ExitSlot::default()).start();
-    h.until(started("m")).await;
+    let sup = h.start(h.spec("sup", 5), vec![h.worker("m")]).await;
     let (tx, mut downs) = mpsc::unbounded_channel();
     let watcher = Watcher(tx).start();
     sup.send(MonitorChild {
@@ -683,8 +665,7 @@ async fn brutal_kill_drops_a_child_without_asking() {
     let mut h = Harness::new();
     let spec = ChildSpec::new("stubborn", |_ctx| StartedChild::new(Stubborn, 4).1)
         .shutdown(ShutdownPolicy::BrutalKill);
-    let sup = Supervisor::new(h.spec("sup", 1), vec![spec], ExitSlot::default()).start();
-    h.until(started("stubborn")).await;
+    let sup = h.start(h.spec("sup", 1), vec![spec]).await;
     let t0 = tokio::time::Instant::now();
     sup.send(TerminateChild("stubborn".into()))
         .await
