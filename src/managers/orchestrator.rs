@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use crate::agents::agent::{Agent, Cancel, Run};
 use crate::agents::executor::{Outcome, TaskError};
 use crate::context::Hive;
-use crate::domain::agent::Capabilities;
+use crate::domain::agent::{AgentStatus, Capabilities};
 use crate::domain::names::Role;
 use crate::domain::task::{NewTask, Priority, TaskRecord, TaskStatus};
 use crate::domain::time::now_ms;
@@ -294,8 +294,17 @@ impl Orchestrator {
             attempt,
             input: active.input.clone(),
         };
+        // Busy before the send: an agent on another thread may finish the task (and mark itself
+        // idle) before this thread would get to a mark made after it.
+        let entry = self.hive.agents.get(&agent_id);
+        if let Some(entry) = &entry {
+            entry.set_status(AgentStatus::Busy, Some(id.to_string()));
+        }
         if let Err(refused) = self.hive.kinds.agent.try_send(&agent.addr, run) {
             tracing::warn!(agent = %agent_id, error = %refused, "dispatch refused");
+            if let Some(entry) = &entry {
+                entry.set_status(AgentStatus::Idle, None);
+            }
             match refused {
                 // Gone: it says up again if its supervisor restarts it.
                 Refused::Closed { .. } => {
@@ -318,13 +327,6 @@ impl Orchestrator {
             }
             self.enqueue(id, true, ctx);
             return;
-        }
-        // Visible as busy before the start is announced; the agent confirms it when it runs.
-        if let Some(entry) = self.hive.agents.get(&agent_id) {
-            entry.set_status(
-                crate::domain::agent::AgentStatus::Busy,
-                Some(id.to_string()),
-            );
         }
         agent.task = Some(id.clone());
         let wait = active.queued_at.elapsed();
