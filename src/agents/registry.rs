@@ -24,39 +24,24 @@ pub struct AgentEntry {
     first_start: Mutex<Option<Arc<Countdown>>>,
 }
 
-/// Counts agents that have not started yet; `wait` returns when all have.
+/// Counts agents that have not started yet; `wait` returns when all have. A `watch` channel of
+/// the remaining count, rather than an atomic and a notifier of our own.
 #[derive(Debug)]
-pub struct Countdown {
-    remaining: std::sync::atomic::AtomicUsize,
-    done: tokio::sync::Notify,
-}
+pub struct Countdown(tokio::sync::watch::Sender<usize>);
 
 impl Countdown {
     pub fn new(count: usize) -> Arc<Self> {
-        Arc::new(Self {
-            remaining: count.into(),
-            done: tokio::sync::Notify::new(),
-        })
+        Arc::new(Self(tokio::sync::watch::Sender::new(count)))
     }
 
     fn tick(&self) {
-        if self
-            .remaining
-            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
-            == 1
-        {
-            self.done.notify_waiters();
-        }
+        self.0
+            .send_modify(|remaining| *remaining = remaining.saturating_sub(1));
     }
 
     pub async fn wait(&self) {
-        loop {
-            let notified = self.done.notified();
-            if self.remaining.load(std::sync::atomic::Ordering::Acquire) == 0 {
-                return;
-            }
-            notified.await;
-        }
+        let mut remaining = self.0.subscribe();
+        let _ = remaining.wait_for(|r| *r == 0).await;
     }
 }
 
