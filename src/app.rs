@@ -118,10 +118,6 @@ impl Application {
         self.addr
     }
 
-    pub fn hive(&self) -> &Hive {
-        &self.hive
-    }
-
     /// Serve until SIGINT/SIGTERM (or `stop` resolves), then shut down in order. An error means
     /// the supervision tree gave up.
     pub async fn run_until_stopped(

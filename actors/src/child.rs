@@ -123,11 +123,6 @@ impl StartedChild {
             stop: Box::new(|| {}),
         }
     }
-
-    /// Ask the child to stop, as its supervisor would.
-    pub fn stop(&self) {
-        (self.stop)();
-    }
 }
 
 /// Drops a remote actor when the local future that stands for it is dropped.

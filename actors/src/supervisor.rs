@@ -334,7 +334,6 @@ impl Supervisor {
                 restarts: 0,
                 last_exit: None,
                 next_attempt_ms: None,
-                backoff: spec.backoff,
             },
         );
         self.children.insert(
@@ -488,14 +487,20 @@ impl Supervisor {
             child.consecutive + 1
         };
         let delay = child.spec.backoff.delay(child.consecutive);
-        self.restart_group(seq, delay, ctx);
+        self.restart_group(seq, &reason, delay, ctx);
     }
 
     /// Restart the child at `seq` and, by the strategy, its group: every child (`one_for_all`) or
     /// every child started after it (`rest_for_one`). Running members are stopped first, in
     /// reverse start order; then, after `delay`, all members start again in start order.
     /// Temporary members other than the crashed child are removed instead.
-    fn restart_group(&mut self, seq: u64, delay: Duration, ctx: &mut Context<Self>) {
+    fn restart_group(
+        &mut self,
+        seq: u64,
+        reason: &ExitReason,
+        delay: Duration,
+        ctx: &mut Context<Self>,
+    ) {
         let group: Vec<u64> = match self.spec.strategy {
             Strategy::OneForOne | Strategy::SimpleOneForOne => vec![seq],
             Strategy::OneForAll => self.children.keys().copied().collect(),
@@ -541,7 +546,11 @@ impl Supervisor {
             let delay_ms = delay.as_millis() as u64;
             self.emit(
                 &id,
-                SupervisionEventKind::ChildRestarted { restarts, delay_ms },
+                SupervisionEventKind::ChildRestarted {
+                    restarts,
+                    delay_ms,
+                    reason: reason.clone(),
+                },
             );
             starts.push(member);
         }

@@ -10,7 +10,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use parking_lot::RwLock;
 use serde::{Serialize, Serializer};
 
-use crate::backoff::Backoff;
 use crate::exit::ExitReason;
 use crate::window::Intensity;
 
@@ -70,8 +69,6 @@ pub struct ChildView {
     pub last_exit: Option<ExitReason>,
     /// Epoch milliseconds of the next restart attempt while `restarting`.
     pub next_attempt_ms: Option<u64>,
-    #[serde(skip)]
-    pub backoff: Backoff,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -193,10 +190,21 @@ impl Tree {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SupervisionEventKind {
-    ChildStarted { generation: u64 },
-    ChildExited { reason: ExitReason },
-    ChildRestarted { restarts: u64, delay_ms: u64 },
-    SupervisorGaveUp { reason: ExitReason },
+    ChildStarted {
+        generation: u64,
+    },
+    ChildExited {
+        reason: ExitReason,
+    },
+    /// `reason` is the exit that caused it: the child's own, or a sibling's in a group restart.
+    ChildRestarted {
+        restarts: u64,
+        delay_ms: u64,
+        reason: ExitReason,
+    },
+    SupervisorGaveUp {
+        reason: ExitReason,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]

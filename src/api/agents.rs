@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::json::Json;
 use super::problem::{ApiError, Problem};
 use super::views::{AgentPage, AgentView, BatchCreated};
-use super::{ask, Limit, API};
+use super::{ask, paginate, Limit, API};
 use crate::agents::registry::AgentQuery;
 use crate::context::Hive;
 use crate::domain::agent::{AgentSpec, AgentStatus};
@@ -108,17 +108,8 @@ pub async fn list_agents(
         after: q.cursor.as_deref(),
         limit: limit + 1,
     });
-    let more = page.len() > limit;
-    let items: Vec<AgentView> = page
-        .iter()
-        .take(limit)
-        .map(|e| AgentView::from(e.as_ref()))
-        .collect();
-    let next_cursor = if more {
-        items.last().map(|a| a.id.clone())
-    } else {
-        None
-    };
+    let (page, next_cursor) = paginate(page, limit, |e| e.info.id.clone());
+    let items = page.iter().map(|e| AgentView::from(e.as_ref())).collect();
     Ok(HttpResponse::Ok().json(AgentPage { items, next_cursor }))
 }
 

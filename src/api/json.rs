@@ -67,15 +67,7 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         match inner.classify() {
-            serde_json::error::Category::Data => {
-                let message = inner.to_string();
-                let message = message
-                    .split(" at line ")
-                    .next()
-                    .unwrap_or(&message)
-                    .to_owned();
-                ApiError::invalid(field_of(&path, &message), message)
-            }
+            serde_json::error::Category::Data => invalid_field(&path, &inner.to_string()),
             _ => ApiError::Malformed {
                 detail: format!("the body is not valid JSON: {inner}"),
             },

@@ -70,6 +70,19 @@ impl TryFrom<usize> for Limit {
     }
 }
 
+/// Rows come fetched with `limit + 1`: the extra one only says that there is a next page, whose
+/// cursor is the id of this page's last row.
+pub(crate) fn paginate<T>(
+    mut rows: Vec<T>,
+    limit: usize,
+    id: impl Fn(&T) -> String,
+) -> (Vec<T>, Option<String>) {
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next_cursor = if more { rows.last().map(id) } else { None };
+    (rows, next_cursor)
+}
+
 impl Default for Limit {
     fn default() -> Self {
         Self(100)

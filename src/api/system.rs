@@ -114,9 +114,8 @@ pub async fn status(hive: web::Data<Hive>) -> Result<HttpResponse, ApiError> {
     for (status, count) in hive.store.task_counts().await? {
         tasks.insert(status, count.into());
     }
-    let rss = memory_stats::memory_stats()
-        .map(|s| s.physical_mem as u64)
-        .unwrap_or(0);
+    // The monitor's latest sample (at most one interval old): no /proc read per request.
+    let rss = hive.sample.load().resident_memory_bytes;
     Ok(HttpResponse::Ok().json(SystemStatus {
         version: env!("CARGO_PKG_VERSION"),
         uptime_s: hive.started_at.elapsed().as_secs(),

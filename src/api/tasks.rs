@@ -7,7 +7,7 @@ use utoipa::IntoParams;
 use super::json::Json;
 use super::problem::{ApiError, Problem};
 use super::views::{TaskPage, TaskView};
-use super::{ask, Limit, API};
+use super::{ask, paginate, Limit, API};
 use crate::context::Hive;
 use crate::domain::names::Role;
 use crate::domain::task::{NewTask, TaskStatus};
@@ -95,14 +95,7 @@ pub async fn list_tasks(
         after: q.cursor,
         limit: limit as i64 + 1,
     };
-    let mut tasks = hive.store.tasks(&filter).await?;
-    let more = tasks.len() > limit;
-    tasks.truncate(limit);
-    let next_cursor = if more {
-        tasks.last().map(|t| t.id.clone())
-    } else {
-        None
-    };
+    let (tasks, next_cursor) = paginate(hive.store.tasks(&filter).await?, limit, |t| t.id.clone());
     Ok(HttpResponse::Ok().json(TaskPage {
         items: tasks.into_iter().map(TaskView::from).collect(),
         next_cursor,

@@ -27,15 +27,11 @@ impl From<&AgentEntry> for AgentView {
     fn from(entry: &AgentEntry) -> Self {
         let state = entry.state();
         let info = &entry.info;
-        let capabilities = serde_json::to_value(&info.capabilities)
-            .ok()
-            .and_then(|v| serde_json::from_value(v).ok())
-            .unwrap_or_default();
         Self {
             id: info.id.clone(),
             name: info.name.clone(),
             role: info.role.to_string(),
-            capabilities,
+            capabilities: info.capabilities.names(),
             executor: info.executor.clone(),
             status: state.status,
             restarts: state.restarts,
@@ -83,10 +79,6 @@ pub struct TaskView {
 
 impl From<TaskRecord> for TaskView {
     fn from(t: TaskRecord) -> Self {
-        let required_capabilities = serde_json::to_value(&t.required_capabilities)
-            .ok()
-            .and_then(|v| serde_json::from_value(v).ok())
-            .unwrap_or_default();
         Self {
             id: t.id,
             role: t.role.to_string(),
@@ -99,7 +91,7 @@ impl From<TaskRecord> for TaskView {
             result: t.result,
             error: t.error,
             agent_id: t.agent_id,
-            required_capabilities,
+            required_capabilities: t.required_capabilities.names(),
             idempotency_key: t.idempotency_key,
             created_at: rfc3339(t.created_at),
             started_at: t.started_at.map(rfc3339),

@@ -68,6 +68,10 @@ impl Capabilities {
         required.0.iter().all(|c| self.0.binary_search(c).is_ok())
     }
 
+    pub fn names(&self) -> Vec<String> {
+        self.0.iter().map(|c| c.to_string()).collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -27,7 +27,12 @@ pub fn supervision_sink(hive: &Hive) -> EventSink {
                     .inc();
                 "supervisor.child_exited"
             }
-            SupervisionEventKind::ChildRestarted { .. } => "supervisor.child_restarted",
+            SupervisionEventKind::ChildRestarted { reason, .. } => {
+                m.supervisor_restarts
+                    .with_label_values(&[&event.supervisor, reason.kind()])
+                    .inc();
+                "supervisor.child_restarted"
+            }
             SupervisionEventKind::SupervisorGaveUp { .. } => {
                 m.supervisor_gave_up
                     .with_label_values(&[&event.supervisor])
@@ -35,17 +40,6 @@ pub fn supervision_sink(hive: &Hive) -> EventSink {
                 "supervisor.gave_up"
             }
         };
-        if let SupervisionEventKind::ChildRestarted { .. } = &event.kind {
-            // The reason of a restart is the exit just before it, which the tree remembers.
-            let reason = hive
-                .tree
-                .child(&event.supervisor, &event.child)
-                .and_then(|c| c.last_exit.map(|r| r.kind()))
-                .unwrap_or("unknown");
-            m.supervisor_restarts
-                .with_label_values(&[&event.supervisor, reason])
-                .inc();
-        }
         if !matches!(event.kind, SupervisionEventKind::ChildStarted { .. }) {
             tracing::info!(supervisor = %event.supervisor, child = %event.child, event = kind, "supervision");
         }

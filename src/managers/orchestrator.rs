@@ -515,15 +515,24 @@ impl Orchestrator {
         if crashed {
             let error = format!("agent {id} crashed: {reason}");
             self.fail_attempt(task, error, Failure::Crash, true, ctx);
-        } else if let Some(active) = self.tasks.get_mut(&task) {
-            active.record.attempts = active.record.attempts.saturating_sub(1);
-            active.record.status = TaskStatus::Queued;
-            active.record.agent_id = None;
-            active.record.started_at = None;
-            let record = active.record.clone();
-            self.persist(&record, None);
+        } else if self.hand_back(&task) {
             self.enqueue(task, true, ctx);
         }
+    }
+
+    /// An attempt that ended through no fault of the task (its agent was deleted, the server is
+    /// draining) is not counted: the task is queued again as it was before that attempt.
+    fn hand_back(&mut self, id: &Arc<str>) -> bool {
+        let Some(active) = self.tasks.get_mut(id) else {
+            return false;
+        };
+        active.record.attempts = active.record.attempts.saturating_sub(1);
+        active.record.status = TaskStatus::Queued;
+        active.record.agent_id = None;
+        active.record.started_at = None;
+        let record = active.record.clone();
+        self.persist(&record, None);
+        true
     }
 
     fn drained(&mut self) -> bool {
@@ -549,13 +558,7 @@ impl Orchestrator {
             .collect();
         for id in running {
             self.stop_running(&id, ctx, true);
-            if let Some(active) = self.tasks.get_mut(&id) {
-                active.record.attempts = active.record.attempts.saturating_sub(1);
-                active.record.status = TaskStatus::Queued;
-                active.record.agent_id = None;
-                let record = active.record.clone();
-                self.persist(&record, None);
-            }
+            self.hand_back(&id);
         }
         let rx = self.flush();
         ctx.spawn(

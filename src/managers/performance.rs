@@ -15,7 +15,6 @@ use crate::context::Hive;
 pub struct Sample {
     pub at_ms: i64,
     pub resident_memory_bytes: u64,
-    pub mailboxes: Vec<ProbeReading>,
 }
 
 pub struct PerformanceManager {
@@ -66,7 +65,6 @@ impl PerformanceManager {
         self.hive.sample.store(Arc::new(Sample {
             at_ms: crate::domain::time::now_ms(),
             resident_memory_bytes: rss,
-            mailboxes: readings.clone(),
         }));
         self.last = readings;
     }

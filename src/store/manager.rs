@@ -72,6 +72,8 @@ enum Op {
     CreateTask(Result<TaskRow, StoreError>),
     UpdateTask(String, TaskChange),
     CreateAgents(Result<Vec<AgentRow>, StoreError>),
+    /// Writes nothing: rides in a batch so that a flush is answered when that batch commits.
+    Barrier,
     UpdateAgent {
         id: String,
         status: &'static str,
@@ -195,6 +197,7 @@ fn apply(c: &mut SqliteConnection, op: Op) -> QueryResult<Result<Done, StoreErro
             }
             Ok(Ok(Done::Other))
         }
+        Op::Barrier => Ok(Ok(Done::Other)),
         Op::UpdateAgent {
             id,
             status,
@@ -324,8 +327,7 @@ impl Handler<Flush> for StoreManager {
             return;
         }
         // An empty update that rides in the last batch: answered when that batch is committed.
-        self.pending
-            .push((Op::CreateAgents(Ok(Vec::new())), Waiter::Flush(reply)));
+        self.pending.push((Op::Barrier, Waiter::Flush(reply)));
         self.commit_next(ctx);
     }
 }

@@ -139,6 +139,26 @@ impl TestApp {
         self.finished(task["id"].as_str().expect("task id")).await
     }
 
+    /// Follow `next_cursor` from `path` (which has a query string) to the last page; answers the
+    /// ids of every item in order.
+    pub async fn ids_of_all_pages(&self, path: &str) -> Vec<String> {
+        let mut ids = Vec::new();
+        let mut next = path.to_owned();
+        loop {
+            let page = self.json(&next).await;
+            let items = page["items"].as_array().expect("items");
+            ids.extend(
+                items
+                    .iter()
+                    .map(|i| i["id"].as_str().expect("id").to_owned()),
+            );
+            match page["next_cursor"].as_str() {
+                Some(cursor) => next = format!("{path}&cursor={cursor}"),
+                None => return ids,
+            }
+        }
+    }
+
     pub async fn task(&self, id: &str) -> Value {
         self.json(&format!("/api/v1/tasks/{id}")).await
     }

@@ -249,22 +249,7 @@ async fn task_lists_page_with_a_stable_cursor_and_filter_by_role() {
             .await;
         submitted.push(t["id"].as_str().unwrap().to_owned());
     }
-    let mut seen = Vec::new();
-    let mut path = "/api/v1/tasks?limit=3".to_owned();
-    loop {
-        let page = app.json(&path).await;
-        seen.extend(
-            page["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|t| t["id"].as_str().unwrap().to_owned()),
-        );
-        match page["next_cursor"].as_str() {
-            Some(cursor) => path = format!("/api/v1/tasks?limit=3&cursor={cursor}"),
-            None => break,
-        }
-    }
+    let seen = app.ids_of_all_pages("/api/v1/tasks?limit=3").await;
     assert_eq!(seen, submitted);
     let odd = app.json("/api/v1/tasks?role=odd").await;
     assert_eq!(odd["items"].as_array().unwrap().len(), 3);
