@@ -2,7 +2,6 @@
 //! the HTTP listener, and shut down in order on SIGINT/SIGTERM.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,22 +19,22 @@ use crate::managers::orchestrator::Drain;
 use crate::managers::root;
 use crate::managers::security::AccessPolicy;
 use crate::metrics::Metrics;
-use crate::store::{self, Store};
+use crate::store::{Database, Store};
 
 /// How long the HTTP server lets in-flight requests finish once it stops accepting.
 const HTTP_SHUTDOWN_S: u64 = 10;
 
-/// The database file the configuration names, with pending migrations applied.
-pub async fn prepare_store(config: &Config) -> anyhow::Result<PathBuf> {
-    let path = store::resolve_path(config.database_url.as_deref(), &config.data_dir)?;
-    let mut conn = store::open_writer(&path)?;
-    let ran = store::migrate(&mut conn)
+/// The database the configuration names, with pending migrations applied.
+pub async fn prepare_store(config: &Config) -> anyhow::Result<Database> {
+    let database = Database::resolve(config.database_url.as_deref(), &config.data_dir)?;
+    let ran = database
+        .migrate()
         .await
-        .context("applying migrations")?;
+        .with_context(|| format!("applying migrations to {database}"))?;
     if ran > 0 {
-        tracing::info!(migrations = ran, database = %path.display(), "migrations applied");
+        tracing::info!(migrations = ran, %database, "migrations applied");
     }
-    Ok(path)
+    Ok(database)
 }
 
 pub struct Application {
@@ -51,8 +50,8 @@ impl Application {
     /// Everything up to a bound listener; must run inside an actix system.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         let config = Arc::new(config);
-        let db_path = prepare_store(&config).await?;
-        let store = Store::open(&db_path).await?;
+        let database = prepare_store(&config).await?;
+        let store = Store::new(&database);
         let metrics = Arc::new(Metrics::new()?);
         let threads = if config.agent_threads == 0 {
             Config::cores()
@@ -71,7 +70,7 @@ impl Application {
             loopback_only: true,
         }));
         let exit = ExitSlot::default();
-        let supervisor = root::root(&hive, db_path, policy);
+        let supervisor = root::root(&hive, database, policy);
         let (root, started) = StartedChild::new(supervisor, config.mailbox.control);
         let (exit_tx, root_exit) = oneshot::channel();
         let watched = exit.clone();

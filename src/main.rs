@@ -12,8 +12,8 @@ fn main() -> std::process::ExitCode {
                 app.run_until_stopped(shutdown_signal()).await
             }
             Command::Migrate(args) => {
-                let path = prepare_store(&args.config()?).await?;
-                tracing::info!(database = %path.display(), "database is up to date");
+                let database = prepare_store(&args.config()?).await?;
+                tracing::info!(%database, "database is up to date");
                 Ok(())
             }
         }

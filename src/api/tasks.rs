@@ -10,7 +10,8 @@ use super::views::{TaskPage, TaskView};
 use super::{ask, paginate, Limit, API};
 use crate::context::Hive;
 use crate::domain::names::Role;
-use crate::domain::task::{NewTask, TaskStatus};
+use crate::domain::task::{NewTask, Priority, TaskStatus};
+use crate::domain::time::Timestamp;
 use crate::managers::orchestrator::{CancelOutcome, CancelTask, Submit, SubmitError};
 use crate::store::{StoreError, TaskFilter};
 
@@ -75,12 +76,20 @@ pub async fn get_task(
 pub struct TaskListQuery {
     pub status: Option<TaskStatus>,
     pub role: Option<Role>,
+    pub priority: Option<Priority>,
+    /// Only tasks created at or after this time (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub created_since: Option<Timestamp>,
+    /// Only tasks created before this time (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub created_until: Option<Timestamp>,
     pub limit: Option<Limit>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
-/// List tasks in submission order, a page at a time.
+/// List tasks in submission order, a page at a time, filtered by status, role, priority and
+/// creation time.
 #[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks", params(TaskListQuery),
     responses((status = 200, body = TaskPage), (status = 422, body = Problem)))]
 pub async fn list_tasks(
@@ -92,6 +101,9 @@ pub async fn list_tasks(
     let filter = TaskFilter {
         status: q.status,
         role: q.role,
+        priority: q.priority,
+        created_since: q.created_since.map(|t| t.0),
+        created_until: q.created_until.map(|t| t.0),
         after: q.cursor,
         limit: limit as i64 + 1,
     };

@@ -233,4 +233,7 @@ pub struct TaskRecord {
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// When it last became eligible to run: accepted, or due again after a retry's backoff or a
+    /// hand-back. The SLA report's queue wait runs from here to `started_at`.
+    pub queued_at: i64,
 }

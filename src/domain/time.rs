@@ -14,3 +14,36 @@ pub fn rfc3339(ms: i64) -> String {
     let at = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
     humantime::format_rfc3339_millis(at).to_string()
 }
+
+/// A point in time a client gives, in RFC 3339 (`2026-11-25T10:00:00Z`, fractions allowed),
+/// held as epoch milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "String")]
+pub struct Timestamp(pub i64);
+
+impl TryFrom<String> for Timestamp {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        let at = humantime::parse_rfc3339(&s)
+            .map_err(|_| format!("{s:?} is not an RFC 3339 time such as 2026-11-25T10:00:00Z"))?;
+        let ms = at
+            .duration_since(UNIX_EPOCH)
+            .map_err(|_| format!("{s:?} is before 1970"))?
+            .as_millis();
+        Ok(Self(ms as i64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_read_rfc3339_and_refuse_anything_else() {
+        let t = Timestamp::try_from("2026-11-25T10:00:00.250Z".to_owned()).unwrap();
+        assert_eq!(rfc3339(t.0), "2026-11-25T10:00:00.250Z");
+        assert!(Timestamp::try_from("yesterday".to_owned()).is_err());
+        assert!(Timestamp::try_from("2026-11-25".to_owned()).is_err());
+    }
+}

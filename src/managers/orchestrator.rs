@@ -449,11 +449,12 @@ impl Orchestrator {
             self.finish(&id, status, None);
             return;
         }
+        let delay = retry_delay(self.hive.config.retry_backoff_ms, active.record.attempts);
         active.record.status = TaskStatus::Queued;
         active.record.agent_id = None;
+        active.record.queued_at = now_ms() + delay.as_millis() as i64;
         active.state = State::Backoff;
         let record = active.record.clone();
-        let delay = self.retry_delay(record.attempts);
         self.hive.metrics.task_retries.inc();
         self.persist(&record, Some("task.retrying"));
         ctx.run_later(delay, move |act, ctx| {
@@ -465,16 +466,6 @@ impl Orchestrator {
                 act.enqueue(id, false, ctx);
             }
         });
-    }
-
-    /// Exponential from the configured base, with ±20 % jitter so that tasks that failed together
-    /// do not come back together, capped so that a retry is never more than a minute away.
-    fn retry_delay(&self, attempts: u32) -> Duration {
-        let base = Duration::from_millis(self.hive.config.retry_backoff_ms);
-        let raw = base
-            .saturating_mul(1u32 << attempts.saturating_sub(1).min(16))
-            .min(Duration::from_secs(60));
-        raw.mul_f64(rand::rng().random_range(0.8..=1.2))
     }
 
     fn on_timeout(&mut self, id: Arc<str>, attempt: u32, ctx: &mut Context<Self>) {
@@ -530,6 +521,7 @@ impl Orchestrator {
         active.record.status = TaskStatus::Queued;
         active.record.agent_id = None;
         active.record.started_at = None;
+        active.record.queued_at = now_ms();
         let record = active.record.clone();
         self.persist(&record, None);
         true
@@ -590,6 +582,7 @@ impl Orchestrator {
                 if task.status == TaskStatus::Running {
                     task.status = TaskStatus::Queued;
                     task.agent_id = None;
+                    task.queued_at = now_ms();
                     task.error = Some("interrupted: the server stopped while this attempt ran".into());
                     if task.attempts > task.max_retries {
                         task.status = TaskStatus::Dead;
@@ -608,6 +601,15 @@ impl Orchestrator {
             act.hive.recovered.send_modify(|r| r.tasks = true);
         }));
     }
+}
+
+/// Exponential from the configured base, with ±20 % jitter so that tasks that failed together
+/// do not come back together, capped so that a retry is never more than a minute away.
+fn retry_delay(base_ms: u64, attempts: u32) -> Duration {
+    let raw = Duration::from_millis(base_ms)
+        .saturating_mul(1u32 << attempts.saturating_sub(1).min(16))
+        .min(Duration::from_secs(60));
+    raw.mul_f64(rand::rng().random_range(0.8..=1.2))
 }
 
 fn priority_label(p: Priority) -> &'static str {
@@ -652,6 +654,7 @@ impl Handler<Submit> for Orchestrator {
             let _ = reply.send(Err(SubmitError::Draining));
             return;
         }
+        let now = now_ms();
         let record = TaskRecord {
             id: uuid::Uuid::now_v7().to_string(),
             role: task.role,
@@ -666,9 +669,10 @@ impl Handler<Submit> for Orchestrator {
             result: None,
             error: None,
             agent_id: None,
-            created_at: now_ms(),
+            created_at: now,
             started_at: None,
             finished_at: None,
+            queued_at: now,
         };
         let Some(store) = self.hive.slots.store.get() else {
             let _ = reply.send(Err(SubmitError::Store(Arc::new(StoreError::Unavailable))));

@@ -2,7 +2,6 @@
 //! Shutdown runs in reverse, so the store, started first, stops last and commits what the others
 //! left it.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +20,7 @@ use super::security::{AccessPolicy, SecurityManager};
 use super::supervision_sink;
 use crate::context::{Hive, Slot};
 use crate::store::manager::StoreManager;
-use crate::store::open_writer;
+use crate::store::Database;
 
 /// The root gives up after this many restarts of its children in [`ROOT_PERIOD`]: a manager that
 /// keeps crashing means the server cannot work, and stopping with a clear error beats limping.
@@ -49,7 +48,7 @@ where
     })
 }
 
-pub fn root(hive: &Hive, db_path: PathBuf, policy: Arc<ArcSwap<AccessPolicy>>) -> Supervisor {
+pub fn root(hive: &Hive, database: Database, policy: Arc<ArcSwap<AccessPolicy>>) -> Supervisor {
     let m = hive.config.mailbox.clone();
     let sink = supervision_sink(hive);
     let tree = hive.tree.clone();
@@ -57,20 +56,16 @@ pub fn root(hive: &Hive, db_path: PathBuf, policy: Arc<ArcSwap<AccessPolicy>>) -
     let store = {
         let hive = hive.clone();
         ChildSpec::new("store", move |ctx: ChildContext| {
-            match open_writer(&db_path) {
-                Ok(conn) => {
-                    let actor = StoreManager::new(
-                        conn,
-                        hive.kinds.store.clone(),
-                        hive.metrics.clone(),
-                        hive.bus.clone(),
-                    );
-                    let (addr, started) = StartedChild::new(actor, m.store);
-                    hive.slots.store.set(addr);
-                    started
-                }
-                Err(e) => StartedChild::failed(ctx.exit, e.to_string()),
-            }
+            let actor = StoreManager::new(
+                database.clone(),
+                ctx.exit,
+                hive.kinds.store.clone(),
+                hive.metrics.clone(),
+                hive.bus.clone(),
+            );
+            let (addr, started) = StartedChild::new(actor, m.store);
+            hive.slots.store.set(addr);
+            started
         })
         .shutdown(ShutdownPolicy::Timeout(STORE_SHUTDOWN))
     };

@@ -3,27 +3,33 @@
 //! tasks. Whoever needs durability (the 202 of `POST /api/v1/tasks`) waits for the commit that
 //! holds its write.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
-use hive_actors::{MailboxProbe, Shutdown};
+use diesel::upsert::excluded;
+use diesel_async::AsyncConnection;
+use hive_actors::{ExitSlot, MailboxProbe, Shutdown};
 use tokio::sync::oneshot;
 
-use super::models::{AgentRow, TaskChange, TaskRow};
-use super::schema::{agents, tasks};
-use super::{SqliteConn, StoreError};
+use super::backend::{Conn, Database};
+use super::models::{AgentRow, NewSupervisorEvent, NewTaskEvent, TaskRow};
+use super::schema::{agents, supervisor_events, task_events, tasks};
+use super::StoreError;
 use crate::bus::{task_event, EventBus};
 use crate::domain::agent::{AgentInfo, AgentStatus};
-use crate::domain::task::TaskRecord;
+use crate::domain::task::{TaskRecord, TaskStatus};
 use crate::domain::time::now_ms;
 use crate::metrics::Metrics;
 
 /// Most writes in one transaction: large enough to amortise the fsync, small enough that one
 /// commit does not hold the writer for long.
 const MAX_BATCH: usize = 2048;
+/// Rows per multi-row statement: 500 task rows bind 9,000 values, well inside SQLite's 32,766
+/// and PostgreSQL's 65,535 bound parameters.
+const ROWS_PER_STATEMENT: usize = 500;
 
 /// A new task as stored: either this one, or the one that already had its idempotency key.
 #[derive(Debug)]
@@ -56,6 +62,8 @@ pub enum Write {
         restarts: u64,
         deleted: bool,
     },
+    /// A supervision decision, kept as history.
+    SupervisorEvent(NewSupervisorEvent),
 }
 
 #[derive(Debug, Message)]
@@ -67,10 +75,11 @@ pub struct Persist(pub Write);
 #[rtype(result = "()")]
 pub struct Flush(pub oneshot::Sender<()>);
 
-/// What the blocking side of a batch does, with no reply channels in it.
+/// What a batch writes, with no reply channels in it.
 enum Op {
     CreateTask(Result<TaskRow, StoreError>),
-    UpdateTask(String, TaskChange),
+    /// The task's full new state and the name of the history entry it adds.
+    UpdateTask(TaskRow, &'static str),
     CreateAgents(Result<Vec<AgentRow>, StoreError>),
     /// Writes nothing: rides in a batch so that a flush is answered when that batch commits.
     Barrier,
@@ -80,6 +89,7 @@ enum Op {
         restarts: i64,
         deleted_at: Option<i64>,
     },
+    SupervisorEvent(NewSupervisorEvent),
 }
 
 enum Done {
@@ -95,8 +105,12 @@ enum Waiter {
     None,
 }
 
+type Outcome = Result<Vec<Result<Done, StoreError>>, diesel::result::Error>;
+
 pub struct StoreManager {
-    conn: SqliteConn,
+    database: Database,
+    /// `None` until `started` has connected, and while a batch holds it.
+    conn: Option<Conn>,
     pending: Vec<(Op, Waiter)>,
     committing: bool,
     closing: bool,
@@ -104,23 +118,27 @@ pub struct StoreManager {
     metrics: Arc<Metrics>,
     /// Task events are published here after the commit that holds the state they announce.
     bus: EventBus,
+    exit: ExitSlot,
 }
 
 impl StoreManager {
     pub fn new(
-        conn: SqliteConn,
+        database: Database,
+        exit: ExitSlot,
         probe: Arc<MailboxProbe>,
         metrics: Arc<Metrics>,
         bus: EventBus,
     ) -> Self {
         Self {
-            conn,
+            database,
+            conn: None,
             pending: Vec::new(),
             committing: false,
             closing: false,
             probe,
             metrics,
             bus,
+            exit,
         }
     }
 
@@ -134,87 +152,211 @@ impl StoreManager {
             }
             return;
         }
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
         self.committing = true;
         let take = self.pending.len().min(MAX_BATCH);
         let (ops, waiters): (Vec<Op>, Vec<Waiter>) = self.pending.drain(..take).unzip();
         let batch = ops.len();
         let started = Instant::now();
-        let commit = self.conn.spawn_blocking(move |c| {
-            c.immediate_transaction(|c| ops.into_iter().map(|op| apply(c, op)).collect())
-        });
-        ctx.spawn(commit.into_actor(self).map(move |outcome, act, ctx| {
-            // Writes count against the store's bound until they are committed.
-            for _ in 0..batch {
-                act.probe.handled();
-            }
-            act.metrics.store_batch_size.observe(batch as f64);
-            act.metrics
-                .store_commit_seconds
-                .observe(started.elapsed().as_secs_f64());
-            answer(outcome, waiters, &act.bus);
-            act.committing = false;
-            act.commit_next(ctx);
-        }));
+        let commit = async move {
+            let outcome = commit(&mut conn, ops).await;
+            (conn, outcome)
+        };
+        ctx.spawn(
+            commit
+                .into_actor(self)
+                .map(move |(conn, outcome), act, ctx| {
+                    act.conn = Some(conn);
+                    // Writes count against the store's bound until they are committed.
+                    for _ in 0..batch {
+                        act.probe.handled();
+                    }
+                    act.metrics.store_batch_size.observe(batch as f64);
+                    act.metrics
+                        .store_commit_seconds
+                        .observe(started.elapsed().as_secs_f64());
+                    answer(outcome, waiters, &act.bus);
+                    act.committing = false;
+                    act.commit_next(ctx);
+                }),
+        );
     }
 }
 
-fn apply(c: &mut SqliteConnection, op: Op) -> QueryResult<Result<Done, StoreError>> {
-    match op {
-        Op::CreateTask(Err(e)) | Op::CreateAgents(Err(e)) => Ok(Err(e)),
-        Op::CreateTask(Ok(row)) => {
-            if let Some(key) = &row.idempotency_key {
-                let found = tasks::table
-                    .filter(tasks::idempotency_key.eq(key))
-                    .select(TaskRow::as_select())
-                    .first(c)
-                    .optional()?;
-                if let Some(found) = found {
-                    return Ok(found.into_record().map(|task| {
-                        Done::Task(Box::new(Created {
-                            task,
-                            existing: true,
-                        }))
-                    }));
+/// What one batch writes, sorted into multi-row statements: one transaction, a handful of
+/// statements however many writes it holds.
+#[derive(Default)]
+struct Plan {
+    /// Index in the batch of each new task, and its row.
+    created: Vec<(usize, TaskRow)>,
+    /// The last state of each updated task (an upsert may touch a row once per statement).
+    updated: HashMap<String, TaskRow>,
+    history: Vec<NewTaskEvent>,
+    new_agents: Vec<AgentRow>,
+    agent_updates: Vec<(String, &'static str, i64, Option<i64>)>,
+    supervision: Vec<NewSupervisorEvent>,
+}
+
+impl Plan {
+    fn of(ops: Vec<Op>, results: &mut [Option<Result<Done, StoreError>>]) -> Plan {
+        let mut plan = Plan::default();
+        for (i, op) in ops.into_iter().enumerate() {
+            match op {
+                Op::CreateTask(Err(e)) | Op::CreateAgents(Err(e)) => results[i] = Some(Err(e)),
+                Op::CreateTask(Ok(row)) => plan.created.push((i, row)),
+                Op::UpdateTask(row, kind) => {
+                    if let Ok(task) = row.clone().into_record() {
+                        plan.history
+                            .push(NewTaskEvent::of(&task, kind, row.updated_at));
+                    }
+                    plan.updated.insert(row.id.clone(), row);
                 }
+                Op::CreateAgents(Ok(rows)) => plan.new_agents.extend(rows),
+                Op::Barrier => {}
+                Op::UpdateAgent {
+                    id,
+                    status,
+                    restarts,
+                    deleted_at,
+                } => plan.agent_updates.push((id, status, restarts, deleted_at)),
+                Op::SupervisorEvent(event) => plan.supervision.push(event),
             }
-            diesel::insert_into(tasks::table).values(&row).execute(c)?;
-            Ok(row.into_record().map(|task| {
-                Done::Task(Box::new(Created {
-                    task,
-                    existing: false,
-                }))
-            }))
         }
-        Op::UpdateTask(id, change) => {
-            diesel::update(tasks::table.find(id))
-                .set(&change)
-                .execute(c)?;
-            Ok(Ok(Done::Other))
-        }
-        Op::CreateAgents(Ok(rows)) => {
-            for row in &rows {
-                diesel::insert_into(agents::table).values(row).execute(c)?;
-            }
-            Ok(Ok(Done::Other))
-        }
-        Op::Barrier => Ok(Ok(Done::Other)),
-        Op::UpdateAgent {
-            id,
-            status,
-            restarts,
-            deleted_at,
-        } => {
-            diesel::update(agents::table.find(id))
-                .set((
-                    agents::status.eq(status),
-                    agents::restarts.eq(restarts),
-                    agents::deleted_at.eq(deleted_at),
-                    agents::last_heartbeat.eq(now_ms()),
-                ))
-                .execute(c)?;
-            Ok(Ok(Done::Other))
+        plan
+    }
+
+    /// Which new tasks were stored, and which found the task that already had their key.
+    fn creations(
+        created: Vec<(usize, TaskRow)>,
+        holders: &HashMap<String, TaskRow>,
+        history: &mut Vec<NewTaskEvent>,
+        results: &mut [Option<Result<Done, StoreError>>],
+    ) {
+        for (i, row) in created {
+            let holder = row.idempotency_key.as_ref().and_then(|k| holders.get(k));
+            let (row, existing) = match holder {
+                Some(holder) if holder.id != row.id => (holder.clone(), true),
+                _ => (row, false),
+            };
+            let stored = row.into_record().map(|task| {
+                if !existing {
+                    history.push(NewTaskEvent::of(&task, "queued", task.created_at));
+                }
+                Done::Task(Box::new(Created { task, existing }))
+            });
+            results[i] = Some(stored);
         }
     }
+}
+
+/// The statements of one batch, written once: `$Run` is diesel's synchronous or diesel-async's
+/// `RunQueryDsl` and `$($wait)*` is empty or `.await`. SQLite runs the batch as one blocking call
+/// (its multi-row `INSERT … ON CONFLICT` is built only by diesel's synchronous side), PostgreSQL
+/// as async statements on its connection.
+macro_rules! write_batch {
+    ($c:ident, $plan:ident, $results:ident, $now:ident, $Run:ident, $($wait:tt)*) => {{
+        for chunk in $plan.created.chunks(ROWS_PER_STATEMENT) {
+            let rows: Vec<&TaskRow> = chunk.iter().map(|(_, row)| row).collect();
+            // A key that is already taken skips the row; its holder is read back below.
+            let insert = diesel::insert_into(tasks::table)
+                .values(rows)
+                .on_conflict_do_nothing();
+            $Run::execute(insert, $c)$($wait)*?;
+        }
+        let keys: Vec<&String> = $plan
+            .created
+            .iter()
+            .filter_map(|(_, row)| row.idempotency_key.as_ref())
+            .collect();
+        let mut holders = HashMap::new();
+        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+            let query = tasks::table
+                .filter(tasks::idempotency_key.eq_any(chunk))
+                .select(TaskRow::as_select());
+            let found: Vec<TaskRow> = $Run::load(query, $c)$($wait)*?;
+            holders.extend(
+                found
+                    .into_iter()
+                    .filter_map(|row| Some((row.idempotency_key.clone()?, row))),
+            );
+        }
+        let updated: Vec<TaskRow> = $plan.updated.into_values().collect();
+        for chunk in updated.chunks(ROWS_PER_STATEMENT) {
+            let upsert = diesel::insert_into(tasks::table)
+                .values(chunk)
+                .on_conflict(tasks::id)
+                .do_update()
+                .set((
+                    tasks::status.eq(excluded(tasks::status)),
+                    tasks::attempts.eq(excluded(tasks::attempts)),
+                    tasks::result.eq(excluded(tasks::result)),
+                    tasks::error.eq(excluded(tasks::error)),
+                    tasks::agent_id.eq(excluded(tasks::agent_id)),
+                    tasks::started_at.eq(excluded(tasks::started_at)),
+                    tasks::finished_at.eq(excluded(tasks::finished_at)),
+                    tasks::queued_at.eq(excluded(tasks::queued_at)),
+                    tasks::updated_at.eq(excluded(tasks::updated_at)),
+                ));
+            $Run::execute(upsert, $c)$($wait)*?;
+        }
+        for chunk in $plan.new_agents.chunks(ROWS_PER_STATEMENT) {
+            $Run::execute(diesel::insert_into(agents::table).values(chunk), $c)$($wait)*?;
+        }
+        for (id, status, restarts, deleted_at) in &$plan.agent_updates {
+            let update = diesel::update(agents::table.find(id)).set((
+                agents::status.eq(*status),
+                agents::restarts.eq(*restarts),
+                agents::deleted_at.eq(*deleted_at),
+                agents::last_heartbeat.eq($now),
+            ));
+            $Run::execute(update, $c)$($wait)*?;
+        }
+        for chunk in $plan.supervision.chunks(ROWS_PER_STATEMENT) {
+            let insert = diesel::insert_into(supervisor_events::table).values(chunk);
+            $Run::execute(insert, $c)$($wait)*?;
+        }
+        let mut history = $plan.history;
+        Plan::creations($plan.created, &holders, &mut history, &mut $results);
+        for chunk in history.chunks(ROWS_PER_STATEMENT) {
+            let insert = diesel::insert_into(task_events::table).values(chunk);
+            $Run::execute(insert, $c)$($wait)*?;
+        }
+        Ok::<_, diesel::result::Error>($results)
+    }};
+}
+
+/// Commit one batch in one transaction.
+async fn commit(conn: &mut Conn, ops: Vec<Op>) -> Outcome {
+    use diesel::RunQueryDsl as SyncRun;
+    use diesel_async::RunQueryDsl as AsyncRun;
+
+    let mut results: Vec<Option<Result<Done, StoreError>>> = (0..ops.len()).map(|_| None).collect();
+    let plan = Plan::of(ops, &mut results);
+    let now = now_ms();
+    let results = match conn {
+        Conn::Sqlite(c) => {
+            c.spawn_blocking(move |c| {
+                c.immediate_transaction(|c| {
+                    let mut results = results;
+                    write_batch!(c, plan, results, now, SyncRun,)
+                })
+            })
+            .await?
+        }
+        Conn::Postgres(c) => {
+            c.transaction(async move |c| {
+                let mut results = results;
+                write_batch!(c, plan, results, now, AsyncRun, .await)
+            })
+            .await?
+        }
+    };
+    Ok(results
+        .into_iter()
+        .map(|r| r.unwrap_or(Ok(Done::Other)))
+        .collect())
 }
 
 fn answer(
@@ -268,8 +410,25 @@ fn answer(
 impl Actor for StoreManager {
     type Context = Context<Self>;
 
-    fn started(&mut self, _: &mut Context<Self>) {
+    /// Connects before the first message is handled; a store that cannot connect exits with the
+    /// reason, and its supervisor retries with backoff.
+    fn started(&mut self, ctx: &mut Context<Self>) {
         self.probe.actor_started();
+        let database = self.database.clone();
+        ctx.wait(
+            async move { Conn::open(&database).await }
+                .into_actor(self)
+                .map(|opened, act, ctx| match opened {
+                    Ok(conn) => {
+                        act.conn = Some(conn);
+                        act.commit_next(ctx);
+                    }
+                    Err(e) => {
+                        act.exit.fail(e.to_string());
+                        ctx.stop();
+                    }
+                }),
+        );
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
@@ -287,12 +446,19 @@ impl Handler<Persist> for StoreManager {
                 Op::CreateTask(TaskRow::from_record(&task, now)),
                 Waiter::Task(reply),
             ),
-            Write::UpdateTask { task, event } => (
-                Op::UpdateTask(task.id.clone(), TaskChange::from_record(&task, now)),
-                event.map_or(Waiter::None, |kind| {
+            Write::UpdateTask { task, event } => {
+                let op = match TaskRow::from_record(&task, now) {
+                    Ok(row) => Op::UpdateTask(row, history_kind(&task, event)),
+                    Err(e) => {
+                        tracing::error!(task = %task.id, error = %e, "cannot store a task's state");
+                        Op::Barrier
+                    }
+                };
+                let waiter = event.map_or(Waiter::None, |kind| {
                     Waiter::Publish(kind, Box::new(task_event(&task)))
-                }),
-            ),
+                });
+                (op, waiter)
+            }
             Write::CreateAgents { agents, reply } => {
                 let rows = agents.iter().map(AgentRow::from_info).collect();
                 (Op::CreateAgents(rows), Waiter::Unit(reply))
@@ -311,9 +477,20 @@ impl Handler<Persist> for StoreManager {
                 },
                 Waiter::None,
             ),
+            Write::SupervisorEvent(event) => (Op::SupervisorEvent(event), Waiter::None),
         };
         self.pending.push(entry);
         self.commit_next(ctx);
+    }
+}
+
+/// The history entry of a state change: the bus event's name, or for a change that announces
+/// nothing, `requeued` (handed back, recovered) or the final status.
+fn history_kind(task: &TaskRecord, event: Option<&'static str>) -> &'static str {
+    match event.and_then(|e| e.strip_prefix("task.")) {
+        Some(kind) => kind,
+        None if task.status == TaskStatus::Queued => "requeued",
+        None => task.status.as_str(),
     }
 }
 

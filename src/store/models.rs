@@ -2,13 +2,14 @@
 
 use diesel::prelude::*;
 
-use super::schema::{agents, tasks};
+use super::schema::{agents, supervisor_events, task_events, tasks};
 use super::StoreError;
 use crate::domain::agent::{AgentInfo, AgentStatus};
 use crate::domain::task::{Priority, TaskRecord, TaskStatus};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = tasks)]
+// NULL rather than DEFAULT for `None`: rows without DEFAULT go into one multi-row INSERT on SQLite.
+#[diesel(table_name = tasks, treat_none_as_default_value = false)]
 pub struct TaskRow {
     pub id: String,
     pub role: String,
@@ -27,20 +28,7 @@ pub struct TaskRow {
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
     pub updated_at: i64,
-}
-
-/// The columns a state change of a task writes.
-#[derive(Debug, Clone, AsChangeset)]
-#[diesel(table_name = tasks, treat_none_as_null = true)]
-pub struct TaskChange {
-    pub status: String,
-    pub attempts: i32,
-    pub result: Option<String>,
-    pub error: Option<String>,
-    pub agent_id: Option<String>,
-    pub started_at: Option<i64>,
-    pub finished_at: Option<i64>,
-    pub updated_at: i64,
+    pub queued_at: i64,
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -68,6 +56,7 @@ impl TaskRow {
             started_at: t.started_at,
             finished_at: t.finished_at,
             updated_at: now,
+            queued_at: t.queued_at,
         })
     }
 
@@ -93,28 +82,78 @@ impl TaskRow {
             created_at: self.created_at,
             started_at: self.started_at,
             finished_at: self.finished_at,
+            queued_at: self.queued_at,
             id: self.id,
         })
     }
 }
 
-impl TaskChange {
-    pub fn from_record(t: &TaskRecord, now: i64) -> Self {
+/// One entry of a task's history.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = task_events)]
+pub struct TaskEventRow {
+    pub id: i64,
+    pub task_id: String,
+    pub at: i64,
+    pub kind: String,
+    pub attempt: i32,
+    pub agent_id: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = task_events, treat_none_as_default_value = false)]
+pub struct NewTaskEvent {
+    pub task_id: String,
+    pub at: i64,
+    pub kind: &'static str,
+    pub attempt: i32,
+    pub agent_id: Option<String>,
+    pub error: Option<String>,
+}
+
+impl NewTaskEvent {
+    pub fn of(t: &TaskRecord, kind: &'static str, at: i64) -> Self {
         Self {
-            status: t.status.as_str().to_owned(),
-            attempts: t.attempts as i32,
-            result: t.result.as_ref().map(|v| v.to_string()),
-            error: t.error.clone(),
+            task_id: t.id.clone(),
+            at,
+            kind,
+            attempt: t.attempts as i32,
             agent_id: t.agent_id.clone(),
-            started_at: t.started_at,
-            finished_at: t.finished_at,
-            updated_at: now,
+            // The error belongs to the attempt that failed, not to the events after it.
+            error: matches!(kind, "retrying" | "requeued" | "failed" | "dead")
+                .then(|| t.error.clone())
+                .flatten(),
         }
     }
 }
 
+/// One supervision decision.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = supervisor_events)]
+pub struct SupervisorEventRow {
+    pub id: i64,
+    pub at: i64,
+    pub supervisor: String,
+    pub child: String,
+    pub kind: String,
+    pub reason: Option<String>,
+    pub restarts: Option<i64>,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = supervisor_events, treat_none_as_default_value = false)]
+pub struct NewSupervisorEvent {
+    pub at: i64,
+    pub supervisor: String,
+    pub child: String,
+    pub kind: &'static str,
+    pub reason: Option<String>,
+    pub restarts: Option<i64>,
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = agents)]
+#[diesel(table_name = agents, treat_none_as_default_value = false)]
 pub struct AgentRow {
     pub id: String,
     pub name: String,

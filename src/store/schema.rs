@@ -34,5 +34,30 @@ diesel::table! {
         started_at -> Nullable<BigInt>,
         finished_at -> Nullable<BigInt>,
         updated_at -> BigInt,
+        queued_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    task_events (id) {
+        id -> BigInt,
+        task_id -> Text,
+        at -> BigInt,
+        kind -> Text,
+        attempt -> Integer,
+        agent_id -> Nullable<Text>,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    supervisor_events (id) {
+        id -> BigInt,
+        at -> BigInt,
+        supervisor -> Text,
+        child -> Text,
+        kind -> Text,
+        reason -> Nullable<Text>,
+        restarts -> Nullable<BigInt>,
     }
 }

@@ -170,9 +170,29 @@ fn the_command_line_names_its_commands_and_migrates() {
     );
     assert!(dir.path().join("hive.db").exists());
     let bad = Command::new(hive)
-        .args(["migrate", "--database-url", "postgres://nowhere/db"])
+        .args(["migrate", "--database-url", "mysql://hive:pw@db/hive"])
         .output()
         .unwrap();
     assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("unsupported database URL"));
+    let said = String::from_utf8_lossy(&bad.stderr);
+    assert!(said.contains("unsupported database URL"), "{said}");
+    assert!(
+        !said.contains("pw@"),
+        "the password stays out of the log: {said}"
+    );
+    // Nothing listens on port 1: the error names the database and says why.
+    let unreachable = Command::new(hive)
+        .args([
+            "migrate",
+            "--database-url",
+            "postgres://hive:pw@127.0.0.1:1/hive",
+        ])
+        .output()
+        .unwrap();
+    assert!(!unreachable.status.success());
+    let said = String::from_utf8_lossy(&unreachable.stderr);
+    assert!(
+        said.contains("postgres://hive:***@127.0.0.1:1/hive"),
+        "{said}"
+    );
 }

@@ -1,0 +1,36 @@
+-- History: what happened to each task, and every supervision decision. Both tables are append-only.
+
+-- When the task last became eligible to run (accepted, retried or handed back): the start of the
+-- queue wait that the SLA report measures. Rows from before this column wait from their creation.
+ALTER TABLE tasks ADD COLUMN queued_at BIGINT NOT NULL DEFAULT 0;
+UPDATE tasks SET queued_at = created_at;
+
+-- The SLA report reads the tasks that finished inside its window: a range scan of this index.
+CREATE INDEX tasks_finished_at ON tasks (finished_at) WHERE finished_at IS NOT NULL;
+
+CREATE TABLE task_events (
+    -- Insertion order is the order the store committed the changes in.
+    id BIGSERIAL PRIMARY KEY,
+    task_id TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    -- queued, started, retrying, requeued, succeeded, failed, dead, cancelled
+    kind TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    agent_id TEXT,
+    error TEXT
+);
+-- `GET /api/v1/tasks/{id}/events` reads one task's history in order.
+CREATE INDEX task_events_task_id ON task_events (task_id, id);
+
+CREATE TABLE supervisor_events (
+    id BIGSERIAL PRIMARY KEY,
+    at BIGINT NOT NULL,
+    supervisor TEXT NOT NULL,
+    child TEXT NOT NULL,
+    -- child_started, child_exited, child_restarted, child_restarting, supervisor_gave_up
+    kind TEXT NOT NULL,
+    reason TEXT,
+    restarts BIGINT
+);
+-- Listing pages by id (newest last); filtering by supervisor pages within it.
+CREATE INDEX supervisor_events_supervisor ON supervisor_events (supervisor, id);

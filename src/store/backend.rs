@@ -1,0 +1,281 @@
+//! The two databases Hive stores in, behind one type each for a connection and a pool, so that
+//! every query is written once (see [`queries`](super::queries)) and compiled for both.
+//!
+//! - **SQLite** (the embedded default) runs through diesel-async's `SyncConnectionWrapper`, which
+//!   moves each blocking call to tokio's blocking pool. WAL lets the pool's readers run beside the
+//!   one writer; `synchronous=FULL` puts a commit on disk before the 202 that depends on it.
+//! - **PostgreSQL** runs through `AsyncPgConnection` (tokio-postgres underneath: no libpq).
+//!
+//! Pools are bb8 for both (and for Redis, with bb8-redis): one pool crate, whose `Pool::get`
+//! waits asynchronously and which diesel-async supports directly.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use diesel::sqlite::SqliteConnection;
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use futures::FutureExt;
+
+use super::StoreError;
+
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+pub type PgConn = AsyncPgConnection;
+
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// How long a SQLite connection waits on a lock before it answers "busy".
+const BUSY_TIMEOUT_MS: u32 = 5_000;
+/// How long a reader waits for a pooled connection before the request fails.
+const POOL_WAIT: Duration = Duration::from_secs(5);
+
+/// Which database, from `--database-url` / `HIVE_DATABASE_URL`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Database {
+    /// `postgres://…` or `postgresql://…`, a `sqlite://` URL or a plain file path; without one,
+    /// `hive.db` in the data directory.
+    pub fn resolve(url: Option<&str>, data_dir: &Path) -> Result<Self, StoreError> {
+        let Some(url) = url else {
+            return Ok(Database::Sqlite(data_dir.join("hive.db")));
+        };
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Database::Postgres(url.to_owned()));
+        }
+        let path = url.strip_prefix("sqlite://").unwrap_or(url);
+        if path.is_empty() || path.contains("://") {
+            return Err(StoreError::UnsupportedUrl(redact(url)));
+        }
+        Ok(Database::Sqlite(PathBuf::from(path)))
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Database::Sqlite(_) => "sqlite",
+            Database::Postgres(_) => "postgres",
+        }
+    }
+
+    fn open_error(&self, e: impl fmt::Display) -> StoreError {
+        StoreError::Open {
+            database: self.to_string(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// Apply pending migrations; answers how many ran. PostgreSQL's run through
+    /// `AsyncConnectionWrapper` on a thread of their own, since diesel_migrations is synchronous
+    /// and the wrapper blocks on the async connection underneath.
+    pub async fn migrate(&self) -> Result<usize, StoreError> {
+        match self {
+            Database::Sqlite(path) => {
+                let mut conn = open_sqlite_writer(path).map_err(|e| self.open_error(e))?;
+                let ran = conn
+                    .spawn_blocking(|c| {
+                        c.run_pending_migrations(SQLITE_MIGRATIONS)
+                            .map(|done| done.len())
+                            .map_err(diesel::result::Error::QueryBuilderError)
+                    })
+                    .await?;
+                Ok(ran)
+            }
+            Database::Postgres(url) => {
+                let url = url.clone();
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                std::thread::Builder::new()
+                    .name("hive-migrate".into())
+                    .spawn(move || {
+                        let ran =
+                            <AsyncConnectionWrapper<PgConn> as diesel::Connection>::establish(&url)
+                                .map_err(|e| e.to_string())
+                                .and_then(|mut c| {
+                                    c.run_pending_migrations(POSTGRES_MIGRATIONS)
+                                        .map(|done| done.len())
+                                        .map_err(|e| e.to_string())
+                                });
+                        let _ = tx.send(ran);
+                    })
+                    .map_err(|e| self.open_error(e))?;
+                match rx.await {
+                    Ok(Ok(ran)) => Ok(ran),
+                    Ok(Err(e)) => Err(self.open_error(e)),
+                    Err(_) => Err(self.open_error("the migration thread panicked")),
+                }
+            }
+        }
+    }
+}
+
+/// Shows where the data lives without the password a PostgreSQL URL may carry: this string goes
+/// into logs and errors.
+impl fmt::Display for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Database::Sqlite(path) => write!(f, "{}", path.display()),
+            Database::Postgres(url) => f.write_str(&redact(url)),
+        }
+    }
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}({self})", self.kind())
+    }
+}
+
+/// `scheme://user:secret@host/db` → `scheme://user:***@host/db`.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+fn open_sqlite_writer(path: &Path) -> Result<SqliteConn, String> {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    }
+    let url = path.to_string_lossy().into_owned();
+    let mut conn = SqliteConnection::establish(&url).map_err(|e| e.to_string())?;
+    conn.batch_execute(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = {BUSY_TIMEOUT_MS};"
+    ))
+    .map_err(|e| e.to_string())?;
+    Ok(SyncConnectionWrapper::new(conn))
+}
+
+/// The writer's connection.
+pub enum Conn {
+    Sqlite(SqliteConn),
+    Postgres(PgConn),
+}
+
+impl Conn {
+    pub async fn open(database: &Database) -> Result<Conn, StoreError> {
+        match database {
+            Database::Sqlite(path) => open_sqlite_writer(path)
+                .map(Conn::Sqlite)
+                .map_err(|e| database.open_error(e)),
+            Database::Postgres(url) => PgConn::establish(url)
+                .await
+                .map(Conn::Postgres)
+                .map_err(|e| database.open_error(e)),
+        }
+    }
+}
+
+pub type SqlitePool = bb8::Pool<AsyncDieselConnectionManager<SqliteConn>>;
+pub type PgPool = bb8::Pool<AsyncDieselConnectionManager<PgConn>>;
+
+/// The readers' pool.
+#[derive(Clone)]
+pub enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+pub enum Pooled<'a> {
+    Sqlite(bb8::PooledConnection<'a, AsyncDieselConnectionManager<SqliteConn>>),
+    Postgres(bb8::PooledConnection<'a, AsyncDieselConnectionManager<PgConn>>),
+}
+
+impl Pool {
+    /// Connections are made when first needed: a pool can be built before the database has
+    /// its schema (or is reachable), which lets the server answer `/readyz` while it migrates.
+    pub fn new(database: &Database, size: u32) -> Pool {
+        fn builder<M: bb8::ManageConnection>(size: u32) -> bb8::Builder<M> {
+            bb8::Pool::builder()
+                .max_size(size)
+                .connection_timeout(POOL_WAIT)
+        }
+        match database {
+            Database::Sqlite(path) => {
+                let mut config = ManagerConfig::<SqliteConn>::default();
+                config.custom_setup = Box::new(|url| {
+                    async move {
+                        let mut conn = SqliteConn::establish(url).await?;
+                        conn.batch_execute(&format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS};"))
+                            .await
+                            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                        Ok(conn)
+                    }
+                    .boxed()
+                });
+                let manager = AsyncDieselConnectionManager::new_with_config(
+                    path.to_string_lossy().into_owned(),
+                    config,
+                );
+                Pool::Sqlite(builder(size).build_unchecked(manager))
+            }
+            Database::Postgres(url) => {
+                let manager = AsyncDieselConnectionManager::<PgConn>::new(url.clone());
+                Pool::Postgres(builder(size).build_unchecked(manager))
+            }
+        }
+    }
+
+    pub async fn get(&self) -> Result<Pooled<'_>, StoreError> {
+        let pool_error = |e: bb8::RunError<_>| StoreError::Pool(e.to_string());
+        Ok(match self {
+            Pool::Sqlite(pool) => Pooled::Sqlite(pool.get().await.map_err(pool_error)?),
+            Pool::Postgres(pool) => Pooled::Postgres(pool.get().await.map_err(pool_error)?),
+        })
+    }
+}
+
+/// Runs `$body` with `$c` bound to the pooled connection inside `$conn` (a [`Pooled`]): the body
+/// is written once and compiled for each backend.
+macro_rules! with_conn {
+    (pooled $conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::store::backend::Pooled::Sqlite($c) => $body,
+            $crate::store::backend::Pooled::Postgres($c) => $body,
+        }
+    };
+}
+pub(crate) use with_conn;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_pick_the_backend_and_never_show_a_password() {
+        let dir = Path::new("/var/lib/hive");
+        assert_eq!(
+            Database::resolve(None, dir).unwrap(),
+            Database::Sqlite(dir.join("hive.db"))
+        );
+        assert_eq!(
+            Database::resolve(Some("sqlite:///tmp/x.db"), dir).unwrap(),
+            Database::Sqlite(PathBuf::from("/tmp/x.db"))
+        );
+        assert_eq!(
+            Database::resolve(Some("rel/x.db"), dir).unwrap(),
+            Database::Sqlite(PathBuf::from("rel/x.db"))
+        );
+        let pg = Database::resolve(Some("postgres://hive:s3cret@db:5432/hive"), dir).unwrap();
+        assert_eq!(pg.kind(), "postgres");
+        assert_eq!(pg.to_string(), "postgres://hive:***@db:5432/hive");
+        assert!(!format!("{pg:?}").contains("s3cret"));
+        let err = Database::resolve(Some("mysql://u:pw@h/db"), dir).unwrap_err();
+        assert!(err.to_string().contains("mysql://u:***@h/db"), "{err}");
+    }
+}
