@@ -91,7 +91,7 @@ pub struct AgentSpec {
 }
 
 /// What Hive knows of an agent that does not change while it lives.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AgentInfo {
     pub id: String,
     pub name: String,

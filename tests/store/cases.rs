@@ -1,0 +1,317 @@
+//! Each case takes a migrated, empty store; `main.rs` runs it on SQLite and on PostgreSQL.
+
+use futures::future::join_all;
+use hive::domain::agent::{AgentInfo, AgentStatus};
+use hive::domain::task::{Priority, TaskStatus};
+use hive::domain::time::now_ms;
+use hive::store::manager::{Persist, Write};
+use hive::store::models::NewSupervisorEvent;
+use hive::store::TaskFilter;
+use serde_json::json;
+
+use crate::fixture::{task, Fixture};
+
+pub async fn migrations_run_once_and_then_find_nothing_to_do(f: &Fixture) {
+    assert_eq!(f.migrated, 2, "a fresh database gets every migration");
+    assert_eq!(f.database.migrate().await.unwrap(), 0);
+}
+
+pub async fn a_created_task_reads_back_field_for_field(f: &Fixture) {
+    let mut t = task("worker", Priority::High);
+    t.input = json!({"op": "echo", "value": {"nested": [1, 2.5, "ünïcode", null]}});
+    t.required_capabilities = vec!["gpu".to_owned().try_into().unwrap()]
+        .try_into()
+        .unwrap();
+    t.idempotency_key = Some("order-7".into());
+    t.timeout_ms = 1_234;
+    t.max_retries = 7;
+    let created = f.create(t.clone()).await;
+    assert!(!created.existing);
+    assert_eq!(created.task, t);
+    assert_eq!(f.store.task(&t.id).await.unwrap(), Some(t));
+    assert_eq!(f.store.task("no-such-task").await.unwrap(), None);
+}
+
+pub async fn a_repeated_idempotency_key_answers_the_first_task_even_within_one_batch(f: &Fixture) {
+    let keyed = |key: &str| {
+        let mut t = task("worker", Priority::Normal);
+        t.idempotency_key = Some(key.to_owned());
+        t
+    };
+    // Sent together, these two land in one batch: the second must still find the first.
+    let (first, second) = (keyed("k"), keyed("k"));
+    let (a, b) = futures::join!(f.create(first.clone()), f.create(second));
+    assert!(!a.existing);
+    assert!(b.existing);
+    assert_eq!(b.task.id, first.id);
+    // And after the commit, in a batch of its own.
+    let again = f.create(keyed("k")).await;
+    assert!(again.existing);
+    assert_eq!(again.task.id, first.id);
+    let other = f.create(keyed("other")).await;
+    assert!(!other.existing);
+    let all = f.store.tasks(&filter(100)).await.unwrap();
+    assert_eq!(all.len(), 2, "one row per key");
+}
+
+pub async fn the_last_state_wins_and_every_step_is_in_the_history(f: &Fixture) {
+    let mut t = task("worker", Priority::Normal);
+    f.create(t.clone()).await;
+    // Three changes in one batch, as a fast task produces them.
+    t.status = TaskStatus::Running;
+    t.attempts = 1;
+    t.agent_id = Some("agent-1".into());
+    t.started_at = Some(now_ms());
+    f.update(&t, Some("task.started"));
+    t.status = TaskStatus::Queued;
+    t.error = Some("boom".into());
+    t.agent_id = None;
+    f.update(&t, Some("task.retrying"));
+    t.status = TaskStatus::Running;
+    t.attempts = 2;
+    t.agent_id = Some("agent-2".into());
+    f.update(&t, Some("task.started"));
+    t.status = TaskStatus::Succeeded;
+    t.result = Some(json!({"answer": 42}));
+    t.error = None;
+    t.finished_at = Some(now_ms());
+    f.update(&t, Some("task.succeeded"));
+    f.flush().await;
+
+    assert_eq!(f.store.task(&t.id).await.unwrap(), Some(t.clone()));
+    let history = f.store.task_events(&t.id).await.unwrap();
+    let steps: Vec<(&str, i32, Option<&str>)> = history
+        .iter()
+        .map(|e| (e.kind.as_str(), e.attempt, e.error.as_deref()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("queued", 0, None),
+            ("started", 1, None),
+            ("retrying", 1, Some("boom")),
+            ("started", 2, None),
+            ("succeeded", 2, None),
+        ]
+    );
+    assert_eq!(history[3].agent_id.as_deref(), Some("agent-2"));
+}
+
+fn filter(limit: i64) -> TaskFilter {
+    TaskFilter {
+        limit,
+        ..TaskFilter::default()
+    }
+}
+
+pub async fn lists_filter_by_status_role_priority_and_time_and_page_stably(f: &Fixture) {
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let role = if i % 2 == 0 { "even" } else { "odd" };
+        let priority = if i % 3 == 0 {
+            Priority::Low
+        } else {
+            Priority::High
+        };
+        let mut t = task(role, priority);
+        t.created_at = 1_000 * i;
+        ids.push(f.create(t).await.task.id);
+    }
+    let mut done = f.store.task(&ids[5]).await.unwrap().unwrap();
+    done.status = TaskStatus::Cancelled;
+    done.finished_at = Some(now_ms());
+    f.update(&done, Some("task.cancelled"));
+    f.flush().await;
+
+    let ids_of = |tasks: Vec<hive::domain::task::TaskRecord>| {
+        tasks.into_iter().map(|t| t.id).collect::<Vec<_>>()
+    };
+    let odd = TaskFilter {
+        role: Some("odd".to_owned().try_into().unwrap()),
+        ..filter(100)
+    };
+    let expected: Vec<_> = ids.iter().skip(1).step_by(2).cloned().collect();
+    assert_eq!(ids_of(f.store.tasks(&odd).await.unwrap()), expected);
+    let low = TaskFilter {
+        priority: Some(Priority::Low),
+        ..filter(100)
+    };
+    let expected: Vec<_> = ids.iter().step_by(3).cloned().collect();
+    assert_eq!(ids_of(f.store.tasks(&low).await.unwrap()), expected);
+    let cancelled = TaskFilter {
+        status: Some(TaskStatus::Cancelled),
+        ..filter(100)
+    };
+    assert_eq!(
+        ids_of(f.store.tasks(&cancelled).await.unwrap()),
+        [ids[5].clone()]
+    );
+    // Created in [3 s, 7 s): tasks 3, 4, 5 and 6.
+    let window = TaskFilter {
+        created_since: Some(3_000),
+        created_until: Some(7_000),
+        ..filter(100)
+    };
+    assert_eq!(ids_of(f.store.tasks(&window).await.unwrap()), ids[3..7]);
+
+    // Pages of 5 in id order; a task created between pages does not shift the next page.
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = f
+            .store
+            .tasks(&TaskFilter {
+                after: after.clone(),
+                ..filter(5)
+            })
+            .await
+            .unwrap();
+        if seen.is_empty() {
+            f.create(task("late", Priority::Normal)).await;
+        }
+        let Some(last) = page.last() else { break };
+        after = Some(last.id.clone());
+        seen.extend(ids_of(page));
+    }
+    assert_eq!(seen.len(), 13);
+    assert_eq!(seen[..12], ids[..]);
+}
+
+pub async fn unfinished_tasks_are_the_queued_and_running_ones_oldest_first(f: &Fixture) {
+    let queued = f.create(task("w", Priority::Low)).await.task;
+    let mut running = f.create(task("w", Priority::Normal)).await.task;
+    let mut finished = f.create(task("w", Priority::Normal)).await.task;
+    running.status = TaskStatus::Running;
+    running.attempts = 1;
+    f.update(&running, Some("task.started"));
+    finished.status = TaskStatus::Dead;
+    finished.finished_at = Some(now_ms());
+    f.update(&finished, Some("task.dead"));
+    f.flush().await;
+    let ids: Vec<_> = f
+        .store
+        .unfinished_tasks()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.id, t.status))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            (queued.id, TaskStatus::Queued),
+            (running.id, TaskStatus::Running)
+        ]
+    );
+    let counts = f.store.task_counts().await.unwrap();
+    for (status, n) in [("queued", 1), ("running", 1), ("dead", 1)] {
+        assert!(counts.contains(&(status.to_owned(), n)), "{counts:?}");
+    }
+}
+
+pub async fn agents_keep_status_and_restarts_and_deleted_ones_are_not_started_again(f: &Fixture) {
+    let agent = |name: &str| AgentInfo {
+        id: uuid::Uuid::now_v7().to_string(),
+        name: name.to_owned(),
+        role: "worker".to_owned().try_into().unwrap(),
+        capabilities: vec!["gpu".to_owned().try_into().unwrap()]
+            .try_into()
+            .unwrap(),
+        executor: Default::default(),
+        created_at: now_ms(),
+    };
+    let (kept, deleted) = (agent("kept"), agent("deleted"));
+    f.create_agents(vec![kept.clone(), deleted.clone()]).await;
+    for (info, restarts, is_deleted) in [(&kept, 3, false), (&deleted, 0, true)] {
+        f.writer.do_send(Persist(Write::UpdateAgent {
+            id: info.id.clone(),
+            status: AgentStatus::Idle,
+            restarts,
+            deleted: is_deleted,
+        }));
+    }
+    f.flush().await;
+    assert_eq!(f.store.live_agents().await.unwrap(), [(kept, 3)]);
+}
+
+pub async fn supervision_decisions_are_kept_in_order_and_filter_by_supervisor(f: &Fixture) {
+    for (supervisor, child, kind) in [
+        ("pool:worker", "a", "child_exited"),
+        ("pool:worker", "a", "child_restarted"),
+        ("root", "store", "child_restarted"),
+        ("pool:worker", "b", "supervisor_gave_up"),
+    ] {
+        f.writer
+            .do_send(Persist(Write::SupervisorEvent(NewSupervisorEvent {
+                at: now_ms(),
+                supervisor: supervisor.into(),
+                child: child.into(),
+                kind,
+                reason: Some("panic: boom".into()),
+                restarts: Some(1),
+            })));
+    }
+    f.flush().await;
+    let pool = f
+        .store
+        .supervisor_events(Some("pool:worker"), None, 100)
+        .await
+        .unwrap();
+    let kinds: Vec<_> = pool.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["child_exited", "child_restarted", "supervisor_gave_up"]
+    );
+    let after_first = f
+        .store
+        .supervisor_events(None, Some(pool[0].id), 2)
+        .await
+        .unwrap();
+    let children: Vec<_> = after_first.iter().map(|e| e.child.as_str()).collect();
+    assert_eq!(children, ["a", "store"]);
+}
+
+pub async fn concurrent_creates_share_commits_and_every_one_is_readable_once_answered(f: &Fixture) {
+    const TASKS: usize = 1_000;
+    let created = join_all((0..TASKS).map(|_| async {
+        let created = f.create(task("bulk", Priority::Normal)).await;
+        // Answered means committed: the read side sees it at once.
+        let read = f.store.task(&created.task.id).await.unwrap();
+        assert_eq!(read.as_ref(), Some(&created.task));
+        created.task.id
+    }))
+    .await;
+    assert_eq!(created.len(), TASKS);
+    let commits = f.metrics.store_batch_size.get_sample_count();
+    assert!(
+        commits < TASKS as u64 / 4,
+        "{TASKS} writes sent together took {commits} commits"
+    );
+}
+
+pub async fn the_sla_rows_measure_queue_wait_from_the_last_time_a_task_became_due(f: &Fixture) {
+    let before = now_ms();
+    let mut t = task("w", Priority::Critical);
+    t.created_at = before - 10_000;
+    t.queued_at = before - 300;
+    f.create(t.clone()).await;
+    t.status = TaskStatus::Succeeded;
+    t.attempts = 2;
+    t.started_at = Some(before - 100);
+    t.finished_at = Some(before + 50);
+    f.update(&t, Some("task.succeeded"));
+    // Finished without ever starting (cancelled while queued): no wait or run time to report.
+    let mut cancelled = f.create(task("w", Priority::Low)).await.task;
+    cancelled.status = TaskStatus::Cancelled;
+    cancelled.finished_at = Some(before + 60);
+    f.update(&cancelled, Some("task.cancelled"));
+    // Finished before the window.
+    let mut old = f.create(task("w", Priority::Critical)).await.task;
+    old.status = TaskStatus::Succeeded;
+    old.started_at = Some(before - 60_000);
+    old.finished_at = Some(before - 50_000);
+    f.update(&old, Some("task.succeeded"));
+    f.flush().await;
+    let rows = f.store.finished_since(before - 1_000).await.unwrap();
+    assert_eq!(rows, [(Priority::Critical, 200, 150)]);
+}

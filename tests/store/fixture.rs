@@ -1,0 +1,122 @@
+//! A migrated database with its writer (a running StoreManager) and its read side.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use hive::bus::EventBus;
+use hive::domain::agent::AgentInfo;
+use hive::domain::task::{Priority, TaskRecord, TaskStatus};
+use hive::domain::time::now_ms;
+use hive::metrics::Metrics;
+use hive::store::manager::{Created, Flush, Persist, StoreManager, Write};
+use hive::store::{Database, Store};
+use hive_actors::{ExitSlot, MailboxProbe};
+use serde_json::json;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+use crate::postgres_schema::{self, Schema};
+
+pub struct Fixture {
+    pub database: Database,
+    pub store: Store,
+    pub writer: Addr<StoreManager>,
+    pub metrics: Arc<Metrics>,
+    /// Migrations the fixture's own migration run applied.
+    pub migrated: usize,
+    _sqlite_dir: Option<TempDir>,
+    _schema: Option<Schema>,
+}
+
+impl Fixture {
+    pub async fn sqlite() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let database = Database::Sqlite(dir.path().join("hive.db"));
+        Self::open(database, Some(dir), None).await
+    }
+
+    pub async fn postgres(test: &str) -> Option<Fixture> {
+        let schema = postgres_schema::schema(test).await?;
+        let database = Database::Postgres(schema.url.clone());
+        Some(Self::open(database, None, Some(schema)).await)
+    }
+
+    async fn open(database: Database, dir: Option<TempDir>, schema: Option<Schema>) -> Fixture {
+        let migrated = database.migrate().await.expect("migrations apply");
+        let metrics = Arc::new(Metrics::new().unwrap());
+        let writer = StoreManager::new(
+            database.clone(),
+            ExitSlot::default(),
+            Arc::new(MailboxProbe::new("store", 4096)),
+            metrics.clone(),
+            EventBus::default(),
+        )
+        .start();
+        Fixture {
+            store: Store::new(&database),
+            database,
+            writer,
+            metrics,
+            migrated,
+            _sqlite_dir: dir,
+            _schema: schema,
+        }
+    }
+
+    /// Send a new task and wait for the commit that holds it.
+    pub async fn create(&self, task: TaskRecord) -> Created {
+        let (reply, committed) = oneshot::channel();
+        self.writer
+            .send(Persist(Write::CreateTask { task, reply }))
+            .await
+            .unwrap();
+        committed.await.unwrap().expect("the task is stored")
+    }
+
+    /// Send a new state without waiting; [`Fixture::flush`] waits for it.
+    pub fn update(&self, task: &TaskRecord, event: Option<&'static str>) {
+        self.writer.do_send(Persist(Write::UpdateTask {
+            task: task.clone(),
+            event,
+        }));
+    }
+
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        self.writer.send(Flush(tx)).await.unwrap();
+        rx.await.unwrap();
+    }
+
+    pub async fn create_agents(&self, agents: Vec<AgentInfo>) {
+        let (reply, committed) = oneshot::channel();
+        self.writer
+            .send(Persist(Write::CreateAgents { agents, reply }))
+            .await
+            .unwrap();
+        committed.await.unwrap().expect("agents are stored");
+    }
+}
+
+/// A queued task of `role` and `priority`, created now.
+pub fn task(role: &str, priority: Priority) -> TaskRecord {
+    let now = now_ms();
+    TaskRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        role: role.to_owned().try_into().unwrap(),
+        input: json!({"op": "echo", "value": role}),
+        required_capabilities: Default::default(),
+        priority,
+        status: TaskStatus::Queued,
+        timeout_ms: 30_000,
+        max_retries: 3,
+        attempts: 0,
+        idempotency_key: None,
+        result: None,
+        error: None,
+        agent_id: None,
+        created_at: now,
+        started_at: None,
+        finished_at: None,
+        queued_at: now,
+    }
+}
