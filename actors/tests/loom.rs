@@ -2,6 +2,8 @@
 //! `RUSTFLAGS="--cfg hive_loom" cargo test -p hive-actors --test loom --release`; without the cfg
 //! this file is empty.
 #![cfg(hive_loom)]
+// Helpers fail the test the way assertions do: by panicking with a message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use hive_actors::MailboxProbe;
 use loom::sync::Arc;

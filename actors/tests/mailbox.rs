@@ -1,5 +1,8 @@
 //! A full mailbox is a counted refusal, not unbounded memory.
 
+// Helpers fail the test the way assertions do: by panicking with a message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use actix::prelude::*;

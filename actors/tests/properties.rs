@@ -3,6 +3,9 @@
 //! in start order, until one incident more than the intensity, when the supervisor gives up and
 //! starts nothing again; a clean shutdown stops the children in reverse start order.
 
+// Helpers fail the test the way assertions do: by panicking with a message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

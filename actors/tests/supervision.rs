@@ -1,6 +1,9 @@
 //! Supervisor behaviour, case by case in the manner of OTP's supervisor suite. Every wait is on an
 //! event or a message; time that matters (backoff, shutdown timeout) is tokio's paused clock.
 
+// Helpers fail the test the way assertions do: by panicking with a message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;

@@ -162,6 +162,8 @@ fn open_sqlite_writer(path: &Path) -> Result<SqliteConn, String> {
 }
 
 /// The writer's connection.
+// One exists per process (and one `Pooled` per query in flight): boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Conn {
     Sqlite(SqliteConn),
     Postgres(PgConn),
@@ -191,6 +193,7 @@ pub enum Pool {
     Postgres(PgPool),
 }
 
+#[allow(clippy::large_enum_variant)]
 pub enum Pooled<'a> {
     Sqlite(bb8::PooledConnection<'a, AsyncDieselConnectionManager<SqliteConn>>),
     Postgres(bb8::PooledConnection<'a, AsyncDieselConnectionManager<PgConn>>),
