@@ -40,17 +40,20 @@ pub async fn prepare_store(config: &Config) -> anyhow::Result<Database> {
 pub struct Application {
     addr: SocketAddr,
     hive: Hive,
-    server: actix_web::dev::Server,
+    server: actix_web::dev::ServerHandle,
+    serving: actix_rt::task::JoinHandle<std::io::Result<()>>,
     root: Addr<Supervisor>,
     root_exit: oneshot::Receiver<ExitReason>,
     arbiters: Vec<actix_rt::Arbiter>,
 }
 
 impl Application {
-    /// Everything up to a bound listener; must run inside an actix system.
+    /// Bind and serve at once (the API answers 503 and `/readyz` says why until the server is
+    /// ready), apply migrations, start the supervision tree, and answer once the tree has taken
+    /// over what the store holds. Must run inside an actix system.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         let config = Arc::new(config);
-        let database = prepare_store(&config).await?;
+        let database = Database::resolve(config.database_url.as_deref(), &config.data_dir)?;
         let store = Store::new(&database);
         let metrics = Arc::new(Metrics::new()?);
         let threads = if config.agent_threads == 0 {
@@ -65,21 +68,7 @@ impl Application {
             store,
             arbiters.iter().map(|a| a.handle()).collect(),
         );
-
-        let policy = Arc::new(ArcSwap::from_pointee(AccessPolicy {
-            loopback_only: true,
-        }));
-        let exit = ExitSlot::default();
-        let supervisor = root::root(&hive, database, policy);
-        let (root, started) = StartedChild::new(supervisor, config.mailbox.control);
-        let (exit_tx, root_exit) = oneshot::channel();
-        let watched = exit.clone();
-        actix_rt::spawn(async move {
-            let _ = exit_tx.send(started.run_unsupervised(watched).await);
-        });
-        // Traffic waits until the orchestrator and the lifecycle manager have taken over the
-        // tasks and agents a previous process stored.
-        wait_started(&hive).await;
+        hive.readiness.set(Phase::Migrating);
 
         let data = web::Data::new(hive.clone());
         let workers = if config.http_workers == 0 {
@@ -101,12 +90,56 @@ impl Application {
             .copied()
             .context("the server bound no address")?;
         let server = server.run();
-        hive.readiness.set(Phase::Ready);
+        let handle = server.handle();
+        let serving = actix_rt::spawn(server);
         tracing::info!(%addr, "listening on {addr}");
+
+        let started = async {
+            let ran = database
+                .migrate()
+                .await
+                .with_context(|| format!("applying migrations to {database}"))?;
+            if ran > 0 {
+                tracing::info!(migrations = ran, %database, "migrations applied");
+            }
+            hive.readiness.set(Phase::Starting);
+            let policy = Arc::new(ArcSwap::from_pointee(AccessPolicy {
+                loopback_only: true,
+            }));
+            let exit = ExitSlot::default();
+            let supervisor = root::root(&hive, database.clone(), policy);
+            let (root, started) = StartedChild::new(supervisor, config.mailbox.control);
+            let (exit_tx, root_exit) = oneshot::channel();
+            actix_rt::spawn(async move {
+                let _ = exit_tx.send(started.run_unsupervised(exit).await);
+            });
+            // Traffic waits until the orchestrator and the lifecycle manager have taken over the
+            // tasks and agents a previous process stored.
+            let mut root_exit = root_exit;
+            tokio::select! {
+                _ = wait_started(&hive) => {}
+                reason = &mut root_exit => {
+                    let reason = reason.unwrap_or(ExitReason::Killed);
+                    anyhow::bail!("the supervision tree stopped while starting: {reason}");
+                }
+            }
+            anyhow::Ok((root, root_exit))
+        };
+        let (root, root_exit) = match started.await {
+            Ok(started) => started,
+            Err(e) => {
+                handle.stop(false).await;
+                stop_arbiters(arbiters);
+                return Err(e);
+            }
+        };
+        hive.readiness.set(Phase::Ready);
+        tracing::info!(%addr, %database, "ready on {addr}");
         Ok(Application {
             addr,
             hive,
-            server,
+            server: handle,
+            serving,
             root,
             root_exit,
             arbiters,
@@ -125,14 +158,13 @@ impl Application {
     ) -> anyhow::Result<()> {
         let Application {
             hive,
-            server,
+            server: handle,
+            serving,
             root,
             mut root_exit,
             arbiters,
             ..
         } = self;
-        let handle = server.handle();
-        let serving = actix_rt::spawn(server);
         tokio::select! {
             _ = stop => tracing::info!("shutting down"),
             reason = &mut root_exit => {

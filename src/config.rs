@@ -38,12 +38,49 @@ impl Default for Mailboxes {
     }
 }
 
+/// Queue-wait target per priority class, in milliseconds. The dispatcher serves the class whose
+/// oldest task has used the largest share of its target, so a class with a long target still
+/// gets its turn: `low` waits longer than `critical`, but never forever.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SloTargets {
+    pub critical_ms: u64,
+    pub high_ms: u64,
+    pub normal_ms: u64,
+    pub low_ms: u64,
+}
+
+impl Default for SloTargets {
+    fn default() -> Self {
+        Self {
+            critical_ms: 100,
+            high_ms: 500,
+            normal_ms: 2_000,
+            low_ms: 10_000,
+        }
+    }
+}
+
+impl SloTargets {
+    pub fn of(&self, priority: crate::domain::task::Priority) -> u64 {
+        use crate::domain::task::Priority;
+        let ms = match priority {
+            Priority::Critical => self.critical_ms,
+            Priority::High => self.high_ms,
+            Priority::Normal => self.normal_ms,
+            Priority::Low => self.low_ms,
+        };
+        ms.max(1)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
-    /// A SQLite file path or `sqlite://` URL; empty means `hive.db` in the data directory.
+    /// `postgres://…`, a `sqlite://` URL or a SQLite file path; empty means `hive.db` in the
+    /// data directory.
     pub database_url: Option<String>,
     pub mailbox: Mailboxes,
     /// Largest request body accepted.
@@ -64,6 +101,10 @@ pub struct Config {
     pub http_workers: usize,
     /// Threads agents run on; 0 means one per core.
     pub agent_threads: usize,
+    pub slo: SloTargets,
+    /// Largest task result stored, in bytes of JSON. A larger one fails its task, or with the
+    /// task's `truncate_result` is kept cut short with a marker.
+    pub max_result_bytes: usize,
 }
 
 impl Default for Config {
@@ -83,6 +124,8 @@ impl Default for Config {
             shutdown_grace_ms: 10_000,
             http_workers: 0,
             agent_threads: 0,
+            slo: SloTargets::default(),
+            max_result_bytes: 1024 * 1024,
         }
     }
 }

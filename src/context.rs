@@ -68,9 +68,12 @@ pub struct KindProbes {
 /// Whether the server should take traffic: `/readyz` reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
+    /// The supervision tree starts and takes over what the store holds.
     Starting = 0,
     Ready = 1,
     Draining = 2,
+    /// Migrations run: nothing may touch the database yet.
+    Migrating = 3,
 }
 
 #[derive(Default)]
@@ -85,6 +88,7 @@ impl Readiness {
         match self.0.load(Ordering::Acquire) {
             1 => Phase::Ready,
             2 => Phase::Draining,
+            3 => Phase::Migrating,
             _ => Phase::Starting,
         }
     }

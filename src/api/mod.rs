@@ -7,6 +7,7 @@ pub mod json;
 pub mod openapi;
 pub mod problem;
 pub mod query;
+pub mod sla;
 pub mod system;
 pub mod tasks;
 pub mod views;
@@ -20,7 +21,7 @@ use actix_web::{web, HttpRequest};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::context::{Hive, Slot};
+use crate::context::{Hive, Phase, Slot};
 use problem::ApiError;
 
 /// Ask an actor on a client path: the request goes through the kind's probe, so a full mailbox is
@@ -117,6 +118,24 @@ async fn record(
     Ok(response)
 }
 
+/// Until the server has migrated its database and taken over what it stored, the API answers 503
+/// with Retry-After; `/livez`, `/readyz` and `/metrics` answer throughout.
+async fn until_ready(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let phase = req
+        .app_data::<web::Data<Hive>>()
+        .map(|hive| hive.readiness.get());
+    match phase {
+        Some(Phase::Migrating) => {
+            Err(ApiError::Unavailable("the server is applying database migrations".into()).into())
+        }
+        Some(Phase::Starting) => Err(ApiError::Unavailable("the server is starting".into()).into()),
+        _ => next.call(req).await,
+    }
+}
+
 fn path_error(err: actix_web::error::PathError, _: &HttpRequest) -> actix_web::Error {
     ApiError::invalid("path", err.to_string()).into()
 }
@@ -132,9 +151,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/metrics", web::get().to(system::metrics))
                 .service(
                     web::scope(API)
+                        .wrap(from_fn(until_ready))
                         .route("/openapi.json", web::get().to(openapi::openapi_json))
                         .route("/system/status", web::get().to(system::status))
                         .route("/supervision", web::get().to(system::supervision))
+                        .route(
+                            "/supervision/events",
+                            web::get().to(system::supervision_events),
+                        )
+                        .route("/sla", web::get().to(sla::sla))
                         .route("/events", web::get().to(events::events))
                         .service(
                             web::resource("/agents")
@@ -162,6 +187,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .service(
                             web::resource("/tasks/{id}")
                                 .route(web::get().to(tasks::get_task))
+                                .default_service(web::to(method_not_allowed)),
+                        )
+                        .service(
+                            web::resource("/tasks/{id}/events")
+                                .route(web::get().to(tasks::task_events))
                                 .default_service(web::to(method_not_allowed)),
                         )
                         .service(

@@ -4,7 +4,7 @@
 use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
-use super::{agents, events, problem, system, tasks, views};
+use super::{agents, events, problem, sla, system, tasks, views};
 use crate::domain;
 
 #[derive(OpenApi)]
@@ -20,6 +20,8 @@ use crate::domain;
         system::metrics,
         system::status,
         system::supervision,
+        system::supervision_events,
+        sla::sla,
         agents::create_agent,
         agents::create_batch,
         agents::list_agents,
@@ -29,6 +31,7 @@ use crate::domain;
         tasks::get_task,
         tasks::list_tasks,
         tasks::cancel,
+        tasks::task_events,
         events::events,
         openapi_json,
     ),
@@ -39,6 +42,11 @@ use crate::domain;
         views::BatchCreated,
         views::TaskView,
         views::TaskPage,
+        views::TaskEventView,
+        views::TaskHistory,
+        views::SupervisorEventView,
+        views::SupervisorEventPage,
+        domain::sla::SlaReport,
         domain::agent::AgentSpec,
         domain::task::NewTask,
         agents::BatchRequest,

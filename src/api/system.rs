@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::problem::ApiError;
+use super::views::{SupervisorEventPage, SupervisorEventView};
 use crate::context::{Hive, Phase};
 
 /// The process is alive.
@@ -24,6 +25,7 @@ pub struct Readiness {
 fn readiness(hive: &Hive) -> Readiness {
     let mut failing = Vec::new();
     match hive.readiness.get() {
+        Phase::Migrating => failing.push("migrating".to_owned()),
         Phase::Starting => failing.push("starting".to_owned()),
         Phase::Draining => failing.push("draining".to_owned()),
         Phase::Ready => {}
@@ -156,5 +158,36 @@ pub async fn supervision(
     }
     Ok(HttpResponse::Ok().json(SupervisionTree {
         supervisors: hive.tree.snapshot(limit),
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SupervisionEventsQuery {
+    /// Only this supervisor's decisions (`root`, `lifecycle`, `pool:<role>`).
+    pub supervisor: Option<String>,
+    pub limit: Option<super::Limit>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<i64>,
+}
+
+/// The history of supervision decisions (exits, restarts, give-ups), oldest first, kept in the
+/// store across restarts of the server.
+#[utoipa::path(get, path = "/api/v1/supervision/events", tag = "system", params(SupervisionEventsQuery),
+    responses((status = 200, body = SupervisorEventPage), (status = 422, body = super::problem::Problem)))]
+pub async fn supervision_events(
+    hive: web::Data<Hive>,
+    query: super::query::Query<SupervisionEventsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.0;
+    let limit = q.limit.unwrap_or_default().0;
+    let rows = hive
+        .store
+        .supervisor_events(q.supervisor.as_deref(), q.cursor, limit as i64 + 1)
+        .await?;
+    let (rows, next_cursor) = super::paginate(rows, limit, |e| e.id.to_string());
+    Ok(HttpResponse::Ok().json(SupervisorEventPage {
+        items: rows.into_iter().map(SupervisorEventView::from).collect(),
+        next_cursor,
     }))
 }

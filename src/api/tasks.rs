@@ -6,7 +6,7 @@ use utoipa::IntoParams;
 
 use super::json::Json;
 use super::problem::{ApiError, Problem};
-use super::views::{TaskPage, TaskView};
+use super::views::{TaskEventView, TaskHistory, TaskPage, TaskView};
 use super::{ask, paginate, Limit, API};
 use crate::context::Hive;
 use crate::domain::names::Role;
@@ -143,4 +143,23 @@ pub async fn cancel(
             None => Err(ApiError::NotFound { what: "task", id }),
         },
     }
+}
+
+/// A task's history: every state it went through, oldest first.
+#[utoipa::path(get, path = "/api/v1/tasks/{id}/events", tag = "tasks", params(("id" = String, Path)),
+    responses((status = 200, body = TaskHistory), (status = 404, body = Problem)))]
+pub async fn task_events(
+    hive: web::Data<Hive>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let events = hive.store.task_events(&id).await?;
+    // Every stored task has at least its `queued` entry.
+    if events.is_empty() && hive.store.task(&id).await?.is_none() {
+        return Err(ApiError::NotFound { what: "task", id });
+    }
+    Ok(HttpResponse::Ok().json(TaskHistory {
+        task_id: id,
+        items: events.into_iter().map(TaskEventView::from).collect(),
+    }))
 }

@@ -8,6 +8,7 @@ use crate::agents::registry::AgentEntry;
 use crate::domain::agent::{AgentStatus, ExecutorSpec};
 use crate::domain::task::{Priority, TaskRecord, TaskStatus};
 use crate::domain::time::rfc3339;
+use crate::store::models::{SupervisorEventRow, TaskEventRow};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AgentView {
@@ -72,6 +73,7 @@ pub struct TaskView {
     pub agent_id: Option<String>,
     pub required_capabilities: Vec<String>,
     pub idempotency_key: Option<String>,
+    pub truncate_result: bool,
     pub created_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
@@ -93,6 +95,7 @@ impl From<TaskRecord> for TaskView {
             agent_id: t.agent_id,
             required_capabilities: t.required_capabilities.names(),
             idempotency_key: t.idempotency_key,
+            truncate_result: t.truncate_result,
             created_at: rfc3339(t.created_at),
             started_at: t.started_at.map(rfc3339),
             finished_at: t.finished_at.map(rfc3339),
@@ -103,5 +106,71 @@ impl From<TaskRecord> for TaskView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TaskPage {
     pub items: Vec<TaskView>,
+    pub next_cursor: Option<String>,
+}
+
+/// One step of a task's history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskEventView {
+    /// queued, started, retrying, requeued, succeeded, failed, dead or cancelled.
+    pub kind: String,
+    pub at: String,
+    pub attempt: u32,
+    pub agent_id: Option<String>,
+    /// The error of the attempt that failed, on `retrying`, `requeued`, `failed` and `dead`.
+    pub error: Option<String>,
+}
+
+impl From<TaskEventRow> for TaskEventView {
+    fn from(e: TaskEventRow) -> Self {
+        Self {
+            kind: e.kind,
+            at: rfc3339(e.at),
+            attempt: e.attempt.max(0) as u32,
+            agent_id: e.agent_id,
+            error: e.error,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskHistory {
+    pub task_id: String,
+    /// Oldest first.
+    pub items: Vec<TaskEventView>,
+}
+
+/// One supervision decision, as kept in the store.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SupervisorEventView {
+    /// Its position in the history; give it as `cursor` to read what came after.
+    pub id: i64,
+    pub at: String,
+    pub supervisor: String,
+    pub child: String,
+    /// child_exited, child_restarted or supervisor_gave_up.
+    pub kind: String,
+    pub reason: Option<String>,
+    /// Restarts of the child so far, on `child_restarted`.
+    pub restarts: Option<i64>,
+}
+
+impl From<SupervisorEventRow> for SupervisorEventView {
+    fn from(e: SupervisorEventRow) -> Self {
+        Self {
+            id: e.id,
+            at: rfc3339(e.at),
+            supervisor: e.supervisor,
+            child: e.child,
+            kind: e.kind,
+            reason: e.reason,
+            restarts: e.restarts,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SupervisorEventPage {
+    pub items: Vec<SupervisorEventView>,
     pub next_cursor: Option<String>,
 }

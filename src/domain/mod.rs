@@ -3,5 +3,6 @@
 
 pub mod agent;
 pub mod names;
+pub mod sla;
 pub mod task;
 pub mod time;

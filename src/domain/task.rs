@@ -189,6 +189,10 @@ pub struct NewTask {
     pub max_retries: MaxRetries,
     #[schema(value_type = Option<String>, min_length = 1, max_length = 128)]
     pub idempotency_key: Option<IdempotencyKey>,
+    /// Keep a result over the server's size limit cut short, marked `"truncated": true`,
+    /// instead of failing the task.
+    #[serde(default)]
+    pub truncate_result: bool,
 }
 
 fn normal() -> Priority {
@@ -236,4 +240,53 @@ pub struct TaskRecord {
     /// When it last became eligible to run: accepted, or due again after a retry's backoff or a
     /// hand-back. The SLA report's queue wait runs from here to `started_at`.
     pub queued_at: i64,
+    pub truncate_result: bool,
+}
+
+/// A result as stored: within `limit` bytes of JSON as it is; over it, an error, or with
+/// `truncate` an explicit marker holding the first `limit` bytes of its JSON text.
+pub fn bounded_result(value: Value, limit: usize, truncate: bool) -> Result<Value, String> {
+    let text = value.to_string();
+    if text.len() <= limit {
+        return Ok(value);
+    }
+    if !truncate {
+        return Err(format!(
+            "the result is {} bytes, over the limit of {limit} bytes; submit the task with \
+             \"truncate_result\": true to keep its beginning instead",
+            text.len()
+        ));
+    }
+    let mut cut = limit;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    Ok(serde_json::json!({
+        "truncated": true,
+        "original_bytes": text.len(),
+        "preview": &text[..cut],
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_result_over_the_limit_fails_or_is_cut_on_a_character_boundary_with_a_marker() {
+        let small = json!({"ok": true});
+        assert_eq!(bounded_result(small.clone(), 64, false), Ok(small));
+        let big = json!("ééééé"); // 12 bytes of JSON: a quote, five 2-byte characters, a quote
+        let err = bounded_result(big.clone(), 8, false).unwrap_err();
+        assert!(
+            err.contains("12 bytes") && err.contains("limit of 8"),
+            "{err}"
+        );
+        let cut = bounded_result(big, 8, true).unwrap();
+        assert_eq!(
+            cut,
+            json!({"truncated": true, "original_bytes": 12, "preview": "\"ééé"})
+        );
+    }
 }

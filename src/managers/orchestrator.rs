@@ -20,7 +20,7 @@ use crate::agents::executor::{Outcome, TaskError};
 use crate::context::Hive;
 use crate::domain::agent::{AgentStatus, Capabilities};
 use crate::domain::names::Role;
-use crate::domain::task::{NewTask, Priority, TaskRecord, TaskStatus};
+use crate::domain::task::{bounded_result, NewTask, Priority, TaskRecord, TaskStatus};
 use crate::domain::time::now_ms;
 use crate::store::manager::{Created, Persist, Write};
 use crate::store::StoreError;
@@ -240,8 +240,13 @@ impl Orchestrator {
             if queues.idle.is_empty() {
                 return;
             }
-            let mut chosen = None;
-            'search: for priority in Priority::BY_URGENCY {
+            // Per class, the first task an idle agent can serve; of those, the one that has used
+            // the largest share of its class's queue-wait target (ties go to the more urgent
+            // class). A waiting `low` task's share grows until it wins: no class starves.
+            let now = Instant::now();
+            let mut chosen: Option<(f64, Priority, usize, &String)> = None;
+            for priority in Priority::BY_URGENCY {
+                let target_ms = self.hive.config.slo.of(priority) as f64;
                 for (pos, id) in queues.by_priority[priority.index()]
                     .iter()
                     .enumerate()
@@ -261,14 +266,20 @@ impl Orchestrator {
                         })
                     };
                     if let Some(agent) = agent {
-                        chosen = Some((priority, pos, agent.clone()));
-                        break 'search;
+                        let waited_ms =
+                            now.saturating_duration_since(task.queued_at).as_secs_f64() * 1000.0;
+                        let share = waited_ms / target_ms;
+                        if chosen.is_none_or(|(best, ..)| share > best) {
+                            chosen = Some((share, priority, pos, agent));
+                        }
+                        break;
                     }
                 }
             }
-            let Some((priority, pos, agent)) = chosen else {
+            let Some((_, priority, pos, agent)) = chosen else {
                 return;
             };
+            let agent = agent.clone();
             let Some(queues) = self.roles.get_mut(role) else {
                 return;
             };
@@ -673,6 +684,7 @@ impl Handler<Submit> for Orchestrator {
             started_at: None,
             finished_at: None,
             queued_at: now,
+            truncate_result: task.truncate_result,
         };
         let Some(store) = self.hive.slots.store.get() else {
             let _ = reply.send(Err(SubmitError::Store(Arc::new(StoreError::Unavailable))));
@@ -810,7 +822,20 @@ impl Handler<TaskFinished> for Orchestrator {
         self.stop_running(&done.task_id, ctx, false);
         match done.outcome {
             Ok(value) => {
-                self.finish(&done.task_id, TaskStatus::Succeeded, Some(value));
+                let truncate = self
+                    .tasks
+                    .get(&done.task_id)
+                    .is_some_and(|a| a.record.truncate_result);
+                let limit = self.hive.config.max_result_bytes;
+                match bounded_result(value, limit, truncate) {
+                    Ok(value) => {
+                        self.finish(&done.task_id, TaskStatus::Succeeded, Some(value));
+                    }
+                    // Another attempt would produce the same result: no retry.
+                    Err(message) => {
+                        self.fail_attempt(done.task_id, message, Failure::Error, false, ctx);
+                    }
+                }
             }
             Err(TaskError { message, retryable }) => {
                 self.fail_attempt(done.task_id, message, Failure::Error, retryable, ctx);

@@ -29,6 +29,7 @@ pub struct TaskRow {
     pub finished_at: Option<i64>,
     pub updated_at: i64,
     pub queued_at: i64,
+    pub truncate_result: bool,
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -57,6 +58,7 @@ impl TaskRow {
             finished_at: t.finished_at,
             updated_at: now,
             queued_at: t.queued_at,
+            truncate_result: t.truncate_result,
         })
     }
 
@@ -83,6 +85,7 @@ impl TaskRow {
             started_at: self.started_at,
             finished_at: self.finished_at,
             queued_at: self.queued_at,
+            truncate_result: self.truncate_result,
             id: self.id,
         })
     }

@@ -35,6 +35,7 @@ diesel::table! {
         finished_at -> Nullable<BigInt>,
         updated_at -> BigInt,
         queued_at -> BigInt,
+        truncate_result -> Bool,
     }
 }
 

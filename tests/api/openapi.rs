@@ -23,6 +23,8 @@ async fn the_openapi_document_lists_every_route() {
         "GET /api/v1/openapi.json",
         "GET /api/v1/system/status",
         "GET /api/v1/supervision",
+        "GET /api/v1/supervision/events",
+        "GET /api/v1/sla",
         "GET /api/v1/events",
         "POST /api/v1/agents",
         "GET /api/v1/agents",
@@ -33,6 +35,7 @@ async fn the_openapi_document_lists_every_route() {
         "GET /api/v1/tasks",
         "GET /api/v1/tasks/{id}",
         "POST /api/v1/tasks/{id}/cancel",
+        "GET /api/v1/tasks/{id}/events",
     ]
     .into_iter()
     .map(String::from)

@@ -41,17 +41,9 @@ fn serve(data_dir: &Path) -> Server {
             }
         }
     });
-    loop {
-        let line = server
-            .log
-            .recv_timeout(PATIENCE)
-            .expect("the server logs its address");
-        if let Some(addr) = line.split("listening on ").nth(1) {
-            let addr = addr.split_whitespace().next().expect("an address");
-            server.base = format!("http://{addr}");
-            return server;
-        }
-    }
+    server.base = format!("http://{}", server.wait_for_line("listening on "));
+    server.wait_for_line("ready on ");
+    server
 }
 
 impl Drop for Server {
@@ -62,6 +54,23 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// Wait for a log line containing `marker`; answers the word after it.
+    fn wait_for_line(&self, marker: &str) -> String {
+        loop {
+            let line = self
+                .log
+                .recv_timeout(PATIENCE)
+                .unwrap_or_else(|_| panic!("the server logs {marker:?}"));
+            if let Some(rest) = line.split(marker).nth(1) {
+                return rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+            }
+        }
+    }
+
     fn app(&self) -> TestApp {
         remote(&self.base)
     }

@@ -118,5 +118,6 @@ pub fn task(role: &str, priority: Priority) -> TaskRecord {
         started_at: None,
         finished_at: None,
         queued_at: now,
+        truncate_result: false,
     }
 }

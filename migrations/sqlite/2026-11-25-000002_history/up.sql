@@ -4,6 +4,8 @@
 -- queue wait that the SLA report measures. Rows from before this column wait from their creation.
 ALTER TABLE tasks ADD COLUMN queued_at BIGINT NOT NULL DEFAULT 0;
 UPDATE tasks SET queued_at = created_at;
+-- Whether a result over the size limit is kept cut short (with a marker) instead of failing the task.
+ALTER TABLE tasks ADD COLUMN truncate_result BOOLEAN NOT NULL DEFAULT FALSE;
 
 -- The SLA report reads the tasks that finished inside its window: a range scan of this index.
 CREATE INDEX tasks_finished_at ON tasks (finished_at) WHERE finished_at IS NOT NULL;
