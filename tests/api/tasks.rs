@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_with};
 
 #[actix_rt::test]
 async fn echo_sleep_and_spin_succeed_with_their_results() {
@@ -253,5 +253,159 @@ async fn task_lists_page_with_a_stable_cursor_and_filter_by_role() {
     assert_eq!(seen, submitted);
     let odd = app.json("/api/v1/tasks?role=odd").await;
     assert_eq!(odd["items"].as_array().unwrap().len(), 3);
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_low_priority_task_that_used_up_its_target_goes_before_older_high_ones() {
+    // `low` may wait 1 ms, `high` an hour: once the low task has waited at all it has used more of
+    // its target than any high task, though each of those is older. Strict priority would run
+    // all eight high tasks first; a low task would starve behind a steady stream of them.
+    let app = spawn_with(|c| {
+        c.slo.low_ms = 1;
+        c.slo.high_ms = 3_600_000;
+    })
+    .await;
+    for _ in 0..8 {
+        app.submit(
+            json!({"role": "worker", "input": {"op": "echo", "value": "high"}, "priority": "high"}),
+        )
+        .await;
+    }
+    app.submit(
+        json!({"role": "worker", "input": {"op": "echo", "value": "low"}, "priority": "low"}),
+    )
+    .await;
+    let mut events = app.events().await;
+    app.worker().await;
+    let mut order = Vec::new();
+    while order.len() < 9 {
+        let (_, data) = events.until(|kind, _| kind == "task.started").await;
+        order.push(data["priority"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(order[0], "low", "{order:?}");
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_result_over_the_limit_fails_its_task_unless_truncation_was_asked_for() {
+    let app = spawn_with(|c| c.max_result_bytes = 64).await;
+    app.worker().await;
+    let long = "x".repeat(100);
+    let refused = app.run(json!({"op": "echo", "value": long})).await;
+    assert_eq!(refused["status"], "failed", "{refused}");
+    assert_eq!(
+        refused["attempts"], 1,
+        "the same result would come again: no retry"
+    );
+    let error = refused["error"].as_str().unwrap();
+    assert!(
+        error.contains("102 bytes") && error.contains("limit of 64"),
+        "{error}"
+    );
+    assert!(refused["result"].is_null());
+
+    let accepted = app
+        .submit(json!({"role": "worker", "input": {"op": "echo", "value": long}, "truncate_result": true}))
+        .await;
+    assert_eq!(accepted["truncate_result"], true);
+    let cut = app.finished(accepted["id"].as_str().unwrap()).await;
+    assert_eq!(cut["status"], "succeeded", "{cut}");
+    assert_eq!(cut["result"]["truncated"], true);
+    assert_eq!(cut["result"]["original_bytes"], 102);
+    assert_eq!(cut["result"]["preview"].as_str().unwrap().len(), 64);
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_tasks_history_lists_every_attempt_and_the_sla_report_counts_it() {
+    let app = spawn_app().await;
+    app.worker().await;
+    let failed = app
+        .submit(json!({"role": "worker", "input": {"op": "fail", "error": "boom"}, "max_retries": 1, "priority": "high"}))
+        .await;
+    let id = failed["id"].as_str().unwrap();
+    assert_eq!(app.finished(id).await["status"], "failed");
+    let history = app.json(&format!("/api/v1/tasks/{id}/events")).await;
+    let steps: Vec<(String, u64)> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_owned(),
+                e["attempt"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("queued", 0),
+        ("started", 1),
+        ("retrying", 1),
+        ("started", 2),
+        ("failed", 2),
+    ];
+    assert_eq!(steps, expected.map(|(k, a)| (k.to_owned(), a)));
+    assert_eq!(history["items"][2]["error"], "boom");
+    let missing = app.get("/api/v1/tasks/nope/events").await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+
+    for i in 0..3 {
+        app.run(json!({"op": "echo", "value": i})).await;
+    }
+    let sla = app.json("/api/v1/sla?window=1m").await;
+    assert_eq!(sla["window_s"], 60);
+    let class = |p: &str| {
+        sla["classes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["priority"] == p)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(class("normal")["tasks"], 3);
+    assert_eq!(class("high")["tasks"], 1);
+    assert_eq!(class("normal")["target_ms"], 2000);
+    let waits = &class("normal")["queue_wait_ms"];
+    assert!(waits["p50"].as_u64().unwrap() <= waits["p99"].as_u64().unwrap());
+    assert!(class("low")["queue_wait_ms"].is_null());
+    let bad = app.get("/api/v1/sla?window=forever").await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Value = bad.json().await.unwrap();
+    assert_eq!(problem["field"], "window", "{problem}");
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn task_lists_filter_by_priority_and_creation_time() {
+    let app = spawn_app().await;
+    let low = app
+        .submit(json!({"role": "worker", "input": {"op": "echo", "value": 1}, "priority": "low"}))
+        .await;
+    let created = low["created_at"].as_str().unwrap().to_owned();
+    app.submit(
+        json!({"role": "worker", "input": {"op": "echo", "value": 2}, "priority": "critical"}),
+    )
+    .await;
+    let lows = app.ids_of_all_pages("/api/v1/tasks?priority=low").await;
+    assert_eq!(lows, [low["id"].as_str().unwrap()]);
+    let since = app
+        .ids_of_all_pages(&format!("/api/v1/tasks?created_since={created}"))
+        .await;
+    assert_eq!(since.len(), 2);
+    let before = app
+        .ids_of_all_pages(&format!("/api/v1/tasks?created_until={created}"))
+        .await;
+    assert!(before.is_empty(), "{before:?}");
+    for (query, field) in [
+        ("priority=urgent", "priority"),
+        ("created_since=monday", "created_since"),
+    ] {
+        let bad = app.get(&format!("/api/v1/tasks?{query}")).await;
+        assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+        let problem: Value = bad.json().await.unwrap();
+        assert_eq!(problem["field"], field, "{problem}");
+    }
     app.stop().await;
 }
