@@ -77,16 +77,18 @@ impl Database {
     /// and the wrapper blocks on the async connection underneath.
     pub async fn migrate(&self) -> Result<usize, StoreError> {
         match self {
+            // Off the async threads: opening may wait out another process's lock.
             Database::Sqlite(path) => {
-                let mut conn = open_sqlite_writer(path).map_err(|e| self.open_error(e))?;
-                let ran = conn
-                    .spawn_blocking(|c| {
-                        c.run_pending_migrations(SQLITE_MIGRATIONS)
-                            .map(|done| done.len())
-                            .map_err(diesel::result::Error::QueryBuilderError)
-                    })
-                    .await?;
-                Ok(ran)
+                let path = path.clone();
+                let ran = tokio::task::spawn_blocking(move || {
+                    let mut conn = connect_sqlite_writer(&path)?;
+                    conn.run_pending_migrations(SQLITE_MIGRATIONS)
+                        .map(|done| done.len())
+                        .map_err(|e| e.to_string())
+                })
+                .await
+                .map_err(|e| self.open_error(e))?;
+                ran.map_err(|e| self.open_error(e))
             }
             Database::Postgres(url) => {
                 let url = url.clone();
@@ -146,7 +148,7 @@ fn redact(url: &str) -> String {
     }
 }
 
-fn open_sqlite_writer(path: &Path) -> Result<SqliteConn, String> {
+fn connect_sqlite_writer(path: &Path) -> Result<SqliteConnection, String> {
     use diesel::connection::SimpleConnection;
     use diesel::Connection;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -155,10 +157,11 @@ fn open_sqlite_writer(path: &Path) -> Result<SqliteConn, String> {
     let url = path.to_string_lossy().into_owned();
     let mut conn = SqliteConnection::establish(&url).map_err(|e| e.to_string())?;
     conn.batch_execute(&format!(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = {BUSY_TIMEOUT_MS};"
+        // The timeout first: switching to WAL needs the lock another process may hold.
+        "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
     ))
     .map_err(|e| e.to_string())?;
-    Ok(SyncConnectionWrapper::new(conn))
+    Ok(conn)
 }
 
 /// The writer's connection.
@@ -172,9 +175,15 @@ pub enum Conn {
 impl Conn {
     pub async fn open(database: &Database) -> Result<Conn, StoreError> {
         match database {
-            Database::Sqlite(path) => open_sqlite_writer(path)
-                .map(Conn::Sqlite)
-                .map_err(|e| database.open_error(e)),
+            Database::Sqlite(path) => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || connect_sqlite_writer(&path))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|opened| opened)
+                    .map(|c| Conn::Sqlite(SyncConnectionWrapper::new(c)))
+                    .map_err(|e| database.open_error(e))
+            }
             Database::Postgres(url) => PgConn::establish(url)
                 .await
                 .map(Conn::Postgres)

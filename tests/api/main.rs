@@ -9,5 +9,7 @@ mod bad_input;
 mod faults;
 mod helpers;
 mod openapi;
+#[path = "../support/postgres.rs"]
+mod postgres_schema;
 mod process;
 mod tasks;

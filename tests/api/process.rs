@@ -9,6 +9,7 @@ use std::sync::mpsc;
 use serde_json::json;
 
 use crate::helpers::{remote, TestApp, PATIENCE};
+use crate::postgres_schema;
 
 struct Server {
     child: Child,
@@ -16,15 +17,30 @@ struct Server {
     log: mpsc::Receiver<String>,
 }
 
-/// Start `hive serve` on a free port and wait for its `listening on` line.
+/// Start `hive serve` on a free port and wait until it is ready.
 fn serve(data_dir: &Path) -> Server {
-    let child = Command::new(env!("CARGO_BIN_EXE_hive"))
+    serve_on(data_dir, None)
+}
+
+/// Like [`serve`], on the database at `database_url` if one is given.
+fn serve_on(data_dir: &Path, database_url: Option<&str>) -> Server {
+    let server = start(data_dir, database_url);
+    server.wait_for_line("ready on ");
+    server
+}
+
+/// Start `hive serve` and wait only for its listener.
+fn start(data_dir: &Path, database_url: Option<&str>) -> Server {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hive"));
+    command
         .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("hive starts");
+        .stderr(Stdio::piped());
+    if let Some(url) = database_url {
+        command.args(["--database-url", url]);
+    }
+    let child = command.spawn().expect("hive starts");
     // Owned at once, so that a failing test never leaves a server running.
     let mut server = Server {
         child,
@@ -42,7 +58,6 @@ fn serve(data_dir: &Path) -> Server {
         }
     });
     server.base = format!("http://{}", server.wait_for_line("listening on "));
-    server.wait_for_line("ready on ");
     server
 }
 
@@ -76,41 +91,154 @@ impl Server {
     }
 }
 
-#[actix_rt::test]
-async fn every_accepted_task_survives_sigkill_and_runs_after_restart() {
+/// Tasks accepted before the kill: `echo` (max 3 retries) and `fail` (max 2 retries).
+const IN_FLIGHT: usize = 300;
+
+/// Submit from 16 clients at once and SIGKILL the server once `IN_FLIGHT` tasks were accepted,
+/// with submissions, dispatches and commits still under way. After a restart on the same
+/// database every accepted task must end exactly as the retry rules say.
+async fn every_accepted_task_survives_sigkill_mid_load(database_url: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = serve(dir.path());
+    let mut server = serve_on(dir.path(), database_url);
     let app = server.app();
     app.post(
         "/api/v1/agents/batch",
-        &json!({"count": 2, "template": {"role": "worker"}}),
+        &json!({"count": 4, "template": {"role": "worker"}}),
     )
     .await;
+    let (accepted_tx, mut accepted_rx) = tokio::sync::mpsc::unbounded_channel();
+    let clients: Vec<_> = (0..16)
+        .map(|client| {
+            let (app, accepted) = (remote(&server.base), accepted_tx.clone());
+            actix_rt::spawn(async move {
+                for i in 0.. {
+                    let n = client * 1_000 + i;
+                    let input = if n % 4 == 0 {
+                        json!({"op": "fail", "error": "boom"})
+                    } else {
+                        json!({"op": "echo", "value": n})
+                    };
+                    let body = json!({"role": "worker", "input": input, "max_retries": if n % 4 == 0 { 2 } else { 3 }});
+                    let Ok(response) = app.client.post(app.url("/api/v1/tasks")).json(&body).send().await else {
+                        return; // the server is gone
+                    };
+                    if response.status() != reqwest::StatusCode::ACCEPTED {
+                        continue;
+                    }
+                    let Ok(task) = response.json::<serde_json::Value>().await else {
+                        return;
+                    };
+                    if accepted.send((task["id"].as_str().unwrap().to_owned(), n)).is_err() {
+                        return;
+                    }
+                }
+            })
+        })
+        .collect();
+    drop(accepted_tx);
     let mut accepted = Vec::new();
-    for i in 0..60 {
-        let t = app
-            .submit(json!({"role": "worker", "input": {"op": "sleep", "ms": 20 + i % 3}}))
-            .await;
-        accepted.push(t["id"].as_str().unwrap().to_owned());
+    while accepted.len() < IN_FLIGHT {
+        accepted.push(accepted_rx.recv().await.expect("clients keep submitting"));
     }
-    // Some tasks are running, most are queued: kill the process without any chance to clean up.
     server.child.kill().expect("SIGKILL");
     server.child.wait().unwrap();
+    // Answers that were on their way when the process died were accepted too.
+    while let Some(more) = accepted_rx.recv().await {
+        accepted.push(more);
+    }
+    for client in clients {
+        let _ = client.await;
+    }
     drop(server);
 
-    let server = serve(dir.path());
+    let server = serve_on(dir.path(), database_url);
     let app = server.app();
-    for id in &accepted {
+    for (id, n) in &accepted {
         let task = app.finished(id).await;
-        assert_eq!(task["status"], "succeeded", "{task}");
-        // An attempt interrupted by the kill counts; nothing runs more than that once extra.
-        assert!(task["attempts"].as_u64().unwrap() <= 2, "{task}");
+        let attempts = task["attempts"].as_u64().unwrap();
+        let error = task["error"].as_str().unwrap_or_default();
+        if n % 4 == 0 {
+            // Three attempts in all; the last fails with the op's error, or was the one the
+            // kill interrupted, which counts and leaves the task dead.
+            assert_eq!(attempts, 3, "{task}");
+            let as_the_rules_say = (task["status"] == "failed" && error == "boom")
+                || (task["status"] == "dead" && error.starts_with("interrupted"));
+            assert!(as_the_rules_say, "{task}");
+        } else {
+            assert_eq!(task["status"], "succeeded", "{task}");
+            assert_eq!(task["result"], json!(n));
+            // At most one attempt was interrupted by the kill.
+            assert!((1..=2).contains(&attempts), "{task}");
+        }
+        // The history was committed with each state: one `started` per attempt counted.
+        let history = app.json(&format!("/api/v1/tasks/{id}/events")).await;
+        let started = history["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "started")
+            .count() as u64;
+        assert_eq!(started, attempts, "{history}");
     }
     let agents = app.json("/api/v1/agents").await;
     assert_eq!(
         agents["items"].as_array().unwrap().len(),
-        2,
+        4,
         "agents are kept across restarts"
+    );
+    stop(server);
+}
+
+#[actix_rt::test]
+async fn every_accepted_task_survives_sigkill_mid_load_on_sqlite() {
+    every_accepted_task_survives_sigkill_mid_load(None).await;
+}
+
+#[actix_rt::test]
+async fn every_accepted_task_survives_sigkill_mid_load_on_postgres() {
+    let Some(schema) = postgres_schema::schema("sigkill_on_postgres").await else {
+        return;
+    };
+    every_accepted_task_survives_sigkill_mid_load(Some(&schema.url)).await;
+}
+
+#[actix_rt::test]
+async fn the_api_answers_503_while_migrations_wait_and_serves_once_they_ran() {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hive.db");
+    // Another process holds the database: migrations wait on its lock.
+    let mut holder = diesel::SqliteConnection::establish(db.to_str().unwrap()).unwrap();
+    holder.batch_execute("BEGIN EXCLUSIVE").unwrap();
+    let server = start(dir.path(), None);
+    let app = server.app();
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["failing"][0], "migrating", "{body}");
+    assert_eq!(app.get("/livez").await.status(), reqwest::StatusCode::OK);
+    let api = app.get("/api/v1/tasks").await;
+    assert_eq!(api.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    let retry_after: u64 = api.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after >= 1);
+    let problem: serde_json::Value = api.json().await.unwrap();
+    assert!(
+        problem["detail"].as_str().unwrap().contains("migrations"),
+        "{problem}"
+    );
+
+    holder.batch_execute("COMMIT").unwrap();
+    server.wait_for_line("ready on ");
+    assert_eq!(app.get("/readyz").await.status(), reqwest::StatusCode::OK);
+    assert_eq!(
+        app.get("/api/v1/tasks").await.status(),
+        reqwest::StatusCode::OK
     );
     stop(server);
 }
