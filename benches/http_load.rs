@@ -4,13 +4,17 @@
 //! a fresh data directory, and reports: RSS idle, RSS and spawn time for 1,000 and 10,000 agents
 //! (`POST /api/v1/agents/batch`), and tasks/s with latency percentiles of `POST /api/v1/tasks`
 //! (`echo` tasks, each answered 202 only after its commit) for 1 and 64 concurrent clients.
-//! `HIVE_BENCH_SECONDS` sets each load phase's length (default 10).
+//! Between the two spawns it runs 20,000 `echo` tasks end to end on 1,000 agents (64 clients),
+//! timed until the last one is committed as succeeded.
+//! `HIVE_BENCH_SECONDS` sets each load phase's length (default 10); `HIVE_BENCH_DATABASE_URL`
+//! (`postgres://…`, an empty database or schema) runs the server on PostgreSQL instead of SQLite.
 
 // A benchmark run stops at the first thing that goes wrong, with the reason.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,19 +32,22 @@ impl Drop for Server {
     }
 }
 
-fn start(dir: &std::path::Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hive"))
+fn start(dir: &std::path::Path, database_url: Option<&str>) -> Server {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hive"));
+    command
         .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
         .env("RUST_LOG", "warn,hive::app=info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("hive starts");
+        .stderr(Stdio::piped());
+    if let Some(url) = database_url {
+        command.args(["--database-url", url]);
+    }
+    let mut child = command.spawn().expect("hive starts");
     let stderr = child.stderr.take().expect("piped");
     let mut lines = BufReader::new(stderr).lines();
     let base = loop {
         let line = lines.next().expect("server output").expect("readable");
-        if let Some(addr) = line.split("listening on ").nth(1) {
+        if let Some(addr) = line.split("ready on ").nth(1) {
             break format!(
                 "http://{}",
                 addr.split_whitespace().next().expect("address")
@@ -85,19 +92,27 @@ async fn spawn_agents(client: &reqwest::Client, base: &str, count: usize) -> Dur
     started.elapsed()
 }
 
-/// `clients` closed loops submitting echo tasks for `length`; answers tasks/s and sorted latencies.
-async fn load(base: &str, clients: usize, length: Duration) -> (f64, Vec<Duration>, usize) {
+/// `clients` closed loops submitting echo tasks until `length` has passed or `total` tasks were
+/// accepted; answers tasks/s and sorted latencies.
+async fn load(
+    base: &str,
+    clients: usize,
+    length: Duration,
+    total: usize,
+) -> (f64, Vec<Duration>, usize) {
     let client = reqwest::Client::new();
     let body = Arc::new(json!({"role": "worker", "input": {"op": "echo", "value": 1}}));
     let deadline = Instant::now() + length;
     let started = Instant::now();
+    let accepted = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::new();
     for _ in 0..clients {
         let (client, body, url) = (client.clone(), body.clone(), format!("{base}/api/v1/tasks"));
+        let accepted = accepted.clone();
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0usize;
-            while Instant::now() < deadline {
+            while Instant::now() < deadline && accepted.fetch_add(1, Ordering::Relaxed) < total {
                 let sent = Instant::now();
                 match client.post(&url).json(&*body).send().await {
                     Ok(r) if r.status() == 202 => latencies.push(sent.elapsed()),
@@ -124,14 +139,22 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
+    let database_url = std::env::var("HIVE_BENCH_DATABASE_URL").ok();
+    let backend = if database_url.is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    println!("store: {backend}");
     let dir = tempfile::tempdir().expect("temporary directory");
-    let server = start(dir.path());
+    let server = start(dir.path(), database_url.as_deref());
     let pid = server.child.id();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
     let mut report = serde_json::Map::new();
+    report.insert("store".into(), backend.into());
     runtime.block_on(async {
         let client = reqwest::Client::new();
         // Let the first metrics sample settle.
@@ -143,6 +166,29 @@ fn main() {
         let t1k = spawn_agents(&client, &server.base, 1000).await;
         let rss1k = rss(pid);
         println!("1,000 agents: spawned in {t1k:?}, RSS {}", mib(rss1k));
+        // End to end with 1,000 agents: accepted, dispatched, run, committed as succeeded.
+        const E2E_TASKS: usize = 20_000;
+        let e2e_started = Instant::now();
+        let (_, _, errors) = load(&server.base, 64, Duration::from_secs(600), E2E_TASKS).await;
+        loop {
+            let status: Value = client
+                .get(format!("{}/api/v1/system/status", server.base))
+                .send()
+                .await
+                .expect("status")
+                .json()
+                .await
+                .expect("status JSON");
+            if status["tasks"]["succeeded"].as_u64().unwrap_or(0) >= E2E_TASKS as u64 {
+                break;
+            }
+            // Measurement, not synchronisation: the poll interval bounds the figure's error.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let e2e = E2E_TASKS as f64 / e2e_started.elapsed().as_secs_f64();
+        println!("end to end, 1,000 agents, 64 clients: {E2E_TASKS} echo tasks succeeded at {e2e:.0} tasks/s (errors {errors})");
+        report.insert("end_to_end_1000_agents_tasks_per_s".into(), e2e.into());
+
         let t9k = spawn_agents(&client, &server.base, 9000).await;
         let rss10k = rss(pid);
         println!("10,000 agents: 9,000 more spawned in {t9k:?}, RSS {}", mib(rss10k));
@@ -152,7 +198,8 @@ fn main() {
         report.insert("rss_10000_agents_bytes".into(), rss10k.into());
 
         for clients in [1usize, 64] {
-            let (rate, latencies, errors) = load(&server.base, clients, Duration::from_secs(seconds)).await;
+            let (rate, latencies, errors) =
+                load(&server.base, clients, Duration::from_secs(seconds), usize::MAX).await;
             let ms = |d: Duration| d.as_secs_f64() * 1e3;
             let (p50, p95, p99) = (percentile(&latencies, 50.0), percentile(&latencies, 95.0), percentile(&latencies, 99.0));
             let max = latencies.last().copied().unwrap_or_default();
@@ -176,7 +223,8 @@ fn main() {
         println!("tasks by status after the run: {}", status["tasks"]);
         report.insert("rss_after_bytes".into(), rss(pid).into());
     });
-    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("http_load.json");
+    let out =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("http_load_{backend}.json"));
     let _ = std::fs::write(
         &out,
         serde_json::to_string_pretty(&Value::Object(report)).unwrap_or_default(),
