@@ -93,6 +93,17 @@ async fn spawn_agents(client: &reqwest::Client, base: &str, count: usize) -> Dur
     started.elapsed()
 }
 
+/// Print one load phase's figures and answer them for the JSON report.
+fn summary(phase: &str, rate: f64, latencies: &[Duration], errors: usize) -> Value {
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let [p50, p95, p99] = [50.0, 95.0, 99.0].map(|p| ms(percentile(latencies, p)));
+    let max = ms(latencies.last().copied().unwrap_or_default());
+    println!(
+        "POST /api/v1/tasks, {phase}: {rate:.0} tasks/s accepted, p50 {p50:.2} ms, p95 {p95:.2} ms, p99 {p99:.2} ms, max {max:.2} ms, errors {errors}"
+    );
+    json!({"tasks_per_s": rate, "p50_ms": p50, "p95_ms": p95, "p99_ms": p99, "max_ms": max, "errors": errors})
+}
+
 /// `clients` closed loops submitting echo tasks until `length` has passed or `total` tasks were
 /// accepted; answers tasks/s and sorted latencies.
 async fn load(
@@ -123,8 +134,14 @@ async fn load(
             (latencies, errors)
         }));
     }
-    let mut all = Vec::new();
-    let mut errors = 0;
+    gather(workers, started).await
+}
+
+type Worker = tokio::task::JoinHandle<(Vec<Duration>, usize)>;
+
+/// All workers' latencies (sorted) and errors, and the accepted rate since `started`.
+async fn gather(workers: Vec<Worker>, started: Instant) -> (f64, Vec<Duration>, usize) {
+    let (mut all, mut errors) = (Vec::new(), 0);
     for w in workers {
         let (latencies, e) = w.await.expect("worker");
         all.extend(latencies);
@@ -163,15 +180,7 @@ async fn paced(base: &str, rate: f64, length: Duration) -> (f64, Vec<Duration>, 
             }
         }));
     }
-    let (mut all, mut errors) = (Vec::new(), 0);
-    for w in workers {
-        let (latencies, e) = w.await.expect("worker");
-        all.extend(latencies);
-        errors += e;
-    }
-    let achieved = all.len() as f64 / start.elapsed().as_secs_f64();
-    all.sort();
-    (achieved, all, errors)
+    gather(workers, start.into_std()).await
 }
 
 fn main() {
@@ -240,31 +249,19 @@ fn main() {
         for clients in [1usize, 64] {
             let (rate, latencies, errors) =
                 load(&server.base, clients, Duration::from_secs(seconds), usize::MAX).await;
-            let ms = |d: Duration| d.as_secs_f64() * 1e3;
-            let (p50, p95, p99) = (percentile(&latencies, 50.0), percentile(&latencies, 95.0), percentile(&latencies, 99.0));
-            let max = latencies.last().copied().unwrap_or_default();
-            println!(
-                "POST /api/v1/tasks, {clients} client(s), {seconds} s: {rate:.0} tasks/s accepted, p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms, errors {errors}, RSS {}",
-                ms(p50), ms(p95), ms(p99), ms(max), mib(rss(pid))
-            );
-            report.insert(
-                format!("submit_{clients}_clients"),
-                json!({"tasks_per_s": rate, "p50_ms": ms(p50), "p95_ms": ms(p95), "p99_ms": ms(p99), "max_ms": ms(max), "errors": errors}),
-            );
+            let phase = format!("{clients} client(s), {seconds} s");
+            let figures = summary(&phase, rate, &latencies, errors);
+            println!("RSS after: {}", mib(rss(pid)));
+            report.insert(format!("submit_{clients}_clients"), figures);
         }
         // The durable-throughput goals: 5,000/s on SQLite, 3,000/s on PostgreSQL, p99 < 10 ms.
         let rate = if database_url.is_some() { 3_000.0 } else { 5_000.0 };
-        let (achieved, latencies, errors) = paced(&server.base, rate, Duration::from_secs(seconds)).await;
-        let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        let (p50, p95, p99) = (percentile(&latencies, 50.0), percentile(&latencies, 95.0), percentile(&latencies, 99.0));
-        println!(
-            "POST /api/v1/tasks paced at {rate:.0}/s by 64 clients, {seconds} s: {achieved:.0} tasks/s accepted, p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, errors {errors}",
-            ms(p50), ms(p95), ms(p99)
-        );
-        report.insert(
-            "submit_paced".into(),
-            json!({"target_per_s": rate, "tasks_per_s": achieved, "p50_ms": ms(p50), "p95_ms": ms(p95), "p99_ms": ms(p99), "errors": errors}),
-        );
+        let (achieved, latencies, errors) =
+            paced(&server.base, rate, Duration::from_secs(seconds)).await;
+        let phase = format!("paced at {rate:.0}/s by 64 clients, {seconds} s");
+        let mut figures = summary(&phase, achieved, &latencies, errors);
+        figures["target_per_s"] = rate.into();
+        report.insert("submit_paced".into(), figures);
         let status: Value = client
             .get(format!("{}/api/v1/system/status", server.base))
             .send()

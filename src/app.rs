@@ -27,6 +27,11 @@ const HTTP_SHUTDOWN_S: u64 = 10;
 /// The database the configuration names, with pending migrations applied.
 pub async fn prepare_store(config: &Config) -> anyhow::Result<Database> {
     let database = Database::resolve(config.database_url.as_deref(), &config.data_dir)?;
+    migrate(&database).await?;
+    Ok(database)
+}
+
+async fn migrate(database: &Database) -> anyhow::Result<()> {
     let ran = database
         .migrate()
         .await
@@ -34,7 +39,7 @@ pub async fn prepare_store(config: &Config) -> anyhow::Result<Database> {
     if ran > 0 {
         tracing::info!(migrations = ran, %database, "migrations applied");
     }
-    Ok(database)
+    Ok(())
 }
 
 pub struct Application {
@@ -95,13 +100,7 @@ impl Application {
         tracing::info!(%addr, "listening on {addr}");
 
         let started = async {
-            let ran = database
-                .migrate()
-                .await
-                .with_context(|| format!("applying migrations to {database}"))?;
-            if ran > 0 {
-                tracing::info!(migrations = ran, %database, "migrations applied");
-            }
+            migrate(&database).await?;
             hive.readiness.set(Phase::Starting);
             let policy = Arc::new(ArcSwap::from_pointee(AccessPolicy {
                 loopback_only: true,

@@ -163,13 +163,32 @@ impl TestApp {
         self.json(&format!("/api/v1/tasks/{id}")).await
     }
 
+    /// Wait until every one of `ids` reaches a final status and answer them, in order, on one
+    /// event stream (one stream per task would hold hundreds of subscriptions at once).
+    pub async fn all_finished(&self, ids: &[&str]) -> Vec<Value> {
+        let mut events = self.events().await;
+        let mut tasks = Vec::with_capacity(ids.len());
+        for id in ids {
+            loop {
+                let task = self.task(id).await;
+                if is_final(&task) {
+                    tasks.push(task);
+                    break;
+                }
+                events
+                    .until(|kind, data| kind.starts_with("task.") && data["id"] == *id)
+                    .await;
+            }
+        }
+        tasks
+    }
+
     /// Wait until `task` reaches a final status and answer it.
     pub async fn finished(&self, id: &str) -> Value {
         let mut events = self.events().await;
         loop {
             let task = self.task(id).await;
-            let status = task["status"].as_str().unwrap_or_default().to_owned();
-            if ["succeeded", "failed", "dead", "cancelled"].contains(&status.as_str()) {
+            if is_final(&task) {
                 return task;
             }
             events
@@ -217,6 +236,11 @@ impl TestApp {
 }
 
 /// A server-sent event stream.
+fn is_final(task: &Value) -> bool {
+    ["succeeded", "failed", "dead", "cancelled"]
+        .contains(&task["status"].as_str().unwrap_or_default())
+}
+
 pub struct Events {
     stream: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>>>>,
     buffer: String,

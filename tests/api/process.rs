@@ -153,8 +153,9 @@ async fn every_accepted_task_survives_sigkill_mid_load(database_url: Option<&str
 
     let server = serve_on(dir.path(), database_url);
     let app = server.app();
-    for (id, n) in &accepted {
-        let task = app.finished(id).await;
+    let ids: Vec<&str> = accepted.iter().map(|(id, _)| id.as_str()).collect();
+    let finished = app.all_finished(&ids).await;
+    for ((id, n), task) in accepted.iter().zip(finished) {
         let attempts = task["attempts"].as_u64().unwrap();
         let error = task["error"].as_str().unwrap_or_default();
         if n % 4 == 0 {
