@@ -77,9 +77,10 @@ pub struct Flush(pub oneshot::Sender<()>);
 
 /// What a batch writes, with no reply channels in it.
 enum Op {
-    CreateTask(Result<TaskRow, StoreError>),
-    /// The task's full new state and the name of the history entry it adds.
-    UpdateTask(TaskRow, &'static str),
+    /// The row to insert, and the record it came from (the answer, unless the key was taken).
+    CreateTask(Result<(TaskRow, Box<TaskRecord>), StoreError>),
+    /// The task's full new state and the history entry it adds.
+    UpdateTask(TaskRow, NewTaskEvent),
     CreateAgents(Result<Vec<AgentRow>, StoreError>),
     /// Writes nothing: rides in a batch so that a flush is answered when that batch commits.
     Barrier,
@@ -189,8 +190,8 @@ impl StoreManager {
 /// statements however many writes it holds.
 #[derive(Default)]
 struct Plan {
-    /// Index in the batch of each new task, and its row.
-    created: Vec<(usize, TaskRow)>,
+    /// Index in the batch of each new task, its row and its record.
+    created: Vec<(usize, TaskRow, Box<TaskRecord>)>,
     /// The last state of each updated task (an upsert may touch a row once per statement).
     updated: HashMap<String, TaskRow>,
     history: Vec<NewTaskEvent>,
@@ -205,12 +206,9 @@ impl Plan {
         for (i, op) in ops.into_iter().enumerate() {
             match op {
                 Op::CreateTask(Err(e)) | Op::CreateAgents(Err(e)) => results[i] = Some(Err(e)),
-                Op::CreateTask(Ok(row)) => plan.created.push((i, row)),
-                Op::UpdateTask(row, kind) => {
-                    if let Ok(task) = row.clone().into_record() {
-                        plan.history
-                            .push(NewTaskEvent::of(&task, kind, row.updated_at));
-                    }
+                Op::CreateTask(Ok((row, task))) => plan.created.push((i, row, task)),
+                Op::UpdateTask(row, event) => {
+                    plan.history.push(event);
                     plan.updated.insert(row.id.clone(), row);
                 }
                 Op::CreateAgents(Ok(rows)) => plan.new_agents.extend(rows),
@@ -229,24 +227,29 @@ impl Plan {
 
     /// Which new tasks were stored, and which found the task that already had their key.
     fn creations(
-        created: Vec<(usize, TaskRow)>,
+        created: Vec<(usize, TaskRow, Box<TaskRecord>)>,
         holders: &HashMap<String, TaskRow>,
         history: &mut Vec<NewTaskEvent>,
         results: &mut [Option<Result<Done, StoreError>>],
     ) {
-        for (i, row) in created {
+        for (i, row, task) in created {
             let holder = row.idempotency_key.as_ref().and_then(|k| holders.get(k));
-            let (row, existing) = match holder {
-                Some(holder) if holder.id != row.id => (holder.clone(), true),
-                _ => (row, false),
-            };
-            let stored = row.into_record().map(|task| {
-                if !existing {
-                    history.push(NewTaskEvent::of(&task, "queued", task.created_at));
+            let stored = match holder {
+                Some(holder) if holder.id != row.id => {
+                    holder.clone().into_record().map(|task| Created {
+                        task,
+                        existing: true,
+                    })
                 }
-                Done::Task(Box::new(Created { task, existing }))
-            });
-            results[i] = Some(stored);
+                _ => {
+                    history.push(NewTaskEvent::of(&task, "queued", task.created_at));
+                    Ok(Created {
+                        task: *task,
+                        existing: false,
+                    })
+                }
+            };
+            results[i] = Some(stored.map(|created| Done::Task(Box::new(created))));
         }
     }
 }
@@ -258,7 +261,7 @@ impl Plan {
 macro_rules! write_batch {
     ($c:ident, $plan:ident, $results:ident, $now:ident, $Run:ident, $($wait:tt)*) => {{
         for chunk in $plan.created.chunks(ROWS_PER_STATEMENT) {
-            let rows: Vec<&TaskRow> = chunk.iter().map(|(_, row)| row).collect();
+            let rows: Vec<&TaskRow> = chunk.iter().map(|(_, row, _)| row).collect();
             // A key that is already taken skips the row; its holder is read back below.
             let insert = diesel::insert_into(tasks::table)
                 .values(rows)
@@ -268,7 +271,7 @@ macro_rules! write_batch {
         let keys: Vec<&String> = $plan
             .created
             .iter()
-            .filter_map(|(_, row)| row.idempotency_key.as_ref())
+            .filter_map(|(_, row, _)| row.idempotency_key.as_ref())
             .collect();
         let mut holders = HashMap::new();
         for chunk in keys.chunks(ROWS_PER_STATEMENT) {
@@ -443,12 +446,15 @@ impl Handler<Persist> for StoreManager {
         let now = now_ms();
         let entry = match write {
             Write::CreateTask { task, reply } => (
-                Op::CreateTask(TaskRow::from_record(&task, now)),
+                Op::CreateTask(TaskRow::from_record(&task, now).map(|row| (row, Box::new(task)))),
                 Waiter::Task(reply),
             ),
             Write::UpdateTask { task, event } => {
                 let op = match TaskRow::from_record(&task, now) {
-                    Ok(row) => Op::UpdateTask(row, history_kind(&task, event)),
+                    Ok(row) => {
+                        let history = NewTaskEvent::of(&task, history_kind(&task, event), now);
+                        Op::UpdateTask(row, history)
+                    }
                     Err(e) => {
                         tracing::error!(task = %task.id, error = %e, "cannot store a task's state");
                         Op::Barrier
