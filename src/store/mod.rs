@@ -29,8 +29,9 @@ pub use backend::{Conn, Database};
 /// Readers in the pool: a handful covers the HTTP workers of a 2-core machine without holding
 /// many file descriptors or PostgreSQL backends.
 const READ_POOL_SIZE: u32 = 4;
-/// Most rows the SLA report reads for one window: beyond that it reports on the newest.
-const SLA_MAX_ROWS: i64 = 200_000;
+/// Most rows the SLA report reads for one window (about 2 MB in flight per report, and at most
+/// one report per pooled connection): beyond that it reports on the newest.
+const SLA_MAX_ROWS: i64 = 50_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -69,7 +70,6 @@ pub struct TaskFilter {
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
-    database: Database,
 }
 
 impl Store {
@@ -77,12 +77,7 @@ impl Store {
     pub fn new(database: &Database) -> Self {
         Self {
             pool: Pool::new(database, READ_POOL_SIZE),
-            database: database.clone(),
         }
-    }
-
-    pub fn database(&self) -> &Database {
-        &self.database
     }
 
     pub async fn task(&self, id: &str) -> Result<Option<TaskRecord>, StoreError> {
