@@ -93,6 +93,19 @@ async fn spawn_agents(client: &reqwest::Client, base: &str, count: usize) -> Dur
     started.elapsed()
 }
 
+/// The server's task counts by status, from `/api/v1/system/status`.
+async fn tasks_by_status(client: &reqwest::Client, base: &str) -> Value {
+    let status: Value = client
+        .get(format!("{base}/api/v1/system/status"))
+        .send()
+        .await
+        .expect("status")
+        .json()
+        .await
+        .expect("status JSON");
+    status["tasks"].clone()
+}
+
 /// Print one load phase's figures and answer them for the JSON report.
 fn summary(phase: &str, rate: f64, latencies: &[Duration], errors: usize) -> Value {
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
@@ -220,15 +233,8 @@ fn main() {
         let e2e_started = Instant::now();
         let (_, _, errors) = load(&server.base, 64, Duration::from_secs(600), E2E_TASKS).await;
         loop {
-            let status: Value = client
-                .get(format!("{}/api/v1/system/status", server.base))
-                .send()
-                .await
-                .expect("status")
-                .json()
-                .await
-                .expect("status JSON");
-            if status["tasks"]["succeeded"].as_u64().unwrap_or(0) >= E2E_TASKS as u64 {
+            let tasks = tasks_by_status(&client, &server.base).await;
+            if tasks["succeeded"].as_u64().unwrap_or(0) >= E2E_TASKS as u64 {
                 break;
             }
             // Measurement, not synchronisation: the poll interval bounds the figure's error.
@@ -262,15 +268,8 @@ fn main() {
         let mut figures = summary(&phase, achieved, &latencies, errors);
         figures["target_per_s"] = rate.into();
         report.insert("submit_paced".into(), figures);
-        let status: Value = client
-            .get(format!("{}/api/v1/system/status", server.base))
-            .send()
-            .await
-            .expect("status")
-            .json()
-            .await
-            .expect("status JSON");
-        println!("tasks by status after the run: {}", status["tasks"]);
+        let tasks = tasks_by_status(&client, &server.base).await;
+        println!("tasks by status after the run: {tasks}");
         report.insert("rss_after_bytes".into(), rss(pid).into());
     });
     let out =
