@@ -243,6 +243,32 @@ pub struct TaskRecord {
     pub truncate_result: bool,
 }
 
+impl TaskRecord {
+    /// A task as accepted at `now`: queued, with a new time-ordered id and no attempt yet.
+    pub fn accepted(task: NewTask, now: i64) -> Self {
+        Self {
+            id: uuid::Uuid::now_v7().to_string(),
+            role: task.role,
+            input: task.input.0,
+            required_capabilities: task.required_capabilities,
+            priority: task.priority,
+            status: TaskStatus::Queued,
+            timeout_ms: task.timeout_ms.0,
+            max_retries: task.max_retries.0,
+            attempts: 0,
+            idempotency_key: task.idempotency_key.map(|k| k.0),
+            result: None,
+            error: None,
+            agent_id: None,
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+            queued_at: now,
+            truncate_result: task.truncate_result,
+        }
+    }
+}
+
 /// A result as stored: within `limit` bytes of JSON as it is; over it, an error, or with
 /// `truncate` an explicit marker holding the first `limit` bytes of its JSON text.
 pub fn bounded_result(value: Value, limit: usize, truncate: bool) -> Result<Value, String> {

@@ -665,27 +665,7 @@ impl Handler<Submit> for Orchestrator {
             let _ = reply.send(Err(SubmitError::Draining));
             return;
         }
-        let now = now_ms();
-        let record = TaskRecord {
-            id: uuid::Uuid::now_v7().to_string(),
-            role: task.role,
-            input: task.input.0,
-            required_capabilities: task.required_capabilities,
-            priority: task.priority,
-            status: TaskStatus::Queued,
-            timeout_ms: task.timeout_ms.0,
-            max_retries: task.max_retries.0,
-            attempts: 0,
-            idempotency_key: task.idempotency_key.map(|k| k.0),
-            result: None,
-            error: None,
-            agent_id: None,
-            created_at: now,
-            started_at: None,
-            finished_at: None,
-            queued_at: now,
-            truncate_result: task.truncate_result,
-        };
+        let record = TaskRecord::accepted(task, now_ms());
         let Some(store) = self.hive.slots.store.get() else {
             let _ = reply.send(Err(SubmitError::Store(Arc::new(StoreError::Unavailable))));
             return;

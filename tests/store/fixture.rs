@@ -5,7 +5,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use hive::bus::EventBus;
 use hive::domain::agent::AgentInfo;
-use hive::domain::task::{Priority, TaskRecord, TaskStatus};
+use hive::domain::task::{NewTask, Priority, TaskRecord};
 use hive::domain::time::now_ms;
 use hive::metrics::Metrics;
 use hive::store::manager::{Created, Flush, Persist, StoreManager, Write};
@@ -97,27 +97,10 @@ impl Fixture {
     }
 }
 
-/// A queued task of `role` and `priority`, created now.
+/// A queued task of `role` and `priority`, accepted now as a client's request would be.
 pub fn task(role: &str, priority: Priority) -> TaskRecord {
-    let now = now_ms();
-    TaskRecord {
-        id: uuid::Uuid::now_v7().to_string(),
-        role: role.to_owned().try_into().unwrap(),
-        input: json!({"op": "echo", "value": role}),
-        required_capabilities: Default::default(),
-        priority,
-        status: TaskStatus::Queued,
-        timeout_ms: 30_000,
-        max_retries: 3,
-        attempts: 0,
-        idempotency_key: None,
-        result: None,
-        error: None,
-        agent_id: None,
-        created_at: now,
-        started_at: None,
-        finished_at: None,
-        queued_at: now,
-        truncate_result: false,
-    }
+    let request =
+        json!({"role": role, "input": {"op": "echo", "value": role}, "priority": priority});
+    let new: NewTask = serde_json::from_value(request).unwrap();
+    TaskRecord::accepted(new, now_ms())
 }
