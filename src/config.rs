@@ -94,6 +94,14 @@ pub struct Config {
     /// it gives up and is restarted whole by the lifecycle supervisor.
     pub pool_max_restarts: u32,
     pub pool_restart_period_ms: u64,
+    /// Restart intensity of the lifecycle supervisor (the agent manager and the pools): pool
+    /// restarts it absorbs in the period before it gives up and the root restarts it.
+    pub lifecycle_max_restarts: u32,
+    pub lifecycle_restart_period_ms: u64,
+    /// Restart intensity of the root: restarts of the managers it absorbs in the period before
+    /// it gives up and the server exits with an error, since it cannot work without them.
+    pub root_max_restarts: u32,
+    pub root_restart_period_ms: u64,
     pub sample_interval_ms: u64,
     /// Time running tasks get to finish on SIGTERM before they are handed back to the queue.
     pub shutdown_grace_ms: u64,
@@ -120,6 +128,10 @@ impl Default for Config {
             retry_backoff_ms: 100,
             pool_max_restarts: 1000,
             pool_restart_period_ms: 10_000,
+            lifecycle_max_restarts: 10,
+            lifecycle_restart_period_ms: 5_000,
+            root_max_restarts: 5,
+            root_restart_period_ms: 30_000,
             sample_interval_ms: 1000,
             shutdown_grace_ms: 10_000,
             http_workers: 0,

@@ -3,7 +3,7 @@
 //! actix's own `Supervisor` restarts an actor in place but never sees a panic: the panic unwinds
 //! out of the arbiter. Here the actor's context future is run inside `catch_unwind`, so a panic in a
 //! handler, in a future the actor spawned on its context, or in `started()` ends only that future,
-//! and the watcher turns the outcome into an [`ExitReason`].
+//! and the supervisor turns the outcome into an [`ExitReason`] (see `child_set`).
 
 use std::any::Any;
 use std::future::Future;
@@ -51,11 +51,9 @@ impl StartedChild {
     {
         let mut ctx = Context::<A>::new();
         ctx.set_mailbox_capacity(capacity);
+        keep_alive(&mut ctx);
         let addr = ctx.address();
-        // The supervisor holds a strong address: like an OTP process, a child lives until it
-        // stops or is stopped, not until the last outside reference to it goes away.
-        let held = addr.clone();
-        let stop = Box::new(move || held.do_send(Shutdown));
+        let stop = shutdown_by(&addr);
         let future = Box::pin(ctx.into_future(actor));
         (addr, StartedChild { future, stop })
     }
@@ -81,6 +79,7 @@ impl StartedChild {
         let spawned = arbiter.spawn_fn(move || {
             let mut ctx = Context::<A>::with_receiver(rx);
             ctx.set_mailbox_capacity(capacity);
+            keep_alive(&mut ctx);
             let actor = Abortable::new(ctx.into_future(make()), registration);
             actix_rt::spawn(async move {
                 let outcome = AssertUnwindSafe(actor).catch_unwind().await.map(|_| ());
@@ -99,10 +98,34 @@ impl StartedChild {
                 Err(_) => panic!("the arbiter of this child stopped"),
             }
         });
-        let held = addr.clone();
-        let stop = Box::new(move || held.do_send(Shutdown));
+        let stop = shutdown_by(&addr);
         (addr, StartedChild { future, stop })
     }
+}
+
+/// Like an OTP process, a supervised actor lives until it stops or is stopped, not until the
+/// last address to it is dropped (actix's rule). actix keeps a context running while it has a
+/// spawned future, so it is given one that never ends; the future is zero-sized, so this costs
+/// no allocation, where a strong address held for the purpose would cost one per child.
+fn keep_alive<A>(ctx: &mut Context<A>)
+where
+    A: Actor<Context = Context<A>>,
+{
+    ctx.spawn(fut::wrap_future(futures::future::pending::<()>()));
+}
+
+/// Asks the actor to stop through a weak address: the actor keeps its mailbox open while it
+/// runs (see [`keep_alive`]), so the upgrade only fails once it has ended.
+fn shutdown_by<A>(addr: &Addr<A>) -> Box<dyn Fn()>
+where
+    A: Actor<Context = Context<A>> + Handler<Shutdown>,
+{
+    let weak = addr.downgrade();
+    Box::new(move || {
+        if let Some(addr) = weak.upgrade() {
+            addr.do_send(Shutdown);
+        }
+    })
 }
 
 impl StartedChild {
@@ -132,23 +155,4 @@ impl Drop for KillOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
-}
-
-/// Run `future` to its end on the current arbiter and report how it ended.
-pub(crate) fn watch(
-    future: Pin<Box<dyn Future<Output = ()>>>,
-    exit: ExitSlot,
-    on_exit: impl FnOnce(ExitReason) + 'static,
-) -> AbortHandle {
-    let (abort, registration) = AbortHandle::new_pair();
-    let guarded = Abortable::new(future, registration);
-    actix_rt::spawn(async move {
-        let reason = match AssertUnwindSafe(guarded).catch_unwind().await {
-            Err(payload) => ExitReason::from_panic(payload),
-            Ok(Err(_aborted)) => ExitReason::Killed,
-            Ok(Ok(())) => exit.take().unwrap_or(ExitReason::Normal),
-        };
-        on_exit(reason);
-    });
-    abort
 }

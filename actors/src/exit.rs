@@ -3,8 +3,9 @@
 use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
+use std::task::{Context, Waker};
 
-use parking_lot::Mutex;
+use crate::sync::Mutex;
 use serde::Serialize;
 
 /// Every way a supervised actor can end. `Normal` and `Shutdown` are normal exits in OTP's sense;
@@ -67,19 +68,59 @@ impl fmt::Display for ExitReason {
 
 /// Where a child leaves the reason for a deliberate stop. An actor that stops after
 /// `exit.fail("…")` is seen by its supervisor as an `Error` exit, otherwise as `Normal`.
+///
+/// The supervisor also kills through it: one small allocation per child serves both.
 #[derive(Debug, Clone, Default)]
-pub struct ExitSlot(Arc<Mutex<Option<ExitReason>>>);
+pub struct ExitSlot(Arc<Mutex<SlotState>>);
+
+#[derive(Debug, Default)]
+struct SlotState {
+    reason: Option<ExitReason>,
+    killed: bool,
+    /// The task that polls the child, woken by a kill.
+    waker: Option<Waker>,
+}
 
 impl ExitSlot {
     pub fn fail(&self, error: impl Into<String>) {
-        *self.0.lock() = Some(ExitReason::Error(error.into()));
+        self.0.lock().reason = Some(ExitReason::Error(error.into()));
     }
 
     pub(crate) fn set(&self, reason: ExitReason) {
-        *self.0.lock() = Some(reason);
+        self.0.lock().reason = Some(reason);
     }
 
     pub(crate) fn take(&self) -> Option<ExitReason> {
-        self.0.lock().take()
+        self.0.lock().reason.take()
+    }
+
+    /// Have the child dropped unfinished by whoever polls it (see [`ExitSlot::poll_killed`]).
+    /// Supervisors kill this way after a shutdown timeout or for `brutal_kill`.
+    pub fn kill(&self) {
+        let waker = {
+            let mut state = self.0.lock();
+            state.killed = true;
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Whether the child was killed; if not, `cx` is woken by a later kill. Called by whoever
+    /// polls the child, before each poll.
+    pub fn poll_killed(&self, cx: &Context<'_>) -> bool {
+        let mut state = self.0.lock();
+        if state.killed {
+            return true;
+        }
+        if !state
+            .waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            state.waker = Some(cx.waker().clone());
+        }
+        false
     }
 }

@@ -4,6 +4,7 @@
 //! - [`supervisor`] — the Supervisor actor: child specs, restart policies, intensity, backoff,
 //!   escalation, ordered shutdown.
 //! - [`child`] — starting an actor so that every exit (stop, error, panic) reaches its supervisor.
+//! - `child_set` — a supervisor's running children, polled in its own task.
 //! - [`exit`] — exit reasons and the slot a child names its error in.
 //! - [`window`] — restart intensity (`max_restarts` within `period`).
 //! - [`backoff`] — delays between restarts of a crash-looping child.
@@ -12,6 +13,7 @@
 
 pub mod backoff;
 pub mod child;
+mod child_set;
 pub mod exit;
 pub mod mailbox;
 pub mod supervisor;
@@ -24,8 +26,8 @@ pub use child::{ChildContext, Shutdown, StartedChild};
 pub use exit::{ExitReason, ExitSlot};
 pub use mailbox::{MailboxProbe, ProbeReading, Probes, Refused};
 pub use supervisor::{
-    ChildSpec, Down, MonitorChild, ShutdownPolicy, StartChild, Supervisor, SupervisorError,
-    SupervisorSpec, TerminateChild,
+    ChildSpec, Down, ListChildren, MonitorChild, ShutdownPolicy, StartChild, Supervisor,
+    SupervisorError, SupervisorSpec, TerminateChild,
 };
 pub use tree::{
     discard_events, ChildStatus, EventSink, Restart, Strategy, SupervisionEvent,

@@ -10,14 +10,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use actix::prelude::*;
-use actix::WeakAddr;
-use futures::future::AbortHandle;
 use parking_lot::RwLock;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::backoff::Backoff;
-use crate::child::{watch, ChildContext, Shutdown, StartedChild};
+use crate::child::{ChildContext, Shutdown, StartedChild};
+use crate::child_set::{ChildSet, Exited};
 use crate::exit::{ExitReason, ExitSlot};
 use crate::tree::{
     epoch_millis, ChildStatus, ChildView, EventSink, Restart, Strategy, SupervisionEvent,
@@ -174,21 +173,21 @@ pub struct MonitorChild {
     pub watcher: Recipient<Down>,
 }
 
-/// Sent by a child's watcher when the child's future has ended.
+/// Lists children as `/api/v1/supervision` shows them: in start order, at most `limit`, or only
+/// the child named `only`. Asked of the supervisor because it alone holds its children; the
+/// shared view carries only their counts, so an idle child costs no snapshot memory.
 #[derive(Debug, Message)]
-#[rtype(result = "()")]
-struct ChildExited {
-    seq: u64,
-    generation: u64,
-    reason: ExitReason,
+#[rtype(result = "Vec<ChildView>")]
+pub struct ListChildren {
+    pub only: Option<String>,
+    pub limit: usize,
 }
 
 struct Running {
     stop: Box<dyn Fn()>,
-    /// The child's exit slot: a stop its supervisor asked for is reported as `Shutdown`.
+    /// The child's exit slot: a stop its supervisor asked for is reported as `Shutdown`, and a
+    /// kill goes through it.
     exit: ExitSlot,
-    abort: AbortHandle,
-    done: oneshot::Receiver<()>,
 }
 
 struct Child {
@@ -199,7 +198,6 @@ struct Child {
     /// Crashes since the child last ran longer than its backoff's `reset_after`.
     consecutive: u32,
     started_at: Instant,
-    pending_restart: Option<SpawnHandle>,
     /// Being stopped by `TerminateChild`: its exit is reported, then it is forgotten.
     terminating: bool,
     /// Being stopped because a sibling's exit restarts its group (`one_for_all`,
@@ -207,24 +205,69 @@ struct Child {
     group_stop: bool,
     /// Whether it has run before, so that the next start is a new generation.
     started_once: bool,
+    status: ChildStatus,
+    /// Made on the first exit, restart, monitor or stop.
+    incidents: Option<Box<Incidents>>,
+}
+
+/// What only a child that has exited, is restarting, is watched or is being stopped needs: boxed,
+/// so that an idle child that never crashed carries one pointer for all of it.
+#[derive(Default)]
+struct Incidents {
+    last_exit: Option<ExitReason>,
+    /// Epoch milliseconds of the next start while `restarting`.
+    next_attempt_ms: Option<u64>,
+    pending_restart: Option<SpawnHandle>,
     /// Monitors of the running incarnation, told once when it ends.
     monitors: Vec<Recipient<Down>>,
+    /// Told when the running incarnation has ended, while a stop waits for it.
+    on_end: Option<oneshot::Sender<()>>,
+}
+
+impl Child {
+    fn incidents(&mut self) -> &mut Incidents {
+        self.incidents.get_or_insert_with(Default::default)
+    }
+
+    fn take_pending_restart(&mut self) -> Option<SpawnHandle> {
+        self.incidents.as_mut()?.pending_restart.take()
+    }
+
+    /// Take the running incarnation out to be stopped, with the signal of its end.
+    fn stop_step(&mut self) -> Option<StopStep> {
+        let running = self.running.take()?;
+        let (tx, done) = oneshot::channel();
+        self.incidents().on_end = Some(tx);
+        Some(StopStep {
+            running,
+            policy: self.spec.shutdown,
+            done,
+        })
+    }
+
+    fn view(&self) -> ChildView {
+        ChildView {
+            id: self.spec.id.clone(),
+            restart: self.spec.restart,
+            status: self.status,
+            restarts: self.restarts,
+            last_exit: self.incidents.as_ref().and_then(|i| i.last_exit.clone()),
+            next_attempt_ms: self.incidents.as_ref().and_then(|i| i.next_attempt_ms),
+        }
+    }
 }
 
 /// A stop that a shutdown sequence carries out: ask (or not), wait, drop.
 struct StopStep {
     running: Running,
     policy: ShutdownPolicy,
+    done: oneshot::Receiver<()>,
 }
 
 impl StopStep {
     async fn run(self) {
-        let Running {
-            stop,
-            exit,
-            abort,
-            mut done,
-        } = self.running;
+        let Running { stop, exit } = self.running;
+        let mut done = self.done;
         exit.set(ExitReason::Shutdown);
         if let ShutdownPolicy::Timeout(limit) = self.policy {
             stop();
@@ -232,8 +275,8 @@ impl StopStep {
                 return;
             }
         }
-        abort.abort();
-        // The watcher answers once the aborted future is gone.
+        exit.kill();
+        // Answered once the supervisor has seen the killed future end.
         let _ = done.await;
     }
 }
@@ -243,7 +286,9 @@ pub struct Supervisor {
     /// Where this supervisor says why it gave up, read by its own parent.
     exit: ExitSlot,
     initial: Vec<ChildSpec>,
-    children: BTreeMap<u64, Child>,
+    /// Boxed: a map that grows by appending leaves its nodes about half full, and empty slots
+    /// of a few pointers cost less than empty slots of whole children.
+    children: BTreeMap<u64, Box<Child>>,
     by_id: HashMap<String, u64>,
     next_seq: u64,
     window: RestartWindow,
@@ -251,9 +296,7 @@ pub struct Supervisor {
     /// Exits still to be reported before a shutting-down supervisor stops, and its final status.
     draining: Option<(usize, SupervisorStatus)>,
     view: Arc<RwLock<SupervisorView>>,
-    /// One weak address cloned into every watcher: a strong one per child would cost an
-    /// allocation each and keep a stopped supervisor's mailbox alive.
-    me: Option<WeakAddr<Supervisor>>,
+    running: ChildSet,
     /// A supervisor runs until it is stopped, as an OTP process does, not until the last outside
     /// address to it is dropped; this strong address keeps actix from stopping it early.
     keepalive: Option<Addr<Supervisor>>,
@@ -271,7 +314,7 @@ impl Supervisor {
             status: SupervisorStatus::Running,
             restarts: 0,
             recent_exits: Default::default(),
-            children: BTreeMap::new(),
+            child_counts: Default::default(),
         }));
         Self {
             window: RestartWindow::new(spec.intensity),
@@ -284,7 +327,7 @@ impl Supervisor {
             stopping: false,
             draining: None,
             view,
-            me: None,
+            running: ChildSet::default(),
             keepalive: None,
         }
     }
@@ -325,43 +368,48 @@ impl Supervisor {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.by_id.insert(spec.id.clone(), seq);
-        self.view.write().children.insert(
-            seq,
-            ChildView {
-                id: spec.id.clone(),
-                restart: spec.restart,
-                status: ChildStatus::Running,
-                restarts: 0,
-                last_exit: None,
-                next_attempt_ms: None,
-            },
-        );
+        self.view.write().child_counts.add(ChildStatus::Stopped);
         self.children.insert(
             seq,
-            Child {
+            Box::new(Child {
                 spec,
                 generation: 0,
                 running: None,
                 restarts: 0,
                 consecutive: 0,
                 started_at: Instant::now(),
-                pending_restart: None,
                 terminating: false,
                 group_stop: false,
                 started_once: false,
-                monitors: Vec::new(),
-            },
+                status: ChildStatus::Stopped,
+                incidents: None,
+            }),
         );
         self.start(seq);
         Ok(())
     }
 
-    fn start(&mut self, seq: u64) {
-        let Some(me) = self.me.clone() else { return };
+    /// Set a child's status and keep the published counts in step.
+    fn set_status(&mut self, seq: u64, status: ChildStatus) {
         let Some(child) = self.children.get_mut(&seq) else {
             return;
         };
-        child.pending_restart = None;
+        if child.status != status {
+            let mut view = self.view.write();
+            view.child_counts.remove(child.status);
+            view.child_counts.add(status);
+            child.status = status;
+        }
+    }
+
+    fn start(&mut self, seq: u64) {
+        let Some(child) = self.children.get_mut(&seq) else {
+            return;
+        };
+        if let Some(incidents) = &mut child.incidents {
+            incidents.pending_restart = None;
+            incidents.next_attempt_ms = None;
+        }
         if child.started_once {
             child.generation += 1;
         }
@@ -372,43 +420,28 @@ impl Supervisor {
             generation: child.generation,
             exit: exit.clone(),
         });
-        let (done_tx, done) = oneshot::channel();
         let generation = child.generation;
-        let exit_slot = exit.clone();
-        let abort = watch(started.future, exit, move |reason| {
-            let _ = done_tx.send(());
-            if let Some(sup) = me.upgrade() {
-                sup.do_send(ChildExited {
-                    seq,
-                    generation,
-                    reason,
-                });
-            }
-        });
+        self.running
+            .add(seq, generation, started.future, exit.clone());
         child.running = Some(Running {
             stop: started.stop,
-            exit: exit_slot,
-            abort,
-            done,
+            exit,
         });
         child.started_at = Instant::now();
         let id = child.spec.id.clone();
-        if let Some(view) = self.view.write().children.get_mut(&seq) {
-            view.status = ChildStatus::Running;
-            view.next_attempt_ms = None;
-        }
+        self.set_status(seq, ChildStatus::Running);
         self.emit(&id, SupervisionEventKind::ChildStarted { generation });
     }
 
-    fn remove(&mut self, seq: u64) -> Option<Child> {
+    fn remove(&mut self, seq: u64) -> Option<Box<Child>> {
         let child = self.children.remove(&seq)?;
         self.by_id.remove(&child.spec.id);
-        self.view.write().children.remove(&seq);
+        self.view.write().child_counts.remove(child.status);
         Some(child)
     }
 
-    fn on_exit(&mut self, msg: ChildExited, ctx: &mut Context<Self>) {
-        let ChildExited {
+    fn on_exit(&mut self, msg: Exited, ctx: &mut Context<Self>) {
+        let Exited {
             seq,
             generation,
             reason,
@@ -420,8 +453,14 @@ impl Supervisor {
             return;
         }
         child.running = None;
+        let incidents = child.incidents();
+        if let Some(ended) = incidents.on_end.take() {
+            let _ = ended.send(());
+        }
+        incidents.last_exit = Some(reason.clone());
+        let monitors = std::mem::take(&mut incidents.monitors);
         let id = child.spec.id.clone();
-        for watcher in child.monitors.drain(..) {
+        for watcher in monitors {
             watcher.do_send(Down {
                 supervisor: self.spec.name.clone(),
                 child: id.clone(),
@@ -436,16 +475,10 @@ impl Supervisor {
                 reason: reason.clone(),
             },
         );
-        {
-            let mut view = self.view.write();
-            if !reason.is_normal() {
-                view.record_exit(&id, &reason);
-            }
-            if let Some(v) = view.children.get_mut(&seq) {
-                v.last_exit = Some(reason.clone());
-                v.status = ChildStatus::Stopped;
-            }
+        if !reason.is_normal() {
+            self.view.write().record_exit(&id, &reason);
         }
+        self.set_status(seq, ChildStatus::Stopped);
         if let Some(child) = self.children.get_mut(&seq) {
             if child.group_stop {
                 child.group_stop = false;
@@ -511,15 +544,12 @@ impl Supervisor {
             let Some(child) = self.children.get_mut(member) else {
                 continue;
             };
-            if let Some(handle) = child.pending_restart.take() {
+            if let Some(handle) = child.take_pending_restart() {
                 ctx.cancel_future(handle);
             }
-            if let Some(running) = child.running.take() {
+            if let Some(step) = child.stop_step() {
                 child.group_stop = true;
-                stops.push(StopStep {
-                    running,
-                    policy: child.spec.shutdown,
-                });
+                stops.push(step);
             }
         }
         let mut starts = Vec::with_capacity(group.len());
@@ -533,16 +563,10 @@ impl Supervisor {
                 continue;
             }
             child.restarts += 1;
+            child.incidents().next_attempt_ms = Some(next_attempt);
             let (id, restarts) = (child.spec.id.clone(), child.restarts);
-            {
-                let mut view = self.view.write();
-                view.restarts += 1;
-                if let Some(v) = view.children.get_mut(&member) {
-                    v.restarts = restarts;
-                    v.status = ChildStatus::Restarting;
-                    v.next_attempt_ms = Some(next_attempt);
-                }
-            }
+            self.view.write().restarts += 1;
+            self.set_status(member, ChildStatus::Restarting);
             let delay_ms = delay.as_millis() as u64;
             self.emit(
                 &id,
@@ -577,7 +601,7 @@ impl Supervisor {
             }),
         );
         if let Some(child) = self.children.get_mut(&seq) {
-            child.pending_restart = Some(handle);
+            child.incidents().pending_restart = Some(handle);
         }
     }
 
@@ -607,14 +631,11 @@ impl Supervisor {
         self.view.write().status = SupervisorStatus::ShuttingDown;
         let mut steps = Vec::with_capacity(self.children.len());
         for child in self.children.values_mut().rev() {
-            if let Some(handle) = child.pending_restart.take() {
+            if let Some(handle) = child.take_pending_restart() {
                 ctx.cancel_future(handle);
             }
-            if let Some(running) = child.running.take() {
-                steps.push(StopStep {
-                    running,
-                    policy: child.spec.shutdown,
-                });
+            if let Some(step) = child.stop_step() {
+                steps.push(step);
             }
         }
         self.draining = Some((steps.len(), end));
@@ -656,9 +677,11 @@ impl Actor for Supervisor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let me = ctx.address();
-        self.me = Some(me.downgrade());
+        self.spec
+            .tree
+            .register(self.view.clone(), me.downgrade().recipient());
         self.keepalive = Some(me);
-        self.spec.tree.register(self.view.clone());
+        ctx.add_stream(self.running.clone());
         for spec in std::mem::take(&mut self.initial) {
             if let Err(err) = self.add(spec) {
                 tracing::error!(supervisor = %self.spec.name, %err, "child spec rejected");
@@ -698,16 +721,15 @@ impl Handler<TerminateChild> for Supervisor {
         let Some(child) = self.children.get_mut(&seq) else {
             return Box::pin(fut::ready(Err(SupervisorError::NoSuchChild(msg.0))));
         };
-        if let Some(handle) = child.pending_restart.take() {
+        if let Some(handle) = child.take_pending_restart() {
             ctx.cancel_future(handle);
         }
-        let policy = child.spec.shutdown;
-        let step = match child.running.take() {
-            Some(running) => {
+        let step = match child.stop_step() {
+            Some(step) => {
                 // Forgotten once its exit arrives, so that the exit is still reported.
                 child.terminating = true;
                 self.by_id.remove(&msg.0);
-                Some(StopStep { running, policy })
+                Some(step)
             }
             None => {
                 self.remove(seq);
@@ -735,7 +757,7 @@ impl Handler<MonitorChild> for Supervisor {
             .get(&id)
             .and_then(|seq| self.children.get_mut(seq));
         match child {
-            Some(child) if child.running.is_some() => child.monitors.push(watcher),
+            Some(child) if child.running.is_some() => child.incidents().monitors.push(watcher),
             _ => watcher.do_send(Down {
                 supervisor: self.spec.name.clone(),
                 child: id,
@@ -745,11 +767,34 @@ impl Handler<MonitorChild> for Supervisor {
     }
 }
 
-impl Handler<ChildExited> for Supervisor {
-    type Result = ();
-
-    fn handle(&mut self, msg: ChildExited, ctx: &mut Context<Self>) {
+impl StreamHandler<Exited> for Supervisor {
+    fn handle(&mut self, msg: Exited, ctx: &mut Context<Self>) {
         self.on_exit(msg, ctx);
+    }
+
+    /// The set of children never ends; without this, actix would stop the supervisor.
+    fn finished(&mut self, _: &mut Context<Self>) {}
+}
+
+impl Handler<ListChildren> for Supervisor {
+    type Result = MessageResult<ListChildren>;
+
+    fn handle(&mut self, msg: ListChildren, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(match msg.only {
+            Some(id) => self
+                .by_id
+                .get(&id)
+                .and_then(|seq| self.children.get(seq))
+                .map(|c| c.view())
+                .into_iter()
+                .collect(),
+            None => self
+                .children
+                .values()
+                .take(msg.limit)
+                .map(|c| c.view())
+                .collect(),
+        })
     }
 }
 

@@ -7,3 +7,18 @@
 pub(crate) use loom::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 #[cfg(not(hive_loom))]
 pub(crate) use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+#[cfg(not(hive_loom))]
+pub(crate) use parking_lot::Mutex;
+
+/// loom's mutex with parking_lot's signature (`lock` without a poison result).
+#[cfg(hive_loom)]
+#[derive(Debug, Default)]
+pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+
+#[cfg(hive_loom)]
+impl<T> Mutex<T> {
+    pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}

@@ -1,16 +1,20 @@
 //! Snapshots of the live supervision tree and the events every supervision decision emits.
 //!
-//! Each supervisor publishes a [`SupervisorView`] behind a lock that only it writes, so that status
-//! pages read the tree without a message to every supervisor.
+//! Each supervisor publishes a [`SupervisorView`] behind a lock that only it writes: its settings,
+//! restarts, recent exits and children counted by status, read without a message. The children
+//! themselves are listed by asking the supervisor ([`ListChildren`]), so that an idle child costs
+//! no memory for a status page nobody is reading.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use actix::WeakRecipient;
 use parking_lot::RwLock;
 use serde::{Serialize, Serializer};
 
 use crate::exit::ExitReason;
+use crate::supervisor::ListChildren;
 use crate::window::Intensity;
 
 pub(crate) fn as_millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -101,9 +105,7 @@ pub struct SupervisorView {
     pub status: SupervisorStatus,
     pub restarts: u64,
     pub recent_exits: VecDeque<RecentExit>,
-    /// Children in start order (the key is the start sequence number).
-    #[serde(skip)]
-    pub children: BTreeMap<u64, ChildView>,
+    pub child_counts: ChildCounts,
 }
 
 impl SupervisorView {
@@ -120,11 +122,34 @@ impl SupervisorView {
 }
 
 /// Children counted by status, so a pool of 10,000 agents is summarised rather than listed.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct ChildCounts {
     pub running: usize,
     pub restarting: usize,
     pub stopped: usize,
+}
+
+impl ChildCounts {
+    fn slot(&mut self, status: ChildStatus) -> &mut usize {
+        match status {
+            ChildStatus::Running => &mut self.running,
+            ChildStatus::Restarting => &mut self.restarting,
+            ChildStatus::Stopped => &mut self.stopped,
+        }
+    }
+
+    pub(crate) fn add(&mut self, status: ChildStatus) {
+        *self.slot(status) += 1;
+    }
+
+    pub(crate) fn remove(&mut self, status: ChildStatus) {
+        let n = self.slot(status);
+        *n = n.saturating_sub(1);
+    }
+
+    pub fn total(&self) -> usize {
+        self.running + self.restarting + self.stopped
+    }
 }
 
 /// A supervisor as the API shows it: its settings, counts and the first children in start order.
@@ -132,57 +157,86 @@ pub struct ChildCounts {
 pub struct SupervisorSnapshot {
     #[serde(flatten)]
     pub view: SupervisorView,
-    pub child_counts: ChildCounts,
     pub children_total: usize,
     pub children: Vec<ChildView>,
 }
 
+#[derive(Clone)]
+struct Node {
+    view: Arc<RwLock<SupervisorView>>,
+    /// Weak, so that the tree does not keep a stopped supervisor's mailbox alive.
+    inspect: WeakRecipient<ListChildren>,
+}
+
+impl Node {
+    /// The supervisor's answer, or nothing once it has stopped.
+    async fn children(&self, only: Option<String>, limit: usize) -> Vec<ChildView> {
+        let Some(supervisor) = self.inspect.upgrade() else {
+            return Vec::new();
+        };
+        supervisor
+            .send(ListChildren { only, limit })
+            .await
+            .unwrap_or_default()
+    }
+}
+
 /// Every supervisor of the process, by name.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Tree {
-    nodes: Arc<RwLock<BTreeMap<String, Arc<RwLock<SupervisorView>>>>>,
+    nodes: Arc<RwLock<BTreeMap<String, Node>>>,
+}
+
+impl std::fmt::Debug for Tree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.nodes.read().keys()).finish()
+    }
 }
 
 impl Tree {
-    pub(crate) fn register(&self, view: Arc<RwLock<SupervisorView>>) {
+    pub(crate) fn register(
+        &self,
+        view: Arc<RwLock<SupervisorView>>,
+        inspect: WeakRecipient<ListChildren>,
+    ) {
         let name = view.read().name.clone();
-        self.nodes.write().insert(name, view);
+        self.nodes.write().insert(name, Node { view, inspect });
     }
 
     pub(crate) fn remove(&self, name: &str) {
         self.nodes.write().remove(name);
     }
 
-    /// All supervisors, each with at most `child_limit` children listed.
-    pub fn snapshot(&self, child_limit: usize) -> Vec<SupervisorSnapshot> {
-        let nodes: Vec<_> = self.nodes.read().values().cloned().collect();
+    /// All supervisors, each with at most `child_limit` children listed (asked of every running
+    /// supervisor at once).
+    pub async fn snapshot(&self, child_limit: usize) -> Vec<SupervisorSnapshot> {
+        let nodes: Vec<Node> = self.nodes.read().values().cloned().collect();
+        let lists = futures::future::join_all(nodes.iter().map(|node| async move {
+            if child_limit == 0 {
+                Vec::new()
+            } else {
+                node.children(None, child_limit).await
+            }
+        }))
+        .await;
         nodes
             .iter()
-            .map(|node| {
-                let view = node.read();
-                let mut counts = ChildCounts::default();
-                for child in view.children.values() {
-                    match child.status {
-                        ChildStatus::Running => counts.running += 1,
-                        ChildStatus::Restarting => counts.restarting += 1,
-                        ChildStatus::Stopped => counts.stopped += 1,
-                    }
-                }
+            .zip(lists)
+            .map(|(node, children)| {
+                let view = node.view.read().clone();
                 SupervisorSnapshot {
-                    children: view.children.values().take(child_limit).cloned().collect(),
-                    children_total: view.children.len(),
-                    child_counts: counts,
-                    view: view.clone(),
+                    children_total: view.child_counts.total(),
+                    children,
+                    view,
                 }
             })
             .collect()
     }
 
     /// One child's view, looked up by supervisor and child id.
-    pub fn child(&self, supervisor: &str, child: &str) -> Option<ChildView> {
+    pub async fn child(&self, supervisor: &str, child: &str) -> Option<ChildView> {
         let node = self.nodes.read().get(supervisor).cloned()?;
-        let view = node.read();
-        view.children.values().find(|c| c.id == child).cloned()
+        node.children(Some(child.to_owned()), 1).await.pop()
     }
 }
 

@@ -39,3 +39,33 @@ fn probe_counts_survive_every_interleaving() {
         assert_eq!(reading.refusals, 1);
     });
 }
+
+/// Sets a loom flag when woken, so that a model can ask whether a wake happened.
+struct Flag(loom::sync::atomic::AtomicBool);
+
+impl std::task::Wake for Flag {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.store(true, loom::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A kill from another thread while the supervisor polls the child: either the poll sees the
+/// kill, or the kill wakes the waker the poll left, so the child is never left running.
+#[test]
+fn a_kill_is_never_lost_between_polls() {
+    loom::model(|| {
+        let slot = hive_actors::ExitSlot::default();
+        let flag = std::sync::Arc::new(Flag(loom::sync::atomic::AtomicBool::new(false)));
+        let waker = std::task::Waker::from(flag.clone());
+        let cx = std::task::Context::from_waker(&waker);
+        let killer = {
+            let slot = slot.clone();
+            thread::spawn(move || slot.kill())
+        };
+        let seen = slot.poll_killed(&cx);
+        killer.join().unwrap();
+        let woken = flag.0.load(loom::sync::atomic::Ordering::SeqCst);
+        assert!(seen || woken, "the kill was neither seen nor signalled");
+        assert!(slot.poll_killed(&cx), "a kill stays visible");
+    });
+}

@@ -151,8 +151,8 @@ impl Harness {
         sup
     }
 
-    fn child(&self, sup: &str, child: &str) -> Option<ChildView> {
-        self.tree.child(sup, child)
+    async fn child(&self, sup: &str, child: &str) -> Option<ChildView> {
+        self.tree.child(sup, child).await
     }
 }
 
@@ -190,7 +190,7 @@ async fn panic_in_a_handler_is_seen_with_its_message_and_the_child_restarts() {
         e.kind,
         SupervisionEventKind::ChildStarted { generation: 1 }
     ));
-    let view = h.child("sup", "a").expect("child listed");
+    let view = h.child("sup", "a").await.expect("child listed");
     assert_eq!(view.restarts, 1);
     assert_eq!(view.status, ChildStatus::Running);
 }
@@ -222,7 +222,7 @@ async fn transient_children_restart_only_after_an_abnormal_exit() {
     let e = h.until(not_a_restart).await;
     assert_eq!(e.child, "p");
     assert_eq!(
-        h.child("sup", "t").map(|v| v.status),
+        h.child("sup", "t").await.map(|v| v.status),
         Some(ChildStatus::Stopped)
     );
 }
@@ -237,7 +237,7 @@ async fn temporary_children_are_never_restarted_and_leave_the_tree() {
     h.addr("p").do_send(Order::Panic);
     let e = h.until(not_a_restart).await;
     assert_eq!(e.child, "p", "no restart of tmp came first");
-    assert!(h.child("sup", "tmp").is_none());
+    assert!(h.child("sup", "tmp").await.is_none());
 }
 
 #[actix_rt::test]
@@ -352,7 +352,7 @@ async fn crash_loops_back_off_and_show_restarting_with_the_next_attempt() {
         e.kind,
         SupervisionEventKind::ChildRestarted { delay_ms: 10, .. }
     ));
-    let view = h.child("sup", "loop").expect("listed");
+    let view = h.child("sup", "loop").await.expect("listed");
     assert_eq!(view.status, ChildStatus::Restarting);
     assert!(view.next_attempt_ms.is_some());
     h.until(started("loop")).await;
@@ -377,7 +377,7 @@ async fn dynamic_children_are_added_and_removed_at_run_time() {
         exit_reason(&h.until(exited("x")).await),
         ExitReason::Shutdown
     );
-    assert!(h.child("pool", "x").is_none());
+    assert!(h.child("pool", "x").await.is_none());
     let gone = sup.send(TerminateChild("x".into())).await.expect("alive");
     assert_eq!(gone, Err(SupervisorError::NoSuchChild("x".into())));
 }
@@ -454,7 +454,7 @@ async fn one_for_all_stops_the_siblings_in_reverse_order_and_restarts_all_in_sta
     let starts: Vec<_> = log.iter().filter(|l| l.starts_with("start")).collect();
     assert_eq!(starts, ["start a", "start b", "start c"]);
     for id in ["a", "b", "c"] {
-        assert_eq!(h.child("sup", id).unwrap().restarts, 1, "{id}");
+        assert_eq!(h.child("sup", id).await.unwrap().restarts, 1, "{id}");
     }
 }
 
@@ -478,12 +478,12 @@ async fn rest_for_one_restarts_the_crashed_child_and_those_started_after_it() {
         .collect();
     assert_eq!(starts, ["start b", "start c"]);
     assert_eq!(
-        h.child("sup", "a").unwrap().restarts,
+        h.child("sup", "a").await.unwrap().restarts,
         0,
         "a was started before b: untouched"
     );
-    assert_eq!(h.child("sup", "b").unwrap().restarts, 1);
-    assert_eq!(h.child("sup", "c").unwrap().restarts, 1);
+    assert_eq!(h.child("sup", "b").await.unwrap().restarts, 1);
+    assert_eq!(h.child("sup", "c").await.unwrap().restarts, 1);
 }
 
 #[actix_rt::test]
@@ -514,8 +514,11 @@ async fn one_for_all_removes_temporary_siblings_instead_of_restarting_them() {
         .await;
     h.addr("p").do_send(Order::Panic);
     h.until(started("q")).await;
-    assert!(h.child("sup", "tmp").is_none());
-    assert_eq!(h.child("sup", "p").unwrap().status, ChildStatus::Running);
+    assert!(h.child("sup", "tmp").await.is_none());
+    assert_eq!(
+        h.child("sup", "p").await.unwrap().status,
+        ChildStatus::Running
+    );
 }
 
 #[actix_rt::test]
@@ -539,7 +542,7 @@ async fn a_normal_exit_of_a_transient_child_does_not_restart_its_group() {
         e.child, "a",
         "a is restarted as part of c's group, not before"
     );
-    assert_eq!(h.child("sup", "a").unwrap().restarts, 1);
+    assert_eq!(h.child("sup", "a").await.unwrap().restarts, 1);
 }
 
 #[actix_rt::test]

@@ -157,7 +157,7 @@ pub async fn supervision(
         ));
     }
     Ok(HttpResponse::Ok().json(SupervisionTree {
-        supervisors: hive.tree.snapshot(limit),
+        supervisors: hive.tree.snapshot(limit).await,
     }))
 }
 

@@ -22,10 +22,6 @@ use crate::context::{Hive, Slot};
 use crate::store::manager::StoreManager;
 use crate::store::Database;
 
-/// The root gives up after this many restarts of its children in [`ROOT_PERIOD`]: a manager that
-/// keeps crashing means the server cannot work, and stopping with a clear error beats limping.
-const ROOT_MAX_RESTARTS: u32 = 5;
-const ROOT_PERIOD: Duration = Duration::from_secs(30);
 /// Time the store gets to commit what is queued when the tree shuts down.
 const STORE_SHUTDOWN: Duration = Duration::from_secs(30);
 
@@ -105,7 +101,12 @@ pub fn root(hive: &Hive, database: Database, policy: Arc<ArcSwap<AccessPolicy>>)
             hive,
             |h, _| LifecycleManager::new(h.clone()),
         );
-        let spec = SupervisorSpec::new("lifecycle", tree.clone(), sink.clone()).parent("root");
+        let spec = SupervisorSpec::new("lifecycle", tree.clone(), sink.clone())
+            .parent("root")
+            .intensity(Intensity {
+                max_restarts: hive.config.lifecycle_max_restarts,
+                period: Duration::from_millis(hive.config.lifecycle_restart_period_ms),
+            });
         let h = hive.clone();
         Supervisor::child_spec(
             spec,
@@ -128,9 +129,11 @@ pub fn root(hive: &Hive, database: Database, policy: Arc<ArcSwap<AccessPolicy>>)
         |_| {},
     );
 
+    // A manager that keeps crashing means the server cannot work: past the root's intensity,
+    // stopping with a clear error beats limping.
     let spec = SupervisorSpec::new("root", tree, sink).intensity(Intensity {
-        max_restarts: ROOT_MAX_RESTARTS,
-        period: ROOT_PERIOD,
+        max_restarts: hive.config.root_max_restarts,
+        period: Duration::from_millis(hive.config.root_restart_period_ms),
     });
     let children = vec![
         store,

@@ -31,15 +31,21 @@ fn serve_on(data_dir: &Path, database_url: Option<&str>) -> Server {
 
 /// Start `hive serve` and wait only for its listener.
 fn start(data_dir: &Path, database_url: Option<&str>) -> Server {
+    match database_url {
+        Some(url) => start_with(data_dir, &["--database-url".as_ref(), url.as_ref()]),
+        None => start_with(data_dir, &[]),
+    }
+}
+
+/// Start `hive serve` on a free port with `flags` of its own.
+fn start_with(data_dir: &Path, flags: &[&std::ffi::OsStr]) -> Server {
     let mut command = Command::new(env!("CARGO_BIN_EXE_hive"));
     command
         .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
+        .args(flags)
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped());
-    if let Some(url) = database_url {
-        command.args(["--database-url", url]);
-    }
     let child = command.spawn().expect("hive starts");
     // Owned at once, so that a failing test never leaves a server running.
     let mut server = Server {
@@ -285,6 +291,60 @@ async fn sigterm_lets_running_tasks_finish_and_exits_cleanly() {
         "the running task finished before the exit"
     );
     stop(server);
+}
+
+/// A crash that no supervisor can absorb climbs the tree: the pool gives up, then the lifecycle
+/// supervisor, then the root, and the server stops with the reason and a non-zero exit rather
+/// than serving without agents.
+#[actix_rt::test]
+async fn a_failure_that_reaches_the_root_stops_the_server_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hive.toml");
+    std::fs::write(
+        &config,
+        "pool_max_restarts = 0\nlifecycle_max_restarts = 0\nroot_max_restarts = 0\n",
+    )
+    .unwrap();
+    let mut server = start_with(dir.path(), &["--config".as_ref(), config.as_os_str()]);
+    server.wait_for_line("ready on ");
+    let app = server.app();
+    app.worker().await;
+    app.submit(json!({"role": "worker", "input": {"op": "panic"}, "max_retries": 0}))
+        .await;
+
+    // Its last log line comes just before the exit: waiting for it bounds the wait.
+    let mut log = String::new();
+    while !log.contains("the supervision tree stopped") {
+        let line = server
+            .log
+            .recv_timeout(PATIENCE)
+            .unwrap_or_else(|_| panic!("the server logs that the tree stopped:\n{log}"));
+        log.push_str(&line);
+        log.push('\n');
+    }
+    let status = server.child.wait().expect("the server exits by itself");
+    assert!(!status.success(), "exit status: {status}");
+    while let Ok(line) = server.log.recv_timeout(std::time::Duration::from_secs(5)) {
+        log.push_str(&line);
+        log.push('\n');
+    }
+    for gave_up in [
+        "supervisor=pool:worker",
+        "supervisor=lifecycle",
+        "supervisor=root",
+    ] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains("supervisor gave up") && l.contains(gave_up)),
+            "{gave_up} gave up:\n{log}"
+        );
+    }
+    assert!(
+        log.contains("the supervision tree stopped")
+            && log.contains("root exceeded 0 restarts")
+            && log.contains("task asked its agent to panic"),
+        "the last line names the chain of reasons:\n{log}"
+    );
 }
 
 #[test]
