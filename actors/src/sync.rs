@@ -19,6 +19,8 @@ pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
 #[cfg(hive_loom)]
 impl<T> Mutex<T> {
     pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
