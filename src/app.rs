@@ -8,7 +8,6 @@ use std::time::Duration;
 use actix::prelude::*;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
-use arc_swap::ArcSwap;
 use hive_actors::{ExitReason, ExitSlot, Shutdown, StartedChild, Supervisor};
 use tokio::sync::oneshot;
 
@@ -17,7 +16,6 @@ use crate::config::Config;
 use crate::context::{Hive, HiveInner, Phase};
 use crate::managers::orchestrator::Drain;
 use crate::managers::root;
-use crate::managers::security::AccessPolicy;
 use crate::metrics::Metrics;
 use crate::store::{Database, Store};
 
@@ -101,12 +99,10 @@ impl Application {
 
         let started = async {
             migrate(&database).await?;
+            refuse_open_non_loopback(&hive).await?;
             hive.readiness.set(Phase::Starting);
-            let policy = Arc::new(ArcSwap::from_pointee(AccessPolicy {
-                loopback_only: true,
-            }));
             let exit = ExitSlot::default();
-            let supervisor = root::root(&hive, database.clone(), policy);
+            let supervisor = root::root(&hive, database.clone());
             let (root, started) = StartedChild::new(supervisor, config.mailbox.control);
             let (exit_tx, root_exit) = oneshot::channel();
             actix_rt::spawn(async move {
@@ -195,6 +191,28 @@ impl Application {
         tracing::info!(%reason, "stopped");
         Ok(())
     }
+}
+
+/// Without tokens the API is open, which is safe only on loopback: binding anything else then is a
+/// mistake the operator hears about at once, not a server open to the network.
+async fn refuse_open_non_loopback(hive: &Hive) -> anyhow::Result<()> {
+    let addr = hive.config.addr;
+    if addr.ip().is_loopback() {
+        return Ok(());
+    }
+    let tokens = hive
+        .store
+        .tokens()
+        .await
+        .context("reading the API tokens")?;
+    if tokens.iter().all(|t| t.revoked_at.is_some()) {
+        anyhow::bail!(
+            "refusing to serve {addr} without API tokens: anyone who can reach it could run \
+             agents. Create one with `hive token create --role admin` (same --data-dir or \
+             --database-url), or listen on a loopback address"
+        );
+    }
+    Ok(())
 }
 
 fn stop_arbiters(arbiters: Vec<actix_rt::Arbiter>) {

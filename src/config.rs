@@ -113,6 +113,42 @@ pub struct Config {
     /// Largest task result stored, in bytes of JSON. A larger one fails its task, or with the
     /// task's `truncate_result` is kept cut short with a marker.
     pub max_result_bytes: usize,
+    /// Executables `command` agents may run (absolute paths); nothing else is ever run.
+    pub allow_exec: Vec<PathBuf>,
+    /// The only environment variables a command agent's process inherits from the server.
+    pub exec_env: Vec<String>,
+    /// Largest stdout and stderr kept of one command run, each; the rest is cut with a marker.
+    pub exec_output_bytes: usize,
+    /// Time an `http` agent's request may take before the attempt fails (and is retried).
+    pub http_timeout_ms: u64,
+    /// Requests per second per token (and per client address where no token is used), with a
+    /// burst of twice that; 0 turns the limit off.
+    pub rate_limit: u32,
+    /// Serve `/metrics` without a token (for a scraper on a trusted network).
+    pub metrics_open: bool,
+    /// Longest a client may take to send its request headers and body.
+    pub client_timeout_ms: u64,
+    /// Limits on the JSON of a request body, beyond its size.
+    pub json: JsonLimits,
+}
+
+/// Shape limits on request JSON: a small body can still nest deeply or hold huge strings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JsonLimits {
+    pub max_depth: usize,
+    pub max_string_bytes: usize,
+    pub max_array_items: usize,
+}
+
+impl Default for JsonLimits {
+    fn default() -> Self {
+        Self {
+            max_depth: 32,
+            max_string_bytes: 64 * 1024,
+            max_array_items: 10_000,
+        }
+    }
 }
 
 impl Default for Config {
@@ -138,6 +174,14 @@ impl Default for Config {
             agent_threads: 0,
             slo: SloTargets::default(),
             max_result_bytes: 1024 * 1024,
+            allow_exec: Vec::new(),
+            exec_env: vec!["PATH".into(), "LANG".into()],
+            exec_output_bytes: 256 * 1024,
+            http_timeout_ms: 30_000,
+            rate_limit: 1_000,
+            metrics_open: false,
+            client_timeout_ms: 10_000,
+            json: JsonLimits::default(),
         }
     }
 }

@@ -11,6 +11,7 @@ use arc_swap::ArcSwapOption;
 use hive_actors::{MailboxProbe, Probes, Supervisor, Tree};
 
 use crate::agents::registry::AgentRegistry;
+use crate::api::rate_limit::RateLimits;
 use crate::bus::EventBus;
 use crate::config::Config;
 use crate::managers::communication::CommunicationManager;
@@ -18,7 +19,7 @@ use crate::managers::configuration::ConfigurationManager;
 use crate::managers::lifecycle::LifecycleManager;
 use crate::managers::orchestrator::Orchestrator;
 use crate::managers::performance::{PerformanceManager, Sample};
-use crate::managers::security::SecurityManager;
+use crate::managers::security::{AccessPolicy, SecurityManager};
 use crate::metrics::Metrics;
 use crate::store::manager::StoreManager;
 use crate::store::Store;
@@ -118,6 +119,14 @@ pub struct HiveInner {
     /// The threads agents run on, apart from the managers and the HTTP workers, so that a task
     /// that holds a CPU never stalls dispatch or the API.
     pub agent_arbiters: Vec<ArbiterHandle>,
+    /// Published by the SecurityManager; read by every request's access check.
+    pub access: arc_swap::ArcSwap<AccessPolicy>,
+    /// `None` when `rate_limit` is 0.
+    pub rate_limits: Option<RateLimits>,
+    /// One pooled HTTP client for every `http` agent.
+    pub http: reqwest::Client,
+    /// Audit entries waiting for the SecurityManager to hand them to the store.
+    pub audit: crate::api::audit::AuditBuffer,
 }
 
 pub type Hive = Arc<HiveInner>;
@@ -152,6 +161,13 @@ impl HiveInner {
             started_at: Instant::now(),
             sample: arc_swap::ArcSwap::from_pointee(Sample::default()),
             agent_arbiters,
+            access: arc_swap::ArcSwap::from_pointee(AccessPolicy::default()),
+            rate_limits: RateLimits::new(config.rate_limit),
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_millis(config.http_timeout_ms))
+                .build()
+                .unwrap_or_default(),
+            audit: Default::default(),
             config,
         })
     }

@@ -30,6 +30,8 @@ pub struct Metrics {
     pub store_commit_seconds: Histogram,
     pub resident_memory: IntGauge,
     pub sse_clients: IntGauge,
+    pub rate_limited: IntCounter,
+    pub audit_dropped: IntCounter,
 }
 
 /// Latency buckets from 50 µs to about 26 s: the API's own work sits at the low end, tasks that
@@ -235,6 +237,20 @@ impl Metrics {
             sse_clients: register!(
                 r,
                 IntGauge::new("hive_sse_clients", "Open server-sent-event streams.")
+            ),
+            rate_limited: register!(
+                r,
+                IntCounter::new(
+                    "hive_http_rate_limited_total",
+                    "Requests refused with 429 by a token's or an address's rate limit."
+                )
+            ),
+            audit_dropped: register!(
+                r,
+                IntCounter::new(
+                    "hive_audit_dropped_total",
+                    "Audit entries dropped because the buffer waiting for the store was full."
+                )
             ),
             registry: r,
         })

@@ -2,6 +2,10 @@
 //! `serde_path_to_error`, so that a wrong type, an unknown field and a value outside its range
 //! (checked by the domain types' `TryFrom`) all come back as 422 naming the field; broken JSON is
 //! 400. One mechanism for types and values, rather than a separate validation pass.
+//!
+//! Before that, the body's shape is bounded (nesting depth, string length, array length: see
+//! [`JsonLimits`]), since a body within the size limit can still nest thousands deep or carry one
+//! huge string into a task's input.
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -9,8 +13,10 @@ use actix_web::{web, FromRequest, HttpRequest};
 use futures::future::LocalBoxFuture;
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use super::problem::ApiError;
+use crate::config::JsonLimits;
 use crate::context::Hive;
 
 pub struct Json<T>(pub T);
@@ -20,9 +26,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req
-            .app_data::<web::Data<Hive>>()
-            .map_or(256 * 1024, |h| h.config.max_body_bytes);
+        let hive = req.app_data::<web::Data<Hive>>();
+        let limit = hive.map_or(256 * 1024, |h| h.config.max_body_bytes);
+        let shape = hive.map(|h| h.config.json.clone()).unwrap_or_default();
         let is_json = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -55,28 +61,90 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
                 }
                 body.extend_from_slice(&chunk);
             }
-            parse(&body).map(Json)
+            parse_within(&body, &shape).map(Json)
         })
     }
 }
 
-/// Deserialise `body`, naming the field at fault.
+/// Deserialise `body` within the default shape limits, naming the field at fault.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => invalid_field(&path, &inner.to_string()),
-            _ => ApiError::Malformed {
-                detail: format!("the body is not valid JSON: {inner}"),
-            },
-        }
-    })?;
-    de.end().map_err(|e| ApiError::Malformed {
+    parse_within(body, &JsonLimits::default())
+}
+
+/// Deserialise `body`: 400 if it is not JSON, 422 naming the field if it breaks `limits` or does
+/// not fit `T`.
+pub fn parse_within<T: DeserializeOwned>(body: &[u8], limits: &JsonLimits) -> Result<T, ApiError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::Malformed {
         detail: format!("the body is not valid JSON: {e}"),
     })?;
-    Ok(value)
+    check_shape(&value, limits, &mut String::new(), 1)?;
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        invalid_field(&path, &e.into_inner().to_string())
+    })
+}
+
+/// Walk `value` and fail on the first part that breaks `limits`, naming it by its path.
+fn check_shape(
+    value: &Value,
+    limits: &JsonLimits,
+    path: &mut String,
+    depth: usize,
+) -> Result<(), ApiError> {
+    let here = |path: &String| {
+        if path.is_empty() {
+            "body".to_owned()
+        } else {
+            path.clone()
+        }
+    };
+    let nested = matches!(value, Value::Array(_) | Value::Object(_));
+    if nested && depth > limits.max_depth {
+        return Err(ApiError::invalid(
+            here(path),
+            format!("nests deeper than {} levels", limits.max_depth),
+        ));
+    }
+    match value {
+        Value::String(s) if s.len() > limits.max_string_bytes => Err(ApiError::invalid(
+            here(path),
+            format!("string longer than {} bytes", limits.max_string_bytes),
+        )),
+        Value::Array(items) => {
+            if items.len() > limits.max_array_items {
+                return Err(ApiError::invalid(
+                    here(path),
+                    format!("array longer than {} items", limits.max_array_items),
+                ));
+            }
+            for (i, item) in items.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                check_shape(item, limits, path, depth + 1)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        Value::Object(fields) => {
+            for (key, item) in fields {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(key);
+                if key.len() > limits.max_string_bytes {
+                    return Err(ApiError::invalid(
+                        here(path),
+                        format!("key longer than {} bytes", limits.max_string_bytes),
+                    ));
+                }
+                check_shape(item, limits, path, depth + 1)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A 422 naming the field a deserialiser stopped at.
@@ -153,5 +221,31 @@ mod tests {
         );
         assert_eq!(field(r#"{"role":"w","#), (400, None));
         assert_eq!(field(r#"{"role":"w","input":{}} trailing"#), (400, None));
+    }
+
+    #[test]
+    fn bodies_past_the_shape_limits_are_422_naming_the_part() {
+        let limits = JsonLimits {
+            max_depth: 4,
+            max_string_bytes: 8,
+            max_array_items: 3,
+        };
+        let check = |body: &str| match parse_within::<serde_json::Value>(body.as_bytes(), &limits) {
+            Ok(_) => None,
+            Err(ApiError::Invalid { field, .. }) => Some(field),
+            Err(other) => panic!("unexpected {other:?}"),
+        };
+        assert_eq!(check(r#"{"a":{"b":[{"c":1}]}}"#), None);
+        assert_eq!(check(r#"{"a":{"b":[{"c":[1]}]}}"#), Some("a.b[0].c".into()));
+        assert_eq!(
+            check(r#"{"input":{"s":"123456789"}}"#),
+            Some("input.s".into())
+        );
+        assert_eq!(check(r#"{"args":[1,2,3,4]}"#), Some("args".into()));
+        assert_eq!(
+            check(r#"{"averyverylongkey":1}"#),
+            Some("averyverylongkey".into())
+        );
+        assert_eq!(check(r#""123456789""#), Some("body".into()));
     }
 }

@@ -2,14 +2,18 @@
 //! errors, unknown routes and wrong methods included), request metrics by route pattern.
 
 pub mod agents;
+pub mod audit;
+pub mod auth;
 pub mod events;
 pub mod json;
 pub mod openapi;
 pub mod problem;
 pub mod query;
+pub mod rate_limit;
 pub mod sla;
 pub mod system;
 pub mod tasks;
+pub mod tokens;
 pub mod views;
 
 use std::time::Instant;
@@ -127,12 +131,20 @@ async fn until_ready(
     let phase = req
         .app_data::<web::Data<Hive>>()
         .map(|hive| hive.readiness.get());
+    match phase.and_then(not_ready) {
+        Some(refusal) => Err(refusal.into()),
+        None => next.call(req).await,
+    }
+}
+
+/// The answer to a request that came before the server was ready, if it did.
+pub(crate) fn not_ready(phase: Phase) -> Option<ApiError> {
     match phase {
-        Some(Phase::Migrating) => {
-            Err(ApiError::Unavailable("the server is applying database migrations".into()).into())
-        }
-        Some(Phase::Starting) => Err(ApiError::Unavailable("the server is starting".into()).into()),
-        _ => next.call(req).await,
+        Phase::Migrating => Some(ApiError::Unavailable(
+            "the server is applying database migrations".into(),
+        )),
+        Phase::Starting => Some(ApiError::Unavailable("the server is starting".into())),
+        Phase::Ready | Phase::Draining => None,
     }
 }
 
@@ -144,6 +156,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PathConfig::default().error_handler(path_error))
         .service(
             web::scope("")
+                .wrap(from_fn(auth::gate))
+                .wrap(from_fn(audit::record_mutations))
                 .wrap(from_fn(record))
                 .route("/livez", web::get().to(system::livez))
                 .route("/readyz", web::get().to(system::readyz))
@@ -199,6 +213,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                                 .route(web::post().to(tasks::cancel))
                                 .default_service(web::to(method_not_allowed)),
                         )
+                        .service(
+                            web::resource("/tokens")
+                                .route(web::post().to(tokens::create))
+                                .route(web::get().to(tokens::list))
+                                .default_service(web::to(method_not_allowed)),
+                        )
+                        .service(
+                            web::resource("/tokens/{id}")
+                                .route(web::delete().to(tokens::revoke))
+                                .default_service(web::to(method_not_allowed)),
+                        )
+                        .route("/audit", web::get().to(audit::list))
                         .default_service(web::to(no_route)),
                 )
                 .default_service(web::to(no_route)),

@@ -1,6 +1,7 @@
 //! The values Hive speaks in, parsed once at the edge ("parse, don't validate"): a value of these
 //! types is valid, so no code past the HTTP handlers checks them again.
 
+pub mod access;
 pub mod agent;
 pub mod names;
 pub mod sla;

@@ -2,11 +2,9 @@
 //! Shutdown runs in reverse, so the store, started first, stops last and commits what the others
 //! left it.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use arc_swap::ArcSwap;
 use hive_actors::{
     ChildContext, ChildSpec, Intensity, ShutdownPolicy, StartedChild, Supervisor, SupervisorSpec,
 };
@@ -16,7 +14,7 @@ use super::configuration::ConfigurationManager;
 use super::lifecycle::LifecycleManager;
 use super::orchestrator::Orchestrator;
 use super::performance::PerformanceManager;
-use super::security::{AccessPolicy, SecurityManager};
+use super::security::SecurityManager;
 use super::supervision_sink;
 use crate::context::{Hive, Slot};
 use crate::store::manager::StoreManager;
@@ -44,7 +42,7 @@ where
     })
 }
 
-pub fn root(hive: &Hive, database: Database, policy: Arc<ArcSwap<AccessPolicy>>) -> Supervisor {
+pub fn root(hive: &Hive, database: Database) -> Supervisor {
     let m = hive.config.mailbox.clone();
     let sink = supervision_sink(hive);
     let tree = hive.tree.clone();
@@ -77,7 +75,7 @@ pub fn root(hive: &Hive, database: Database, policy: Arc<ArcSwap<AccessPolicy>>)
         m.control,
         |h| &h.slots.security,
         hive,
-        move |h, _| SecurityManager::new(&h.config, policy.clone()),
+        |h, ctx| SecurityManager::new(h.clone(), ctx.exit.clone()),
     );
     let communication = local(
         "communication",

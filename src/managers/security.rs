@@ -1,49 +1,434 @@
-//! The SecurityManager actor: owns the access policy the HTTP layer applies. Request checks read
-//! its published snapshot, never its mailbox.
+//! The SecurityManager actor: owns the API tokens and publishes the access policy that every
+//! request is checked against. Request checks read the published snapshot, never its mailbox.
+//!
+//! Tokens live in the store, so `hive token create` works while the server is down; the manager
+//! reads them at start and again every few seconds, which is how a token created or revoked on
+//! the command line reaches a running server.
 
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::prelude::*;
-use arc_swap::ArcSwap;
-use hive_actors::Shutdown;
+use hive_actors::{ExitSlot, Shutdown};
+use tokio::sync::oneshot;
 
-use crate::config::Config;
+use crate::context::Hive;
+use crate::domain::access::{new_secret, AccessRole, SecretDigest};
+use crate::domain::time::now_ms;
+use crate::store::manager::{Persist, Write};
+use crate::store::models::TokenRow;
+use crate::store::{Store, StoreError};
+
+/// How often the manager reads the tokens again.
+const RELOAD: Duration = Duration::from_secs(2);
+/// How often the audit entries requests left are handed to the store.
+const AUDIT_FLUSH: Duration = Duration::from_millis(100);
+
+/// A token that may be used now.
+#[derive(Debug, Clone)]
+pub struct ActiveToken {
+    pub id: Arc<str>,
+    pub role: AccessRole,
+    digest: SecretDigest,
+}
+
+/// Who made a request, as the access check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    Token {
+        id: Arc<str>,
+        role: AccessRole,
+    },
+    /// No tokens exist: the API serves loopback clients only, with every right.
+    Anonymous,
+}
+
+impl Caller {
+    pub fn role(&self) -> AccessRole {
+        match self {
+            Caller::Token { role, .. } => *role,
+            Caller::Anonymous => AccessRole::Admin,
+        }
+    }
+
+    /// The name the audit log keeps: the token's id, never its secret.
+    pub fn actor(&self) -> &str {
+        match self {
+            Caller::Token { id, .. } => id,
+            Caller::Anonymous => "anonymous",
+        }
+    }
+}
 
 /// What the HTTP layer enforces.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct AccessPolicy {
-    /// Without API tokens the API is open, so the server serves loopback clients only.
-    pub loopback_only: bool,
+    pub tokens: Vec<ActiveToken>,
+    /// Serve `/metrics` without a token.
+    pub metrics_open: bool,
+    /// Whether the tokens have been read yet: until then every guarded request waits out a 503.
+    pub loaded: bool,
+}
+
+/// Why a request may not go on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denied {
+    /// No usable token; the reason is safe to show (it never repeats the token).
+    Unauthenticated(&'static str),
+    Forbidden {
+        needed: AccessRole,
+        held: AccessRole,
+    },
+    /// Without tokens the API is open to loopback clients only.
+    NotLoopback,
+}
+
+impl AccessPolicy {
+    /// Without tokens the API runs open, for loopback clients only.
+    pub fn open(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// The token whose digest matches `secret`. Every live token is compared, each in constant
+    /// time, so the time taken says nothing about how close a guess came.
+    pub fn identify(&self, secret: &str) -> Option<&ActiveToken> {
+        let digest = SecretDigest::of(secret);
+        let mut found = None;
+        for token in &self.tokens {
+            if token.digest.matches(&digest) {
+                found = Some(token);
+            }
+        }
+        found
+    }
+
+    /// Who is calling, from the `Authorization` header's value and the peer address.
+    pub fn caller(
+        &self,
+        authorization: Option<&str>,
+        peer: Option<IpAddr>,
+    ) -> Result<Caller, Denied> {
+        if self.open() {
+            return match peer {
+                Some(ip) if !ip.is_loopback() => Err(Denied::NotLoopback),
+                _ => Ok(Caller::Anonymous),
+            };
+        }
+        let header = authorization.ok_or(Denied::Unauthenticated("a bearer token is required"))?;
+        let secret = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .ok_or(Denied::Unauthenticated(
+                "the Authorization header must be `Bearer <token>`",
+            ))?;
+        let token = self
+            .identify(secret)
+            .ok_or(Denied::Unauthenticated("the token is not valid"))?;
+        Ok(Caller::Token {
+            id: token.id.clone(),
+            role: token.role,
+        })
+    }
+}
+
+/// A token as listings show it: never its secret or digest.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct TokenView {
+    pub id: String,
+    pub name: Option<String>,
+    pub role: AccessRole,
+    /// Epoch milliseconds.
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+impl TokenView {
+    pub fn from_row(row: TokenRow) -> Option<Self> {
+        Some(Self {
+            role: row.role.parse().ok()?,
+            id: row.id,
+            name: row.name,
+            created_at: row.created_at,
+            revoked_at: row.revoked_at,
+        })
+    }
+}
+
+/// A new token and its secret, shown this once.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct IssuedToken {
+    #[serde(flatten)]
+    pub token: TokenView,
+    pub secret: String,
+}
+
+/// Create a token in the store: used by the server and by `hive token create`.
+pub async fn issue(
+    store: &Store,
+    role: AccessRole,
+    name: Option<String>,
+) -> Result<IssuedToken, StoreError> {
+    let secret = new_secret();
+    let row = TokenRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        name,
+        role: role.as_str().to_owned(),
+        digest: SecretDigest::of(&secret).to_hex(),
+        created_at: now_ms(),
+        revoked_at: None,
+    };
+    store.create_token(&row).await?;
+    Ok(IssuedToken {
+        token: TokenView {
+            id: row.id,
+            name: row.name,
+            role,
+            created_at: row.created_at,
+            revoked_at: None,
+        },
+        secret,
+    })
+}
+
+/// The live tokens of the store, as the policy holds them.
+async fn live_tokens(store: &Store) -> Result<Vec<ActiveToken>, StoreError> {
+    Ok(store
+        .tokens()
+        .await?
+        .into_iter()
+        .filter(|row| row.revoked_at.is_none())
+        .filter_map(|row| {
+            let Some(digest) = SecretDigest::from_hex(&row.digest) else {
+                tracing::warn!(token = %row.id, "ignoring a token with a malformed digest");
+                return None;
+            };
+            Some(ActiveToken {
+                id: row.id.into(),
+                role: row.role.parse().ok()?,
+                digest,
+            })
+        })
+        .collect())
+}
+
+/// Create a token; answered with its secret once the policy that accepts it is published.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CreateToken {
+    pub role: AccessRole,
+    pub name: Option<String>,
+    pub reply: oneshot::Sender<Result<IssuedToken, Arc<StoreError>>>,
+}
+
+/// Revoke a token; answered `false` if no live token has the id, once the policy without it is
+/// published.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RevokeToken {
+    pub id: String,
+    pub reply: oneshot::Sender<Result<bool, Arc<StoreError>>>,
 }
 
 pub struct SecurityManager {
-    policy: Arc<ArcSwap<AccessPolicy>>,
+    hive: Hive,
+    exit: ExitSlot,
 }
 
 impl SecurityManager {
-    pub fn new(config: &Config, policy: Arc<ArcSwap<AccessPolicy>>) -> Self {
-        let loopback_only = config.addr.ip().is_loopback();
-        policy.store(Arc::new(AccessPolicy { loopback_only }));
-        Self { policy }
+    pub fn new(hive: Hive, exit: ExitSlot) -> Self {
+        Self { hive, exit }
+    }
+
+    fn publish(&self, tokens: Vec<ActiveToken>) {
+        let before = self.hive.access.load();
+        let opened = !before.loaded || before.open() != tokens.is_empty();
+        let policy = AccessPolicy {
+            tokens,
+            metrics_open: self.hive.config.metrics_open,
+            loaded: true,
+        };
+        if opened && policy.open() {
+            tracing::info!("no API tokens exist: the API is open to loopback clients only");
+        } else if opened {
+            tracing::info!(tokens = policy.tokens.len(), "API tokens required");
+        }
+        self.hive.access.store(Arc::new(policy));
+    }
+
+    /// Hand the waiting audit entries to the store: one message per flush, however many
+    /// requests left them, which bounds this sender's use of the store's mailbox.
+    fn flush_audit(&self) {
+        let entries = self.hive.audit.take();
+        if entries.is_empty() {
+            return;
+        }
+        match self.hive.slots.store.get() {
+            Some(store) => self
+                .hive
+                .kinds
+                .store
+                .do_send(&store, Persist(Write::Audit(entries))),
+            None => self.hive.audit.restore(entries),
+        }
+    }
+
+    /// Read the tokens again and publish them.
+    fn reload(&self, ctx: &mut Context<Self>) {
+        let store = self.hive.store.clone();
+        ctx.spawn(
+            async move { live_tokens(&store).await }
+                .into_actor(self)
+                .map(|loaded, act, _| match loaded {
+                    Ok(tokens) => act.publish(tokens),
+                    Err(e) => tracing::warn!(error = %e, "cannot read the API tokens"),
+                }),
+        );
     }
 }
 
 impl Actor for SecurityManager {
     type Context = Context<Self>;
 
-    fn started(&mut self, _: &mut Context<Self>) {
-        if self.policy.load().loopback_only {
-            tracing::info!(
-                "no API tokens are configured: the API is open to loopback clients only"
-            );
-        }
+    /// The first read is waited for: no request is judged against a policy without tokens
+    /// that the store holds. A store that cannot be read is an error for the supervisor.
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let store = self.hive.store.clone();
+        ctx.wait(
+            async move { live_tokens(&store).await }
+                .into_actor(self)
+                .map(|loaded, act, ctx| match loaded {
+                    Ok(tokens) => act.publish(tokens),
+                    Err(e) => {
+                        act.exit.fail(format!("cannot read the API tokens: {e}"));
+                        ctx.stop();
+                    }
+                }),
+        );
+        ctx.run_interval(AUDIT_FLUSH, |act, _| act.flush_audit());
+        ctx.run_interval(RELOAD, |act, ctx| {
+            act.reload(ctx);
+            if let Some(limits) = &act.hive.rate_limits {
+                limits.forget_idle();
+            }
+        });
+    }
+}
+
+impl Handler<CreateToken> for SecurityManager {
+    type Result = ();
+
+    fn handle(&mut self, msg: CreateToken, ctx: &mut Context<Self>) {
+        let store = self.hive.store.clone();
+        ctx.wait(
+            async move {
+                let issued = issue(&store, msg.role, msg.name).await?;
+                let tokens = live_tokens(&store).await?;
+                Ok::<_, StoreError>((issued, tokens))
+            }
+            .into_actor(self)
+            .map(move |outcome, act, _| match outcome {
+                Ok((issued, tokens)) => {
+                    act.publish(tokens);
+                    tracing::info!(token = %issued.token.id, role = %issued.token.role, "token created");
+                    let _ = msg.reply.send(Ok(issued));
+                }
+                Err(e) => {
+                    let _ = msg.reply.send(Err(Arc::new(e)));
+                }
+            }),
+        );
+    }
+}
+
+impl Handler<RevokeToken> for SecurityManager {
+    type Result = ();
+
+    fn handle(&mut self, msg: RevokeToken, ctx: &mut Context<Self>) {
+        let store = self.hive.store.clone();
+        let id = msg.id.clone();
+        ctx.wait(
+            async move {
+                let revoked = store.revoke_token(&id, now_ms()).await?;
+                let tokens = live_tokens(&store).await?;
+                Ok::<_, StoreError>((revoked, tokens))
+            }
+            .into_actor(self)
+            .map(move |outcome, act, _| match outcome {
+                Ok((revoked, tokens)) => {
+                    act.publish(tokens);
+                    if revoked {
+                        tracing::info!(token = %msg.id, "token revoked");
+                    }
+                    let _ = msg.reply.send(Ok(revoked));
+                }
+                Err(e) => {
+                    let _ = msg.reply.send(Err(Arc::new(e)));
+                }
+            }),
+        );
     }
 }
 
 impl Handler<Shutdown> for SecurityManager {
     type Result = ();
 
+    /// The store, started before this manager, stops after it: the last entries reach it.
     fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
+        self.flush_audit();
         ctx.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(tokens: &[(&str, AccessRole, &str)]) -> AccessPolicy {
+        AccessPolicy {
+            tokens: tokens
+                .iter()
+                .map(|(id, role, secret)| ActiveToken {
+                    id: (*id).into(),
+                    role: *role,
+                    digest: SecretDigest::of(secret),
+                })
+                .collect(),
+            metrics_open: false,
+            loaded: true,
+        }
+    }
+
+    #[test]
+    fn without_tokens_only_loopback_callers_get_in() {
+        let open = policy(&[]);
+        let local = "127.0.0.1".parse().ok();
+        let remote = "10.1.2.3".parse().ok();
+        assert_eq!(open.caller(None, local), Ok(Caller::Anonymous));
+        assert_eq!(open.caller(None, remote), Err(Denied::NotLoopback));
+    }
+
+    #[test]
+    fn a_token_is_recognised_only_by_its_exact_secret() {
+        let p = policy(&[
+            ("a", AccessRole::Viewer, "hive_aaa"),
+            ("b", AccessRole::Admin, "hive_bbb"),
+        ]);
+        let caller = p.caller(Some("Bearer hive_bbb"), None).unwrap();
+        assert_eq!(caller.role(), AccessRole::Admin);
+        assert_eq!(caller.actor(), "b");
+        for bad in [
+            None,
+            Some("hive_bbb"),
+            Some("Bearer hive_bb"),
+            Some("Bearer hive_bbbb"),
+            Some("Basic x"),
+        ] {
+            assert!(
+                matches!(p.caller(bad, None), Err(Denied::Unauthenticated(_))),
+                "{bad:?}"
+            );
+        }
     }
 }

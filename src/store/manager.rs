@@ -15,8 +15,8 @@ use hive_actors::{ExitSlot, MailboxProbe, Shutdown};
 use tokio::sync::oneshot;
 
 use super::backend::{Conn, Database};
-use super::models::{AgentRow, NewSupervisorEvent, NewTaskEvent, TaskRow};
-use super::schema::{agents, supervisor_events, task_events, tasks};
+use super::models::{AgentRow, NewAuditEntry, NewSupervisorEvent, NewTaskEvent, TaskRow};
+use super::schema::{agents, audit_log, supervisor_events, task_events, tasks};
 use super::StoreError;
 use crate::bus::{task_event, EventBus};
 use crate::domain::agent::{AgentInfo, AgentStatus};
@@ -64,6 +64,8 @@ pub enum Write {
     },
     /// A supervision decision, kept as history.
     SupervisorEvent(NewSupervisorEvent),
+    /// Mutating API calls, each announced as an `audit` event once committed.
+    Audit(Vec<NewAuditEntry>),
 }
 
 #[derive(Debug, Message)]
@@ -91,6 +93,7 @@ enum Op {
         deleted_at: Option<i64>,
     },
     SupervisorEvent(NewSupervisorEvent),
+    Audit(Vec<NewAuditEntry>),
 }
 
 enum Done {
@@ -103,6 +106,7 @@ enum Waiter {
     Unit(Reply<()>),
     Flush(oneshot::Sender<()>),
     Publish(&'static str, Box<serde_json::Value>),
+    PublishAll(&'static str, Vec<serde_json::Value>),
     None,
 }
 
@@ -198,6 +202,7 @@ struct Plan {
     new_agents: Vec<AgentRow>,
     agent_updates: Vec<(String, &'static str, i64, Option<i64>)>,
     supervision: Vec<NewSupervisorEvent>,
+    audit: Vec<NewAuditEntry>,
 }
 
 impl Plan {
@@ -220,6 +225,7 @@ impl Plan {
                     deleted_at,
                 } => plan.agent_updates.push((id, status, restarts, deleted_at)),
                 Op::SupervisorEvent(event) => plan.supervision.push(event),
+                Op::Audit(entries) => plan.audit.extend(entries),
             }
         }
         plan
@@ -320,6 +326,10 @@ macro_rules! write_batch {
             let insert = diesel::insert_into(supervisor_events::table).values(chunk);
             $Run::execute(insert, $c)$($wait)*?;
         }
+        for chunk in $plan.audit.chunks(ROWS_PER_STATEMENT) {
+            let insert = diesel::insert_into(audit_log::table).values(chunk);
+            $Run::execute(insert, $c)$($wait)*?;
+        }
         let mut history = $plan.history;
         Plan::creations($plan.created, &holders, &mut history, &mut $results);
         for chunk in history.chunks(ROWS_PER_STATEMENT) {
@@ -384,6 +394,11 @@ fn answer(
                         let _ = reply.send(());
                     }
                     (Waiter::Publish(kind, data), _) => bus.publish(kind, *data),
+                    (Waiter::PublishAll(kind, events), _) => {
+                        for data in events {
+                            bus.publish(kind, data);
+                        }
+                    }
                     (Waiter::Task(_), Ok(Done::Other)) | (Waiter::None, _) => {}
                 }
             }
@@ -403,7 +418,7 @@ fn answer(
                         let _ = reply.send(());
                     }
                     // A state that was not committed is not announced.
-                    Waiter::Publish(..) | Waiter::None => {}
+                    Waiter::Publish(..) | Waiter::PublishAll(..) | Waiter::None => {}
                 }
             }
         }
@@ -484,6 +499,23 @@ impl Handler<Persist> for StoreManager {
                 Waiter::None,
             ),
             Write::SupervisorEvent(event) => (Op::SupervisorEvent(event), Waiter::None),
+            Write::Audit(entries) => {
+                let events = entries
+                    .iter()
+                    .map(|entry| {
+                        serde_json::json!({
+                            "at": entry.at,
+                            "actor": entry.actor,
+                            "role": entry.role,
+                            "method": entry.method,
+                            "path": entry.path,
+                            "status": entry.status,
+                            "outcome": entry.outcome,
+                        })
+                    })
+                    .collect();
+                (Op::Audit(entries), Waiter::PublishAll("audit", events))
+            }
         };
         self.pending.push(entry);
         self.commit_next(ctx);

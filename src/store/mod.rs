@@ -1,14 +1,9 @@
 //! Persistence. The [`StoreManager`](manager::StoreManager) actor is the only writer and commits
 //! writes in groups; [`Store`] is the cloneable read side, a pool of connections that the HTTP
-//! handlers query directly (SQLite's WAL lets readers run beside the writer).
-//!
-//! SQLite runs through diesel-async's `SyncConnectionWrapper`, which moves each blocking call to
-//! tokio's blocking pool, so that the same async code path can later serve PostgreSQL.
-
-//! Persistence. The [`StoreManager`](manager::StoreManager) actor is the only writer and commits
-//! writes in groups; [`Store`] is the cloneable read side, a pool of connections that the HTTP
 //! handlers query directly. Both run on SQLite or PostgreSQL ([`backend`]) with the same queries.
+//! The one exception to the single writer is API tokens (see `access`).
 
+mod access;
 pub mod backend;
 pub mod manager;
 pub mod models;

@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{agents, supervisor_events, task_events, tasks};
+use super::schema::{agents, api_tokens, audit_log, supervisor_events, task_events, tasks};
 use super::StoreError;
 use crate::domain::agent::{AgentInfo, AgentStatus};
 use crate::domain::task::{Priority, TaskRecord, TaskStatus};
@@ -199,4 +199,44 @@ impl AgentRow {
         };
         Ok((info, self.restarts.max(0) as u64))
     }
+}
+
+/// An API token as stored: its digest, never its secret.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = api_tokens, treat_none_as_default_value = false)]
+pub struct TokenRow {
+    pub id: String,
+    pub name: Option<String>,
+    pub role: String,
+    pub digest: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// One mutating call: who, what, when, with what outcome.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = audit_log)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub role: Option<String>,
+    pub client: String,
+    pub method: String,
+    pub path: String,
+    pub status: i32,
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = audit_log, treat_none_as_default_value = false)]
+pub struct NewAuditEntry {
+    pub at: i64,
+    pub actor: String,
+    pub role: Option<&'static str>,
+    pub client: String,
+    pub method: String,
+    pub path: String,
+    pub status: i32,
+    pub outcome: &'static str,
 }

@@ -62,3 +62,28 @@ diesel::table! {
         restarts -> Nullable<BigInt>,
     }
 }
+
+diesel::table! {
+    api_tokens (id) {
+        id -> Text,
+        name -> Nullable<Text>,
+        role -> Text,
+        digest -> Text,
+        created_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        at -> BigInt,
+        actor -> Text,
+        role -> Nullable<Text>,
+        client -> Text,
+        method -> Text,
+        path -> Text,
+        status -> Integer,
+        outcome -> Text,
+    }
+}

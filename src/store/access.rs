@@ -1,0 +1,68 @@
+//! API tokens and the audit log in the store.
+//!
+//! Token writes are rare and administrative: they go straight to the database through a pooled
+//! connection rather than through the StoreManager's group commit, so that `hive token create`
+//! works with no server running. Audit entries, one per mutating call, ride the group commit.
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::backend::with_conn;
+use super::models::{AuditRow, TokenRow};
+use super::schema::{api_tokens, audit_log};
+use super::{Store, StoreError};
+
+impl Store {
+    /// Every token, revoked ones included, oldest first.
+    pub async fn tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
+        let mut conn = self.pool.get().await?;
+        Ok(with_conn!(pooled &mut conn, c => api_tokens::table
+            .select(TokenRow::as_select())
+            .order(api_tokens::created_at.asc())
+            .load(c)
+            .await)?)
+    }
+
+    pub async fn create_token(&self, row: &TokenRow) -> Result<(), StoreError> {
+        let mut conn = self.pool.get().await?;
+        with_conn!(pooled &mut conn, c => diesel::insert_into(api_tokens::table)
+            .values(row)
+            .execute(c)
+            .await)?;
+        Ok(())
+    }
+
+    /// Revoke a live token; `false` if no live token has that id.
+    pub async fn revoke_token(&self, id: &str, at: i64) -> Result<bool, StoreError> {
+        let mut conn = self.pool.get().await?;
+        let changed = with_conn!(pooled &mut conn, c => diesel::update(
+                api_tokens::table
+                    .filter(api_tokens::id.eq(id.to_owned()))
+                    .filter(api_tokens::revoked_at.is_null()),
+            )
+            .set(api_tokens::revoked_at.eq(Some(at)))
+            .execute(c)
+            .await)?;
+        Ok(changed == 1)
+    }
+
+    /// Audit entries after the cursor, oldest first, optionally of one actor.
+    pub async fn audit(
+        &self,
+        actor: Option<&str>,
+        after: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>, StoreError> {
+        let mut conn = self.pool.get().await?;
+        Ok(with_conn!(pooled &mut conn, c => {
+            let mut query = audit_log::table.select(AuditRow::as_select()).into_boxed();
+            if let Some(actor) = actor {
+                query = query.filter(audit_log::actor.eq(actor.to_owned()));
+            }
+            if let Some(after) = after {
+                query = query.filter(audit_log::id.gt(after));
+            }
+            query.order(audit_log::id.asc()).limit(limit).load(c).await
+        })?)
+    }
+}
