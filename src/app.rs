@@ -84,7 +84,10 @@ impl Application {
                 .workers(workers)
                 .disable_signals()
                 .shutdown_timeout(HTTP_SHUTDOWN_S)
-                .client_request_timeout(Duration::from_secs(10))
+                // Slow clients: headers must arrive within the limit (bodies are timed by the
+                // JSON extractor), and a closed connection is let go after a second.
+                .client_request_timeout(Duration::from_millis(config.client_timeout_ms))
+                .client_disconnect_timeout(Duration::from_secs(1))
                 .bind(config.addr)
                 .with_context(|| format!("binding {}", config.addr))?;
         let addr = server
@@ -223,7 +226,9 @@ fn stop_arbiters(arbiters: Vec<actix_rt::Arbiter>) {
 
 async fn wait_started(hive: &Hive) {
     let mut recovered = hive.recovered.subscribe();
-    let _ = recovered.wait_for(|r| r.tasks && r.agents).await;
+    let _ = recovered
+        .wait_for(|r| r.tasks && r.agents && r.access)
+        .await;
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -1,4 +1,5 @@
-//! The command line: `hive serve`, `hive migrate`. Every flag also reads a `HIVE_*` variable.
+//! The command line: `hive serve`, `hive migrate`, `hive token create|list|revoke`. Every flag
+//! also reads a `HIVE_*` variable.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -6,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::Config;
+use crate::domain::access::AccessRole;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -24,6 +26,35 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate(StoreArgs),
+    /// Create, list and revoke API tokens (works with or without a running server).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print its secret alone on stdout; it is not shown again.
+    Create {
+        /// admin (everything), operator (tasks) or viewer (reads).
+        #[arg(long)]
+        role: AccessRole,
+        /// A label for listings, such as who holds the token.
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List tokens (never their secrets), one per line: id, role, created, revoked, name.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Revoke a token by its id; a running server refuses it within seconds.
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 /// Where the data lives; shared by every command that opens the store.
@@ -45,6 +76,14 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (the log says which).
     #[arg(long, env = "HIVE_ADDR")]
     pub addr: Option<SocketAddr>,
+    /// An executable `command` agents may run (absolute path; repeat the flag for more, or give
+    /// a comma-separated list in the variable). Replaces the config file's `allow_exec`.
+    #[arg(long = "allow-exec", env = "HIVE_ALLOW_EXEC", value_delimiter = ',')]
+    pub allow_exec: Vec<PathBuf>,
+    /// Requests per second per token (per client address for requests without one), with a
+    /// burst of twice that; 0 turns the limit off [default: 1000].
+    #[arg(long, env = "HIVE_RATE_LIMIT")]
+    pub rate_limit: Option<u32>,
     #[command(flatten)]
     pub store: StoreArgs,
 }
@@ -69,6 +108,18 @@ impl ServeArgs {
         if let Some(addr) = self.addr {
             config.addr = addr;
         }
+        if !self.allow_exec.is_empty() {
+            config.allow_exec = self.allow_exec.clone();
+        }
+        if let Some(rate) = self.rate_limit {
+            config.rate_limit = rate;
+        }
+        if let Some(relative) = config.allow_exec.iter().find(|p| !p.is_absolute()) {
+            anyhow::bail!(
+                "allow_exec entries must be absolute paths; {} is not",
+                relative.display()
+            );
+        }
         Ok(config)
     }
 }
@@ -81,7 +132,7 @@ mod tests {
         let cli = Cli::try_parse_from(args)?;
         match cli.command {
             Command::Serve(serve) => serve.config(),
-            Command::Migrate(_) => anyhow::bail!("not serve"),
+            _ => anyhow::bail!("not serve"),
         }
     }
 
@@ -110,6 +161,30 @@ mod tests {
             serve_config(&["hive", "serve", "--config", path, "--addr", "127.0.0.1:0"]).unwrap();
         assert_eq!(flagged.addr.port(), 0);
         assert_eq!(flagged.retry_backoff_ms, 7);
+    }
+
+    #[test]
+    fn allowed_programs_come_from_repeated_flags_or_a_list_and_must_be_absolute() {
+        let config = serve_config(&[
+            "hive",
+            "serve",
+            "--allow-exec",
+            "/bin/echo",
+            "--allow-exec",
+            "/usr/bin/env,/bin/true",
+            "--rate-limit",
+            "7",
+        ])
+        .unwrap();
+        let allowed: Vec<_> = config
+            .allow_exec
+            .iter()
+            .map(|p| p.to_str().unwrap())
+            .collect();
+        assert_eq!(allowed, ["/bin/echo", "/usr/bin/env", "/bin/true"]);
+        assert_eq!(config.rate_limit, 7);
+        let relative = serve_config(&["hive", "serve", "--allow-exec", "echo"]).unwrap_err();
+        assert!(format!("{relative:#}").contains("absolute"), "{relative:#}");
     }
 
     #[test]

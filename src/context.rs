@@ -100,6 +100,8 @@ impl Readiness {
 pub struct Recovered {
     pub tasks: bool,
     pub agents: bool,
+    /// The API tokens have been read: requests can be judged.
+    pub access: bool,
 }
 
 pub struct HiveInner {

@@ -25,6 +25,7 @@ pub mod api;
 pub mod app;
 pub mod bus;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod context;
 pub mod domain;

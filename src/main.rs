@@ -16,6 +16,7 @@ fn main() -> std::process::ExitCode {
                 tracing::info!(%database, "database is up to date");
                 Ok(())
             }
+            Command::Token(command) => hive::commands::token(command).await,
         }
     });
     match outcome {

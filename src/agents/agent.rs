@@ -51,7 +51,7 @@ pub struct Agent {
 impl Agent {
     pub fn new(hive: Hive, entry: Arc<AgentEntry>, exit: ExitSlot) -> Self {
         Self {
-            executor: executor::for_spec(&entry.info.executor),
+            executor: executor::for_spec(&entry.info.executor, &hive, &entry.info.id),
             probe: hive.kinds.agent.clone(),
             hive,
             entry,

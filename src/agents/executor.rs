@@ -6,6 +6,9 @@ use futures::future::LocalBoxFuture;
 use serde_json::Value;
 
 use super::builtin::Builtin;
+use super::command::Command;
+use super::http::Http;
+use crate::context::Hive;
 use crate::domain::agent::ExecutorSpec;
 
 /// Why one attempt of a task did not succeed.
@@ -22,8 +25,12 @@ pub trait Executor {
     fn run(&self, input: &Value) -> LocalBoxFuture<'static, Outcome>;
 }
 
-pub fn for_spec(spec: &ExecutorSpec) -> Box<dyn Executor> {
+pub fn for_spec(spec: &ExecutorSpec, hive: &Hive, agent_id: &str) -> Box<dyn Executor> {
     match spec {
         ExecutorSpec::Builtin => Box::new(Builtin),
+        ExecutorSpec::Command { program } => {
+            Box::new(Command::new(program.clone(), agent_id, hive.config.clone()))
+        }
+        ExecutorSpec::Http { url } => Box::new(Http::new(url.clone(), hive.http.clone())),
     }
 }

@@ -2,5 +2,7 @@
 
 pub mod agent;
 pub mod builtin;
+pub mod command;
 pub mod executor;
+pub mod http;
 pub mod registry;

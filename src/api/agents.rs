@@ -10,7 +10,7 @@ use super::views::{AgentPage, AgentView, BatchCreated};
 use super::{ask, paginate, Limit, API};
 use crate::agents::registry::AgentQuery;
 use crate::context::Hive;
-use crate::domain::agent::{AgentSpec, AgentStatus};
+use crate::domain::agent::{AgentSpec, AgentStatus, ExecutorSpec};
 use crate::domain::names::Role;
 use crate::managers::lifecycle::{CreateAgents, DeleteAgent, LifecycleError};
 
@@ -42,6 +42,28 @@ impl From<LifecycleError> for ApiError {
     }
 }
 
+/// A command agent may only name a program the operator allow-listed; the list lives in the
+/// server's configuration, never in a request.
+fn check_executor(hive: &Hive, spec: &AgentSpec, field: &str) -> Result<(), ApiError> {
+    if let ExecutorSpec::Command { program } = &spec.executor {
+        if !hive
+            .config
+            .allow_exec
+            .iter()
+            .any(|p| p == program.as_path())
+        {
+            return Err(ApiError::invalid(
+                field,
+                format!(
+                    "{} is not among the executables this server allows (--allow-exec)",
+                    program.as_path().display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 async fn create(
     hive: &Hive,
     spec: AgentSpec,
@@ -64,6 +86,7 @@ pub async fn create_agent(
     hive: web::Data<Hive>,
     Json(spec): Json<AgentSpec>,
 ) -> Result<HttpResponse, ApiError> {
+    check_executor(&hive, &spec, "executor.program")?;
     let created = create(&hive, spec, 1).await?;
     let entry = created
         .first()
@@ -80,6 +103,7 @@ pub async fn create_batch(
     hive: web::Data<Hive>,
     Json(batch): Json<BatchRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    check_executor(&hive, &batch.template, "template.executor.program")?;
     let max = hive.config.max_batch_agents;
     if batch.count == 0 || batch.count > max {
         return Err(ApiError::invalid(

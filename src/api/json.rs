@@ -29,6 +29,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
         let hive = req.app_data::<web::Data<Hive>>();
         let limit = hive.map_or(256 * 1024, |h| h.config.max_body_bytes);
         let shape = hive.map(|h| h.config.json.clone()).unwrap_or_default();
+        let limit_ms = hive.map_or(10_000, |h| h.config.client_timeout_ms);
         let is_json = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -51,16 +52,23 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
             if declared.is_some_and(|n| n > limit) {
                 return Err(ApiError::TooLarge { limit });
             }
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| ApiError::Malformed {
-                    detail: e.to_string(),
-                })?;
-                if body.len() + chunk.len() > limit {
-                    return Err(ApiError::TooLarge { limit });
+            // A client that trickles its body holds a worker's connection: it gets a deadline.
+            let read = async {
+                let mut body = web::BytesMut::new();
+                while let Some(chunk) = payload.next().await {
+                    let chunk = chunk.map_err(|e| ApiError::Malformed {
+                        detail: e.to_string(),
+                    })?;
+                    if body.len() + chunk.len() > limit {
+                        return Err(ApiError::TooLarge { limit });
+                    }
+                    body.extend_from_slice(&chunk);
                 }
-                body.extend_from_slice(&chunk);
-            }
+                Ok(body)
+            };
+            let body = tokio::time::timeout(std::time::Duration::from_millis(limit_ms), read)
+                .await
+                .map_err(|_| ApiError::BodyTimeout { limit_ms })??;
             parse_within(&body, &shape).map(Json)
         })
     }

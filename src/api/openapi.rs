@@ -4,7 +4,7 @@
 use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
-use super::{agents, events, problem, sla, system, tasks, views};
+use super::{agents, audit, events, problem, sla, system, tasks, tokens, views};
 use crate::domain;
 
 #[derive(OpenApi)]
@@ -33,6 +33,10 @@ use crate::domain;
         tasks::cancel,
         tasks::task_events,
         events::events,
+        tokens::create,
+        tokens::list,
+        tokens::revoke,
+        audit::list,
         openapi_json,
     ),
     components(schemas(
@@ -50,9 +54,32 @@ use crate::domain;
         domain::agent::AgentSpec,
         domain::task::NewTask,
         agents::BatchRequest,
-    ))
+        tokens::NewToken,
+        tokens::TokenList,
+        crate::managers::security::TokenView,
+        crate::managers::security::IssuedToken,
+        audit::AuditEntry,
+        audit::AuditPage,
+        domain::access::AccessRole,
+    )),
+    modifiers(&BearerTokens)
 )]
 pub struct ApiDoc;
+
+/// Every route but `/livez`, `/readyz` and `/health` takes `Authorization: Bearer <token>` once
+/// tokens exist (see `auth` for the role each needs).
+struct BearerTokens;
+
+impl utoipa::Modify for BearerTokens {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
 
 /// This document.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "system", responses((status = 200, content_type = "application/json")))]

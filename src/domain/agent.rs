@@ -42,6 +42,83 @@ pub enum ExecutorSpec {
     /// Built-in operations for tests and load: echo, sleep, spin, fail, panic.
     #[default]
     Builtin,
+    /// Runs `program` (which the server's `allow_exec` must list) with the task's `args` and
+    /// `stdin`, never through a shell. Task input: `{"args":["…"],"stdin":"…"}`.
+    Command {
+        #[schema(value_type = String, example = "/usr/bin/env")]
+        program: ProgramPath,
+    },
+    /// POSTs the task's input as JSON to `url`; the result is the answer's status and body.
+    Http {
+        #[schema(value_type = String, example = "http://127.0.0.1:9000/run")]
+        url: HttpUrl,
+    },
+}
+
+/// Longest program path or URL accepted.
+const MAX_LOCATION_LEN: usize = 2048;
+
+/// An absolute path to an executable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ProgramPath(String);
+
+impl TryFrom<String> for ProgramPath {
+    type Error = String;
+
+    fn try_from(path: String) -> Result<Self, String> {
+        if path.len() > MAX_LOCATION_LEN {
+            return Err(format!("must be at most {MAX_LOCATION_LEN} bytes"));
+        }
+        if !path.starts_with('/') || path.contains('\0') {
+            return Err("must be an absolute path".into());
+        }
+        Ok(Self(path))
+    }
+}
+
+impl From<ProgramPath> for String {
+    fn from(p: ProgramPath) -> String {
+        p.0
+    }
+}
+
+impl ProgramPath {
+    pub fn as_path(&self) -> &std::path::Path {
+        std::path::Path::new(&self.0)
+    }
+}
+
+/// An `http://` or `https://` URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct HttpUrl(String);
+
+impl TryFrom<String> for HttpUrl {
+    type Error = String;
+
+    fn try_from(url: String) -> Result<Self, String> {
+        if url.len() > MAX_LOCATION_LEN {
+            return Err(format!("must be at most {MAX_LOCATION_LEN} bytes"));
+        }
+        let parsed = reqwest::Url::parse(&url).map_err(|e| format!("not a URL: {e}"))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            return Err("must be an http:// or https:// URL with a host".into());
+        }
+        Ok(Self(url))
+    }
+}
+
+impl From<HttpUrl> for String {
+    fn from(u: HttpUrl) -> String {
+        u.0
+    }
+}
+
+impl HttpUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// A list of capabilities, bounded in length and without duplicates.

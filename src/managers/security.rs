@@ -255,6 +255,7 @@ impl SecurityManager {
             tracing::info!(tokens = policy.tokens.len(), "API tokens required");
         }
         self.hive.access.store(Arc::new(policy));
+        self.hive.recovered.send_modify(|r| r.access = true);
     }
 
     /// Hand the waiting audit entries to the store: one message per flush, however many

@@ -36,6 +36,10 @@ async fn the_openapi_document_lists_every_route() {
         "GET /api/v1/tasks/{id}",
         "POST /api/v1/tasks/{id}/cancel",
         "GET /api/v1/tasks/{id}/events",
+        "POST /api/v1/tokens",
+        "GET /api/v1/tokens",
+        "DELETE /api/v1/tokens/{id}",
+        "GET /api/v1/audit",
     ]
     .into_iter()
     .map(String::from)
