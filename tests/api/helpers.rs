@@ -77,6 +77,19 @@ pub fn remote(base: &str) -> TestApp {
 }
 
 impl TestApp {
+    /// The same server, every request carrying `Authorization: Bearer <secret>`.
+    pub fn with_token(&self, secret: &str) -> TestApp {
+        let mut headers = reqwest::header::HeaderMap::new();
+        let value = format!("Bearer {secret}").parse().expect("header value");
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+        let mut app = remote(&self.base);
+        app.client = Client::builder()
+            .default_headers(headers)
+            .build()
+            .expect("client");
+        app
+    }
+
     /// The data directory of a server this test started.
     pub fn data_dir(&self) -> &std::path::Path {
         self._dir

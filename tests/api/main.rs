@@ -12,4 +12,5 @@ mod openapi;
 #[path = "../support/postgres.rs"]
 mod postgres_schema;
 mod process;
+mod security;
 mod tasks;
