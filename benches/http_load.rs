@@ -38,6 +38,8 @@ fn start(dir: &std::path::Path, database_url: Option<&str>) -> Server {
     command
         .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
+        // 64 clients on one address measure capacity, not the per-address rate limit.
+        .args(["--rate-limit", "0"])
         .env("RUST_LOG", "warn,hive::app=info")
         .stderr(Stdio::piped());
     if let Some(url) = database_url {

@@ -208,7 +208,8 @@ async fn refuse_open_non_loopback(hive: &Hive) -> anyhow::Result<()> {
         .tokens()
         .await
         .context("reading the API tokens")?;
-    if tokens.iter().all(|t| t.revoked_at.is_some()) {
+    // Once any token exists (even revoked) the API requires one, so it is not open.
+    if tokens.is_empty() {
         anyhow::bail!(
             "refusing to serve {addr} without API tokens: anyone who can reach it could run \
              agents. Create one with `hive token create --role admin` (same --data-dir or \

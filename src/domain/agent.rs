@@ -71,7 +71,7 @@ impl TryFrom<String> for ProgramPath {
             return Err(format!("must be at most {MAX_LOCATION_LEN} bytes"));
         }
         if !path.starts_with('/') || path.contains('\0') {
-            return Err("must be an absolute path".into());
+            return Err("the program must be an absolute path".into());
         }
         Ok(Self(path))
     }

@@ -65,6 +65,9 @@ impl Caller {
 #[derive(Debug, Clone, Default)]
 pub struct AccessPolicy {
     pub tokens: Vec<ActiveToken>,
+    /// Whether any token was ever made, revoked ones included: revoking the last token locks
+    /// the API rather than opening it to loopback clients again.
+    pub issued: bool,
     /// Serve `/metrics` without a token.
     pub metrics_open: bool,
     /// Whether the tokens have been read yet: until then every guarded request waits out a 503.
@@ -85,9 +88,9 @@ pub enum Denied {
 }
 
 impl AccessPolicy {
-    /// Without tokens the API runs open, for loopback clients only.
+    /// Until the first token is made, the API runs open, for loopback clients only.
     pub fn open(&self) -> bool {
-        self.tokens.is_empty()
+        !self.issued
     }
 
     /// The token whose digest matches `secret`. Every live token is compared, each in constant
@@ -192,11 +195,11 @@ pub async fn issue(
     })
 }
 
-/// The live tokens of the store, as the policy holds them.
-async fn live_tokens(store: &Store) -> Result<Vec<ActiveToken>, StoreError> {
-    Ok(store
-        .tokens()
-        .await?
+/// The tokens of the store as the policy holds them: the live ones, and whether any was made.
+async fn live_tokens(store: &Store) -> Result<(Vec<ActiveToken>, bool), StoreError> {
+    let rows = store.tokens().await?;
+    let issued = !rows.is_empty();
+    let live = rows
         .into_iter()
         .filter(|row| row.revoked_at.is_none())
         .filter_map(|row| {
@@ -210,7 +213,8 @@ async fn live_tokens(store: &Store) -> Result<Vec<ActiveToken>, StoreError> {
                 digest,
             })
         })
-        .collect())
+        .collect();
+    Ok((live, issued))
 }
 
 /// Create a token; answered with its secret once the policy that accepts it is published.
@@ -241,18 +245,19 @@ impl SecurityManager {
         Self { hive, exit }
     }
 
-    fn publish(&self, tokens: Vec<ActiveToken>) {
+    fn publish(&self, (tokens, issued): (Vec<ActiveToken>, bool)) {
         let before = self.hive.access.load();
-        let opened = !before.loaded || before.open() != tokens.is_empty();
+        let opened = !before.loaded || before.issued != issued;
         let policy = AccessPolicy {
             tokens,
+            issued,
             metrics_open: self.hive.config.metrics_open,
             loaded: true,
         };
         if opened && policy.open() {
             tracing::info!("no API tokens exist: the API is open to loopback clients only");
         } else if opened {
-            tracing::info!(tokens = policy.tokens.len(), "API tokens required");
+            tracing::info!(live_tokens = policy.tokens.len(), "API tokens required");
         }
         self.hive.access.store(Arc::new(policy));
         self.hive.recovered.send_modify(|r| r.access = true);
@@ -396,6 +401,7 @@ mod tests {
                     digest: SecretDigest::of(secret),
                 })
                 .collect(),
+            issued: !tokens.is_empty(),
             metrics_open: false,
             loaded: true,
         }

@@ -47,6 +47,22 @@ async fn every_route_answers_bad_input_with_a_problem_naming_the_field() {
         "{\"a\":".repeat(200),
         "1".to_owned() + &"}".repeat(200)
     );
+    // 40 levels: past the default of 32, short of serde_json's own recursion limit.
+    let nested = format!(
+        r#"{{"role":"w","input":{}{}}}"#,
+        "{\"a\":".repeat(39),
+        "1".to_owned() + &"}".repeat(39)
+    );
+    let nested_field = format!("input{}", ".a".repeat(31));
+    let nested_field: &'static str = Box::leak(nested_field.into_boxed_str());
+    let long_string = format!(
+        r#"{{"role":"w","input":{{"value":"{}"}}}}"#,
+        "x".repeat(70 * 1024)
+    );
+    let long_array = format!(
+        r#"{{"role":"w","input":{{"items":[{}0]}}}}"#,
+        "0,".repeat(10_000)
+    );
     let mut cases = vec![
         case(
             "POST",
@@ -141,6 +157,22 @@ async fn every_route_answers_bad_input_with_a_problem_naming_the_field() {
         ),
         case("POST", "/api/v1/tasks", &huge, 413, None),
         case("POST", "/api/v1/tasks", &deep, 400, None),
+        // Within the size limit but past the shape limits: 422 naming the part.
+        case("POST", "/api/v1/tasks", &nested, 422, Some(nested_field)),
+        case(
+            "POST",
+            "/api/v1/tasks",
+            &long_string,
+            422,
+            Some("input.value"),
+        ),
+        case(
+            "POST",
+            "/api/v1/tasks",
+            &long_array,
+            422,
+            Some("input.items"),
+        ),
         case(
             "POST",
             "/api/v1/agents",

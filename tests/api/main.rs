@@ -6,6 +6,7 @@
 mod agents;
 mod backpressure;
 mod bad_input;
+mod executors;
 mod faults;
 mod helpers;
 mod openapi;

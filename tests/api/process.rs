@@ -37,11 +37,16 @@ fn start(data_dir: &Path, database_url: Option<&str>) -> Server {
     }
 }
 
-/// Start `hive serve` on a free port with `flags` of its own.
+/// Start `hive serve` on a free loopback port with `flags` of its own.
 fn start_with(data_dir: &Path, flags: &[&std::ffi::OsStr]) -> Server {
+    start_at("127.0.0.1:0", data_dir, flags)
+}
+
+/// Start `hive serve` listening on `addr`.
+fn start_at(addr: &str, data_dir: &Path, flags: &[&std::ffi::OsStr]) -> Server {
     let mut command = Command::new(env!("CARGO_BIN_EXE_hive"));
     command
-        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .args(["serve", "--addr", addr, "--data-dir"])
         .arg(data_dir)
         .args(flags)
         .env("RUST_LOG", "info")
@@ -345,6 +350,68 @@ async fn a_failure_that_reaches_the_root_stops_the_server_with_the_reason() {
             && log.contains("task asked its agent to panic"),
         "the last line names the chain of reasons:\n{log}"
     );
+}
+
+/// `hive token …` as a script runs it: the secret alone on stdout.
+fn token_command(args: &[&str], data_dir: &Path) -> std::process::Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_hive"))
+        .arg("token")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "hive token {args:?}: {output:?}");
+    output
+}
+
+#[actix_rt::test]
+async fn tokens_from_the_command_line_guard_the_api_and_allow_a_non_loopback_bind() {
+    let dir = tempfile::tempdir().unwrap();
+    let hive = env!("CARGO_BIN_EXE_hive");
+    let refused = Command::new(hive)
+        .args(["serve", "--addr", "0.0.0.0:0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("refusing to serve 0.0.0.0"), "{stderr}");
+
+    let created = token_command(
+        &["create", "--role", "operator", "--name", "ci"],
+        dir.path(),
+    );
+    let stdout = String::from_utf8(created.stdout).unwrap();
+    let secret = stdout.trim_end_matches('\n');
+    assert!(
+        secret.starts_with("hive_") && !secret.contains(char::is_whitespace),
+        "only the secret on stdout: {stdout:?}"
+    );
+    let listed = String::from_utf8(token_command(&["list"], dir.path()).stdout).unwrap();
+    let line = listed.lines().next().expect("one token listed");
+    let id = line.split('\t').next().unwrap().to_owned();
+    assert!(
+        line.contains("\toperator\t") && line.ends_with("\tci"),
+        "{line}"
+    );
+    assert!(!listed.contains(secret), "listings never show a secret");
+
+    let server = start_at("0.0.0.0:0", dir.path(), &[]);
+    server.wait_for_line("ready on ");
+    let port = server.base.rsplit(':').next().unwrap().to_owned();
+    let app = crate::helpers::remote(&format!("http://127.0.0.1:{port}"));
+    assert_eq!(app.get("/api/v1/tasks").await.status(), 401);
+    let operator = app.with_token(secret);
+    assert_eq!(operator.get("/api/v1/tasks").await.status(), 200);
+    let agent = operator.post("/api/v1/agents", &json!({"role": "w"})).await;
+    assert_eq!(agent.status(), 403, "an operator cannot create agents");
+    drop(server);
+
+    token_command(&["revoke", &id], dir.path());
+    let server = serve(dir.path());
+    let after = server.app().with_token(secret).get("/api/v1/tasks").await;
+    assert_eq!(after.status(), 401, "a revoked token opens nothing");
 }
 
 #[test]

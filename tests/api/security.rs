@@ -33,6 +33,15 @@ fn rank(caller: &str) -> usize {
     CALLERS.iter().position(|c| *c == caller).unwrap()
 }
 
+/// Method, path, body, the least caller that may use it, and the one caller it is for if any.
+type Route = (
+    Method,
+    String,
+    Option<Value>,
+    &'static str,
+    Option<&'static str>,
+);
+
 #[actix_rt::test]
 async fn every_role_gets_exactly_the_routes_it_may_use() {
     let open = spawn_app().await;
@@ -51,7 +60,7 @@ async fn every_role_gets_exactly_the_routes_it_may_use() {
     admin.create_agent(json!({"role": "worker"})).await;
 
     // (method, path, body, least role that may call it, the one caller it is for)
-    let mut routes: Vec<(Method, String, Option<Value>, &str, Option<&str>)> = vec![
+    let mut routes: Vec<Route> = vec![
         (Method::GET, "/livez".into(), None, "none", None),
         (Method::GET, "/readyz".into(), None, "none", None),
         (Method::GET, "/metrics".into(), None, "viewer", None),

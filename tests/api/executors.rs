@@ -1,0 +1,267 @@
+//! Real work: `command` agents run allow-listed executables (a real process, never a shell of
+//! the server's making), `http` agents call a real HTTP server.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_with, TestApp, PATIENCE};
+
+const ALLOWED: [&str; 4] = ["/bin/echo", "/bin/sh", "/usr/bin/head", "/usr/bin/env"];
+
+async fn with_commands() -> TestApp {
+    spawn_with(|c| {
+        c.allow_exec = ALLOWED.iter().map(PathBuf::from).collect();
+        c.exec_output_bytes = 1000;
+    })
+    .await
+}
+
+/// A command agent for `program`, with a role of its own; answers (role, agent id).
+async fn command_agent(app: &TestApp, program: &str) -> (String, String) {
+    let role = program.rsplit('/').next().unwrap().to_owned();
+    let agent = app
+        .create_agent(json!({"role": role, "executor": {"kind": "command", "program": program}}))
+        .await;
+    (role, agent["id"].as_str().unwrap().to_owned())
+}
+
+async fn run_on(app: &TestApp, role: &str, task: Value) -> Value {
+    let mut body = task;
+    body["role"] = json!(role);
+    let submitted = app.submit(body).await;
+    app.finished(submitted["id"].as_str().unwrap()).await
+}
+
+#[actix_rt::test]
+async fn a_command_agent_runs_its_program_with_args_stdin_and_a_cleared_environment() {
+    let app = with_commands().await;
+    let (echo, _) = command_agent(&app, "/bin/echo").await;
+    let done = run_on(&app, &echo, json!({"input": {"args": ["hello", "hive"]}})).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(
+        done["result"],
+        json!({"exit_code": 0, "stdout": "hello hive\n", "stderr": "", "truncated": false})
+    );
+
+    let (head, _) = command_agent(&app, "/usr/bin/head").await;
+    let done = run_on(
+        &app,
+        &head,
+        json!({"input": {"args": ["-c", "5"], "stdin": "stdin reached it"}}),
+    )
+    .await;
+    assert_eq!(done["result"]["stdout"], "stdin");
+
+    // Only the allow-listed variables (PATH, LANG) reach the program, whatever the server has.
+    let (env, _) = command_agent(&app, "/usr/bin/env").await;
+    let done = run_on(&app, &env, json!({"input": {}})).await;
+    let names: Vec<&str> = done["result"]["stdout"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .map(|l| l.split('=').next().unwrap())
+        .collect();
+    assert!(
+        names.iter().all(|n| ["PATH", "LANG"].contains(n)),
+        "{names:?}"
+    );
+
+    let bad = run_on(
+        &app,
+        &echo,
+        json!({"input": {"args": "not a list"}, "max_retries": 3}),
+    )
+    .await;
+    assert_eq!(
+        bad["status"], "failed",
+        "invalid input is not retried: {bad}"
+    );
+    assert_eq!(bad["attempts"], 1);
+    assert!(bad["error"].as_str().unwrap().contains("args"), "{bad}");
+}
+
+#[actix_rt::test]
+async fn a_program_off_the_allow_list_is_refused_at_creation_naming_the_field() {
+    let app = with_commands().await;
+    for (path, body) in [
+        (
+            "/api/v1/agents",
+            json!({"role": "ls", "executor": {"kind": "command", "program": "/bin/ls"}}),
+        ),
+        (
+            "/api/v1/agents/batch",
+            json!({"count": 2, "template": {"role": "ls", "executor": {"kind": "command", "program": "/bin/ls"}}}),
+        ),
+        (
+            "/api/v1/agents",
+            json!({"role": "rel", "executor": {"kind": "command", "program": "echo"}}),
+        ),
+    ] {
+        let response = app.post(path, &body).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}"
+        );
+        let problem: Value = response.json().await.unwrap();
+        // serde buffers a tagged enum's fields, so a malformed path is named by its executor.
+        let field = problem["field"].as_str().unwrap();
+        assert!(
+            field.ends_with("executor.program") || field == "executor",
+            "{problem}"
+        );
+    }
+    let agents = app.json("/api/v1/agents").await;
+    assert_eq!(agents["items"], json!([]), "nothing was created");
+}
+
+#[actix_rt::test]
+async fn output_past_the_cap_is_cut_with_a_marker_and_a_failing_program_reports_its_status() {
+    let app = with_commands().await;
+    let (head, _) = command_agent(&app, "/usr/bin/head").await;
+    let done = run_on(
+        &app,
+        &head,
+        json!({"input": {"args": ["-c", "300000", "/dev/zero"]}}),
+    )
+    .await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["result"]["truncated"], true);
+    assert_eq!(done["result"]["stdout"].as_str().unwrap().len(), 1000);
+
+    let (sh, _) = command_agent(&app, "/bin/sh").await;
+    let failed = run_on(
+        &app,
+        &sh,
+        json!({"input": {"args": ["-c", "echo broken >&2; exit 3"]}, "max_retries": 2}),
+    )
+    .await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(
+        failed["attempts"], 1,
+        "a program's own failure is not retried"
+    );
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("exited with status 3: broken"),
+        "{failed}"
+    );
+}
+
+/// Whether process `pid` is gone (or a zombie waiting for its parent).
+fn gone(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+    }
+}
+
+#[actix_rt::test]
+async fn a_timeout_kills_the_whole_process_group_even_a_child_that_ignores_sigterm() {
+    let app = with_commands().await;
+    let (sh, agent) = command_agent(&app, "/bin/sh").await;
+    // The shell ignores SIGTERM and leaves a grandchild; both must die when the attempt ends.
+    let script = "trap '' TERM; sleep 300 & echo $$ $! > pids; wait";
+    let done = run_on(
+        &app,
+        &sh,
+        json!({"input": {"args": ["-c", script]}, "timeout_ms": 300, "max_retries": 0}),
+    )
+    .await;
+    assert_eq!(done["status"], "dead", "{done}");
+    assert!(
+        done["error"].as_str().unwrap().contains("timed out"),
+        "{done}"
+    );
+    let pids = std::fs::read_to_string(app.data_dir().join("agents").join(&agent).join("pids"))
+        .expect("the script ran in its agent's working directory");
+    let pids: Vec<&str> = pids.split_whitespace().collect();
+    assert_eq!(pids.len(), 2);
+    // The kill follows the timeout through the agent's mailbox; nothing announces the exit of
+    // processes outside the server, so /proc is read until they are gone.
+    let deadline = Instant::now() + PATIENCE;
+    while !pids.iter().all(|p| gone(p)) {
+        assert!(Instant::now() < deadline, "processes {pids:?} still run");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A real HTTP server for `http` agents: `/echo` answers what it got, `/down` answers 500.
+async fn hook_server() -> (String, Arc<AtomicUsize>, actix_web::dev::ServerHandle) {
+    let failures = Arc::new(AtomicUsize::new(0));
+    let counted = failures.clone();
+    let server = HttpServer::new(move || {
+        let counted = counted.clone();
+        App::new()
+            .route(
+                "/echo",
+                web::post().to(|body: web::Json<Value>| async move {
+                    HttpResponse::Ok().json(json!({"got": body.into_inner()}))
+                }),
+            )
+            .route(
+                "/down",
+                web::post().to(move || {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    async { HttpResponse::InternalServerError().body("upstream is down") }
+                }),
+            )
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let base = format!("http://{}", server.addrs()[0]);
+    let server = server.run();
+    let handle = server.handle();
+    actix_rt::spawn(server);
+    (base, failures, handle)
+}
+
+#[actix_rt::test]
+async fn an_http_agent_posts_its_input_and_retries_a_server_error() {
+    let app = with_commands().await;
+    let (base, failures, hooks) = hook_server().await;
+    app.create_agent(
+        json!({"role": "hook", "executor": {"kind": "http", "url": format!("{base}/echo")}}),
+    )
+    .await;
+    let done = run_on(&app, "hook", json!({"input": {"n": 7}})).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(
+        done["result"],
+        json!({"status": 200, "body": {"got": {"n": 7}}})
+    );
+
+    app.create_agent(
+        json!({"role": "down", "executor": {"kind": "http", "url": format!("{base}/down")}}),
+    )
+    .await;
+    let failed = run_on(&app, "down", json!({"input": {}, "max_retries": 1})).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(failed["attempts"], 2);
+    assert_eq!(failures.load(Ordering::SeqCst), 2, "a 5xx is retried");
+    assert!(
+        failed["error"].as_str().unwrap().contains("500"),
+        "{failed}"
+    );
+
+    let bad = app
+        .post(
+            "/api/v1/agents",
+            &json!({"role": "x", "executor": {"kind": "http", "url": "ftp://example"}}),
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    hooks.stop(true).await;
+}
