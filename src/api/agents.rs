@@ -18,6 +18,7 @@ use crate::managers::lifecycle::{CreateAgents, DeleteAgent, LifecycleError};
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
     /// How many agents to create, 1 to the server's `max_batch_agents` (10,000 by default).
+    #[schema(minimum = 1, maximum = 10000)]
     pub count: usize,
     pub template: AgentSpec,
 }

@@ -23,7 +23,6 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, HttpRequest};
 use serde::Deserialize;
-use utoipa::ToSchema;
 
 use crate::context::{Hive, Phase, Slot};
 use problem::ApiError;
@@ -59,9 +58,24 @@ where
 pub const API: &str = "/api/v1";
 
 /// Page size of list endpoints: 1 to 1,000, 100 by default.
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(try_from = "usize")]
 pub struct Limit(pub usize);
+
+// Written by hand: the derive cannot put bounds on a newtype, and clients (and fuzzers) should
+// see the 1–1,000 range.
+impl utoipa::PartialSchema for Limit {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Integer)
+            .minimum(Some(1))
+            .maximum(Some(1000))
+            .default(Some(100.into()))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Limit {}
 
 impl TryFrom<usize> for Limit {
     type Error = String;
@@ -159,80 +173,103 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .wrap(from_fn(auth::gate))
                 .wrap(from_fn(audit::record_mutations))
                 .wrap(from_fn(record))
-                .route("/livez", web::get().to(system::livez))
-                .route("/readyz", web::get().to(system::readyz))
-                .route("/health", web::get().to(system::health))
-                .route("/metrics", web::get().to(system::metrics))
+                .service(get_only("/livez", system::livez))
+                .service(get_only("/readyz", system::readyz))
+                .service(get_only("/health", system::health))
+                .service(get_only("/metrics", system::metrics))
                 .service(
                     web::scope(API)
                         .wrap(from_fn(until_ready))
-                        .route("/openapi.json", web::get().to(openapi::openapi_json))
-                        .route("/system/status", web::get().to(system::status))
-                        .route("/supervision", web::get().to(system::supervision))
-                        .route(
-                            "/supervision/events",
-                            web::get().to(system::supervision_events),
-                        )
-                        .route("/sla", web::get().to(sla::sla))
-                        .route("/events", web::get().to(events::events))
+                        .service(get_only("/openapi.json", openapi::openapi_json))
+                        .service(get_only("/system/status", system::status))
+                        .service(get_only("/supervision", system::supervision))
+                        .service(get_only("/supervision/events", system::supervision_events))
+                        .service(get_only("/sla", sla::sla))
+                        .service(get_only("/events", events::events))
                         .service(
                             web::resource("/agents")
                                 .route(web::post().to(agents::create_agent))
                                 .route(web::get().to(agents::list_agents))
-                                .default_service(web::to(method_not_allowed)),
+                                .default_service(web::to(|| not_allowed("POST, GET"))),
                         )
                         .service(
                             web::resource("/agents/batch")
                                 .route(web::post().to(agents::create_batch))
-                                .default_service(web::to(method_not_allowed)),
+                                .default_service(web::to(batch_other_methods)),
                         )
                         .service(
                             web::resource("/agents/{id}")
                                 .route(web::get().to(agents::get_agent))
                                 .route(web::delete().to(agents::delete_agent))
-                                .default_service(web::to(method_not_allowed)),
+                                .default_service(web::to(|| not_allowed("GET, DELETE"))),
                         )
                         .service(
                             web::resource("/tasks")
                                 .route(web::post().to(tasks::submit))
                                 .route(web::get().to(tasks::list_tasks))
-                                .default_service(web::to(method_not_allowed)),
+                                .default_service(web::to(|| not_allowed("POST, GET"))),
                         )
                         .service(
                             web::resource("/tasks/{id}")
                                 .route(web::get().to(tasks::get_task))
-                                .default_service(web::to(method_not_allowed)),
+                                .default_service(web::to(|| not_allowed("GET"))),
                         )
                         .service(
                             web::resource("/tasks/{id}/events")
                                 .route(web::get().to(tasks::task_events))
-                                .default_service(web::to(method_not_allowed)),
+                                .default_service(web::to(|| not_allowed("GET"))),
                         )
                         .service(
                             web::resource("/tasks/{id}/cancel")
                                 .route(web::post().to(tasks::cancel))
-                                .default_service(web::to(method_not_allowed)),
+                                .default_service(web::to(|| not_allowed("POST"))),
                         )
                         .service(
                             web::resource("/tokens")
                                 .route(web::post().to(tokens::create))
                                 .route(web::get().to(tokens::list))
-                                .default_service(web::to(method_not_allowed)),
+                                .default_service(web::to(|| not_allowed("POST, GET"))),
                         )
                         .service(
                             web::resource("/tokens/{id}")
                                 .route(web::delete().to(tokens::revoke))
-                                .default_service(web::to(method_not_allowed)),
+                                .default_service(web::to(|| not_allowed("DELETE"))),
                         )
-                        .route("/audit", web::get().to(audit::list))
+                        .service(get_only("/audit", audit::list))
                         .default_service(web::to(no_route)),
                 )
                 .default_service(web::to(no_route)),
         );
 }
 
-async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
+/// A resource that answers GET, and 405 to any other method (not the 404 of an unknown path).
+fn get_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::get().to(handler))
+        .default_service(web::to(|| not_allowed("GET")))
+}
+
+/// `/agents/batch` shadows `/agents/{id}` for the id `batch`: the methods an agent answers get
+/// an agent's answer (there is no agent of that id), the others 405.
+async fn batch_other_methods(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    let method = req.method();
+    if method == actix_web::http::Method::GET || method == actix_web::http::Method::DELETE {
+        return Err(ApiError::NotFound {
+            what: "agent",
+            id: "batch".into(),
+        });
+    }
+    not_allowed("POST").await
+}
+
+/// 405 with the methods the resource does answer, as RFC 9110 asks.
+async fn not_allowed(allow: &'static str) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed { allow })
 }
 
 async fn no_route() -> Result<actix_web::HttpResponse, ApiError> {

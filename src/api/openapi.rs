@@ -61,25 +61,105 @@ use crate::domain;
         audit::AuditEntry,
         audit::AuditPage,
         domain::access::AccessRole,
+        super::Limit,
     )),
     modifiers(&BearerTokens)
 )]
 pub struct ApiDoc;
 
 /// Every route but `/livez`, `/readyz` and `/health` takes `Authorization: Bearer <token>` once
-/// tokens exist (see `auth` for the role each needs).
+/// tokens exist (see `auth` for the role each needs), and every route can answer the errors the
+/// layers before its handler give: written here once rather than on each handler, so the
+/// document cannot forget one.
 struct BearerTokens;
+
+/// The problem every route may answer, with the condition that brings it.
+const EVERY_ROUTE: [(&str, &str); 2] = [
+    (
+        "429",
+        "Too many requests from this token or address; see Retry-After",
+    ),
+    ("503", "Starting, draining, or at capacity; see Retry-After"),
+];
+const GUARDED_ROUTE: [(&str, &str); 2] = [
+    ("401", "No valid bearer token"),
+    ("403", "The token's role may not use this route"),
+];
+const WITH_BODY: [(&str, &str); 5] = [
+    ("400", "The body is not JSON"),
+    ("408", "The body did not arrive in time"),
+    ("413", "The body is over the size limit"),
+    ("415", "The body is not application/json"),
+    ("422", "A field is wrong; `field` names it"),
+];
+const WITH_PATH_ID: [(&str, &str); 1] = [("404", "Nothing has this id")];
 
 impl utoipa::Modify for BearerTokens {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    PROBLEM_JSON,
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let open = matches!(path.as_str(), "/livez" | "/readyz" | "/health");
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let responses = &mut operation.responses.responses;
+                // Errors are problem documents, whatever the handler's annotation said.
+                for (code, response) in responses.iter_mut() {
+                    if let (true, RefOr::T(response)) = (code.as_str() >= "400", response) {
+                        if let Some(content) = response.content.shift_remove("application/json") {
+                            response.content.insert(PROBLEM_JSON.to_owned(), content);
+                        }
+                    }
+                }
+                let mut add = |list: &[(&str, &str)]| {
+                    for (code, description) in list {
+                        responses
+                            .entry((*code).to_owned())
+                            .or_insert_with(|| RefOr::T(problem(description)));
+                    }
+                };
+                add(&EVERY_ROUTE);
+                if !open {
+                    add(&GUARDED_ROUTE);
+                }
+                if operation.request_body.is_some() {
+                    add(&WITH_BODY);
+                }
+                if path.contains('{') {
+                    add(&WITH_PATH_ID);
+                }
+                if operation.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
+                    add(&[("422", "A query parameter is wrong; `field` names it")]);
+                }
+            }
+        }
     }
 }
+
+const PROBLEM_JSON: &str = "application/problem+json";
 
 /// This document.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "system", responses((status = 200, content_type = "application/json")))]

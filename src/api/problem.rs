@@ -33,7 +33,7 @@ pub enum ApiError {
     #[error("no route matches this path")]
     NoRoute,
     #[error("this method is not allowed on this path")]
-    MethodNotAllowed,
+    MethodNotAllowed { allow: &'static str },
     #[error("the request body did not arrive within {limit_ms} ms")]
     BodyTimeout { limit_ms: u64 },
     #[error("{0}")]
@@ -72,7 +72,7 @@ impl ApiError {
             ApiError::Busy(_) => ("overloaded", "Server at capacity"),
             ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
             ApiError::NoRoute => ("no-route", "Not found"),
-            ApiError::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
+            ApiError::MethodNotAllowed { .. } => ("method-not-allowed", "Method not allowed"),
             ApiError::BodyTimeout { .. } => ("request-timeout", "Request timeout"),
             ApiError::Unauthorized(_) => ("unauthorized", "Unauthorized"),
             ApiError::Forbidden(_) => ("forbidden", "Forbidden"),
@@ -99,7 +99,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound { .. } | ApiError::NoRoute => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Busy(_) | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -141,6 +141,9 @@ impl ResponseError for ApiError {
             }
             ApiError::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, UNAVAILABLE_RETRY_AFTER_S));
+            }
+            ApiError::MethodNotAllowed { allow } => {
+                response.insert_header((header::ALLOW, *allow));
             }
             ApiError::TooManyRequests { retry_after_s } => {
                 response.insert_header((header::RETRY_AFTER, *retry_after_s));

@@ -132,6 +132,7 @@ pub async fn status(hive: web::Data<Hive>) -> Result<HttpResponse, ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct SupervisionQuery {
     /// Children listed per supervisor (the rest are counted); 100 by default, at most 10,000.
+    #[param(maximum = 10000)]
     pub children: Option<usize>,
 }
 
