@@ -5,8 +5,11 @@ use std::io::Write as _;
 use anyhow::Context as _;
 
 use crate::app::prepare_store;
-use crate::cli::TokenCommand;
+use crate::cli::{GateArgs, LoadtestArgs, TokenCommand};
 use crate::domain::time::rfc3339;
+use crate::gate::run_gate;
+use crate::loadtest::capacity;
+use crate::loadtest::target::Target;
 use crate::managers::security::{issue, TokenView};
 use crate::store::Store;
 
@@ -52,4 +55,49 @@ pub async fn token(command: TokenCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `hive loadtest`: the report (or the capacity steps) on stdout, as text or one JSON object.
+pub async fn loadtest(args: LoadtestArgs) -> anyhow::Result<()> {
+    let scenario = args.scenario()?;
+    let target = match &args.url {
+        Some(url) => Target::remote(url, args.token.as_deref())?,
+        None => Target::start_own()?,
+    };
+    let text = if args.find_capacity {
+        let capacity =
+            capacity::find(&target, &scenario, args.p95_limit_ms, args.max_steps).await?;
+        render(&capacity, args.json)?
+    } else {
+        let report = crate::loadtest::run(&target, &scenario, !args.json).await?;
+        render(&report, args.json)?
+    };
+    drop(target);
+    write!(std::io::stdout().lock(), "{text}")?;
+    Ok(())
+}
+
+/// `hive gate`: the checks on stdout; a miss is an error, so the exit code is non-zero.
+pub async fn gate(args: GateArgs) -> anyhow::Result<()> {
+    let gate = run_gate(args.quick).await?;
+    write!(std::io::stdout().lock(), "{}", render(&gate, args.json)?)?;
+    let missed: Vec<&str> = gate
+        .checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| c.name.as_str())
+        .collect();
+    anyhow::ensure!(missed.is_empty(), "the gate failed: {}", missed.join("; "));
+    Ok(())
+}
+
+fn render<T: serde::Serialize + std::fmt::Display>(
+    value: &T,
+    json: bool,
+) -> anyhow::Result<String> {
+    Ok(if json {
+        format!("{}\n", serde_json::to_string_pretty(value)?)
+    } else {
+        value.to_string()
+    })
 }

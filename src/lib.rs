@@ -3,7 +3,7 @@
 //! # Layout
 //! - [`app`] — building and running the server: store, supervision tree, HTTP listener, ordered
 //!   shutdown.
-//! - [`cli`] — the `hive` command line (`serve`, `migrate`).
+//! - [`cli`] — the `hive` command line (`serve`, `migrate`, `token`, `loadtest`, `gate`).
 //! - [`config`] — the one typed configuration (defaults < file < environment < flags).
 //! - [`context`] — the shared application context, the current address of each actor, readiness.
 //! - [`domain`] — roles, capabilities, tasks, priorities and statuses, parsed once at the edge.
@@ -16,6 +16,8 @@
 //! - [`api`] — the actix-web routes, problem+json errors, the JSON extractor, OpenAPI.
 //! - [`metrics`] — every `hive_*` Prometheus metric.
 //! - [`telemetry`] — logging.
+//! - [`loadtest`] — `hive loadtest`: load from outside the server's process, and its report.
+//! - [`gate`] — `hive gate`: the performance quality gate over the standard scenario.
 //!
 //! The generic supervision runtime (supervisors, child specs, mailbox probes) is the crate
 //! `hive-actors` in `actors/`.
@@ -29,6 +31,8 @@ pub mod commands;
 pub mod config;
 pub mod context;
 pub mod domain;
+pub mod gate;
+pub mod loadtest;
 pub mod managers;
 pub mod metrics;
 pub mod store;

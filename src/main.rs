@@ -5,20 +5,31 @@ use hive::cli::{Cli, Command};
 fn main() -> std::process::ExitCode {
     hive::telemetry::init();
     let cli = Cli::parse();
-    let outcome = actix_rt::System::new().block_on(async move {
-        match cli.command {
-            Command::Serve(args) => {
-                let app = Application::build(args.config()?).await?;
-                app.run_until_stopped(shutdown_signal()).await
-            }
-            Command::Migrate(args) => {
-                let database = prepare_store(&args.config()?).await?;
-                tracing::info!(%database, "database is up to date");
-                Ok(())
-            }
-            Command::Token(command) => hive::commands::token(command).await,
+    let outcome = match cli.command {
+        // The load tester and the gate are clients: a multi-threaded runtime of their own, so the
+        // load is not bound to one thread, and no actor system.
+        Command::Loadtest(args) => {
+            client_runtime().and_then(|rt| rt.block_on(hive::commands::loadtest(args)))
         }
-    });
+        Command::Gate(args) => {
+            client_runtime().and_then(|rt| rt.block_on(hive::commands::gate(args)))
+        }
+        server => actix_rt::System::new().block_on(async move {
+            match server {
+                Command::Serve(args) => {
+                    let app = Application::build(args.config()?).await?;
+                    app.run_until_stopped(shutdown_signal()).await
+                }
+                Command::Migrate(args) => {
+                    let database = prepare_store(&args.config()?).await?;
+                    tracing::info!(%database, "database is up to date");
+                    Ok(())
+                }
+                Command::Token(command) => hive::commands::token(command).await,
+                Command::Loadtest(_) | Command::Gate(_) => unreachable!("handled above"),
+            }
+        }),
+    };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -26,4 +37,10 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

@@ -9,6 +9,7 @@ mod bad_input;
 mod executors;
 mod faults;
 mod helpers;
+mod loadtest;
 mod openapi;
 #[path = "../support/postgres.rs"]
 mod postgres_schema;
