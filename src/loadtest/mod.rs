@@ -119,6 +119,8 @@ pub async fn run(target: &Target, scenario: &Scenario, progress: bool) -> anyhow
             peak,
             after: rss_after,
             slope_per_hour: observer::slope_per_hour(&samples),
+            slope_per_hour_after_warmup: observer::slope_per_hour(&samples[samples.len() / 10..]),
+            samples: thin(&samples, report::MAX_SAMPLES),
         },
         restarts: restarts_after.saturating_sub(restarts_before),
         tasks: TaskCounts {
@@ -134,6 +136,18 @@ pub async fn run(target: &Target, scenario: &Scenario, progress: bool) -> anyhow
         concurrency: scenario.concurrency,
         refusals,
     })
+}
+
+/// At most `max` of `samples`, evenly spread, the last one kept.
+fn thin(samples: &[(f64, u64)], max: usize) -> Vec<(f64, u64)> {
+    let step = samples.len().div_ceil(max.max(1)).max(1);
+    let mut kept: Vec<_> = samples.iter().copied().step_by(step).collect();
+    if let (Some(last), Some(kept_last)) = (samples.last(), kept.last()) {
+        if last != kept_last {
+            kept.push(*last);
+        }
+    }
+    kept
 }
 
 /// How often the progress line is redrawn.

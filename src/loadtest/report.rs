@@ -38,14 +38,22 @@ pub struct Report {
     pub refusals: u64,
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Rss {
     pub before: u64,
     pub peak: u64,
     pub after: u64,
     /// Growth of a line fitted to the samples, in bytes per hour (a soak's figure).
     pub slope_per_hour: Option<f64>,
+    /// The same, fitted to the samples after the first tenth of the run: caches and allocator
+    /// arenas fill during warm-up and then stay, which is not growth.
+    pub slope_per_hour_after_warmup: Option<f64>,
+    /// Seconds into the run and bytes, at most [`MAX_SAMPLES`] evenly spread, for plotting.
+    pub samples: Vec<(f64, u64)>,
 }
+
+/// Samples kept in a report: one a second over a minute, thinned out over an hour's soak.
+pub const MAX_SAMPLES: usize = 360;
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct TaskCounts {
@@ -133,6 +141,13 @@ impl fmt::Display for Report {
         )?;
         if let Some(slope) = r.slope_per_hour {
             write!(f, ", slope {:+.2} MiB/h", slope / (1024.0 * 1024.0))?;
+        }
+        if let Some(slope) = r.slope_per_hour_after_warmup {
+            write!(
+                f,
+                " ({:+.2} MiB/h after warm-up)",
+                slope / (1024.0 * 1024.0)
+            )?;
         }
         writeln!(f)?;
         writeln!(f, "restarts: {}", self.restarts)
