@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use criterion::{criterion_group, BenchmarkId, Criterion};
+use criterion::{BenchmarkId, Criterion};
 use hive::bus::EventBus;
 use hive::domain::task::{NewTask, TaskRecord};
 use hive::domain::time::now_ms;
@@ -62,7 +62,35 @@ fn channel_echo(
     tx
 }
 
-fn hop(c: &mut Criterion) {
+async fn actix_round_trips(addr: &Addr<Echo>, iters: u64) -> Duration {
+    let start = Instant::now();
+    for i in 0..iters {
+        std::hint::black_box(addr.send(Ping(i)).await.unwrap());
+    }
+    start.elapsed()
+}
+
+async fn channel_round_trips(tx: &mpsc::Sender<Request>, iters: u64) -> Duration {
+    let start = Instant::now();
+    for i in 0..iters {
+        let (reply, answer) = oneshot::channel();
+        tx.send((i, reply)).await.unwrap();
+        std::hint::black_box(answer.await.unwrap());
+    }
+    start.elapsed()
+}
+
+/// Round trips timed by hand for the JSON report: the median of 5 runs of 100,000.
+fn nanos_each(run: impl Fn(u64) -> Duration) -> f64 {
+    const N: u64 = 100_000;
+    let mut runs: Vec<f64> = (0..5)
+        .map(|_| run(N).as_nanos() as f64 / N as f64)
+        .collect();
+    runs.sort_by(f64::total_cmp);
+    runs[2]
+}
+
+fn hop(c: &mut Criterion, report: &mut Report) {
     let system = System::new();
     let other = Arbiter::new();
     let (local_actor, remote_actor, local_channel, remote_channel) = system.block_on(async {
@@ -84,34 +112,20 @@ fn hop(c: &mut Criterion) {
         ("actix, other thread", &remote_actor),
     ] {
         group.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                system.block_on(async {
-                    let start = Instant::now();
-                    for i in 0..iters {
-                        std::hint::black_box(addr.send(Ping(i)).await.unwrap());
-                    }
-                    start.elapsed()
-                })
-            })
+            b.iter_custom(|iters| system.block_on(actix_round_trips(addr, iters)))
         });
+        let ns = nanos_each(|n| system.block_on(actix_round_trips(addr, n)));
+        report.insert(format!("round trip ns, {name}"), ns.into());
     }
     for (name, tx) in [
         ("tokio channel, same thread", &local_channel),
         ("tokio channel, other thread", &remote_channel),
     ] {
         group.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                system.block_on(async {
-                    let start = Instant::now();
-                    for i in 0..iters {
-                        let (reply, answer) = oneshot::channel();
-                        tx.send((i, reply)).await.unwrap();
-                        std::hint::black_box(answer.await.unwrap());
-                    }
-                    start.elapsed()
-                })
-            })
+            b.iter_custom(|iters| system.block_on(channel_round_trips(tx, iters)))
         });
+        let ns = nanos_each(|n| system.block_on(channel_round_trips(tx, n)));
+        report.insert(format!("round trip ns, {name}"), ns.into());
     }
     group.finish();
     other.stop();
@@ -124,7 +138,30 @@ fn task() -> TaskRecord {
     TaskRecord::accepted(new, now_ms())
 }
 
-fn store(c: &mut Criterion) {
+type Report = serde_json::Map<String, serde_json::Value>;
+
+/// `iters` group commits of `batch` new tasks each, sent together so the writer commits each
+/// group as one transaction.
+async fn commits(writer: &Addr<StoreManager>, batch: usize, iters: u64) -> Duration {
+    let start = Instant::now();
+    for _ in 0..iters {
+        let mut pending = Vec::with_capacity(batch);
+        for _ in 0..batch {
+            let (reply, committed) = oneshot::channel();
+            writer.do_send(Persist(Write::CreateTask {
+                task: task(),
+                reply,
+            }));
+            pending.push(committed);
+        }
+        for committed in pending {
+            committed.await.unwrap().unwrap();
+        }
+    }
+    start.elapsed()
+}
+
+fn store(c: &mut Criterion, report: &mut Report) {
     let system = System::new();
     let dir = tempfile::tempdir().unwrap();
     let writer = system.block_on(async {
@@ -142,28 +179,14 @@ fn store(c: &mut Criterion) {
     let mut group = c.benchmark_group("store commit");
     for batch in [1usize, 64, 512] {
         group.bench_with_input(BenchmarkId::new("new tasks", batch), &batch, |b, &batch| {
-            b.iter_custom(|iters| {
-                system.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        // Sent together, so the writer commits them as one group.
-                        let mut commits = Vec::with_capacity(batch);
-                        for _ in 0..batch {
-                            let (reply, committed) = oneshot::channel();
-                            writer.do_send(Persist(Write::CreateTask {
-                                task: task(),
-                                reply,
-                            }));
-                            commits.push(committed);
-                        }
-                        for committed in commits {
-                            committed.await.unwrap().unwrap();
-                        }
-                    }
-                    start.elapsed()
-                })
-            })
+            b.iter_custom(|iters| system.block_on(commits(&writer, batch, iters)))
         });
+        const ROUNDS: u64 = 50;
+        let each = system.block_on(commits(&writer, batch, ROUNDS)) / ROUNDS as u32;
+        report.insert(
+            format!("store commit ms, {batch} new tasks"),
+            (each.as_secs_f64() * 1e3).into(),
+        );
     }
     group.finish();
 }
@@ -227,7 +250,7 @@ async fn throughput(client: &reqwest::Client, url: &str, clients: usize, length:
     total as f64 / length.as_secs_f64()
 }
 
-fn http(c: &mut Criterion) {
+fn http(c: &mut Criterion, report: &mut Report) {
     let addr = http_server();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -268,11 +291,25 @@ fn http(c: &mut Criterion) {
         "http, 16 clients, one worker: bare {bare:.0} req/s, through an agent hop {hop:.0} req/s, ratio {:.3} (hop/bare)",
         hop / bare
     );
+    report.insert("http bare req/s".into(), bare.into());
+    report.insert("http through an agent hop req/s".into(), hop.into());
+    report.insert("http hop/bare throughput ratio".into(), (hop / bare).into());
 }
 
-criterion_group!(benches, hop, store, http);
-
 fn main() {
-    benches();
-    Criterion::default().configure_from_args().final_summary();
+    let mut criterion = Criterion::default().configure_from_args();
+    let mut report = Report::new();
+    hop(&mut criterion, &mut report);
+    store(&mut criterion, &mut report);
+    http(&mut criterion, &mut report);
+    for (figure, value) in &report {
+        println!("{figure}: {value}");
+    }
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("hops.json");
+    let _ = std::fs::write(
+        &out,
+        serde_json::to_string_pretty(&serde_json::Value::Object(report)).unwrap_or_default(),
+    );
+    println!("report: {}", out.display());
+    criterion.final_summary();
 }

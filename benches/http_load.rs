@@ -13,53 +13,12 @@
 // A benchmark run stops at the first thing that goes wrong, with the reason.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hive::loadtest::target::Target;
 use serde_json::{json, Value};
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(dir: &std::path::Path, database_url: Option<&str>) -> Server {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_hive"));
-    command
-        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        // 64 clients on one address measure capacity, not the per-address rate limit.
-        .args(["--rate-limit", "0"])
-        .env("RUST_LOG", "warn,hive::app=info")
-        .stderr(Stdio::piped());
-    if let Some(url) = database_url {
-        command.args(["--database-url", url]);
-    }
-    let mut child = command.spawn().expect("hive starts");
-    let stderr = child.stderr.take().expect("piped");
-    let mut lines = BufReader::new(stderr).lines();
-    let base = loop {
-        let line = lines.next().expect("server output").expect("readable");
-        if let Some(addr) = line.split("ready on ").nth(1) {
-            break format!(
-                "http://{}",
-                addr.split_whitespace().next().expect("address")
-            );
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, base }
-}
 
 /// Resident memory of `pid` in bytes, read from /proc as an operator would.
 fn rss(pid: u32) -> u64 {
@@ -210,9 +169,13 @@ fn main() {
         "sqlite"
     };
     println!("store: {backend}");
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let server = start(dir.path(), database_url.as_deref());
-    let pid = server.child.id();
+    let extra: Vec<&str> = database_url
+        .iter()
+        .flat_map(|url| ["--database-url", url.as_str()])
+        .collect();
+    let server = Target::start_server(std::path::Path::new(env!("CARGO_BIN_EXE_hive")), &extra)
+        .expect("hive starts");
+    let pid = server.own_pid().expect("a server of our own");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

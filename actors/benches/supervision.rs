@@ -269,26 +269,30 @@ criterion_group!(benches, criterion_benches);
 
 fn main() {
     benches();
+    let micros = |d: Duration| d.as_secs_f64() * 1e6;
+    let mut report = serde_json::Map::new();
     let system = actix_rt::System::new();
     system.block_on(async {
         let mut samples = single_restarts(10_000).await;
         samples.sort();
+        let (p50, p99) = (percentile(&samples, 50.0), percentile(&samples, 99.0));
         println!(
-            "single restart, 10,000 rounds: p50 {:?}, p99 {:?}, max {:?}",
-            percentile(&samples, 50.0),
-            percentile(&samples, 99.0),
+            "single restart, 10,000 rounds: p50 {p50:?}, p99 {p99:?}, max {:?}",
             samples.last().unwrap()
         );
+        report.insert("restart_p50_us".into(), micros(p50).into());
+        report.insert("restart_p99_us".into(), micros(p99).into());
         let mut bulk: Vec<Duration> = Vec::new();
         for _ in 0..20 {
             bulk.push(mass_restart(1000).await);
         }
         bulk.sort();
+        let (p50, max) = (percentile(&bulk, 50.0), *bulk.last().unwrap());
         println!(
-            "1,000 simultaneous crashes, 20 rounds: crash orders sent → all running again p50 {:?}, max {:?}",
-            percentile(&bulk, 50.0),
-            bulk.last().unwrap()
+            "1,000 simultaneous crashes, 20 rounds: crash orders sent → all running again p50 {p50:?}, max {max:?}"
         );
+        report.insert("restart_1000_p50_ms".into(), (micros(p50) / 1e3).into());
+        report.insert("restart_1000_max_ms".into(), (micros(max) / 1e3).into());
     });
     drop(system);
     // Each memory figure in a system of its own: a supervisor frees its children after it has
@@ -296,8 +300,17 @@ fn main() {
     for n in [10_000, 100_000] {
         let (bytes, spawn) = actix_rt::System::new().block_on(idle_children(n));
         println!("{n} idle supervised children: {bytes:.0} bytes each, spawn {spawn:?} each");
+        report.insert(format!("bytes_per_child_{n}"), bytes.into());
+        report.insert(format!("spawn_us_{n}"), micros(spawn).into());
     }
     let bytes = actix_rt::System::new().block_on(idle_remote_children(10_000));
     println!("10000 idle supervised children on another arbiter: {bytes:.0} bytes each");
+    report.insert("bytes_per_remote_child_10000".into(), bytes.into());
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("supervision.json");
+    let _ = std::fs::write(
+        &out,
+        serde_json::to_string_pretty(&serde_json::Value::Object(report)).unwrap_or_default(),
+    );
+    println!("report: {}", out.display());
     Criterion::default().configure_from_args().final_summary();
 }

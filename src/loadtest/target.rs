@@ -3,6 +3,7 @@
 //! measured apart from the load's.
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -39,7 +40,14 @@ impl Target {
     /// Start `hive serve` from this binary on a free loopback port, with a fresh SQLite database
     /// in a temporary directory and no rate limit (the load comes from one address).
     pub fn start_own() -> anyhow::Result<Target> {
-        let server = OwnServer::start()?;
+        let exe = std::env::current_exe().context("finding the hive binary")?;
+        Target::start_server(&exe, &[])
+    }
+
+    /// Start `hive serve` from the binary `exe`, as [`Target::start_own`] does, with `extra`
+    /// arguments (such as `--database-url`).
+    pub fn start_server(exe: &Path, extra: &[&str]) -> anyhow::Result<Target> {
+        let server = OwnServer::start(exe, extra)?;
         Ok(Target {
             base: server.base.clone(),
             client: client(None)?,
@@ -101,9 +109,8 @@ struct OwnServer {
 }
 
 impl OwnServer {
-    fn start() -> anyhow::Result<OwnServer> {
+    fn start(exe: &Path, extra: &[&str]) -> anyhow::Result<OwnServer> {
         let data = tempfile::tempdir().context("creating a temporary data directory")?;
-        let exe = std::env::current_exe().context("finding the hive binary")?;
         let mut child = Command::new(exe)
             .args([
                 "serve",
@@ -114,6 +121,7 @@ impl OwnServer {
                 "--data-dir",
             ])
             .arg(data.path())
+            .args(extra)
             .env("RUST_LOG", "warn,hive::app=info")
             .env_remove("HIVE_DATABASE_URL")
             .env_remove("HIVE_CONFIG")
