@@ -139,6 +139,9 @@ pub struct GateArgs {
     /// The short run CI makes, with limits a slow machine meets.
     #[arg(long)]
     pub quick: bool,
+    /// Hold every endpoint's p95 to this many milliseconds instead of the gate's limit.
+    #[arg(long)]
+    pub p95_limit_ms: Option<f64>,
     /// Print one JSON object instead of the text report.
     #[arg(long)]
     pub json: bool,

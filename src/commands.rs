@@ -79,7 +79,7 @@ pub async fn loadtest(args: LoadtestArgs) -> anyhow::Result<()> {
 
 /// `hive gate`: the checks on stdout; a miss is an error, so the exit code is non-zero.
 pub async fn gate(args: GateArgs) -> anyhow::Result<()> {
-    let gate = run_gate(args.quick).await?;
+    let gate = run_gate(args.quick, args.p95_limit_ms).await?;
     write!(std::io::stdout().lock(), "{}", render(&gate, args.json)?)?;
     let missed: Vec<&str> = gate
         .checks

@@ -104,9 +104,12 @@ impl Gate {
     }
 }
 
-/// Run the gate on a server of its own.
-pub async fn run_gate(quick: bool) -> anyhow::Result<Gate> {
-    let limits = if quick { QUICK } else { SEED };
+/// Run the gate on a server of its own; `p95_limit_ms` replaces the endpoints' p95 limit.
+pub async fn run_gate(quick: bool, p95_limit_ms: Option<f64>) -> anyhow::Result<Gate> {
+    let mut limits = if quick { QUICK } else { SEED };
+    if let Some(limit) = p95_limit_ms {
+        limits.p95_ms = limit;
+    }
     let target = Target::start_own()?;
     let scenario = standard(quick);
     let with_10 = run(&target, &scenario, false).await?;

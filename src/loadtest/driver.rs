@@ -70,6 +70,8 @@ struct Shooter {
     /// The newest accepted task, which task reads ask for.
     last_task: Mutex<Option<String>>,
     submitted: AtomicU64,
+    /// Reads sent, which picks the next read's endpoint in turn.
+    reads: AtomicU64,
 }
 
 impl Shooter {
@@ -82,7 +84,7 @@ impl Shooter {
 
     async fn one(&self, n: u64, planned: Instant) {
         let (endpoint, request) = if self.is_read(n) {
-            self.read(n)
+            self.read(self.reads.fetch_add(1, Ordering::Relaxed))
         } else {
             let number = self.submitted.fetch_add(1, Ordering::Relaxed);
             let body = self.scenario.task_body(number);
@@ -143,7 +145,7 @@ impl Shooter {
         }
     }
 
-    /// The reads rotate over a task, the agent list, the status page and the health check.
+    /// The reads take turns: a task, the agent list, the status page and the health check.
     fn read(&self, n: u64) -> (&'static str, reqwest::RequestBuilder) {
         let task = self.last_task.lock().clone();
         let (endpoint, path) = match (n % 4, task) {
@@ -175,6 +177,7 @@ pub async fn drive(
         sent: Mutex::new(Sent::default()),
         last_task: Mutex::new(None),
         submitted: AtomicU64::new(0),
+        reads: AtomicU64::new(0),
     });
     let started = Instant::now();
     let mut running = JoinSet::new();
@@ -236,6 +239,7 @@ mod tests {
             sent: Mutex::default(),
             last_task: Mutex::default(),
             submitted: AtomicU64::new(0),
+            reads: AtomicU64::new(0),
         };
         let fifth = shooter(0.2);
         let reads: Vec<u64> = (0..20).filter(|n| fifth.is_read(*n)).collect();

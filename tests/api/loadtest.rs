@@ -147,3 +147,37 @@ async fn a_running_server_is_loaded_with_its_token_and_refuses_a_run_without_one
         .await;
     assert_eq!(agents["items"].as_array().unwrap().len(), 4);
 }
+
+#[actix_rt::test]
+async fn the_gate_reports_every_check_and_exits_non_zero_on_a_miss() {
+    // No server answers in a microsecond: every p95 check misses, the rest still pass.
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_hive"))
+        .args(["gate", "--quick", "--p95-limit-ms", "0.001", "--json"])
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("hive gate runs");
+    assert!(!output.status.success(), "a miss fails the gate");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("the gate failed"), "{said}");
+    let gate: Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+    let checks = gate["checks"].as_array().unwrap();
+    let missed: Vec<&str> = checks
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(!missed.is_empty());
+    assert!(missed.iter().all(|name| name.contains("p95")), "{missed:?}");
+    assert!(missed
+        .iter()
+        .any(|n| n.starts_with("POST /api/v1/tasks p95, 200 agents")));
+    let rss = checks
+        .iter()
+        .find(|c| c["name"].as_str().unwrap().starts_with("server RSS"))
+        .unwrap();
+    assert_eq!(rss["passed"], true, "{rss}");
+    assert_eq!(gate["with_200_agents"]["agents"], 200);
+    assert_eq!(gate["with_10_agents"]["tasks"]["unfinished"], 0);
+}

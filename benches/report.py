@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Hive's performance figures: recorded from JSON reports, written into the README.
+
+    benches/report.py record NAME [--file PATH] -- COMMAND...
+        Run COMMAND and keep its JSON report (its stdout, or the file PATH it writes) in
+        benches/results/NAME.json, with the exact command, the machine and the date.
+    benches/report.py readme
+        Rewrite the table between the performance markers of README.md from benches/results/,
+        so that no figure in the README is typed by hand.
+"""
+
+import datetime
+import json
+import os
+import shlex
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(ROOT, "benches", "results")
+BEGIN = "<!-- performance:begin (benches/report.py readme writes this table) -->"
+END = "<!-- performance:end -->"
+MIB = 1024 * 1024
+
+
+def machine():
+    model, mem_kb = "unknown CPU", 0
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    return f"{model}, {os.cpu_count()} cores, {mem_kb / 1024 / 1024:.0f} GiB"
+
+
+def record(args):
+    name, file = args[0], None
+    rest = args[1:]
+    if rest[:1] == ["--file"]:
+        file, rest = rest[1], rest[2:]
+    if rest[:1] != ["--"] or len(rest) < 2:
+        sys.exit(__doc__)
+    command = rest[1:]
+    run = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, env=os.environ)
+    if run.returncode != 0:
+        sys.exit(f"{shlex.join(command)} exited {run.returncode}")
+    if file:
+        with open(os.path.join(ROOT, file)) as f:
+            report = json.load(f)
+    else:
+        report = json.loads(run.stdout)
+    env = " ".join(
+        f"{k}={shlex.quote(v)}" for k, v in sorted(os.environ.items()) if k.startswith("HIVE_BENCH_")
+    )
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, f"{name}.json"), "w") as f:
+        json.dump(
+            {
+                "command": (env + " " if env else "") + shlex.join(command),
+                "machine": machine(),
+                "date": datetime.date.today().isoformat(),
+                "report": report,
+            },
+            f,
+            indent=2,
+        )
+        f.write("\n")
+    print(f"recorded {name}")
+
+
+def load(name):
+    path = os.path.join(RESULTS, f"{name}.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def dig(value, path):
+    for key in path:
+        if value is None:
+            return None
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+# Each row: figure, seed target, our goal, report name, how to read the measured value from it.
+def ms(x):
+    return f"{x:.2f} ms"
+
+
+def rows():
+    gate = lambda r: r["with_200_agents"]
+    worst_p95 = lambda r: max(p["p95"] for p in gate(r)["latency_ms"].values())
+    return [
+        ("every endpoint p95, 200 agents, 1,000 req/s (standard scenario)", "< 50 ms", "< 5 ms",
+         "gate", lambda r: ms(worst_p95(r))),
+        ("`POST /api/v1/tasks` p95 / p99, 200 agents, 1,000 req/s", "< 50 ms", "< 5 ms",
+         "gate", lambda r: f"{ms(gate(r)['latency_ms']['POST /api/v1/tasks']['p95'])} / "
+                           f"{ms(gate(r)['latency_ms']['POST /api/v1/tasks']['p99'])}"),
+        ("p95 with 200 agents against 10", "within 10 %", "within 10 %", "gate",
+         lambda r: f"{ms(gate(r)['latency_ms']['POST /api/v1/tasks']['p95'])} vs "
+                   f"{ms(r['with_10_agents']['latency_ms']['POST /api/v1/tasks']['p95'])}"),
+        ("server RSS peak, 200 agents under load", "< 80 MB", "< 32 MiB", "gate",
+         lambda r: f"{gate(r)['rss_bytes']['peak'] / MIB:.1f} MiB"),
+        ("task submit → final p50 / p99, 200 agents", "", "", "gate",
+         lambda r: f"{ms(gate(r)['task_latency_ms']['p50'])} / {ms(gate(r)['task_latency_ms']['p99'])}"),
+        ("soak: RSS slope after warm-up (1 h, 300 req/s, 1 % panics)", "", "< 0.8 MB/h (1 % of 80 MB)",
+         "soak", lambda r: f"{r['rss_bytes']['slope_per_hour_after_warmup'] / MIB:+.2f} MiB/h "
+                           f"(peak {r['rss_bytes']['peak'] / MIB:.1f} MiB, {r['restarts']} restarts)"),
+        ("capacity: highest rate with submit p95 < 50 ms, 200 agents", "", "≥ 5,000/s", "capacity",
+         lambda r: f"{r['highest_passing_rate']:,.0f}/s"),
+        ("RSS idle / 10,000 agents (SQLite)", "< 80 MB with 200 agents", "", "http_load_sqlite",
+         lambda r: f"{r['rss_idle_bytes'] / MIB:.1f} / {r['rss_10000_agents_bytes'] / MIB:.1f} MiB"),
+        ("`POST /api/v1/tasks`, 64 clients, saturated (SQLite)", "p95 < 50 ms", "", "http_load_sqlite",
+         lambda r: f"{r['submit_64_clients']['tasks_per_s']:,.0f}/s, p95 {ms(r['submit_64_clients']['p95_ms'])}"),
+        ("`POST /api/v1/tasks` paced (SQLite)", "", "≥ 5,000/s, p99 < 10 ms", "http_load_sqlite",
+         lambda r: f"{r['submit_paced']['tasks_per_s']:,.0f}/s, p99 {ms(r['submit_paced']['p99_ms'])}"),
+        ("`echo` end to end, 1,000 agents (SQLite)", "", "", "http_load_sqlite",
+         lambda r: f"{r['end_to_end_1000_agents_tasks_per_s']:,.0f} tasks/s"),
+        ("`POST /api/v1/tasks` paced (PostgreSQL)", "", "≥ 3,000/s, p99 < 10 ms", "http_load_postgres",
+         lambda r: f"{r['submit_paced']['tasks_per_s']:,.0f}/s, p99 {ms(r['submit_paced']['p99_ms'])}"),
+        ("actix round trip, same / other thread", "", "< 1 µs per hop", "hops",
+         lambda r: f"{r['round trip ns, actix, same thread'] / 1e3:.2f} / {r['round trip ns, actix, other thread'] / 1e3:.2f} µs"),
+        ("tokio channel round trip, same / other thread", "", "", "hops",
+         lambda r: f"{r['round trip ns, tokio channel, same thread'] / 1e3:.2f} / {r['round trip ns, tokio channel, other thread'] / 1e3:.2f} µs"),
+        ("HTTP through an agent hop vs a bare handler (throughput)", "", "", "hops",
+         lambda r: f"{r['http hop/bare throughput ratio']:.2f} × ({r['http through an agent hop req/s']:,.0f} vs {r['http bare req/s']:,.0f} req/s)"),
+        ("store group commit of 1 / 64 / 512 new tasks (SQLite, fsync)", "", "", "hops",
+         lambda r: " / ".join(f"{r[f'store commit ms, {n} new tasks']:.2f}" for n in (1, 64, 512)) + " ms"),
+        ("restart one child p50 / p99", "", "≤ 5 µs / ≤ 50 µs", "supervision",
+         lambda r: f"{r['restart_p50_us']:.2f} / {r['restart_p99_us']:.2f} µs"),
+        ("1,000 simultaneous restarts", "", "≤ 5 ms", "supervision",
+         lambda r: f"{r['restart_1000_p50_ms']:.2f} ms (p50 of 20)"),
+        ("spawn one supervised child (10k / 100k)", "", "≤ 2 µs", "supervision",
+         lambda r: f"{r['spawn_us_10000']:.2f} / {r['spawn_us_100000']:.2f} µs"),
+        ("bytes per idle supervised child (10k / 100k; on another arbiter)", "", "≤ 1 KB", "supervision",
+         lambda r: f"{r['bytes_per_child_10000']:,.0f} / {r['bytes_per_child_100000']:,.0f} B; "
+                   f"{r['bytes_per_remote_child_10000']:,.0f} B"),
+    ]
+
+
+def table():
+    lines = [
+        "| figure | seed target | our goal | measured | command | machine, date |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for figure, seed, goal, name, read in rows():
+        recorded = load(name)
+        if recorded is None:
+            measured, command, where = "not recorded", "", ""
+        else:
+            try:
+                measured = read(recorded["report"])
+            except (KeyError, TypeError, ValueError) as e:
+                measured = f"missing ({e})"
+            command = f"`{recorded['command']}`"
+            where = f"{recorded['machine']}, {recorded['date']}"
+        lines.append(f"| {figure} | {seed} | {goal} | {measured} | {command} | {where} |")
+    return "\n".join(lines)
+
+
+def readme():
+    path = os.path.join(ROOT, "README.md")
+    with open(path) as f:
+        text = f.read()
+    if BEGIN not in text or END not in text:
+        sys.exit(f"README.md has no {BEGIN} … {END} section")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    with open(path, "w") as f:
+        f.write(f"{head}{BEGIN}\n{table()}\n{END}{tail}")
+    print("README.md: performance table written")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 3 and sys.argv[1] == "record":
+        record(sys.argv[2:])
+    elif sys.argv[1:] == ["readme"]:
+        readme()
+    else:
+        sys.exit(__doc__)
