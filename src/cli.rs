@@ -1,5 +1,5 @@
 //! The command line: `hive serve`, `hive migrate`, `hive token create|list|revoke`,
-//! `hive loadtest` and `hive gate`. Server flags also read a `HIVE_*` variable.
+//! `hive loadtest`, `hive gate`, and `hive detect|forecast|evaluate`. Server flags also read a `HIVE_*` variable.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::Config;
 use crate::domain::access::AccessRole;
 use crate::loadtest::scenario::{Mix, Scenario};
+use hive_actors::forecast::{DetectorKind, ForecasterKind};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -36,6 +37,37 @@ pub enum Command {
     /// The performance quality gate: the standard scenario with 10 and 200 agents on a server of
     /// its own; exits non-zero on a miss.
     Gate(GateArgs),
+    /// Score each row of a `timestamp,value` CSV with the monitor's anomaly detector; writes
+    /// `timestamp,value,anomaly_score`, each score from that row and earlier ones only.
+    Detect {
+        #[arg(long)]
+        input: PathBuf,
+        /// robust_z (the monitor's), ewma, cusum, or baseline (the predecessor's rule).
+        #[arg(long, default_value_t = DetectorKind::MONITOR_DEFAULT)]
+        detector: DetectorKind,
+    },
+    /// Forecast each row of a `timestamp,value` CSV `--horizon` rows ahead with the monitor's
+    /// forecaster; writes `timestamp,value,forecast,lower,upper` (80 % interval).
+    Forecast {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        horizon: usize,
+        /// damped (the monitor's), holt, or linear.
+        #[arg(long, default_value_t = ForecasterKind::MONITOR_DEFAULT)]
+        forecaster: ForecasterKind,
+    },
+    /// Score every detector by NAB's rules and every forecaster's MASE on a NAB corpus folder.
+    Evaluate {
+        /// The corpus: `data/<category>/<file>.csv` and `combined_windows.json`.
+        #[arg(long)]
+        nab: PathBuf,
+        /// Forecast horizons in rows, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,5,20")]
+        horizons: Vec<usize>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]

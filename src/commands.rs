@@ -7,11 +7,13 @@ use anyhow::Context as _;
 use crate::app::prepare_store;
 use crate::cli::{GateArgs, LoadtestArgs, TokenCommand};
 use crate::domain::time::rfc3339;
+use crate::evaluation::{self, series::Series};
 use crate::gate::run_gate;
 use crate::loadtest::capacity;
 use crate::loadtest::target::Target;
 use crate::managers::security::{issue, TokenView};
 use crate::store::Store;
+use hive_actors::forecast::{DetectorKind, ForecasterKind};
 
 /// `hive token …`: straight on the store, so they work whether or not a server runs; a running
 /// server sees the change at its next read of the tokens (within seconds).
@@ -100,4 +102,47 @@ fn render<T: serde::Serialize + std::fmt::Display>(
     } else {
         value.to_string()
     })
+}
+
+/// `hive detect`: `timestamp,value,anomaly_score` for every input row.
+pub fn detect(input: &std::path::Path, detector: DetectorKind) -> anyhow::Result<()> {
+    let series = Series::read_path(input)?;
+    let scores = evaluation::detect(&series.values, detector);
+    let mut out = csv::Writer::from_writer(std::io::stdout().lock());
+    out.write_record(["timestamp", "value", "anomaly_score"])?;
+    for ((t, v), s) in series.timestamps.iter().zip(&series.values).zip(scores) {
+        out.write_record([t.as_str(), &v.to_string(), &format!("{s:.6}")])?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `hive forecast`: `timestamp,value,forecast,lower,upper`; the last three are empty until the
+/// forecaster has enough rows.
+pub fn forecast(
+    input: &std::path::Path,
+    horizon: usize,
+    forecaster: ForecasterKind,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(horizon >= 1, "--horizon must be at least 1");
+    let series = Series::read_path(input)?;
+    let forecasts = evaluation::forecasts(&series.values, forecaster, horizon);
+    let mut out = csv::Writer::from_writer(std::io::stdout().lock());
+    out.write_record(["timestamp", "value", "forecast", "lower", "upper"])?;
+    for ((t, v), f) in series.timestamps.iter().zip(&series.values).zip(forecasts) {
+        let [value, lower, upper] = match f {
+            Some(f) => [f.value, f.lower, f.upper].map(|x| format!("{x:.6}")),
+            None => Default::default(),
+        };
+        out.write_record([t.as_str(), &v.to_string(), &value, &lower, &upper])?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `hive evaluate`: NAB scores of every detector and MASE of every forecaster.
+pub fn evaluate(nab: &std::path::Path, horizons: &[usize], json: bool) -> anyhow::Result<()> {
+    let evaluation = evaluation::report::evaluate(nab, horizons)?;
+    write!(std::io::stdout().lock(), "{}", render(&evaluation, json)?)?;
+    Ok(())
 }

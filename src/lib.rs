@@ -18,6 +18,7 @@
 //! - [`telemetry`] — logging.
 //! - [`loadtest`] — `hive loadtest`: load from outside the server's process, and its report.
 //! - [`gate`] — `hive gate`: the performance quality gate over the standard scenario.
+//! - [`evaluation`] — `hive detect|forecast|evaluate`: the monitor's statistics on NAB data.
 //!
 //! The generic supervision runtime (supervisors, child specs, mailbox probes) is the crate
 //! `hive-actors` in `actors/`.
@@ -31,6 +32,7 @@ pub mod commands;
 pub mod config;
 pub mod context;
 pub mod domain;
+pub mod evaluation;
 pub mod gate;
 pub mod loadtest;
 pub mod managers;

@@ -14,6 +14,17 @@ fn main() -> std::process::ExitCode {
         Command::Gate(args) => {
             client_runtime().and_then(|rt| rt.block_on(hive::commands::gate(args)))
         }
+        Command::Detect { input, detector } => hive::commands::detect(&input, detector),
+        Command::Forecast {
+            input,
+            horizon,
+            forecaster,
+        } => hive::commands::forecast(&input, horizon, forecaster),
+        Command::Evaluate {
+            nab,
+            horizons,
+            json,
+        } => hive::commands::evaluate(&nab, &horizons, json),
         server => actix_rt::System::new().block_on(async move {
             match server {
                 Command::Serve(args) => {
@@ -26,7 +37,7 @@ fn main() -> std::process::ExitCode {
                     Ok(())
                 }
                 Command::Token(command) => hive::commands::token(command).await,
-                Command::Loadtest(_) | Command::Gate(_) => unreachable!("handled above"),
+                _ => unreachable!("handled above"),
             }
         }),
     };

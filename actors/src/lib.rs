@@ -10,11 +10,13 @@
 //! - [`backoff`] — delays between restarts of a crash-looping child.
 //! - [`tree`] — snapshots of the live tree; supervision events.
 //! - [`mailbox`] — bounded-mailbox probes and the `try_send` that counts refusals.
+//! - [`forecast`] — pure statistics for the monitor: detectors, forecasters, time-to-breach.
 
 pub mod backoff;
 pub mod child;
 mod child_set;
 pub mod exit;
+pub mod forecast;
 pub mod mailbox;
 pub mod supervisor;
 mod sync;

@@ -15,4 +15,5 @@ mod openapi;
 mod postgres_schema;
 mod process;
 mod security;
+mod statistics;
 mod tasks;

@@ -1,0 +1,34 @@
+//! Measuring the monitor's statistics on data nobody here wrote: `hive detect`, `hive forecast`
+//! and `hive evaluate` run exactly the detectors and forecasters of `hive_actors::forecast` with
+//! the monitor's default settings, one row at a time, with no look-ahead.
+//!
+//! # Layout
+//! - [`series`] — NAB's `timestamp,value` CSV.
+//! - [`nab`] — NAB's scoring rules and the threshold sweep.
+//! - [`accuracy`] — forecast accuracy as MASE against the naive forecast, per horizon.
+//! - [`report`] — `hive evaluate`: every detector on a NAB corpus, every forecaster's MASE.
+
+pub mod accuracy;
+pub mod nab;
+pub mod report;
+pub mod series;
+
+use hive_actors::forecast::holt::{COVERAGE, FORECAST_WINDOW};
+use hive_actors::forecast::{DetectorKind, Forecast, ForecasterKind};
+
+/// The score of every value, each from that value and earlier ones only.
+pub fn detect(values: &[f64], kind: DetectorKind) -> Vec<f64> {
+    let mut detector = kind.build();
+    values.iter().map(|x| detector.score(*x)).collect()
+}
+
+/// On each row, the forecast of the value `horizon` rows later, made from the recent values up to
+/// and including that row (none until there are enough).
+pub fn forecasts(values: &[f64], kind: ForecasterKind, horizon: usize) -> Vec<Option<Forecast>> {
+    (0..values.len())
+        .map(|i| {
+            let recent = &values[(i + 1).saturating_sub(FORECAST_WINDOW)..=i];
+            kind.forecast(recent, horizon, COVERAGE)
+        })
+        .collect()
+}
