@@ -10,11 +10,7 @@ const WARMUP: usize = FORECAST_WINDOW;
 
 /// MASE of `kind` on `values` at each of `horizons`; `None` where no row could be scored (or the
 /// naive forecast is never wrong, as on a flat line).
-pub fn mase(values: &[f64], kind: ForecasterKind, horizons: &[usize]) -> Vec<Option<f64>> {
-    mase_every(values, kind, horizons, 1)
-}
-
-/// [`mase`] over every `stride`-th row only: an estimate at a fraction of the cost.
+/// `stride` > 1 scores every `stride`-th row only: an estimate at a fraction of the cost.
 pub fn mase_every(
     values: &[f64],
     kind: ForecasterKind,
@@ -51,12 +47,15 @@ mod tests {
         let trend: Vec<f64> = (0..400)
             .map(|i| i as f64 * 0.5 + if i % 3 == 0 { 0.3 } else { -0.1 })
             .collect();
-        let scores = mase(&trend, ForecasterKind::Holt, &[1, 10]);
+        let scores = mase_every(&trend, ForecasterKind::Holt, &[1, 10], 1);
         assert!(
             scores.iter().all(|m| m.is_some_and(|m| m < 1.0)),
             "{scores:?}"
         );
         let flat = vec![4.0; 400];
-        assert_eq!(mase(&flat, ForecasterKind::Linear, &[5]), vec![None]);
+        assert_eq!(
+            mase_every(&flat, ForecasterKind::Linear, &[5], 1),
+            vec![None]
+        );
     }
 }

@@ -170,12 +170,26 @@ pub struct Scored {
     pub normalized: f64,
 }
 
+impl Scored {
+    /// `raw` on NAB's scale: the detector that never fires 0, a perfect one 100.
+    fn normalised(corpus: &[Labelled], profile: Profile, threshold: f64, raw: f64) -> Scored {
+        let windows: usize = corpus.iter().map(|f| f.windows.len()).sum();
+        let null = -profile.fn_ * windows as f64;
+        let perfect = profile.tp * windows as f64;
+        Scored {
+            profile: profile.name,
+            threshold,
+            raw,
+            normalized: 100.0 * (raw - null) / (perfect - null),
+        }
+    }
+}
+
 /// Score a detector's scores for `corpus` (`scores[f][i]` for file f, row i) under `profile`,
 /// with the threshold that maximises the total. Exact: every distinct score is a candidate.
 pub fn score(corpus: &[Labelled], scores: &[Vec<f64>], profile: Profile) -> Scored {
     let windows: usize = corpus.iter().map(|f| f.windows.len()).sum();
     let null = -profile.fn_ * windows as f64;
-    let perfect = profile.tp * windows as f64;
     let mut rows: Vec<(f64, Worth)> = Vec::new();
     let mut first_window = 0;
     for (file, file_scores) in corpus.iter().zip(scores) {
@@ -215,12 +229,7 @@ pub fn score(corpus: &[Labelled], scores: &[Vec<f64>], profile: Profile) -> Scor
             best = (level, total);
         }
     }
-    Scored {
-        profile: profile.name,
-        threshold: best.0,
-        raw: best.1,
-        normalized: 100.0 * (best.1 - null) / (perfect - null),
-    }
+    Scored::normalised(corpus, profile, best.0, best.1)
 }
 
 /// Score a detector's scores for `corpus` at a fixed `threshold`: how a detector does when it
@@ -231,20 +240,12 @@ pub fn score_at(
     threshold: f64,
     profile: Profile,
 ) -> Scored {
-    let windows: usize = corpus.iter().map(|f| f.windows.len()).sum();
-    let null = -profile.fn_ * windows as f64;
-    let perfect = profile.tp * windows as f64;
     let raw: f64 = corpus
         .iter()
         .zip(scores)
         .map(|(file, file_scores)| raw_at(file, file_scores, threshold, profile))
         .sum();
-    Scored {
-        profile: profile.name,
-        threshold,
-        raw,
-        normalized: 100.0 * (raw - null) / (perfect - null),
-    }
+    Scored::normalised(corpus, profile, threshold, raw)
 }
 
 /// The raw score of one file at a fixed threshold (for tests and per-file reports).

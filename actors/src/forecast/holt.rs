@@ -174,8 +174,7 @@ impl Holt {
     /// The variance grows with the horizon as Holt's method implies for its own errors.
     pub fn forecast(&self, horizon: usize, coverage: f64) -> Forecast {
         let HoltParams { alpha, beta, phi } = self.params;
-        let damped_sum: f64 = (1..=horizon).map(|k| phi.powi(k as i32)).sum();
-        let value = self.level + damped_sum * self.trend;
+        let value = self.level + damped_sum(phi, horizon) * self.trend;
         let mut variance_factor = 1.0;
         let mut partial = 0.0;
         for j in 1..horizon {
