@@ -173,6 +173,7 @@ fn store(c: &mut Criterion, report: &mut Report) {
             Arc::new(MailboxProbe::new("store", 8192)),
             Arc::new(Metrics::new().unwrap()),
             EventBus::default(),
+            hive::store::retention::Retention::default(),
         )
         .start()
     });

@@ -55,6 +55,7 @@ impl Application {
     /// ready), apply migrations, start the supervision tree, and answer once the tree has taken
     /// over what the store holds. Must run inside an actix system.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
+        crate::allocator::init();
         let config = Arc::new(config);
         let database = Database::resolve(config.database_url.as_deref(), &config.data_dir)?;
         let store = Store::new(&database);

@@ -232,6 +232,13 @@ pub struct ServeArgs {
     /// burst of twice that; 0 turns the limit off [default: 1000].
     #[arg(long, env = "HIVE_RATE_LIMIT")]
     pub rate_limit: Option<u32>,
+    /// How long finished tasks, their history and supervision history are kept, e.g. `7d` or
+    /// `12h`; `0s` keeps them for ever [default: 7d].
+    #[arg(long, env = "HIVE_RETENTION", value_parser = humantime::parse_duration)]
+    pub retention: Option<std::time::Duration>,
+    /// How long audit log entries are kept; `0s` keeps them for ever [default: 90d].
+    #[arg(long, env = "HIVE_AUDIT_RETENTION", value_parser = humantime::parse_duration)]
+    pub audit_retention: Option<std::time::Duration>,
     #[command(flatten)]
     pub store: StoreArgs,
 }
@@ -261,6 +268,12 @@ impl ServeArgs {
         }
         if let Some(rate) = self.rate_limit {
             config.rate_limit = rate;
+        }
+        if let Some(retention) = self.retention {
+            config.retention_ms = retention.as_millis() as u64;
+        }
+        if let Some(retention) = self.audit_retention {
+            config.audit_retention_ms = retention.as_millis() as u64;
         }
         if let Some(relative) = config.allow_exec.iter().find(|p| !p.is_absolute()) {
             anyhow::bail!(

@@ -130,6 +130,11 @@ pub struct Config {
     pub client_timeout_ms: u64,
     /// Limits on the JSON of a request body, beyond its size.
     pub json: JsonLimits,
+    /// How long finished tasks (with their history, and their idempotency keys) and supervision
+    /// history are kept after they end; 0 keeps them for ever.
+    pub retention_ms: u64,
+    /// How long audit log entries are kept; 0 keeps them for ever.
+    pub audit_retention_ms: u64,
 }
 
 /// Shape limits on request JSON: a small body can still nest deeply or hold huge strings.
@@ -150,6 +155,8 @@ impl Default for JsonLimits {
         }
     }
 }
+
+const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 
 impl Default for Config {
     fn default() -> Self {
@@ -182,6 +189,8 @@ impl Default for Config {
             metrics_open: false,
             client_timeout_ms: 10_000,
             json: JsonLimits::default(),
+            retention_ms: 7 * DAY_MS,
+            audit_retention_ms: 90 * DAY_MS,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Hive: an actor runtime for running many agents under supervision trees, driven over HTTP.
 //!
 //! # Layout
+//! - [`allocator`] — jemalloc as the global allocator, and its statistics.
 //! - [`app`] — building and running the server: store, supervision tree, HTTP listener, ordered
 //!   shutdown.
 //! - [`cli`] — the `hive` command line (`serve`, `migrate`, `token`, `loadtest`, `gate`).
@@ -24,6 +25,7 @@
 //! `hive-actors` in `actors/`.
 
 pub mod agents;
+pub mod allocator;
 pub mod api;
 pub mod app;
 pub mod bus;

@@ -28,7 +28,9 @@ pub struct Metrics {
     pub mailbox_refusals: IntCounterVec,
     pub store_batch_size: Histogram,
     pub store_commit_seconds: Histogram,
+    pub store_pruned: IntCounterVec,
     pub resident_memory: IntGauge,
+    pub allocator: IntGaugeVec,
     pub sse_clients: IntGauge,
     pub rate_limited: IntCounter,
     pub audit_dropped: IntCounter,
@@ -227,11 +229,31 @@ impl Metrics {
                     "Time to commit one batch of writes."
                 ))
             ),
+            store_pruned: register!(
+                r,
+                IntCounterVec::new(
+                    opts(
+                        "hive_store_pruned_rows_total",
+                        "Rows deleted by retention, by table."
+                    ),
+                    &["table"]
+                )
+            ),
             resident_memory: register!(
                 r,
                 IntGauge::new(
                     "hive_process_resident_memory_bytes",
                     "Resident memory of the server process."
+                )
+            ),
+            allocator: register!(
+                r,
+                IntGaugeVec::new(
+                    opts(
+                        "hive_allocator_bytes",
+                        "jemalloc's heap figures: allocated, active, resident and retained bytes."
+                    ),
+                    &["kind"]
                 )
             ),
             sse_clients: register!(

@@ -100,6 +100,7 @@ pub struct SystemStatus {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Memory {
     pub rss_bytes: u64,
+    pub allocator: crate::allocator::AllocatorStats,
 }
 
 /// Agents and tasks by status, memory, uptime and mailboxes.
@@ -117,13 +118,16 @@ pub async fn status(hive: web::Data<Hive>) -> Result<HttpResponse, ApiError> {
         tasks.insert(status, count.into());
     }
     // The monitor's latest sample (at most one interval old): no /proc read per request.
-    let rss = hive.sample.load().resident_memory_bytes;
+    let sample = hive.sample.load();
     Ok(HttpResponse::Ok().json(SystemStatus {
         version: env!("CARGO_PKG_VERSION"),
         uptime_s: hive.started_at.elapsed().as_secs(),
         agents,
         tasks,
-        memory: Memory { rss_bytes: rss },
+        memory: Memory {
+            rss_bytes: sample.resident_memory_bytes,
+            allocator: sample.allocator,
+        },
         mailboxes: hive.probes.readings(),
     }))
 }

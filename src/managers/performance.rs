@@ -9,12 +9,14 @@ use actix::prelude::*;
 use hive_actors::{ProbeReading, Shutdown};
 use serde::Serialize;
 
+use crate::allocator::AllocatorStats;
 use crate::context::Hive;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Sample {
     pub at_ms: i64,
     pub resident_memory_bytes: u64,
+    pub allocator: AllocatorStats,
 }
 
 pub struct PerformanceManager {
@@ -62,9 +64,14 @@ impl PerformanceManager {
             .map(|s| s.physical_mem as u64)
             .unwrap_or(0);
         m.resident_memory.set(rss as i64);
+        let allocator = AllocatorStats::read().unwrap_or_default();
+        for (kind, bytes) in allocator.by_kind() {
+            m.allocator.with_label_values(&[kind]).set(bytes as i64);
+        }
         self.hive.sample.store(Arc::new(Sample {
             at_ms: crate::domain::time::now_ms(),
             resident_memory_bytes: rss,
+            allocator,
         }));
         self.last = readings;
     }

@@ -18,6 +18,7 @@ use super::security::SecurityManager;
 use super::supervision_sink;
 use crate::context::{Hive, Slot};
 use crate::store::manager::StoreManager;
+use crate::store::retention::Retention;
 use crate::store::Database;
 
 /// Time the store gets to commit what is queued when the tree shuts down.
@@ -56,6 +57,7 @@ pub fn root(hive: &Hive, database: Database) -> Supervisor {
                 hive.kinds.store.clone(),
                 hive.metrics.clone(),
                 hive.bus.clone(),
+                Retention::new(hive.config.retention_ms, hive.config.audit_retention_ms),
             );
             let (addr, started) = StartedChild::new(actor, m.store);
             hive.slots.store.set(addr);

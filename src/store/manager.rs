@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 
 use super::backend::{Conn, Database};
 use super::models::{AgentRow, NewAuditEntry, NewSupervisorEvent, NewTaskEvent, TaskRow};
+use super::retention::{self, Cutoffs, Pruned, Retention};
 use super::schema::{agents, audit_log, supervisor_events, task_events, tasks};
 use super::StoreError;
 use crate::bus::{task_event, EventBus};
@@ -30,6 +31,8 @@ const MAX_BATCH: usize = 2048;
 /// Rows per multi-row statement: 500 task rows bind 9,000 values, well inside SQLite's 32,766
 /// and PostgreSQL's 65,535 bound parameters.
 const ROWS_PER_STATEMENT: usize = 500;
+/// How often retention looks for rows past their period.
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A new task as stored: either this one, or the one that already had its idempotency key.
 #[derive(Debug)]
@@ -76,6 +79,15 @@ pub struct Persist(pub Write);
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Flush(pub oneshot::Sender<()>);
+
+/// Run one retention pass with these cut-offs now (whatever the configured periods), answered
+/// with what it deleted: for tests and tools that cannot wait for the periodic pass.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Prune {
+    pub cutoffs: Cutoffs,
+    pub reply: oneshot::Sender<Result<Pruned, Arc<StoreError>>>,
+}
 
 /// What a batch writes, with no reply channels in it.
 enum Op {
@@ -124,6 +136,12 @@ pub struct StoreManager {
     /// Task events are published here after the commit that holds the state they announce.
     bus: EventBus,
     exit: ExitSlot,
+    retention: Retention,
+    /// A retention pass is due: it runs when the connection is free, taking turns with batches.
+    prune_due: bool,
+    /// Passes asked for with [`Prune`], run before the periodic one.
+    prune_requests: Vec<Prune>,
+    pruned_last: bool,
 }
 
 impl StoreManager {
@@ -133,6 +151,7 @@ impl StoreManager {
         probe: Arc<MailboxProbe>,
         metrics: Arc<Metrics>,
         bus: EventBus,
+        retention: Retention,
     ) -> Self {
         Self {
             database,
@@ -144,11 +163,23 @@ impl StoreManager {
             metrics,
             bus,
             exit,
+            retention,
+            prune_due: false,
+            prune_requests: Vec::new(),
+            pruned_last: false,
         }
     }
 
     fn commit_next(&mut self, ctx: &mut Context<Self>) {
         if self.committing {
+            return;
+        }
+        let prune = (self.prune_due || !self.prune_requests.is_empty())
+            && !self.closing
+            && (self.pending.is_empty() || !self.pruned_last);
+        self.pruned_last = prune;
+        if prune {
+            self.prune_next(ctx);
             return;
         }
         if self.pending.is_empty() {
@@ -187,6 +218,48 @@ impl StoreManager {
                     act.commit_next(ctx);
                 }),
         );
+    }
+}
+
+impl StoreManager {
+    /// One bounded retention pass on the connection, while new writes gather for the next batch.
+    fn prune_next(&mut self, ctx: &mut Context<Self>) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        self.committing = true;
+        let (cut, reply) = match self.prune_requests.pop() {
+            Some(Prune { cutoffs, reply }) => (cutoffs, Some(reply)),
+            None => {
+                self.prune_due = false;
+                (self.retention.cutoffs(now_ms()), None)
+            }
+        };
+        let pass = async move {
+            let outcome = retention::prune(&mut conn, cut).await;
+            (conn, outcome)
+        };
+        ctx.spawn(pass.into_actor(self).map(|(conn, outcome), act, ctx| {
+            act.conn = Some(conn);
+            act.committing = false;
+            match &outcome {
+                Ok(pruned) => {
+                    for (table, rows) in pruned.by_table() {
+                        act.metrics
+                            .store_pruned
+                            .with_label_values(&[table])
+                            .inc_by(rows as u64);
+                    }
+                    act.prune_due |= reply.is_none() && pruned.more();
+                }
+                // Retention waits for the next tick; the writes it interleaves with are unaffected.
+                Err(e) => tracing::warn!(error = %e, "retention pass failed"),
+            }
+            if let Some(reply) = reply {
+                let _ = reply.send(outcome.map_err(|e| Arc::new(StoreError::Database(e))));
+            }
+            act.commit_next(ctx);
+        }));
     }
 }
 
@@ -439,6 +512,13 @@ impl Actor for StoreManager {
                 .map(|opened, act, ctx| match opened {
                     Ok(conn) => {
                         act.conn = Some(conn);
+                        if !act.retention.keeps_everything() {
+                            act.prune_due = true;
+                            ctx.run_interval(PRUNE_EVERY, |act, ctx| {
+                                act.prune_due = true;
+                                act.commit_next(ctx);
+                            });
+                        }
                         act.commit_next(ctx);
                     }
                     Err(e) => {
@@ -529,6 +609,16 @@ fn history_kind(task: &TaskRecord, event: Option<&'static str>) -> &'static str 
         Some(kind) => kind,
         None if task.status == TaskStatus::Queued => "requeued",
         None => task.status.as_str(),
+    }
+}
+
+impl Handler<Prune> for StoreManager {
+    type Result = ();
+
+    fn handle(&mut self, prune: Prune, ctx: &mut Context<Self>) {
+        self.probe.handled();
+        self.prune_requests.push(prune);
+        self.commit_next(ctx);
     }
 }
 

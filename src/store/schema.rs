@@ -87,3 +87,11 @@ diesel::table! {
         outcome -> Text,
     }
 }
+
+diesel::table! {
+    /// Tasks per status, kept by triggers on `tasks` (see the retention migration).
+    task_counts (status) {
+        status -> Text,
+        n -> BigInt,
+    }
+}

@@ -6,13 +6,14 @@ use hive::domain::task::{Priority, TaskStatus};
 use hive::domain::time::now_ms;
 use hive::store::manager::{Persist, Write};
 use hive::store::models::NewSupervisorEvent;
+use hive::store::retention::{Cutoffs, Pruned};
 use hive::store::TaskFilter;
 use serde_json::json;
 
 use crate::fixture::{task, Fixture};
 
 pub async fn migrations_run_once_and_then_find_nothing_to_do(f: &Fixture) {
-    assert_eq!(f.migrated, 3, "a fresh database gets every migration");
+    assert_eq!(f.migrated, 4, "a fresh database gets every migration");
     assert_eq!(f.database.migrate().await.unwrap(), 0);
 }
 
@@ -314,4 +315,161 @@ pub async fn the_sla_rows_measure_queue_wait_from_the_last_time_a_task_became_du
     f.flush().await;
     let rows = f.store.finished_since(before - 1_000).await.unwrap();
     assert_eq!(rows, [(Priority::Critical, 200, 150)]);
+}
+
+/// The status counts as `GET /api/v1/system/status` reads them, every status present.
+async fn counts(f: &Fixture) -> std::collections::BTreeMap<String, i64> {
+    let mut all: std::collections::BTreeMap<String, i64> = TaskStatus::ALL
+        .into_iter()
+        .map(|s| (s.as_str().to_owned(), 0))
+        .collect();
+    all.extend(f.store.task_counts().await.unwrap());
+    all.retain(|_, n| *n != 0);
+    all
+}
+
+fn count_of(pairs: &[(&str, i64)]) -> std::collections::BTreeMap<String, i64> {
+    pairs.iter().map(|(s, n)| ((*s).to_owned(), *n)).collect()
+}
+
+pub async fn status_counts_follow_every_change_of_status_and_only_those(f: &Fixture) {
+    let mut a = task("worker", Priority::Normal);
+    a.idempotency_key = Some("once".into());
+    let b = task("worker", Priority::Normal);
+    f.create(a.clone()).await;
+    f.create(b.clone()).await;
+    // A repeated key stores nothing and counts nothing.
+    f.create(a.clone()).await;
+    assert_eq!(counts(f).await, count_of(&[("queued", 2)]));
+
+    a.status = TaskStatus::Running;
+    a.attempts = 1;
+    f.update(&a, Some("task.started"));
+    // The same status again (a new attempt number) is not a change.
+    a.attempts = 2;
+    f.update(&a, None);
+    f.flush().await;
+    assert_eq!(counts(f).await, count_of(&[("queued", 1), ("running", 1)]));
+
+    a.status = TaskStatus::Succeeded;
+    a.finished_at = Some(now_ms());
+    f.update(&a, Some("task.succeeded"));
+    let mut b2 = b.clone();
+    b2.status = TaskStatus::Cancelled;
+    b2.finished_at = Some(now_ms());
+    f.update(&b2, Some("task.cancelled"));
+    f.flush().await;
+    assert_eq!(
+        counts(f).await,
+        count_of(&[("cancelled", 1), ("succeeded", 1)])
+    );
+}
+
+pub async fn retention_deletes_old_finished_tasks_with_their_history_and_the_counts_follow(
+    f: &Fixture,
+) {
+    let now = now_ms();
+    let long_ago = now - 3_600_000;
+    let finished = |status: TaskStatus, at: i64| {
+        let mut t = task("worker", Priority::Normal);
+        t.created_at = at - 10;
+        t.status = status;
+        t.attempts = 1;
+        t.started_at = Some(at - 5);
+        t.finished_at = Some(at);
+        t
+    };
+    let old_done = finished(TaskStatus::Succeeded, long_ago);
+    let old_dead = finished(TaskStatus::Dead, long_ago + 1);
+    let recent = finished(TaskStatus::Succeeded, now);
+    // Accepted long ago but still running: never a candidate, however old.
+    let mut old_running = task("worker", Priority::Normal);
+    old_running.created_at = long_ago - 100;
+    for t in [&old_done, &old_dead, &recent, &old_running] {
+        let mut queued = t.clone();
+        queued.status = TaskStatus::Queued;
+        queued.finished_at = None;
+        queued.started_at = None;
+        f.create(queued).await;
+    }
+    for t in [&old_done, &old_dead, &recent] {
+        f.update(t, Some("task.started"));
+    }
+    old_running.status = TaskStatus::Running;
+    f.update(&old_running, Some("task.started"));
+    let supervision = |at: i64, child: &str| NewSupervisorEvent {
+        at,
+        supervisor: "pool:worker".into(),
+        child: child.into(),
+        kind: "child_restarted",
+        reason: Some("panic".into()),
+        restarts: Some(1),
+    };
+    f.writer.do_send(Persist(Write::SupervisorEvent(supervision(
+        long_ago, "old",
+    ))));
+    f.writer
+        .do_send(Persist(Write::SupervisorEvent(supervision(now, "new"))));
+    let audit = |at: i64, path: &str| hive::store::models::NewAuditEntry {
+        at,
+        actor: "anonymous".into(),
+        role: None,
+        client: "127.0.0.1".into(),
+        method: "POST".into(),
+        path: path.into(),
+        status: 202,
+        outcome: "ok",
+    };
+    f.writer.do_send(Persist(Write::Audit(vec![
+        audit(long_ago, "/old"),
+        audit(now, "/new"),
+    ])));
+    f.flush().await;
+    assert_eq!(
+        counts(f).await,
+        count_of(&[("dead", 1), ("running", 1), ("succeeded", 2)])
+    );
+
+    let an_hour_ago_less_a_minute = Some(now - 60_000);
+    let cut = Cutoffs {
+        tasks: an_hour_ago_less_a_minute,
+        audit: an_hour_ago_less_a_minute,
+    };
+    let pruned = f.prune(cut).await;
+    assert_eq!(
+        pruned,
+        Pruned {
+            tasks: 2,
+            // Each pruned task had its queued and started entries.
+            task_events: 4,
+            supervisor_events: 1,
+            audit: 1,
+        }
+    );
+    for gone in [&old_done, &old_dead] {
+        assert_eq!(f.store.task(&gone.id).await.unwrap(), None);
+        assert!(f.store.task_events(&gone.id).await.unwrap().is_empty());
+    }
+    assert_eq!(
+        f.store.task(&recent.id).await.unwrap().unwrap().id,
+        recent.id
+    );
+    assert_eq!(f.store.task_events(&recent.id).await.unwrap().len(), 2);
+    assert!(f.store.task(&old_running.id).await.unwrap().is_some());
+    assert_eq!(
+        counts(f).await,
+        count_of(&[("running", 1), ("succeeded", 1)])
+    );
+    let children: Vec<String> = f
+        .store
+        .supervisor_events(None, None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.child)
+        .collect();
+    assert_eq!(children, ["new"]);
+
+    // Nothing is left past the cut-off: a second pass deletes nothing.
+    assert_eq!(f.prune(cut).await, Pruned::default());
 }

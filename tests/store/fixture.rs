@@ -8,7 +8,8 @@ use hive::domain::agent::AgentInfo;
 use hive::domain::task::{NewTask, Priority, TaskRecord};
 use hive::domain::time::now_ms;
 use hive::metrics::Metrics;
-use hive::store::manager::{Created, Flush, Persist, StoreManager, Write};
+use hive::store::manager::{Created, Flush, Persist, Prune, StoreManager, Write};
+use hive::store::retention::{Cutoffs, Pruned, Retention};
 use hive::store::{Database, Store};
 use hive_actors::{ExitSlot, MailboxProbe};
 use serde_json::json;
@@ -50,6 +51,8 @@ impl Fixture {
             Arc::new(MailboxProbe::new("store", 4096)),
             metrics.clone(),
             EventBus::default(),
+            // Retention runs only when a case asks (`Fixture::prune`), with the cut-offs it gives.
+            Retention::default(),
         )
         .start();
         Fixture {
@@ -85,6 +88,14 @@ impl Fixture {
         let (tx, rx) = oneshot::channel();
         self.writer.send(Flush(tx)).await.unwrap();
         rx.await.unwrap();
+    }
+
+    /// One retention pass with these cut-offs, once everything sent before it is committed.
+    pub async fn prune(&self, cutoffs: Cutoffs) -> Pruned {
+        self.flush().await;
+        let (reply, done) = oneshot::channel();
+        self.writer.send(Prune { cutoffs, reply }).await.unwrap();
+        done.await.unwrap().expect("the retention pass commits")
     }
 
     pub async fn create_agents(&self, agents: Vec<AgentInfo>) {

@@ -48,4 +48,6 @@ on_both_backends!(
     supervision_decisions_are_kept_in_order_and_filter_by_supervisor,
     concurrent_creates_share_commits_and_every_one_is_readable_once_answered,
     the_sla_rows_measure_queue_wait_from_the_last_time_a_task_became_due,
+    retention_deletes_old_finished_tasks_with_their_history_and_the_counts_follow,
+    status_counts_follow_every_change_of_status_and_only_those,
 );

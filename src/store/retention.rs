@@ -1,0 +1,180 @@
+//! Retention: the store deletes finished tasks with their history, supervision history and audit
+//! entries once they are older than the configured periods, so the database (and the memory the
+//! database engine keeps for it) stays the same size under a steady load instead of growing with
+//! every task ever run. The StoreManager runs one bounded pass at a time between its commits.
+
+use diesel::prelude::*;
+use diesel_async::AsyncConnection;
+
+use super::backend::Conn;
+use super::schema::{audit_log, supervisor_events, task_events, tasks};
+use crate::domain::task::TaskStatus;
+
+/// Most rows of each table one pass deletes: a pass is one short transaction between write
+/// batches. A pass that hits the bound is followed by another straight after the next batch,
+/// so a backlog drains at thousands of rows a second without stalling writes.
+pub const PASS_ROWS: i64 = 2_000;
+
+/// How long each kind of history is kept, in milliseconds; `None` keeps it for ever.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Retention {
+    pub tasks_ms: Option<u64>,
+    pub audit_ms: Option<u64>,
+}
+
+impl Retention {
+    /// From the configuration, where 0 means for ever.
+    pub fn new(tasks_ms: u64, audit_ms: u64) -> Self {
+        Self {
+            tasks_ms: (tasks_ms > 0).then_some(tasks_ms),
+            audit_ms: (audit_ms > 0).then_some(audit_ms),
+        }
+    }
+
+    pub fn keeps_everything(&self) -> bool {
+        self.tasks_ms.is_none() && self.audit_ms.is_none()
+    }
+
+    /// The cut-off times (epoch ms) at `now`: rows older than these go.
+    pub fn cutoffs(&self, now: i64) -> Cutoffs {
+        let before = |ms: Option<u64>| ms.map(|ms| now.saturating_sub(ms as i64));
+        Cutoffs {
+            tasks: before(self.tasks_ms),
+            audit: before(self.audit_ms),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Cutoffs {
+    /// Finished tasks, their events and supervision events from before this go.
+    pub tasks: Option<i64>,
+    /// Audit entries from before this go.
+    pub audit: Option<i64>,
+}
+
+/// Rows one pass deleted, per table.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    pub tasks: usize,
+    pub task_events: usize,
+    pub supervisor_events: usize,
+    pub audit: usize,
+}
+
+impl Pruned {
+    /// Whether some table still has rows past its cut-off (the pass stopped at its bound).
+    pub fn more(&self) -> bool {
+        [self.tasks, self.supervisor_events, self.audit]
+            .into_iter()
+            .any(|n| n as i64 >= PASS_ROWS)
+    }
+
+    pub fn by_table(&self) -> [(&'static str, usize); 4] {
+        [
+            ("tasks", self.tasks),
+            ("task_events", self.task_events),
+            ("supervisor_events", self.supervisor_events),
+            ("audit_log", self.audit),
+        ]
+    }
+}
+
+/// The statements of one pass, written once for both backends as in the write batch: `$Run` is
+/// diesel's synchronous or diesel-async's `RunQueryDsl`, `$($wait)*` empty or `.await`.
+macro_rules! prune_pass {
+    ($c:ident, $cut:ident, $Run:ident, $($wait:tt)*) => {{
+        let mut pruned = Pruned::default();
+        if let Some(before) = $cut.tasks {
+            let finals: Vec<&str> = TaskStatus::ALL
+                .into_iter()
+                .filter(|s| s.is_final())
+                .map(TaskStatus::as_str)
+                .collect();
+            // Oldest first along the finished-at index; a task that is queued or running again
+            // (retried) has no finish time and is never a candidate.
+            let query = tasks::table
+                .select(tasks::id)
+                .filter(tasks::finished_at.lt(before))
+                .filter(tasks::status.eq_any(finals))
+                .order(tasks::finished_at.asc())
+                .limit(PASS_ROWS);
+            let ids: Vec<String> = $Run::load(query, $c)$($wait)*?;
+            if !ids.is_empty() {
+                let events = diesel::delete(task_events::table.filter(task_events::task_id.eq_any(&ids)));
+                pruned.task_events = $Run::execute(events, $c)$($wait)*?;
+                pruned.tasks = $Run::execute(diesel::delete(tasks::table.filter(tasks::id.eq_any(&ids))), $c)$($wait)*?;
+            }
+            // Ids grow with time, so the oldest entries are the first ids: the scan stops at the
+            // bound without an index on the time.
+            let query = supervisor_events::table
+                .select(supervisor_events::id)
+                .filter(supervisor_events::at.lt(before))
+                .order(supervisor_events::id.asc())
+                .limit(PASS_ROWS);
+            let ids: Vec<i64> = $Run::load(query, $c)$($wait)*?;
+            if !ids.is_empty() {
+                let delete = diesel::delete(supervisor_events::table.filter(supervisor_events::id.eq_any(&ids)));
+                pruned.supervisor_events = $Run::execute(delete, $c)$($wait)*?;
+            }
+        }
+        if let Some(before) = $cut.audit {
+            let query = audit_log::table
+                .select(audit_log::id)
+                .filter(audit_log::at.lt(before))
+                .order(audit_log::id.asc())
+                .limit(PASS_ROWS);
+            let ids: Vec<i64> = $Run::load(query, $c)$($wait)*?;
+            if !ids.is_empty() {
+                let delete = diesel::delete(audit_log::table.filter(audit_log::id.eq_any(&ids)));
+                pruned.audit = $Run::execute(delete, $c)$($wait)*?;
+            }
+        }
+        Ok::<_, diesel::result::Error>(pruned)
+    }};
+}
+
+/// One pass in one transaction: at most [`PASS_ROWS`] rows of each table.
+pub async fn prune(conn: &mut Conn, cut: Cutoffs) -> Result<Pruned, diesel::result::Error> {
+    use diesel::RunQueryDsl as SyncRun;
+    use diesel_async::RunQueryDsl as AsyncRun;
+
+    match conn {
+        Conn::Sqlite(c) => {
+            c.spawn_blocking(move |c| c.immediate_transaction(|c| prune_pass!(c, cut, SyncRun,)))
+                .await
+        }
+        Conn::Postgres(c) => {
+            c.transaction(async move |c| prune_pass!(c, cut, AsyncRun, .await))
+                .await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_keeps_for_ever_and_cutoffs_lie_in_the_past() {
+        let keep = Retention::new(0, 0);
+        assert!(keep.keeps_everything());
+        let cut = keep.cutoffs(1_000_000);
+        assert_eq!((cut.tasks, cut.audit), (None, None));
+
+        let r = Retention::new(60_000, 3_600_000);
+        let cut = r.cutoffs(10_000_000);
+        assert_eq!(cut.tasks, Some(9_940_000));
+        assert_eq!(cut.audit, Some(6_400_000));
+    }
+
+    #[test]
+    fn a_pass_at_its_bound_asks_for_another() {
+        let mut p = Pruned::default();
+        assert!(!p.more());
+        p.task_events = PASS_ROWS as usize * 3;
+        assert!(!p.more(), "events follow their tasks' bound");
+        p.audit = PASS_ROWS as usize;
+        assert!(p.more());
+    }
+}
