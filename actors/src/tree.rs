@@ -207,6 +207,11 @@ impl Tree {
         self.nodes.write().remove(name);
     }
 
+    /// The names of every supervisor, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.nodes.read().keys().cloned().collect()
+    }
+
     /// All supervisors, each with at most `child_limit` children listed (asked of every running
     /// supervisor at once).
     pub async fn snapshot(&self, child_limit: usize) -> Vec<SupervisorSnapshot> {

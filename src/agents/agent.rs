@@ -31,6 +31,12 @@ pub struct Cancel {
     pub attempt: u32,
 }
 
+/// End this incarnation as a failure, so that the pool's supervisor starts a fresh one: an
+/// operator's restart. A task it was running is retried as after a crash.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Restart;
+
 struct Current {
     task_id: Arc<str>,
     attempt: u32,
@@ -43,9 +49,8 @@ pub struct Agent {
     executor: Box<dyn Executor>,
     probe: Arc<MailboxProbe>,
     current: Option<Current>,
-    /// Kept so that the exit of this actor is classified by its supervisor; the builtin executor
-    /// never fails the agent itself, but executors that lose their process will.
-    _exit: ExitSlot,
+    /// Where an operator's restart records its reason for the supervisor.
+    exit: ExitSlot,
 }
 
 impl Agent {
@@ -56,7 +61,7 @@ impl Agent {
             hive,
             entry,
             current: None,
-            _exit: exit,
+            exit,
         }
     }
 
@@ -157,6 +162,16 @@ impl Handler<Cancel> for Agent {
             }
             self.entry.set_status(AgentStatus::Idle, None);
         }
+    }
+}
+
+impl Handler<Restart> for Agent {
+    type Result = ();
+
+    fn handle(&mut self, _: Restart, ctx: &mut Context<Self>) {
+        self.probe.handled();
+        self.exit.fail("restarted by an operator");
+        ctx.stop();
     }
 }
 

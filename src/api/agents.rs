@@ -13,6 +13,7 @@ use crate::context::Hive;
 use crate::domain::agent::{AgentSpec, AgentStatus, ExecutorSpec};
 use crate::domain::names::Role;
 use crate::managers::lifecycle::{CreateAgents, DeleteAgent, LifecycleError};
+use crate::managers::orchestrator::{RestartAgent, RestartOutcome};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -172,4 +173,42 @@ pub async fn delete_agent(
     )
     .await??;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Restart a running agent: this incarnation ends as a failure and its pool's supervisor starts a
+/// fresh one (counted as a restart, with the reason `restarted by an operator`). A task it was
+/// running is retried as after a crash. Answered once the agent has been told.
+#[utoipa::path(post, path = "/api/v1/agents/{id}/restart", tag = "agents", params(("id" = String, Path)),
+    responses((status = 202, body = AgentView), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 503, body = Problem)))]
+pub async fn restart_agent(
+    hive: web::Data<Hive>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let entry = hive.agents.get(&id).ok_or_else(|| ApiError::NotFound {
+        what: "agent",
+        id: id.clone(),
+    })?;
+    let request = |reply| RestartAgent {
+        id: id.clone(),
+        reply,
+    };
+    let outcome = ask(
+        &hive.slots.orchestrator,
+        &hive.kinds.orchestrator,
+        "orchestrator",
+        request,
+    )
+    .await?;
+    match outcome {
+        RestartOutcome::Restarting => {
+            Ok(HttpResponse::Accepted().json(AgentView::from(entry.as_ref())))
+        }
+        RestartOutcome::Busy => Err(ApiError::Busy("agent")),
+        RestartOutcome::NotRunning => Err(ApiError::Conflict(format!(
+            "agent {id} is not running (it is {})",
+            entry.state().status.as_str()
+        ))),
+    }
 }

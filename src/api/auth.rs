@@ -33,7 +33,10 @@ pub enum Needs {
 pub fn needs(method: &Method, path: &str, metrics_open: bool) -> Needs {
     let path = path.trim_end_matches('/');
     match path {
-        "/livez" | "/readyz" | "/health" => return Needs::Nothing,
+        // The dashboard's page and assets hold no data: what it shows, it reads with the token
+        // its viewer gives it.
+        "/livez" | "/readyz" | "/health" | "/dashboard" => return Needs::Nothing,
+        _ if path.starts_with("/dashboard/") && method == Method::GET => return Needs::Nothing,
         "/metrics" if metrics_open => return Needs::Nothing,
         "/metrics" => return Needs::Role(AccessRole::Viewer),
         _ => {}
@@ -48,7 +51,10 @@ pub fn needs(method: &Method, path: &str, metrics_open: bool) -> Needs {
     let is_cancel = path
         .strip_prefix("/api/v1/tasks/")
         .is_some_and(|rest| rest.ends_with("/cancel") && rest.matches('/').count() == 1);
-    if method == Method::POST && (path == "/api/v1/tasks" || is_cancel) {
+    let is_restart = path
+        .strip_prefix("/api/v1/agents/")
+        .is_some_and(|rest| rest.ends_with("/restart") && rest.matches('/').count() == 1);
+    if method == Method::POST && (path == "/api/v1/tasks" || is_cancel || is_restart) {
         return Needs::Role(AccessRole::Operator);
     }
     Needs::Role(AccessRole::Admin)
@@ -195,6 +201,23 @@ mod tests {
             (
                 Method::POST,
                 "/api/v1/tokens",
+                Needs::Role(AccessRole::Admin),
+            ),
+            (
+                Method::POST,
+                "/api/v1/agents/x/restart",
+                Needs::Role(AccessRole::Operator),
+            ),
+            (
+                Method::POST,
+                "/api/v1/agents/x/y/restart",
+                Needs::Role(AccessRole::Admin),
+            ),
+            (Method::GET, "/dashboard", Needs::Nothing),
+            (Method::GET, "/dashboard/app.js", Needs::Nothing),
+            (
+                Method::POST,
+                "/dashboard/app.js",
                 Needs::Role(AccessRole::Admin),
             ),
         ];

@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod audit;
 pub mod auth;
+pub mod dashboard;
 pub mod events;
 pub mod json;
 pub mod openapi;
@@ -177,6 +178,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(get_only("/readyz", system::readyz))
                 .service(get_only("/health", system::health))
                 .service(get_only("/metrics", system::metrics))
+                .service(get_only("/dashboard", dashboard::page))
+                .service(get_only("/dashboard/{asset}", dashboard::asset))
                 .service(
                     web::scope(API)
                         .wrap(from_fn(until_ready))
@@ -202,6 +205,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                                 .route(web::get().to(agents::get_agent))
                                 .route(web::delete().to(agents::delete_agent))
                                 .default_service(web::to(|| not_allowed("GET, DELETE"))),
+                        )
+                        .service(
+                            web::resource("/agents/{id}/restart")
+                                .route(web::post().to(agents::restart_agent))
+                                .default_service(web::to(|| not_allowed("POST"))),
                         )
                         .service(
                             web::resource("/tasks")

@@ -27,6 +27,7 @@ use crate::domain;
         agents::list_agents,
         agents::get_agent,
         agents::delete_agent,
+        agents::restart_agent,
         tasks::submit,
         tasks::get_task,
         tasks::list_tasks,

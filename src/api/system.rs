@@ -92,6 +92,9 @@ pub struct SystemStatus {
     /// Tasks by status.
     #[schema(value_type = Object)]
     pub tasks: serde_json::Map<String, serde_json::Value>,
+    /// Tasks waiting for an agent, by priority class.
+    #[schema(value_type = Object)]
+    pub queue: serde_json::Map<String, serde_json::Value>,
     pub memory: Memory,
     #[schema(value_type = Vec<Object>)]
     pub mailboxes: Vec<ProbeReading>,
@@ -117,6 +120,15 @@ pub async fn status(hive: web::Data<Hive>) -> Result<HttpResponse, ApiError> {
     for (status, count) in hive.store.task_counts().await? {
         tasks.insert(status, count.into());
     }
+    let mut queue = serde_json::Map::new();
+    for priority in crate::domain::task::Priority::BY_URGENCY {
+        let depth = hive
+            .metrics
+            .task_queue_depth
+            .with_label_values(&[priority.as_str()])
+            .get();
+        queue.insert(priority.as_str().to_owned(), depth.into());
+    }
     // The monitor's latest sample (at most one interval old): no /proc read per request.
     let sample = hive.sample.load();
     Ok(HttpResponse::Ok().json(SystemStatus {
@@ -124,6 +136,7 @@ pub async fn status(hive: web::Data<Hive>) -> Result<HttpResponse, ApiError> {
         uptime_s: hive.started_at.elapsed().as_secs(),
         agents,
         tasks,
+        queue,
         memory: Memory {
             rss_bytes: sample.resident_memory_bytes,
             allocator: sample.allocator,

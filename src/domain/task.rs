@@ -43,6 +43,16 @@ impl Priority {
     pub fn index(self) -> usize {
         self as usize
     }
+
+    /// The name in JSON and in metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Normal => "normal",
+            Priority::High => "high",
+            Priority::Critical => "critical",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]

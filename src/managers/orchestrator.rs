@@ -15,7 +15,7 @@ use rand::Rng;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use crate::agents::agent::{Agent, Cancel, Run};
+use crate::agents::agent::{Agent, Cancel, Restart, Run};
 use crate::agents::executor::{Outcome, TaskError};
 use crate::context::Hive;
 use crate::domain::agent::{AgentStatus, Capabilities};
@@ -61,6 +61,24 @@ pub enum CancelOutcome {
 pub struct CancelTask {
     pub id: String,
     pub reply: oneshot::Sender<CancelOutcome>,
+}
+
+/// Restart a running agent (see [`crate::agents::agent::Restart`]).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RestartAgent {
+    pub id: String,
+    pub reply: oneshot::Sender<RestartOutcome>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartOutcome {
+    /// Asked to stop; its supervisor starts it again.
+    Restarting,
+    /// Not running now (unknown, restarting or stopped).
+    NotRunning,
+    /// Its mailbox is full.
+    Busy,
 }
 
 /// An agent (re)started and can take work.
@@ -191,7 +209,7 @@ impl Orchestrator {
         self.hive
             .metrics
             .task_queue_depth
-            .with_label_values(&[priority_label(priority)])
+            .with_label_values(&[priority.as_str()])
             .add(delta);
     }
 
@@ -344,7 +362,7 @@ impl Orchestrator {
         self.hive
             .metrics
             .task_queue_wait
-            .with_label_values(&[priority_label(active.record.priority)])
+            .with_label_values(&[active.record.priority.as_str()])
             .observe(wait.as_secs_f64());
         let timeout_after = Duration::from_millis(active.record.timeout_ms);
         let timed = id.clone();
@@ -623,15 +641,6 @@ fn retry_delay(base_ms: u64, attempts: u32) -> Duration {
     raw.mul_f64(rand::rng().random_range(0.8..=1.2))
 }
 
-fn priority_label(p: Priority) -> &'static str {
-    match p {
-        Priority::Low => "low",
-        Priority::Normal => "normal",
-        Priority::High => "high",
-        Priority::Critical => "critical",
-    }
-}
-
 fn finished_event(status: TaskStatus) -> &'static str {
     match status {
         TaskStatus::Succeeded => "task.succeeded",
@@ -692,7 +701,7 @@ impl Handler<Submit> for Orchestrator {
                         act.hive
                             .metrics
                             .tasks_submitted
-                            .with_label_values(&[priority_label(created.task.priority)])
+                            .with_label_values(&[created.task.priority.as_str()])
                             .inc();
                         act.hive
                             .bus
@@ -764,6 +773,23 @@ impl Handler<AgentUp> for Orchestrator {
             .idle
             .insert(up.id);
         self.dispatch(&role, ctx);
+    }
+}
+
+impl Handler<RestartAgent> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, RestartAgent { id, reply }: RestartAgent, _: &mut Context<Self>) {
+        self.hive.kinds.orchestrator.handled();
+        let outcome = match self.agents.get(&id) {
+            None => RestartOutcome::NotRunning,
+            Some(slot) => match self.hive.kinds.agent.try_send(&slot.addr, Restart) {
+                Ok(()) => RestartOutcome::Restarting,
+                Err(hive_actors::Refused::Full { .. }) => RestartOutcome::Busy,
+                Err(hive_actors::Refused::Closed { .. }) => RestartOutcome::NotRunning,
+            },
+        };
+        let _ = reply.send(outcome);
     }
 }
 

@@ -55,6 +55,11 @@ impl PerformanceManager {
                 .with_label_values(&[r.kind])
                 .inc_by(r.refusals.saturating_sub(refusals));
         }
+        // A counter that has never moved is still exported, at 0, so that a dashboard's rate()
+        // of it shows a flat line rather than no data.
+        for name in self.hive.tree.names() {
+            m.supervisor_gave_up.with_label_values(&[name.as_str()]);
+        }
         for (status, count) in self.hive.agents.counts() {
             m.agents
                 .with_label_values(&[status.as_str()])

@@ -6,6 +6,8 @@
 mod agents;
 mod backpressure;
 mod bad_input;
+mod browser;
+mod dashboard;
 mod executors;
 mod faults;
 mod helpers;
