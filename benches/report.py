@@ -4,6 +4,10 @@
     benches/report.py record NAME [--file PATH] -- COMMAND...
         Run COMMAND and keep its JSON report (its stdout, or the file PATH it writes) in
         benches/results/NAME.json, with the exact command, the machine and the date.
+    benches/report.py record NAME --ran OUTPUT -- COMMAND...
+        Keep the JSON report a run too long to repeat (the 1-hour soak) already wrote to OUTPUT,
+        with the command that wrote it; HIVE_RETENTION and HIVE_AUDIT_RETENTION as set here are
+        recorded as part of the command, as are HIVE_BENCH_* variables.
     benches/report.py readme
         Rewrite the table between the performance markers of README.md from benches/results/,
         so that no figure in the README is typed by hand.
@@ -38,23 +42,35 @@ def machine():
 
 
 def record(args):
-    name, file = args[0], None
+    name, file, ran = args[0], None, None
     rest = args[1:]
     if rest[:1] == ["--file"]:
         file, rest = rest[1], rest[2:]
+    # A run too long to repeat here (the 1-hour soak): its JSON output was saved to this file by
+    # exactly the command given after `--`, with the environment this shell has.
+    if rest[:1] == ["--ran"]:
+        ran, rest = rest[1], rest[2:]
     if rest[:1] != ["--"] or len(rest) < 2:
         sys.exit(__doc__)
     command = rest[1:]
-    run = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, env=os.environ)
-    if run.returncode != 0:
-        sys.exit(f"{shlex.join(command)} exited {run.returncode}")
-    if file:
+    if ran:
+        with open(ran) as f:
+            report = json.load(f)
+    else:
+        run = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, env=os.environ)
+        if run.returncode != 0:
+            sys.exit(f"{shlex.join(command)} exited {run.returncode}")
+    if ran:
+        pass  # the report was read above
+    elif file:
         with open(os.path.join(ROOT, file)) as f:
             report = json.load(f)
     else:
         report = json.loads(run.stdout)
     env = " ".join(
-        f"{k}={shlex.quote(v)}" for k, v in sorted(os.environ.items()) if k.startswith("HIVE_BENCH_")
+        f"{k}={shlex.quote(v)}"
+        for k, v in sorted(os.environ.items())
+        if k.startswith("HIVE_BENCH_") or k in ("HIVE_RETENTION", "HIVE_AUDIT_RETENTION")
     )
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, f"{name}.json"), "w") as f:

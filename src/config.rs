@@ -135,6 +135,8 @@ pub struct Config {
     pub retention_ms: u64,
     /// How long audit log entries are kept; 0 keeps them for ever.
     pub audit_retention_ms: u64,
+    /// The memory the monitor forecasts RSS against (the predecessor's promise: under 80 MB).
+    pub memory_budget_bytes: u64,
 }
 
 /// Shape limits on request JSON: a small body can still nest deeply or hold huge strings.
@@ -191,6 +193,7 @@ impl Default for Config {
             json: JsonLimits::default(),
             retention_ms: 7 * DAY_MS,
             audit_retention_ms: 90 * DAY_MS,
+            memory_budget_bytes: 80_000_000,
         }
     }
 }

@@ -118,6 +118,8 @@ pub struct HiveInner {
     pub recovered: tokio::sync::watch::Sender<Recovered>,
     pub started_at: Instant,
     pub sample: arc_swap::ArcSwap<Sample>,
+    /// The monitor's forecasts and anomalies after its latest sample.
+    pub monitor: arc_swap::ArcSwap<crate::managers::monitor::MonitorView>,
     /// The threads agents run on, apart from the managers and the HTTP workers, so that a task
     /// that holds a CPU never stalls dispatch or the API.
     pub agent_arbiters: Vec<ArbiterHandle>,
@@ -162,6 +164,7 @@ impl HiveInner {
             recovered: tokio::sync::watch::Sender::new(Recovered::default()),
             started_at: Instant::now(),
             sample: arc_swap::ArcSwap::from_pointee(Sample::default()),
+            monitor: arc_swap::ArcSwap::from_pointee(Default::default()),
             agent_arbiters,
             access: arc_swap::ArcSwap::from_pointee(AccessPolicy::default()),
             rate_limits: RateLimits::new(config.rate_limit),

@@ -3,7 +3,7 @@
 //! kinds), so the series count stays bounded however many agents and tasks there are.
 
 use prometheus::{
-    exponential_buckets, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter,
+    exponential_buckets, Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter,
     IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
@@ -31,6 +31,11 @@ pub struct Metrics {
     pub store_pruned: IntCounterVec,
     pub resident_memory: IntGauge,
     pub allocator: IntGaugeVec,
+    pub forecast: GaugeVec,
+    pub forecast_breach: GaugeVec,
+    pub anomalies: IntCounterVec,
+    pub monitor_sample_seconds: Histogram,
+    pub monitor_history_bytes: IntGauge,
     pub sse_clients: IntGauge,
     pub rate_limited: IntCounter,
     pub audit_dropped: IntCounter,
@@ -255,6 +260,50 @@ impl Metrics {
                     ),
                     &["kind"]
                 )
+            ),
+            forecast: register!(
+                r,
+                GaugeVec::new(
+                    opts(
+                        "hive_forecast_value",
+                        "The monitor's forecast of a series 30 samples ahead (bound: value, lower, upper of the 80 % interval), in the series' unit."
+                    ),
+                    &["series", "bound"]
+                )
+            ),
+            forecast_breach: register!(
+                r,
+                GaugeVec::new(
+                    opts(
+                        "hive_forecast_time_to_breach_seconds",
+                        "Seconds until a series is forecast to reach its limit; absent when not within five minutes."
+                    ),
+                    &["series"]
+                )
+            ),
+            anomalies: register!(
+                r,
+                IntCounterVec::new(
+                    opts(
+                        "hive_forecast_anomalies_total",
+                        "Samples the monitor's detector flagged as anomalous, by series."
+                    ),
+                    &["series"]
+                )
+            ),
+            monitor_sample_seconds: register!(
+                r,
+                Histogram::with_opts(hist(
+                    "hive_forecast_sample_duration_seconds",
+                    "The monitor's time for one sample: reading, detecting and forecasting."
+                ))
+            ),
+            monitor_history_bytes: register!(
+                r,
+                IntGauge::with_opts(opts(
+                    "hive_forecast_history_bytes",
+                    "Memory the monitor's bounded history takes."
+                ))
             ),
             sse_clients: register!(
                 r,

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod dashboard;
 pub mod events;
 pub mod json;
+pub mod monitor;
 pub mod openapi;
 pub mod problem;
 pub mod query;
@@ -188,6 +189,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .service(get_only("/supervision", system::supervision))
                         .service(get_only("/supervision/events", system::supervision_events))
                         .service(get_only("/sla", sla::sla))
+                        .service(get_only("/monitor/forecasts", monitor::forecasts))
+                        .service(get_only("/monitor/anomalies", monitor::anomalies))
                         .service(get_only("/events", events::events))
                         .service(
                             web::resource("/agents")

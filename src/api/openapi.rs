@@ -4,7 +4,7 @@
 use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
-use super::{agents, audit, events, problem, sla, system, tasks, tokens, views};
+use super::{agents, audit, events, monitor, problem, sla, system, tasks, tokens, views};
 use crate::domain;
 
 #[derive(OpenApi)]
@@ -19,6 +19,8 @@ use crate::domain;
         system::health,
         system::metrics,
         system::status,
+        monitor::forecasts,
+        monitor::anomalies,
         system::supervision,
         system::supervision_events,
         sla::sla,
@@ -42,6 +44,11 @@ use crate::domain;
     ),
     components(schemas(
         problem::Problem,
+        monitor::Forecasts,
+        monitor::Anomalies,
+        crate::managers::monitor::SeriesView,
+        crate::managers::monitor::ForecastView,
+        crate::managers::monitor::AnomalyView,
         views::AgentView,
         views::AgentPage,
         views::BatchCreated,

@@ -3,6 +3,7 @@
 pub mod communication;
 pub mod configuration;
 pub mod lifecycle;
+pub mod monitor;
 pub mod orchestrator;
 pub mod performance;
 pub mod root;

@@ -1,16 +1,23 @@
-//! The PerformanceManager actor: samples every mailbox probe, the agent counts and the process's
-//! memory at a fixed interval, exports them as metrics and publishes the latest sample for status
-//! pages. Forecasting and anomaly detection build on these samples.
+//! The PerformanceManager actor, Hive's monitor: samples every mailbox probe, the task queues,
+//! the agent counts and the process's memory at a fixed interval, exports them as metrics,
+//! publishes the latest sample for status pages, and feeds the [`Monitor`] that forecasts each
+//! bounded series against its limit and flags anomalies (as `monitor.*` events and metrics).
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use hive_actors::{ProbeReading, Shutdown};
 use serde::Serialize;
 
+use super::monitor::{Findings, Monitor, Reading, HORIZON};
 use crate::allocator::AllocatorStats;
 use crate::context::Hive;
+use crate::domain::task::Priority;
+
+/// A breach forecast is announced at most this often per series.
+const BREACH_COOLDOWN: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Sample {
@@ -23,17 +30,109 @@ pub struct PerformanceManager {
     hive: Hive,
     /// Counters already exported per kind, to turn absolute readings into counter increments.
     last: Vec<ProbeReading>,
+    monitor: Monitor,
+    /// When each series last announced a forecast breach.
+    announced: HashMap<String, Instant>,
 }
 
 impl PerformanceManager {
     pub fn new(hive: Hive) -> Self {
         Self {
+            monitor: Monitor::new(hive.config.sample_interval_ms),
             hive,
             last: Vec::new(),
+            announced: HashMap::new(),
         }
     }
 
+    /// The series the monitor watches, with their limits.
+    fn readings(&self, probes: &[ProbeReading], sample: &Sample) -> Vec<Reading> {
+        let budget = Some(self.hive.config.memory_budget_bytes as f64);
+        let mut readings = vec![
+            Reading {
+                name: "memory.rss".into(),
+                unit: "bytes",
+                value: sample.resident_memory_bytes as f64,
+                limit: budget,
+            },
+            Reading {
+                name: "memory.allocated".into(),
+                unit: "bytes",
+                value: sample.allocator.allocated_bytes as f64,
+                limit: budget,
+            },
+        ];
+        readings.extend(probes.iter().map(|r| Reading {
+            name: format!("mailbox.{}", r.kind),
+            unit: "messages",
+            value: r.depth as f64,
+            limit: Some((r.capacity as u64 * r.actors.max(1)) as f64),
+        }));
+        readings.extend(Priority::BY_URGENCY.into_iter().map(|p| {
+            Reading {
+                name: format!("queue.{}", p.as_str()),
+                unit: "tasks",
+                value: self
+                    .hive
+                    .metrics
+                    .task_queue_depth
+                    .with_label_values(&[p.as_str()])
+                    .get() as f64,
+                limit: None,
+            }
+        }));
+        readings
+    }
+
+    /// Export and announce what one sample of the monitor found.
+    fn publish(&mut self, findings: Findings) {
+        let m = &self.hive.metrics;
+        for a in &findings.anomalies {
+            m.anomalies.with_label_values(&[a.series.as_str()]).inc();
+            self.hive.bus.publish(
+                "monitor.anomaly",
+                serde_json::to_value(a).unwrap_or_default(),
+            );
+        }
+        for s in &findings.view.series {
+            if let Some(f) = s.forecast {
+                for (bound, v) in [("value", f.value), ("lower", f.lower), ("upper", f.upper)] {
+                    m.forecast
+                        .with_label_values(&[s.name.as_str(), bound])
+                        .set(v);
+                }
+            }
+            match s.time_to_breach_s {
+                Some(seconds) => {
+                    m.forecast_breach
+                        .with_label_values(&[s.name.as_str()])
+                        .set(seconds);
+                    let interval_s = findings.view.interval_ms as f64 / 1000.0;
+                    let within = seconds <= HORIZON as f64 * interval_s;
+                    let due = self
+                        .announced
+                        .get(&s.name)
+                        .is_none_or(|at| at.elapsed() >= BREACH_COOLDOWN);
+                    if within && due && s.confidence.unwrap_or(0.0) >= 0.5 {
+                        self.announced.insert(s.name.clone(), Instant::now());
+                        self.hive.bus.publish(
+                            "monitor.breach_forecast",
+                            serde_json::to_value(s).unwrap_or_default(),
+                        );
+                    }
+                }
+                None => {
+                    let _ = m.forecast_breach.remove_label_values(&[s.name.as_str()]);
+                }
+            }
+        }
+        m.monitor_history_bytes
+            .set(findings.view.history_bytes as i64);
+        self.hive.monitor.store(Arc::new(findings.view));
+    }
+
     fn sample(&mut self) {
+        let started = Instant::now();
         let m = &self.hive.metrics;
         let readings = self.hive.probes.readings();
         for r in &readings {
@@ -73,12 +172,20 @@ impl PerformanceManager {
         for (kind, bytes) in allocator.by_kind() {
             m.allocator.with_label_values(&[kind]).set(bytes as i64);
         }
-        self.hive.sample.store(Arc::new(Sample {
+        let sample = Sample {
             at_ms: crate::domain::time::now_ms(),
             resident_memory_bytes: rss,
             allocator,
-        }));
+        };
+        let watched = self.readings(&readings, &sample);
+        let findings = self.monitor.observe(sample.at_ms, watched);
+        self.publish(findings);
+        self.hive.sample.store(Arc::new(sample));
         self.last = readings;
+        self.hive
+            .metrics
+            .monitor_sample_seconds
+            .observe(started.elapsed().as_secs_f64());
     }
 }
 

@@ -12,6 +12,7 @@ mod executors;
 mod faults;
 mod helpers;
 mod loadtest;
+mod monitor;
 mod openapi;
 #[path = "../support/postgres.rs"]
 mod postgres_schema;

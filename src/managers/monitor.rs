@@ -1,0 +1,282 @@
+//! What the monitoring actor (the PerformanceManager) knows between samples: a bounded history
+//! of each watched series, its forecast with an 80 % interval and time-to-breach of its limit,
+//! and the anomalies its detector flagged. Plain data and arithmetic, driven by the actor once
+//! per sample and unit-tested without one; the statistics are `hive_actors::forecast`'s, with
+//! the monitor's defaults, the same code `hive detect` and `hive forecast` run.
+
+use std::collections::VecDeque;
+
+use hive_actors::forecast::holt::{time_to_breach, COVERAGE, FORECAST_WINDOW};
+use hive_actors::forecast::{Detector, DetectorKind, Holt};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Samples of history kept per series: ten minutes at the default interval, for the dashboard's
+/// charts; the forecasters use the newest [`FORECAST_WINDOW`].
+pub const HISTORY: usize = 600;
+/// Steps ahead of the reported forecast: 30 s at the default interval.
+pub const HORIZON: usize = 30;
+/// Steps ahead that time-to-breach looks: five minutes at the default interval.
+pub const BREACH_LOOKAHEAD: usize = 300;
+/// Anomalies kept for `GET /api/v1/monitor/anomalies`.
+pub const ANOMALIES_KEPT: usize = 200;
+/// A score at or above this is an anomaly: the robust z-score's best threshold under NAB's
+/// low-false-positive profile on the shared corpus (`hive evaluate`), since an operator pays
+/// for every false alarm.
+pub const ANOMALY_THRESHOLD: f64 = 0.53;
+/// Fewest samples before a series is forecast: a trend fitted on a handful is noise.
+const MIN_SAMPLES: usize = 10;
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct ForecastView {
+    pub horizon_s: f64,
+    pub value: f64,
+    pub lower: f64,
+    pub upper: f64,
+}
+
+/// One series as the API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SeriesView {
+    pub name: String,
+    pub unit: &'static str,
+    pub last: f64,
+    /// Samples held (at most ten minutes' worth).
+    pub samples: usize,
+    /// The bound this series must stay under, if it has one.
+    pub limit: Option<f64>,
+    pub forecast: Option<ForecastView>,
+    /// Seconds until the forecast reaches `limit`, if within the look-ahead.
+    pub time_to_breach_s: Option<f64>,
+    /// The forecast's probability of being past the limit at that time.
+    pub confidence: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AnomalyView {
+    pub series: String,
+    pub at_ms: i64,
+    pub value: f64,
+    /// The detector's score in [0, 1); at least the threshold.
+    pub score: f64,
+}
+
+/// What the API and the dashboard read, replaced whole after every sample.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct MonitorView {
+    pub interval_ms: u64,
+    pub detector: &'static str,
+    pub threshold: f64,
+    pub series: Vec<SeriesView>,
+    pub anomalies: Vec<AnomalyView>,
+    /// Bytes the monitor's history takes: bounded by design, reported to prove it.
+    pub history_bytes: usize,
+}
+
+/// A reading of one series at one sample.
+#[derive(Debug, Clone)]
+pub struct Reading {
+    pub name: String,
+    pub unit: &'static str,
+    pub value: f64,
+    pub limit: Option<f64>,
+}
+
+struct Series {
+    name: String,
+    unit: &'static str,
+    limit: Option<f64>,
+    values: VecDeque<f64>,
+    detector: Box<dyn Detector + Send>,
+}
+
+/// The monitor's state across samples.
+pub struct Monitor {
+    interval_s: f64,
+    series: Vec<Series>,
+    anomalies: VecDeque<AnomalyView>,
+}
+
+/// What one sample found worth telling: new anomalies and series forecast to breach their limit
+/// within the horizon.
+#[derive(Debug, Default)]
+pub struct Findings {
+    pub anomalies: Vec<AnomalyView>,
+    pub view: MonitorView,
+}
+
+impl Monitor {
+    pub fn new(interval_ms: u64) -> Self {
+        Self {
+            interval_s: interval_ms.max(1) as f64 / 1000.0,
+            series: Vec::new(),
+            anomalies: VecDeque::new(),
+        }
+    }
+
+    /// Take one sample's readings at `at_ms`: score each against its history, keep it, forecast.
+    pub fn observe(&mut self, at_ms: i64, readings: Vec<Reading>) -> Findings {
+        let mut findings = Findings::default();
+        for reading in readings {
+            let index = match self.series.iter().position(|s| s.name == reading.name) {
+                Some(i) => i,
+                None => {
+                    self.series.push(Series {
+                        name: reading.name.clone(),
+                        unit: reading.unit,
+                        limit: None,
+                        values: VecDeque::with_capacity(HISTORY),
+                        detector: DetectorKind::MONITOR_DEFAULT.build(),
+                    });
+                    self.series.len() - 1
+                }
+            };
+            let series = &mut self.series[index];
+            series.limit = reading.limit;
+            let score = series.detector.score(reading.value);
+            if series.values.len() == HISTORY {
+                series.values.pop_front();
+            }
+            series.values.push_back(reading.value);
+            if score >= ANOMALY_THRESHOLD {
+                let anomaly = AnomalyView {
+                    series: reading.name,
+                    at_ms,
+                    value: reading.value,
+                    score,
+                };
+                if self.anomalies.len() == ANOMALIES_KEPT {
+                    self.anomalies.pop_front();
+                }
+                self.anomalies.push_back(anomaly.clone());
+                findings.anomalies.push(anomaly);
+            }
+        }
+        findings.view = self.view();
+        findings
+    }
+
+    fn view(&self) -> MonitorView {
+        let series = self.series.iter().map(|s| self.forecast(s)).collect();
+        MonitorView {
+            interval_ms: (self.interval_s * 1000.0) as u64,
+            detector: DetectorKind::MONITOR_DEFAULT.as_str(),
+            threshold: ANOMALY_THRESHOLD,
+            series,
+            anomalies: self.anomalies.iter().cloned().collect(),
+            history_bytes: self.history_bytes(),
+        }
+    }
+
+    fn forecast(&self, s: &Series) -> SeriesView {
+        let last = s.values.back().copied().unwrap_or(0.0);
+        let mut view = SeriesView {
+            name: s.name.clone(),
+            unit: s.unit,
+            last,
+            samples: s.values.len(),
+            limit: s.limit,
+            forecast: None,
+            time_to_breach_s: None,
+            confidence: None,
+        };
+        if s.values.len() < MIN_SAMPLES {
+            return view;
+        }
+        let skip = s.values.len().saturating_sub(FORECAST_WINDOW);
+        let recent: Vec<f64> = s.values.iter().skip(skip).copied().collect();
+        let Some((model, spread)) = Holt::fit_for(&recent, true, HORIZON) else {
+            return view;
+        };
+        let f = model.forecast_spread(HORIZON, COVERAGE, spread);
+        view.forecast = Some(ForecastView {
+            horizon_s: HORIZON as f64 * self.interval_s,
+            value: f.value,
+            lower: f.lower,
+            upper: f.upper,
+        });
+        if let Some(limit) = s.limit {
+            if let Some((seconds, confidence)) =
+                time_to_breach(&model, limit, self.interval_s, BREACH_LOOKAHEAD)
+            {
+                view.time_to_breach_s = Some(seconds);
+                view.confidence = Some(confidence);
+            }
+        }
+        view
+    }
+
+    fn history_bytes(&self) -> usize {
+        let per_series = std::mem::size_of::<Series>() + HISTORY * std::mem::size_of::<f64>();
+        self.series.len() * per_series
+            + self.anomalies.capacity() * std::mem::size_of::<AnomalyView>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading(name: &str, value: f64, limit: Option<f64>) -> Reading {
+        Reading {
+            name: name.to_owned(),
+            unit: "bytes",
+            value,
+            limit,
+        }
+    }
+
+    #[test]
+    fn a_steady_climb_is_forecast_to_breach_its_limit_about_when_it_will() {
+        let mut monitor = Monitor::new(1000);
+        let mut view = MonitorView::default();
+        // 1 MB a second from 10 MB: the 80 MB limit is 70 s past the start, 10 s after the last.
+        for i in 0..60 {
+            let v = 10e6 + 1e6 * f64::from(i);
+            view = monitor
+                .observe(
+                    i64::from(i) * 1000,
+                    vec![reading("memory.rss", v, Some(80e6))],
+                )
+                .view;
+        }
+        let s = &view.series[0];
+        let ttb = s.time_to_breach_s.expect("a breach within the look-ahead");
+        assert!((ttb - 11.0).abs() <= 2.0, "{s:?}");
+        let f = s.forecast.expect("a forecast");
+        assert!((f.value - (69e6 + 30e6)).abs() < 2e6, "{f:?}");
+        assert!(f.lower <= f.value && f.value <= f.upper);
+        assert!(monitor.observe(60_000, vec![]).view.history_bytes < 64 * 1024);
+    }
+
+    #[test]
+    fn a_flat_series_never_breaches_and_a_spike_in_it_is_an_anomaly() {
+        let mut monitor = Monitor::new(1000);
+        let noise = |i: i64| if i % 2 == 0 { 1.0 } else { -1.0 };
+        for i in 0..100 {
+            let f = monitor.observe(
+                i * 1000,
+                vec![reading("queue", 100.0 + noise(i), Some(1000.0))],
+            );
+            assert!(f.anomalies.is_empty(), "sample {i}: {:?}", f.anomalies);
+            assert_eq!(f.view.series[0].time_to_breach_s, None);
+        }
+        let spike = monitor.observe(100_000, vec![reading("queue", 400.0, Some(1000.0))]);
+        assert_eq!(spike.anomalies.len(), 1);
+        assert_eq!(spike.anomalies[0].at_ms, 100_000);
+        assert!(spike.anomalies[0].score >= ANOMALY_THRESHOLD);
+        assert_eq!(spike.view.anomalies.len(), 1);
+    }
+
+    #[test]
+    fn history_and_anomalies_stay_bounded() {
+        let mut monitor = Monitor::new(1000);
+        for i in 0..(HISTORY as i64 * 3) {
+            // Alternating calm and wild values keeps flagging anomalies.
+            let v = if i % 97 == 96 { 1e9 } else { (i % 3) as f64 };
+            monitor.observe(i, vec![reading("s", v, None)]);
+        }
+        assert_eq!(monitor.series[0].values.len(), HISTORY);
+        assert!(monitor.anomalies.len() <= ANOMALIES_KEPT);
+    }
+}
