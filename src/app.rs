@@ -65,12 +65,19 @@ impl Application {
         } else {
             config.agent_threads
         };
-        let arbiters: Vec<_> = (0..threads).map(|_| actix_rt::Arbiter::new()).collect();
+        let mut arbiters: Vec<_> = (0..threads).map(|_| actix_rt::Arbiter::new()).collect();
+        let agent_arbiters = arbiters.iter().map(|a| a.handle()).collect();
+        // The monitor's statistics take milliseconds a sample: on a thread of their own they
+        // never hold up dispatch on the managers' thread.
+        let monitor = actix_rt::Arbiter::new();
+        let monitor_arbiter = monitor.handle();
+        arbiters.push(monitor);
         let hive = HiveInner::new(
             config.clone(),
             metrics,
             store,
-            arbiters.iter().map(|a| a.handle()).collect(),
+            agent_arbiters,
+            monitor_arbiter,
         );
         hive.readiness.set(Phase::Migrating);
 

@@ -123,6 +123,8 @@ pub struct HiveInner {
     /// The threads agents run on, apart from the managers and the HTTP workers, so that a task
     /// that holds a CPU never stalls dispatch or the API.
     pub agent_arbiters: Vec<ArbiterHandle>,
+    /// The PerformanceManager's thread.
+    pub monitor_arbiter: ArbiterHandle,
     /// Published by the SecurityManager; read by every request's access check.
     pub access: arc_swap::ArcSwap<AccessPolicy>,
     /// `None` when `rate_limit` is 0.
@@ -141,6 +143,7 @@ impl HiveInner {
         metrics: Arc<Metrics>,
         store: Store,
         agent_arbiters: Vec<ArbiterHandle>,
+        monitor_arbiter: ArbiterHandle,
     ) -> Hive {
         let probes = Probes::default();
         let m = &config.mailbox;
@@ -166,6 +169,7 @@ impl HiveInner {
             sample: arc_swap::ArcSwap::from_pointee(Sample::default()),
             monitor: arc_swap::ArcSwap::from_pointee(Default::default()),
             agent_arbiters,
+            monitor_arbiter,
             access: arc_swap::ArcSwap::from_pointee(AccessPolicy::default()),
             rate_limits: RateLimits::new(config.rate_limit),
             http: reqwest::Client::builder()

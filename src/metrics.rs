@@ -31,6 +31,7 @@ pub struct Metrics {
     pub store_pruned: IntCounterVec,
     pub resident_memory: IntGauge,
     pub allocator: IntGaugeVec,
+    pub actor_processing: HistogramVec,
     pub forecast: GaugeVec,
     pub forecast_breach: GaugeVec,
     pub anomalies: IntCounterVec,
@@ -55,7 +56,38 @@ macro_rules! register {
     }};
 }
 
+/// The `q`-quantile of everything `h` has observed, interpolated inside its bucket as
+/// Prometheus's `histogram_quantile` does; `None` before the first observation.
+pub fn quantile(h: &Histogram, q: f64) -> Option<f64> {
+    use prometheus::core::Metric as _;
+    let metric = h.metric();
+    let buckets = metric.get_histogram().get_bucket();
+    let total = h.get_sample_count();
+    if total == 0 {
+        return None;
+    }
+    let rank = q.clamp(0.0, 1.0) * total as f64;
+    let (mut lower, mut below) = (0.0, 0u64);
+    for b in buckets {
+        let count = b.cumulative_count();
+        if count as f64 >= rank {
+            let inside = (count - below).max(1) as f64;
+            return Some(lower + (b.upper_bound() - lower) * ((rank - below as f64) / inside));
+        }
+        (lower, below) = (b.upper_bound(), count);
+    }
+    // Past the last bucket: its bound is the best that can be said.
+    Some(lower)
+}
+
 impl Metrics {
+    /// Times one message of an actor of `kind` until the guard is dropped.
+    pub fn processing(&self, kind: &str) -> prometheus::HistogramTimer {
+        self.actor_processing
+            .with_label_values(&[kind])
+            .start_timer()
+    }
+
     pub fn new() -> Result<Self, prometheus::Error> {
         let r = Registry::new();
         let opts = |name: &str, help: &str| Opts::new(name, help);
@@ -261,6 +293,16 @@ impl Metrics {
                     &["kind"]
                 )
             ),
+            actor_processing: register!(
+                r,
+                HistogramVec::new(
+                    hist(
+                        "hive_actor_processing_seconds",
+                        "Time an actor spends on one message, by actor kind (an agent's is its task's run)."
+                    ),
+                    &["kind"]
+                )
+            ),
             forecast: register!(
                 r,
                 GaugeVec::new(
@@ -334,5 +376,24 @@ impl Metrics {
             tracing::error!(error = %e, "encoding metrics failed");
         }
         String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod quantile_tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_interpolate_inside_buckets() {
+        let h = Histogram::with_opts(HistogramOpts::new("q", "q").buckets(vec![1.0, 2.0, 4.0]))
+            .unwrap();
+        assert_eq!(quantile(&h, 0.5), None);
+        for v in [0.5, 1.5, 1.5, 3.0] {
+            h.observe(v);
+        }
+        // Ranks: 1 in (0,1], 3 in (1,2], 4 in (2,4].
+        assert_eq!(quantile(&h, 0.25), Some(1.0));
+        assert_eq!(quantile(&h, 0.5), Some(1.5));
+        assert_eq!(quantile(&h, 1.0), Some(4.0));
     }
 }

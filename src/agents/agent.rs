@@ -73,6 +73,12 @@ impl Agent {
         elapsed: std::time::Duration,
     ) {
         self.entry.set_status(AgentStatus::Idle, None);
+        // An agent's message is its task: what it spends on one is the task's run.
+        self.hive
+            .metrics
+            .actor_processing
+            .with_label_values(&["agent"])
+            .observe(elapsed.as_secs_f64());
         if let Some(orchestrator) = self.hive.slots.orchestrator.get() {
             // One result per running task: bounded by the number of agents, not by clients.
             self.hive.kinds.orchestrator.do_send(

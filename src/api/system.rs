@@ -98,6 +98,9 @@ pub struct SystemStatus {
     pub memory: Memory,
     #[schema(value_type = Vec<Object>)]
     pub mailboxes: Vec<ProbeReading>,
+    /// Time per message by actor kind since the start, in milliseconds (`{"p50","p99"}`).
+    #[schema(value_type = Object)]
+    pub processing_ms: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -131,6 +134,16 @@ pub async fn status(hive: web::Data<Hive>) -> Result<HttpResponse, ApiError> {
     }
     // The monitor's latest sample (at most one interval old): no /proc read per request.
     let sample = hive.sample.load();
+    let readings = hive.probes.readings();
+    let mut processing_ms = serde_json::Map::new();
+    for r in &readings {
+        let h = hive.metrics.actor_processing.with_label_values(&[r.kind]);
+        let ms = |q| crate::metrics::quantile(&h, q).map(|s| s * 1000.0);
+        processing_ms.insert(
+            r.kind.to_owned(),
+            serde_json::json!({ "p50": ms(0.5), "p99": ms(0.99) }),
+        );
+    }
     Ok(HttpResponse::Ok().json(SystemStatus {
         version: env!("CARGO_PKG_VERSION"),
         uptime_s: hive.started_at.elapsed().as_secs(),
@@ -141,7 +154,8 @@ pub async fn status(hive: web::Data<Hive>) -> Result<HttpResponse, ApiError> {
             rss_bytes: sample.resident_memory_bytes,
             allocator: sample.allocator,
         },
-        mailboxes: hive.probes.readings(),
+        mailboxes: readings,
+        processing_ms,
     }))
 }
 

@@ -67,6 +67,7 @@ impl Handler<SubscribeWith> for CommunicationManager {
 
     fn handle(&mut self, SubscribeWith { reply }: SubscribeWith, _: &mut Context<Self>) {
         self.hive.kinds.communication.handled();
+        let _timer = self.hive.metrics.processing("communication");
         if self.open.load(Ordering::Relaxed) >= self.hive.config.max_sse_clients {
             let _ = reply.send(None);
             return;

@@ -274,6 +274,7 @@ impl Handler<CreateAgents> for LifecycleManager {
 
     fn handle(&mut self, msg: CreateAgents, ctx: &mut Context<Self>) {
         self.hive.kinds.lifecycle.handled();
+        let _timer = self.hive.metrics.processing("lifecycle");
         let CreateAgents { spec, count, reply } = msg;
         let now = now_ms();
         let infos: Vec<AgentInfo> = (0..count)
@@ -351,6 +352,7 @@ impl Handler<DeleteAgent> for LifecycleManager {
 
     fn handle(&mut self, DeleteAgent { id, reply }: DeleteAgent, ctx: &mut Context<Self>) {
         self.hive.kinds.lifecycle.handled();
+        let _timer = self.hive.metrics.processing("lifecycle");
         let Some(entry) = self.hive.agents.get(&id) else {
             let _ = reply.send(Err(LifecycleError::NotFound(id)));
             return;

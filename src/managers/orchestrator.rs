@@ -670,6 +670,7 @@ impl Handler<Submit> for Orchestrator {
 
     fn handle(&mut self, Submit { task, reply }: Submit, ctx: &mut Context<Self>) {
         self.hive.kinds.orchestrator.handled();
+        let _timer = self.hive.metrics.processing("orchestrator");
         if self.draining.is_some() {
             let _ = reply.send(Err(SubmitError::Draining));
             return;
@@ -723,6 +724,7 @@ impl Handler<CancelTask> for Orchestrator {
 
     fn handle(&mut self, CancelTask { id, reply }: CancelTask, ctx: &mut Context<Self>) {
         self.hive.kinds.orchestrator.handled();
+        let _timer = self.hive.metrics.processing("orchestrator");
         let Some(key) = self
             .tasks
             .get_key_value(id.as_str())
@@ -756,6 +758,7 @@ impl Handler<AgentUp> for Orchestrator {
 
     fn handle(&mut self, up: AgentUp, ctx: &mut Context<Self>) {
         self.hive.kinds.orchestrator.handled();
+        let _timer = self.hive.metrics.processing("orchestrator");
         tracing::debug!(agent = %up.id, role = %up.role, "agent up");
         let role = up.role.clone();
         self.agents.insert(
@@ -781,6 +784,7 @@ impl Handler<RestartAgent> for Orchestrator {
 
     fn handle(&mut self, RestartAgent { id, reply }: RestartAgent, _: &mut Context<Self>) {
         self.hive.kinds.orchestrator.handled();
+        let _timer = self.hive.metrics.processing("orchestrator");
         let outcome = match self.agents.get(&id) {
             None => RestartOutcome::NotRunning,
             Some(slot) => match self.hive.kinds.agent.try_send(&slot.addr, Restart) {
@@ -798,6 +802,7 @@ impl Handler<AgentDown> for Orchestrator {
 
     fn handle(&mut self, down: AgentDown, ctx: &mut Context<Self>) {
         self.hive.kinds.orchestrator.handled();
+        let _timer = self.hive.metrics.processing("orchestrator");
         self.agent_down(&down.id, &down.reason, down.crashed, ctx);
         if let Some(ack) = down.ack {
             let flushed = self.flush();
@@ -817,6 +822,7 @@ impl Handler<TaskFinished> for Orchestrator {
 
     fn handle(&mut self, done: TaskFinished, ctx: &mut Context<Self>) {
         self.hive.kinds.orchestrator.handled();
+        let _timer = self.hive.metrics.processing("orchestrator");
         tracing::debug!(task = %done.task_id, agent = %done.agent_id, attempt = done.attempt, ok = done.outcome.is_ok(), "attempt finished");
         let current = self.tasks.get(&done.task_id).is_some_and(|a| {
             a.record.attempts == done.attempt

@@ -115,13 +115,18 @@ pub fn root(hive: &Hive, database: Database) -> Supervisor {
             move |addr| h.slots.lifecycle_supervisor.set(addr),
         )
     };
-    let performance = local(
-        "performance",
-        m.control,
-        |h| &h.slots.performance,
-        hive,
-        |h, _| PerformanceManager::new(h.clone()),
-    );
+    let performance = {
+        let hive = hive.clone();
+        ChildSpec::new("performance", move |_: ChildContext| {
+            let h = hive.clone();
+            let (addr, started) =
+                StartedChild::on_arbiter(&hive.monitor_arbiter, m.control, move || {
+                    PerformanceManager::new(h)
+                });
+            hive.slots.performance.set(addr);
+            started
+        })
+    };
     let plugins = Supervisor::child_spec(
         SupervisorSpec::new("plugins", tree.clone(), sink.clone()).parent("root"),
         Vec::new,

@@ -538,6 +538,8 @@ impl Handler<Persist> for StoreManager {
     type Result = ();
 
     fn handle(&mut self, Persist(write): Persist, ctx: &mut Context<Self>) {
+        // The handler's own share; the commit it joins is `hive_store_commit_duration_seconds`.
+        let _timer = self.metrics.processing("store");
         let now = now_ms();
         let entry = match write {
             Write::CreateTask { task, reply } => (

@@ -101,6 +101,16 @@ async fn the_dashboard_draws_the_tree_and_shows_a_restart_live() {
     let after = browser.eval(SHOWN_RESTARTS, json!([])).await;
     assert_eq!(after.as_u64(), before.as_u64().map(|n| n + 1));
 
+    // The actor table times each kind's messages: the orchestrator has handled some by now.
+    let (p99, _) = browser
+        .until(
+            "the orchestrator's processing time",
+            r#"const c = document.querySelector('#actors tr[data-kind="orchestrator"] td:nth-child(9)');
+               return c && c.textContent !== '—' ? c.textContent : null"#,
+        )
+        .await;
+    assert!(p99.as_str().unwrap().parse::<f64>().is_ok(), "{p99}");
+
     // Opened, the pool shows one page of its agents with their status chips.
     browser
         .eval(

@@ -341,16 +341,14 @@ function restartsOfKind(kind) {
 function renderActors() {
   const s = state.lastStatus;
   if (!s) return;
-  const runs = (state.sla?.classes || []).filter((c) => c.run_ms);
-  const busiest = runs.sort((a, b) => b.tasks - a.tasks)[0];
   const rows = s.mailboxes.map((m) => ({
     kind: m.kind, actors: m.actors, depth: m.depth, capacity: m.capacity,
     fill: m.depth / Math.max(1, m.capacity * Math.max(1, m.actors)),
     rate: sampleRate((st) => (st.mailboxes.find((x) => x.kind === m.kind) || {}).handled || 0),
     refusals: m.refusals,
-    // Agents' processing time is their tasks' run time; the managers' own is not sampled yet.
-    p50: m.kind === "agent" && busiest ? busiest.run_ms.p50 : null,
-    p99: m.kind === "agent" && busiest ? busiest.run_ms.p99 : null,
+    // Time per message since the server started (an agent's message is a task's run).
+    p50: (s.processing_ms || {})[m.kind]?.p50 ?? null,
+    p99: (s.processing_ms || {})[m.kind]?.p99 ?? null,
     restarts: restartsOfKind(m.kind),
   }));
   const { key, dir } = state.sort;
@@ -358,7 +356,7 @@ function renderActors() {
   $("#actors tbody").replaceChildren(...rows.map((r) => el("tr", { "data-kind": r.kind },
     el("td", {}, r.kind), el("td", {}, r.actors), el("td", {}, r.depth), el("td", {}, r.capacity),
     el("td", {}, fmtNum(r.fill * 100, 1) + " %"), el("td", {}, fmtNum(r.rate, 1)), el("td", {}, r.refusals),
-    el("td", {}, fmtNum(r.p50)), el("td", {}, fmtNum(r.p99)), el("td", {}, r.restarts ?? "—"))));
+    el("td", {}, fmtNum(r.p50, 3)), el("td", {}, fmtNum(r.p99, 3)), el("td", {}, r.restarts ?? "—"))));
   document.querySelectorAll("#actors th").forEach((th) => {
     th.className = th.dataset.key === key ? (dir > 0 ? "asc" : "desc") : "";
   });
