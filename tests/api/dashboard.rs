@@ -100,6 +100,14 @@ async fn the_dashboard_draws_the_tree_and_shows_a_restart_live() {
     );
     let after = browser.eval(SHOWN_RESTARTS, json!([])).await;
     assert_eq!(after.as_u64(), before.as_u64().map(|n| n + 1));
+    // The summary card counts it in the same moment.
+    let card = browser
+        .eval(
+            r#"return Number(document.querySelector('[data-card="restarts"] b').textContent)"#,
+            json!([]),
+        )
+        .await;
+    assert!(card.as_u64() >= after.as_u64(), "card {card}, tree {after}");
 
     // The actor table times each kind's messages: the orchestrator has handled some by now.
     let (p99, _) = browser

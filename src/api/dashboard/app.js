@@ -475,6 +475,11 @@ function onMessage(block) {
       n.classList.add("flash");
     });
     logExit(event.at_ms, `${d.supervisor} restarted ${d.child} after ${reasonText(d.reason)}`);
+    // The cards, charts and actor table count restarts too: they follow at once, not at the
+    // next snapshot.
+    renderSummary();
+    renderRestartCharts();
+    renderActors();
   } else if (event.kind === "supervisor.gave_up") {
     logExit(event.at_ms, `${d.supervisor} gave up: ${reasonText(d.reason)}`);
   } else if (event.kind === "server.draining") {
