@@ -60,13 +60,11 @@ def record(args):
         run = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, env=os.environ)
         if run.returncode != 0:
             sys.exit(f"{shlex.join(command)} exited {run.returncode}")
-    if ran:
-        pass  # the report was read above
-    elif file:
-        with open(os.path.join(ROOT, file)) as f:
-            report = json.load(f)
-    else:
-        report = json.loads(run.stdout)
+        if file:
+            with open(os.path.join(ROOT, file)) as f:
+                report = json.load(f)
+        else:
+            report = json.loads(run.stdout)
     env = " ".join(
         f"{k}={shlex.quote(v)}"
         for k, v in sorted(os.environ.items())

@@ -81,6 +81,13 @@ pub fn quantile(h: &Histogram, q: f64) -> Option<f64> {
 }
 
 impl Metrics {
+    /// Tasks waiting for an agent in one priority class, as the orchestrator last set it.
+    pub fn queue_depth(&self, priority: crate::domain::task::Priority) -> i64 {
+        self.task_queue_depth
+            .with_label_values(&[priority.as_str()])
+            .get()
+    }
+
     /// Times one message of an actor of `kind` until the guard is dropped.
     pub fn processing(&self, kind: &str) -> prometheus::HistogramTimer {
         self.actor_processing

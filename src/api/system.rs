@@ -125,11 +125,7 @@ pub async fn status(hive: web::Data<Hive>) -> Result<HttpResponse, ApiError> {
     }
     let mut queue = serde_json::Map::new();
     for priority in crate::domain::task::Priority::BY_URGENCY {
-        let depth = hive
-            .metrics
-            .task_queue_depth
-            .with_label_values(&[priority.as_str()])
-            .get();
+        let depth = hive.metrics.queue_depth(priority);
         queue.insert(priority.as_str().to_owned(), depth.into());
     }
     // The monitor's latest sample (at most one interval old): no /proc read per request.

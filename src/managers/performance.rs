@@ -68,18 +68,11 @@ impl PerformanceManager {
             value: r.depth as f64,
             limit: Some((r.capacity as u64 * r.actors.max(1)) as f64),
         }));
-        readings.extend(Priority::BY_URGENCY.into_iter().map(|p| {
-            Reading {
-                name: format!("queue.{}", p.as_str()),
-                unit: "tasks",
-                value: self
-                    .hive
-                    .metrics
-                    .task_queue_depth
-                    .with_label_values(&[p.as_str()])
-                    .get() as f64,
-                limit: None,
-            }
+        readings.extend(Priority::BY_URGENCY.into_iter().map(|p| Reading {
+            name: format!("queue.{}", p.as_str()),
+            unit: "tasks",
+            value: self.hive.metrics.queue_depth(p) as f64,
+            limit: None,
         }));
         readings
     }

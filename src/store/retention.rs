@@ -80,6 +80,26 @@ impl Pruned {
     }
 }
 
+/// Delete the oldest (at most [`PASS_ROWS`]) rows of an append-only `$t` from before `$before`;
+/// answers how many went. Ids grow with time, so the oldest entries are the first ids: the scan
+/// stops at the bound without an index on the time. (diesel does not take a subselect of the
+/// same table as a delete's filter, hence the ids are read first.)
+macro_rules! prune_oldest {
+    ($c:ident, $t:ident, $before:expr, $Run:ident, $($wait:tt)*) => {{
+        let oldest = $t::table
+            .select($t::id)
+            .filter($t::at.lt($before))
+            .order($t::id.asc())
+            .limit(PASS_ROWS);
+        let ids: Vec<i64> = $Run::load(oldest, $c)$($wait)*?;
+        if ids.is_empty() {
+            0
+        } else {
+            $Run::execute(diesel::delete($t::table.filter($t::id.eq_any(&ids))), $c)$($wait)*?
+        }
+    }};
+}
+
 /// The statements of one pass, written once for both backends as in the write batch: `$Run` is
 /// diesel's synchronous or diesel-async's `RunQueryDsl`, `$($wait)*` empty or `.await`.
 macro_rules! prune_pass {
@@ -105,30 +125,10 @@ macro_rules! prune_pass {
                 pruned.task_events = $Run::execute(events, $c)$($wait)*?;
                 pruned.tasks = $Run::execute(diesel::delete(tasks::table.filter(tasks::id.eq_any(&ids))), $c)$($wait)*?;
             }
-            // Ids grow with time, so the oldest entries are the first ids: the scan stops at the
-            // bound without an index on the time.
-            let query = supervisor_events::table
-                .select(supervisor_events::id)
-                .filter(supervisor_events::at.lt(before))
-                .order(supervisor_events::id.asc())
-                .limit(PASS_ROWS);
-            let ids: Vec<i64> = $Run::load(query, $c)$($wait)*?;
-            if !ids.is_empty() {
-                let delete = diesel::delete(supervisor_events::table.filter(supervisor_events::id.eq_any(&ids)));
-                pruned.supervisor_events = $Run::execute(delete, $c)$($wait)*?;
-            }
+            pruned.supervisor_events = prune_oldest!($c, supervisor_events, before, $Run, $($wait)*);
         }
         if let Some(before) = $cut.audit {
-            let query = audit_log::table
-                .select(audit_log::id)
-                .filter(audit_log::at.lt(before))
-                .order(audit_log::id.asc())
-                .limit(PASS_ROWS);
-            let ids: Vec<i64> = $Run::load(query, $c)$($wait)*?;
-            if !ids.is_empty() {
-                let delete = diesel::delete(audit_log::table.filter(audit_log::id.eq_any(&ids)));
-                pruned.audit = $Run::execute(delete, $c)$($wait)*?;
-            }
+            pruned.audit = prune_oldest!($c, audit_log, before, $Run, $($wait)*);
         }
         Ok::<_, diesel::result::Error>(pruned)
     }};
