@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use criterion::{criterion_group, Criterion};
 use hive_actors::{
-    Backoff, ChildContext, ChildSpec, EventSink, ExitSlot, Intensity, Shutdown, StartChild,
-    StartedChild, SupervisionEvent, SupervisionEventKind, Supervisor, SupervisorSpec, Tree,
+    Backoff, ChildContext, ChildPolicy, ChildSpec, EventSink, ExitSlot, Intensity, Shutdown,
+    StartChild, StartedChild, SupervisionEvent, SupervisionEventKind, Supervisor, SupervisorSpec,
+    Tree,
 };
 use tokio::sync::mpsc;
 
@@ -80,6 +81,14 @@ impl Handler<Shutdown> for Worker {
 /// Mailbox capacity of a benchmark child: the same as an agent's.
 const MAILBOX: usize = 8;
 
+/// One policy for every child, as a pool shares its policy among its agents.
+static IMMEDIATE: std::sync::LazyLock<Arc<ChildPolicy>> = std::sync::LazyLock::new(|| {
+    Arc::new(ChildPolicy {
+        backoff: Backoff::immediate(),
+        ..ChildPolicy::default()
+    })
+});
+
 type Addrs = Arc<parking_lot::Mutex<Vec<Option<Addr<Worker>>>>>;
 
 fn worker_spec(
@@ -101,7 +110,7 @@ fn worker_spec(
         addrs[i] = Some(addr);
         child
     })
-    .backoff(Backoff::immediate())
+    .policy(IMMEDIATE.clone())
 }
 
 fn pool(sink: EventSink) -> Addr<Supervisor> {
@@ -183,6 +192,39 @@ async fn mass_restart(n: usize) -> Duration {
     last.duration_since(ordered)
 }
 
+/// Time from the first kill to the last of `n` children running again, the children killed
+/// from outside at once (as `exit(Pid, kill)` kills OTP processes): their supervisor's share of
+/// a mass restart, without Rust's unwinder.
+async fn mass_kill(n: usize) -> Duration {
+    let sup = pool(hive_actors::discard_events());
+    let (tx, mut starts) = mpsc::unbounded_channel();
+    let slots = Arc::new(parking_lot::Mutex::new(vec![None; n]));
+    for i in 0..n {
+        let (slots, tx) = (slots.clone(), tx.clone());
+        let spec = ChildSpec::new(format!("w{i}"), move |ctx: ChildContext| {
+            slots.lock()[i] = Some(ctx.exit);
+            let started = Some(tx.clone());
+            StartedChild::new(Worker { started }, MAILBOX).1
+        })
+        .policy(IMMEDIATE.clone());
+        sup.send(StartChild(spec)).await.unwrap().unwrap();
+    }
+    for _ in 0..n {
+        starts.recv().await.unwrap();
+    }
+    let all: Vec<ExitSlot> = slots.lock().iter().flatten().cloned().collect();
+    let ordered = Instant::now();
+    for slot in &all {
+        slot.kill();
+    }
+    let mut last = ordered;
+    for _ in 0..n {
+        last = starts.recv().await.unwrap();
+    }
+    sup.send(Shutdown).await.unwrap();
+    last.duration_since(ordered)
+}
+
 /// Bytes still allocated per child once `n` idle children run, and the time per spawn.
 async fn idle_children(n: usize) -> (f64, Duration) {
     let sup = pool(hive_actors::discard_events());
@@ -222,7 +264,7 @@ async fn idle_remote_children(n: usize) -> f64 {
             let started = Some(tx.clone());
             StartedChild::on_arbiter(&handle, MAILBOX, move || Worker { started }).1
         })
-        .backoff(Backoff::immediate());
+        .policy(IMMEDIATE.clone());
         sup.send(StartChild(spec)).await.unwrap().unwrap();
     }
     for _ in 0..n {
@@ -293,6 +335,17 @@ fn main() {
         );
         report.insert("restart_1000_p50_ms".into(), (micros(p50) / 1e3).into());
         report.insert("restart_1000_max_ms".into(), (micros(max) / 1e3).into());
+        let mut killed: Vec<Duration> = Vec::new();
+        for _ in 0..20 {
+            killed.push(mass_kill(1000).await);
+        }
+        killed.sort();
+        let (p50, max) = (percentile(&killed, 50.0), *killed.last().unwrap());
+        println!(
+            "1,000 children killed at once, 20 rounds: kills → all running again p50 {p50:?}, max {max:?}"
+        );
+        report.insert("restart_1000_killed_p50_ms".into(), (micros(p50) / 1e3).into());
+        report.insert("restart_1000_killed_max_ms".into(), (micros(max) / 1e3).into());
     });
     drop(system);
     // Each memory figure in a system of its own: a supervisor frees its children after it has

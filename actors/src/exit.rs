@@ -75,7 +75,9 @@ pub struct ExitSlot(Arc<Mutex<SlotState>>);
 
 #[derive(Debug, Default)]
 struct SlotState {
-    reason: Option<ExitReason>,
+    /// Boxed: every child has a slot, few ever hold a reason, and an inline reason would add
+    /// its full size to each of them.
+    reason: Option<Box<ExitReason>>,
     killed: bool,
     /// The task that polls the child, woken by a kill.
     waker: Option<Waker>,
@@ -83,15 +85,15 @@ struct SlotState {
 
 impl ExitSlot {
     pub fn fail(&self, error: impl Into<String>) {
-        self.0.lock().reason = Some(ExitReason::Error(error.into()));
+        self.0.lock().reason = Some(Box::new(ExitReason::Error(error.into())));
     }
 
     pub(crate) fn set(&self, reason: ExitReason) {
-        self.0.lock().reason = Some(reason);
+        self.0.lock().reason = Some(Box::new(reason));
     }
 
     pub(crate) fn take(&self) -> Option<ExitReason> {
-        self.0.lock().reason.take()
+        self.0.lock().reason.take().map(|r| *r)
     }
 
     /// Have the child dropped unfinished by whoever polls it (see [`ExitSlot::poll_killed`]).

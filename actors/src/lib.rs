@@ -4,6 +4,7 @@
 //! - [`supervisor`] — the Supervisor actor: child specs, restart policies, intensity, backoff,
 //!   escalation, ordered shutdown.
 //! - [`child`] — starting an actor so that every exit (stop, error, panic) reaches its supervisor.
+//! - `child_index` — a supervisor's index from child id to child.
 //! - `child_set` — a supervisor's running children, polled in its own task.
 //! - [`exit`] — exit reasons and the slot a child names its error in.
 //! - [`window`] — restart intensity (`max_restarts` within `period`).
@@ -14,6 +15,7 @@
 
 pub mod backoff;
 pub mod child;
+mod child_index;
 mod child_set;
 pub mod exit;
 pub mod forecast;
@@ -28,8 +30,8 @@ pub use child::{ChildContext, Shutdown, StartedChild};
 pub use exit::{ExitReason, ExitSlot};
 pub use mailbox::{MailboxProbe, ProbeReading, Probes, Refused};
 pub use supervisor::{
-    ChildSpec, Down, ListChildren, MonitorChild, ShutdownPolicy, StartChild, Supervisor,
-    SupervisorError, SupervisorSpec, TerminateChild,
+    ChildPolicy, ChildSpec, Down, ListChildren, MonitorChild, ShutdownPolicy, StartChild,
+    Supervisor, SupervisorError, SupervisorSpec, TerminateChild,
 };
 pub use tree::{
     discard_events, ChildStatus, EventSink, Restart, Strategy, SupervisionEvent,

@@ -5,7 +5,7 @@
 //! A supervisor is itself a child (it handles [`Shutdown`] and records why it gave up in its
 //! [`ExitSlot`]), so trees nest: when a supervisor gives up, its parent sees an `Error` exit.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -16,6 +16,7 @@ use tokio::time::Instant;
 
 use crate::backoff::Backoff;
 use crate::child::{ChildContext, Shutdown, StartedChild};
+use crate::child_index::ChildIndex;
 use crate::child_set::{ChildSet, Exited};
 use crate::exit::{ExitReason, ExitSlot};
 use crate::tree::{
@@ -42,13 +43,37 @@ impl Default for ShutdownPolicy {
 
 type Factory = Arc<dyn Fn(ChildContext) -> StartedChild + Send + Sync>;
 
+/// When a child is restarted, how it is stopped and how a crash loop backs off (OTP's
+/// `restart` and `shutdown` flags, and Hive's backoff).
+///
+/// A spec holds it behind an [`Arc`] so that the thousands of children of one pool share one
+/// copy: an idle child carries a pointer, not some eighty bytes of settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChildPolicy {
+    pub restart: Restart,
+    pub shutdown: ShutdownPolicy,
+    pub backoff: Backoff,
+}
+
+impl Default for ChildPolicy {
+    fn default() -> Self {
+        Self {
+            restart: Restart::Permanent,
+            shutdown: ShutdownPolicy::default(),
+            backoff: Backoff::default(),
+        }
+    }
+}
+
+/// The policy of every spec that does not set its own, shared by all of them.
+static DEFAULT_POLICY: std::sync::LazyLock<Arc<ChildPolicy>> =
+    std::sync::LazyLock::new(Arc::default);
+
 /// How to start one child, and what to do when it ends.
 #[derive(Clone)]
 pub struct ChildSpec {
     pub id: String,
-    pub restart: Restart,
-    pub shutdown: ShutdownPolicy,
-    pub backoff: Backoff,
+    policy: Arc<ChildPolicy>,
     start: Factory,
 }
 
@@ -56,8 +81,7 @@ impl std::fmt::Debug for ChildSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChildSpec")
             .field("id", &self.id)
-            .field("restart", &self.restart)
-            .field("shutdown", &self.shutdown)
+            .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
 }
@@ -71,25 +95,37 @@ impl ChildSpec {
     ) -> Self {
         Self {
             id: id.into(),
-            restart: Restart::Permanent,
-            shutdown: ShutdownPolicy::default(),
-            backoff: Backoff::default(),
+            policy: DEFAULT_POLICY.clone(),
             start: Arc::new(start),
         }
     }
 
+    /// Use `policy`, shared with every other spec given the same one.
+    pub fn policy(mut self, policy: Arc<ChildPolicy>) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    // The setters below copy a shared policy only when they change it, so that a spec asking
+    // for what it already has keeps sharing.
     pub fn restart(mut self, restart: Restart) -> Self {
-        self.restart = restart;
+        if self.policy.restart != restart {
+            Arc::make_mut(&mut self.policy).restart = restart;
+        }
         self
     }
 
     pub fn shutdown(mut self, shutdown: ShutdownPolicy) -> Self {
-        self.shutdown = shutdown;
+        if self.policy.shutdown != shutdown {
+            Arc::make_mut(&mut self.policy).shutdown = shutdown;
+        }
         self
     }
 
     pub fn backoff(mut self, backoff: Backoff) -> Self {
-        self.backoff = backoff;
+        if self.policy.backoff != backoff {
+            Arc::make_mut(&mut self.policy).backoff = backoff;
+        }
         self
     }
 }
@@ -240,7 +276,7 @@ impl Child {
         self.incidents().on_end = Some(tx);
         Some(StopStep {
             running,
-            policy: self.spec.shutdown,
+            policy: self.spec.policy.shutdown,
             done,
         })
     }
@@ -248,7 +284,7 @@ impl Child {
     fn view(&self) -> ChildView {
         ChildView {
             id: self.spec.id.clone(),
-            restart: self.spec.restart,
+            restart: self.spec.policy.restart,
             status: self.status,
             restarts: self.restarts,
             last_exit: self.incidents.as_ref().and_then(|i| i.last_exit.clone()),
@@ -289,7 +325,7 @@ pub struct Supervisor {
     /// Boxed: a map that grows by appending leaves its nodes about half full, and empty slots
     /// of a few pointers cost less than empty slots of whole children.
     children: BTreeMap<u64, Box<Child>>,
-    by_id: HashMap<String, u64>,
+    by_id: ChildIndex,
     next_seq: u64,
     window: RestartWindow,
     stopping: bool,
@@ -322,7 +358,7 @@ impl Supervisor {
             exit,
             initial: children,
             children: BTreeMap::new(),
-            by_id: HashMap::new(),
+            by_id: ChildIndex::default(),
             next_seq: 0,
             stopping: false,
             draining: None,
@@ -358,16 +394,22 @@ impl Supervisor {
         });
     }
 
+    fn seq_of(&self, id: &str) -> Option<u64> {
+        let children = &self.children;
+        self.by_id
+            .get(id, |seq| children.get(&seq).map(|c| c.spec.id.as_str()))
+    }
+
     fn add(&mut self, spec: ChildSpec) -> Result<(), SupervisorError> {
         if self.stopping {
             return Err(SupervisorError::ShuttingDown);
         }
-        if self.by_id.contains_key(&spec.id) {
+        if self.seq_of(&spec.id).is_some() {
             return Err(SupervisorError::DuplicateChild(spec.id));
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.by_id.insert(spec.id.clone(), seq);
+        self.by_id.insert(&spec.id, seq);
         self.view.write().child_counts.add(ChildStatus::Stopped);
         self.children.insert(
             seq,
@@ -435,7 +477,7 @@ impl Supervisor {
 
     fn remove(&mut self, seq: u64) -> Option<Box<Child>> {
         let child = self.children.remove(&seq)?;
-        self.by_id.remove(&child.spec.id);
+        self.by_id.remove(&child.spec.id, seq);
         self.view.write().child_counts.remove(child.status);
         Some(child)
     }
@@ -468,7 +510,7 @@ impl Supervisor {
             });
         }
         let uptime = child.started_at.elapsed();
-        let policy = child.spec.restart;
+        let policy = child.spec.policy.restart;
         self.emit(
             &id,
             SupervisionEventKind::ChildExited {
@@ -514,12 +556,12 @@ impl Supervisor {
         let Some(child) = self.children.get_mut(&seq) else {
             return;
         };
-        child.consecutive = if uptime >= child.spec.backoff.reset_after {
+        child.consecutive = if uptime >= child.spec.policy.backoff.reset_after {
             1
         } else {
             child.consecutive + 1
         };
-        let delay = child.spec.backoff.delay(child.consecutive);
+        let delay = child.spec.policy.backoff.delay(child.consecutive);
         self.restart_group(seq, &reason, delay, ctx);
     }
 
@@ -558,7 +600,7 @@ impl Supervisor {
             let Some(child) = self.children.get_mut(&member) else {
                 continue;
             };
-            if member != seq && child.spec.restart == Restart::Temporary {
+            if member != seq && child.spec.policy.restart == Restart::Temporary {
                 self.remove(member);
                 continue;
             }
@@ -715,7 +757,7 @@ impl Handler<TerminateChild> for Supervisor {
     type Result = ResponseActFuture<Self, Result<(), SupervisorError>>;
 
     fn handle(&mut self, msg: TerminateChild, ctx: &mut Context<Self>) -> Self::Result {
-        let Some(&seq) = self.by_id.get(&msg.0) else {
+        let Some(seq) = self.seq_of(&msg.0) else {
             return Box::pin(fut::ready(Err(SupervisorError::NoSuchChild(msg.0))));
         };
         let Some(child) = self.children.get_mut(&seq) else {
@@ -728,7 +770,7 @@ impl Handler<TerminateChild> for Supervisor {
             Some(step) => {
                 // Forgotten once its exit arrives, so that the exit is still reported.
                 child.terminating = true;
-                self.by_id.remove(&msg.0);
+                self.by_id.remove(&msg.0, seq);
                 Some(step)
             }
             None => {
@@ -752,10 +794,7 @@ impl Handler<MonitorChild> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, MonitorChild { id, watcher }: MonitorChild, _: &mut Context<Self>) {
-        let child = self
-            .by_id
-            .get(&id)
-            .and_then(|seq| self.children.get_mut(seq));
+        let child = self.seq_of(&id).and_then(|seq| self.children.get_mut(&seq));
         match child {
             Some(child) if child.running.is_some() => child.incidents().monitors.push(watcher),
             _ => watcher.do_send(Down {
@@ -782,9 +821,8 @@ impl Handler<ListChildren> for Supervisor {
     fn handle(&mut self, msg: ListChildren, _: &mut Context<Self>) -> Self::Result {
         MessageResult(match msg.only {
             Some(id) => self
-                .by_id
-                .get(&id)
-                .and_then(|seq| self.children.get(seq))
+                .seq_of(&id)
+                .and_then(|seq| self.children.get(&seq))
                 .map(|c| c.view())
                 .into_iter()
                 .collect(),
@@ -803,5 +841,33 @@ impl Handler<Shutdown> for Supervisor {
 
     fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
         self.shut_down(SupervisorStatus::Stopped, ctx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(id: &str) -> ChildSpec {
+        ChildSpec::new(id, |ctx: ChildContext| StartedChild::failed(ctx.exit, "unused"))
+    }
+
+    #[test]
+    fn specs_share_one_policy_until_one_changes_it() {
+        let (a, b) = (spec("a"), spec("b").restart(Restart::Permanent));
+        assert!(Arc::ptr_eq(&a.policy, &b.policy));
+        let c = spec("c").restart(Restart::Transient);
+        assert!(!Arc::ptr_eq(&a.policy, &c.policy));
+        assert_eq!(c.policy.restart, Restart::Transient);
+        assert_eq!(a.policy.restart, Restart::Permanent);
+        let shared = Arc::new(ChildPolicy {
+            backoff: Backoff::immediate(),
+            ..ChildPolicy::default()
+        });
+        let (d, e) = (
+            spec("d").policy(shared.clone()),
+            spec("e").policy(shared.clone()).backoff(Backoff::immediate()),
+        );
+        assert!(Arc::ptr_eq(&d.policy, &shared) && Arc::ptr_eq(&e.policy, &shared));
     }
 }
