@@ -5,7 +5,6 @@
 //! handler, in a future the actor spawned on its context, or in `started()` ends only that future,
 //! and the supervisor turns the outcome into an [`ExitReason`] (see `child_set`).
 
-use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -13,11 +12,10 @@ use std::pin::Pin;
 use actix::dev::channel;
 use actix::prelude::*;
 use actix_rt::ArbiterHandle;
-use futures::future::{AbortHandle, Abortable};
 use futures::FutureExt;
-use tokio::sync::oneshot;
 
 use crate::exit::{ExitReason, ExitSlot};
+use crate::remote;
 
 /// Asks a supervised actor to stop. Every child actor handles it, usually with `ctx.stop()`; an
 /// actor with work to hand back does that first.
@@ -73,31 +71,19 @@ impl StartedChild {
     {
         let (tx, rx) = channel::channel::<A>(capacity);
         let addr = Addr::new(tx);
-        let (ended_tx, ended) = oneshot::channel::<Result<(), Box<dyn Any + Send>>>();
-        let (abort, registration) = AbortHandle::new_pair();
+        let (child_end, supervisor_end) = remote::link();
         // The closure is sent; the actor and its context are built on the arbiter's own thread.
         let spawned = arbiter.spawn_fn(move || {
             let mut ctx = Context::<A>::with_receiver(rx);
             ctx.set_mailbox_capacity(capacity);
             keep_alive(&mut ctx);
-            let actor = Abortable::new(ctx.into_future(make()), registration);
-            actix_rt::spawn(async move {
-                let outcome = AssertUnwindSafe(actor).catch_unwind().await.map(|_| ());
-                let _ = ended_tx.send(outcome);
-            });
+            actix_rt::spawn(child_end.run(ctx.into_future(make())));
         });
-        let kill_on_drop = KillOnDrop(abort);
-        let future = Box::pin(async move {
-            let _kill = kill_on_drop;
-            if !spawned {
-                panic!("the arbiter for this child is not running");
-            }
-            match ended.await {
-                Ok(Ok(())) => {}
-                Ok(Err(payload)) => std::panic::resume_unwind(payload),
-                Err(_) => panic!("the arbiter of this child stopped"),
-            }
-        });
+        let future: Pin<Box<dyn Future<Output = ()>>> = if spawned {
+            Box::pin(supervisor_end)
+        } else {
+            Box::pin(async { panic!("the arbiter for this child is not running") })
+        };
         let stop = shutdown_by(&addr);
         (addr, StartedChild { future, stop })
     }
@@ -145,14 +131,5 @@ impl StartedChild {
             future: Box::pin(async move { exit.fail(reason) }),
             stop: Box::new(|| {}),
         }
-    }
-}
-
-/// Drops a remote actor when the local future that stands for it is dropped.
-struct KillOnDrop(AbortHandle);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }

@@ -10,6 +10,7 @@
 //! - [`window`] — restart intensity (`max_restarts` within `period`).
 //! - [`backoff`] — delays between restarts of a crash-looping child.
 //! - [`tree`] — snapshots of the live tree; supervision events.
+//! - [`remote`] — the link between a child on another arbiter and its supervisor.
 //! - [`mailbox`] — bounded-mailbox probes and the `try_send` that counts refusals.
 //! - [`forecast`] — pure statistics for the monitor: detectors, forecasters, time-to-breach.
 
@@ -20,6 +21,7 @@ mod child_set;
 pub mod exit;
 pub mod forecast;
 pub mod mailbox;
+pub mod remote;
 pub mod supervisor;
 mod sync;
 pub mod tree;

@@ -849,7 +849,9 @@ mod tests {
     use super::*;
 
     fn spec(id: &str) -> ChildSpec {
-        ChildSpec::new(id, |ctx: ChildContext| StartedChild::failed(ctx.exit, "unused"))
+        ChildSpec::new(id, |ctx: ChildContext| {
+            StartedChild::failed(ctx.exit, "unused")
+        })
     }
 
     #[test]
@@ -866,7 +868,9 @@ mod tests {
         });
         let (d, e) = (
             spec("d").policy(shared.clone()),
-            spec("e").policy(shared.clone()).backoff(Backoff::immediate()),
+            spec("e")
+                .policy(shared.clone())
+                .backoff(Backoff::immediate()),
         );
         assert!(Arc::ptr_eq(&d.policy, &shared) && Arc::ptr_eq(&e.policy, &shared));
     }

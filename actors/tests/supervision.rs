@@ -412,7 +412,13 @@ async fn a_child_on_another_arbiter_is_supervised_like_a_local_one() {
         exit_reason(&h.until(exited("remote")).await),
         ExitReason::Error("told to fail".into())
     );
+    h.until(started("remote")).await;
+    // The thread the child runs on goes away: its supervisor hears of it like of a crash.
     arbiter.stop();
+    assert_eq!(
+        exit_reason(&h.until(exited("remote")).await),
+        ExitReason::Panic("the arbiter of this child stopped".into())
+    );
 }
 
 fn strategy_spec(h: &Harness, strategy: Strategy, max_restarts: u32) -> SupervisorSpec {
