@@ -239,6 +239,11 @@ pub struct ServeArgs {
     /// How long audit log entries are kept; `0s` keeps them for ever [default: 90d].
     #[arg(long, env = "HIVE_AUDIT_RETENTION", value_parser = humantime::parse_duration)]
     pub audit_retention: Option<std::time::Duration>,
+    /// A URL the alerts plugin POSTs forecast breaches and anomalies to (repeat the flag for
+    /// more, or give a comma-separated list in the variable). Replaces the config file's
+    /// `plugins.alerts.webhooks`.
+    #[arg(long = "alert-webhook", env = "HIVE_ALERT_WEBHOOKS", value_delimiter = ',')]
+    pub alert_webhooks: Vec<String>,
     #[command(flatten)]
     pub store: StoreArgs,
 }
@@ -275,6 +280,10 @@ impl ServeArgs {
         if let Some(retention) = self.audit_retention {
             config.audit_retention_ms = retention.as_millis() as u64;
         }
+        if !self.alert_webhooks.is_empty() {
+            config.plugins.alerts.webhooks = self.alert_webhooks.clone();
+        }
+        config.plugins.validate()?;
         if let Some(relative) = config.allow_exec.iter().find(|p| !p.is_absolute()) {
             anyhow::bail!(
                 "allow_exec entries must be absolute paths; {} is not",

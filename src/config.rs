@@ -137,6 +137,127 @@ pub struct Config {
     pub audit_retention_ms: u64,
     /// The memory the monitor forecasts RSS against (the predecessor's promise: under 80 MB).
     pub memory_budget_bytes: u64,
+    /// What the monitor's plugins do with its forecasts.
+    pub plugins: Plugins,
+}
+
+/// The plugins under the `plugins` supervisor, each told of every monitor sample.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Plugins {
+    pub shedding: Shedding,
+    pub alerts: Alerts,
+    pub autoscaler: Autoscaler,
+}
+
+/// Turning low-priority submissions away before a mailbox on the submission path fills.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Shedding {
+    pub enabled: bool,
+    /// Least confidence of a forecast breach that starts shedding.
+    pub min_confidence: f64,
+    /// How long shedding lasts after the last forecast that called for it: a forecast that
+    /// flickers must not switch it on and off every second.
+    pub hold_ms: u64,
+}
+
+impl Default for Shedding {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            min_confidence: 0.5,
+            hold_ms: 10_000,
+        }
+    }
+}
+
+/// Webhooks told of forecast breaches and anomalies.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Alerts {
+    /// `http(s)://` URLs each alert is POSTed to as JSON; none turns the plugin off.
+    pub webhooks: Vec<String>,
+    /// Least time between two alerts of one kind about one series.
+    pub cooldown_ms: u64,
+    /// Time a webhook has to answer before the delivery counts as failed.
+    pub timeout_ms: u64,
+    /// Least confidence of a forecast breach worth an alert.
+    pub min_confidence: f64,
+}
+
+impl Default for Alerts {
+    fn default() -> Self {
+        Self {
+            webhooks: Vec::new(),
+            cooldown_ms: 5 * 60 * 1000,
+            timeout_ms: 5_000,
+            min_confidence: 0.5,
+        }
+    }
+}
+
+/// Pools the autoscaler sizes, by role; none turns the plugin off.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Autoscaler {
+    pub pools: std::collections::BTreeMap<crate::domain::names::Role, PoolBounds>,
+    /// How long an added agent's pool must have had idle agents and no queue before one of the
+    /// agents the autoscaler added is removed again.
+    pub idle_ms: u64,
+    /// Least time between two changes to one pool, so that each change is seen before the next.
+    pub cooldown_ms: u64,
+}
+
+impl Default for Autoscaler {
+    fn default() -> Self {
+        Self {
+            pools: Default::default(),
+            idle_ms: 60_000,
+            cooldown_ms: 5_000,
+        }
+    }
+}
+
+impl Plugins {
+    /// What a parser cannot check: bounds in order, webhooks that are HTTP URLs.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for (role, pool) in &self.autoscaler.pools {
+            anyhow::ensure!(
+                pool.min <= pool.max && pool.max > 0,
+                "plugins.autoscaler.pools.{role}: min ({}) must not exceed max ({}), and max must be positive",
+                pool.min,
+                pool.max
+            );
+        }
+        for url in &self.alerts.webhooks {
+            let parsed = reqwest::Url::parse(url)
+                .map_err(|e| anyhow::anyhow!("plugins.alerts.webhooks: {url:?} is not a URL: {e}"))?;
+            anyhow::ensure!(
+                matches!(parsed.scheme(), "http" | "https"),
+                "plugins.alerts.webhooks: {url:?} must be an http:// or https:// URL"
+            );
+        }
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&self.shedding.min_confidence)
+                && (0.0..=1.0).contains(&self.alerts.min_confidence),
+            "plugins: min_confidence must be between 0 and 1"
+        );
+        Ok(())
+    }
+}
+
+/// The size a pool is kept within, and what an added agent is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolBounds {
+    pub min: usize,
+    pub max: usize,
+    /// The executor of added agents (default: built-in).
+    #[serde(default)]
+    pub executor: crate::domain::agent::ExecutorSpec,
+    #[serde(default)]
+    pub capabilities: crate::domain::agent::Capabilities,
 }
 
 /// Shape limits on request JSON: a small body can still nest deeply or hold huge strings.
@@ -194,6 +315,7 @@ impl Default for Config {
             retention_ms: 7 * DAY_MS,
             audit_retention_ms: 90 * DAY_MS,
             memory_budget_bytes: 80_000_000,
+            plugins: Plugins::default(),
         }
     }
 }

@@ -133,6 +133,10 @@ pub struct HiveInner {
     pub http: reqwest::Client,
     /// Audit entries waiting for the SecurityManager to hand them to the store.
     pub audit: crate::api::audit::AuditBuffer,
+    /// The running plugins, told of every monitor sample.
+    pub plugins: crate::plugins::PluginBoard,
+    /// Published by the shedding plugin; read by every task submission.
+    pub shedding: arc_swap::ArcSwap<crate::plugins::shedding::ShedState>,
 }
 
 pub type Hive = Arc<HiveInner>;
@@ -177,6 +181,8 @@ impl HiveInner {
                 .build()
                 .unwrap_or_default(),
             audit: Default::default(),
+            plugins: Default::default(),
+            shedding: Default::default(),
             config,
         })
     }

@@ -11,6 +11,7 @@
 //! - [`agents`] — the Agent actor, its executors and the agent registry.
 //! - [`managers`] — the actors under the root: store, configuration, security, communication,
 //!   orchestrator, lifecycle (with a pool supervisor per role), performance, plugins.
+//! - [`plugins`] — actors that act on the monitor's forecasts: shedding, alerts, autoscaler.
 //! - [`store`] — diesel schema and rows, the read pool, and the StoreManager that commits writes
 //!   in groups.
 //! - [`bus`] — lifecycle events for server-sent events and in-process listeners.
@@ -39,5 +40,6 @@ pub mod gate;
 pub mod loadtest;
 pub mod managers;
 pub mod metrics;
+pub mod plugins;
 pub mod store;
 pub mod telemetry;

@@ -40,6 +40,13 @@ pub struct Metrics {
     pub sse_clients: IntGauge,
     pub rate_limited: IntCounter,
     pub audit_dropped: IntCounter,
+    pub plugin_dropped: IntCounterVec,
+    pub shedding_level: IntGauge,
+    pub tasks_shed: IntCounterVec,
+    pub alerts: IntCounterVec,
+    pub alert_deliveries: IntCounterVec,
+    pub autoscaler_changes: IntCounterVec,
+    pub autoscaler_agents: IntGaugeVec,
 }
 
 /// Latency buckets from 50 µs to about 26 s: the API's own work sits at the low end, tasks that
@@ -370,6 +377,73 @@ impl Metrics {
                 IntCounter::new(
                     "hive_audit_dropped_total",
                     "Audit entries dropped because the buffer waiting for the store was full."
+                )
+            ),
+            plugin_dropped: register!(
+                r,
+                IntCounterVec::new(
+                    opts(
+                        "hive_plugin_insights_dropped_total",
+                        "Monitor samples a plugin missed because its mailbox was full."
+                    ),
+                    &["plugin"]
+                )
+            ),
+            shedding_level: register!(
+                r,
+                IntGauge::new(
+                    "hive_shedding_level",
+                    "Submissions turned away early: 0 none, 1 low priority, 2 low and normal."
+                )
+            ),
+            tasks_shed: register!(
+                r,
+                IntCounterVec::new(
+                    opts(
+                        "hive_tasks_shed_total",
+                        "Submissions refused with 503 because a mailbox was forecast to fill."
+                    ),
+                    &["priority"]
+                )
+            ),
+            alerts: register!(
+                r,
+                IntCounterVec::new(
+                    opts(
+                        "hive_alerts_total",
+                        "Alerts raised, by kind (breach_forecast, anomaly)."
+                    ),
+                    &["kind"]
+                )
+            ),
+            alert_deliveries: register!(
+                r,
+                IntCounterVec::new(
+                    opts(
+                        "hive_alert_deliveries_total",
+                        "Alert webhook calls, by outcome (delivered, failed)."
+                    ),
+                    &["outcome"]
+                )
+            ),
+            autoscaler_changes: register!(
+                r,
+                IntCounterVec::new(
+                    opts(
+                        "hive_autoscaler_changes_total",
+                        "Agents the autoscaler added or removed, by pool and direction (up, down)."
+                    ),
+                    &["pool", "direction"]
+                )
+            ),
+            autoscaler_agents: register!(
+                r,
+                IntGaugeVec::new(
+                    opts(
+                        "hive_autoscaler_agents",
+                        "Agents in a pool the autoscaler sizes, as it last counted them."
+                    ),
+                    &["pool"]
                 )
             ),
             registry: r,

@@ -42,6 +42,12 @@ pub enum ApiError {
     Forbidden(String),
     #[error("too many requests; retry in {retry_after_s} s")]
     TooManyRequests { retry_after_s: u64 },
+    #[error("{priority}-priority submissions are shed for now: {reason}")]
+    Shed {
+        priority: &'static str,
+        reason: String,
+        retry_after_s: u64,
+    },
     #[error("internal error")]
     Internal(String),
 }
@@ -77,6 +83,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => ("unauthorized", "Unauthorized"),
             ApiError::Forbidden(_) => ("forbidden", "Forbidden"),
             ApiError::TooManyRequests { .. } => ("rate-limited", "Too many requests"),
+            ApiError::Shed { .. } => ("shed", "Shedding low-priority work"),
             ApiError::Internal(_) => ("internal", "Internal server error"),
         }
     }
@@ -98,7 +105,9 @@ impl ResponseError for ApiError {
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound { .. } | ApiError::NoRoute => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Busy(_) | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Busy(_) | ApiError::Unavailable(_) | ApiError::Shed { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -145,7 +154,7 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed { allow } => {
                 response.insert_header((header::ALLOW, *allow));
             }
-            ApiError::TooManyRequests { retry_after_s } => {
+            ApiError::TooManyRequests { retry_after_s } | ApiError::Shed { retry_after_s, .. } => {
                 response.insert_header((header::RETRY_AFTER, *retry_after_s));
             }
             ApiError::Unauthorized(_) => {

@@ -33,6 +33,16 @@ pub async fn submit(
     hive: web::Data<Hive>,
     Json(task): Json<NewTask>,
 ) -> Result<HttpResponse, ApiError> {
+    let shed = hive.shedding.load();
+    if shed.refuses(task.priority) {
+        let priority = task.priority.as_str();
+        hive.metrics.tasks_shed.with_label_values(&[priority]).inc();
+        return Err(ApiError::Shed {
+            priority,
+            reason: shed.reason.clone().unwrap_or_default(),
+            retry_after_s: shed.retry_after_s,
+        });
+    }
     let created = ask(
         &hive.slots.orchestrator,
         &hive.kinds.orchestrator,

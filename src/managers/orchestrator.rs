@@ -81,6 +81,26 @@ pub enum RestartOutcome {
     Busy,
 }
 
+/// The load of some pools, for the autoscaler.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PoolLoads {
+    pub roles: Vec<Role>,
+    pub reply: oneshot::Sender<Vec<PoolLoad>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PoolLoad {
+    /// Agents of the role that can take work now or are working.
+    pub agents: usize,
+    /// Ids of the idle ones.
+    pub idle: Vec<String>,
+    /// Queued tasks by priority (`Priority::index`).
+    pub queued: [usize; 4],
+    /// How long the oldest queued task of each priority has waited, in milliseconds.
+    pub oldest_wait_ms: [u64; 4],
+}
+
 /// An agent (re)started and can take work.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -776,6 +796,36 @@ impl Handler<AgentUp> for Orchestrator {
             .idle
             .insert(up.id);
         self.dispatch(&role, ctx);
+    }
+}
+
+impl Handler<PoolLoads> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, PoolLoads { roles, reply }: PoolLoads, _: &mut Context<Self>) {
+        self.hive.kinds.orchestrator.handled();
+        let _timer = self.hive.metrics.processing("orchestrator");
+        let loads = roles
+            .iter()
+            .map(|role| {
+                let mut load = PoolLoad {
+                    agents: self.agents.values().filter(|a| a.role == *role).count(),
+                    ..PoolLoad::default()
+                };
+                if let Some(queues) = self.roles.get(role) {
+                    load.idle = queues.idle.iter().cloned().collect();
+                    for (i, queue) in queues.by_priority.iter().enumerate() {
+                        load.queued[i] = queue.len();
+                        load.oldest_wait_ms[i] = queue
+                            .front()
+                            .and_then(|id| self.tasks.get(id))
+                            .map_or(0, |a| a.queued_at.elapsed().as_millis() as u64);
+                    }
+                }
+                load
+            })
+            .collect();
+        let _ = reply.send(loads);
     }
 }
 

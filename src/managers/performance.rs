@@ -15,6 +15,7 @@ use super::monitor::{Findings, Monitor, Reading, HORIZON};
 use crate::allocator::AllocatorStats;
 use crate::context::Hive;
 use crate::domain::task::Priority;
+use crate::plugins::Insight;
 
 /// A breach forecast is announced at most this often per series.
 const BREACH_COOLDOWN: Duration = Duration::from_secs(30);
@@ -121,7 +122,13 @@ impl PerformanceManager {
         }
         m.monitor_history_bytes
             .set(findings.view.history_bytes as i64);
-        self.hive.monitor.store(Arc::new(findings.view));
+        let view = Arc::new(findings.view);
+        self.hive.monitor.store(view.clone());
+        let insight = Insight {
+            view,
+            anomalies: findings.anomalies.into(),
+        };
+        self.hive.plugins.tell(&self.hive, &insight);
     }
 
     fn sample(&mut self) {

@@ -129,7 +129,10 @@ pub fn root(hive: &Hive, database: Database) -> Supervisor {
     };
     let plugins = Supervisor::child_spec(
         SupervisorSpec::new("plugins", tree.clone(), sink.clone()).parent("root"),
-        Vec::new,
+        {
+            let hive = hive.clone();
+            move || crate::plugins::specs(&hive)
+        },
         m.control,
         |_| {},
     );

@@ -1,0 +1,253 @@
+//! Alerts: a forecast breach or an anomaly becomes a JSON POST to each configured webhook, at most
+//! once per cooldown for one kind of alert about one series. Every alert is also an `alert` event
+//! on the bus and counted in `hive_alerts_total{kind}`; deliveries in
+//! `hive_alert_deliveries_total{outcome}`.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use hive_actors::Shutdown;
+use serde::Serialize;
+
+use super::{Insight, Plugin};
+use crate::context::Hive;
+use crate::domain::time::now_ms;
+use crate::managers::monitor::HORIZON;
+
+/// Most webhook calls in flight: a webhook that hangs must not pile up requests.
+const MAX_IN_FLIGHT: usize = 32;
+
+/// The body POSTed to a webhook.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alert {
+    /// `breach_forecast` or `anomaly`.
+    pub kind: &'static str,
+    pub series: String,
+    pub at_ms: i64,
+    /// One line for a human.
+    pub summary: String,
+    /// The series' latest value (breach) or the anomalous one.
+    pub value: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_to_breach_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+}
+
+/// The alerts one sample raises, before cooldowns: every new anomaly, and every series forecast
+/// to reach its limit within the horizon with at least `min_confidence`.
+pub fn alerts_of(insight: &Insight, min_confidence: f64) -> Vec<Alert> {
+    let view = &insight.view;
+    let horizon_s = HORIZON as f64 * view.interval_ms as f64 / 1000.0;
+    let at_ms = now_ms();
+    let mut alerts: Vec<Alert> = insight
+        .anomalies
+        .iter()
+        .map(|a| Alert {
+            kind: "anomaly",
+            series: a.series.clone(),
+            at_ms: a.at_ms,
+            summary: format!(
+                "{} is anomalous at {} (score {:.2})",
+                a.series, a.value, a.score
+            ),
+            value: a.value,
+            limit: None,
+            time_to_breach_s: None,
+            confidence: None,
+            score: Some(a.score),
+        })
+        .collect();
+    for s in &view.series {
+        let (Some(t), Some(confidence), Some(limit)) = (s.time_to_breach_s, s.confidence, s.limit)
+        else {
+            continue;
+        };
+        if t <= horizon_s && confidence >= min_confidence {
+            alerts.push(Alert {
+                kind: "breach_forecast",
+                series: s.name.clone(),
+                at_ms,
+                summary: format!(
+                    "{} is forecast to reach its limit of {limit} {} in {t:.0} s (confidence {confidence:.2})",
+                    s.name, s.unit
+                ),
+                value: s.last,
+                limit: Some(limit),
+                time_to_breach_s: Some(t),
+                confidence: Some(confidence),
+                score: None,
+            });
+        }
+    }
+    alerts
+}
+
+pub struct Alerter {
+    hive: Hive,
+    /// When each kind of alert about each series was last raised.
+    raised: HashMap<(&'static str, String), Instant>,
+    cooldown: Duration,
+    in_flight: Rc<Cell<usize>>,
+}
+
+impl Alerter {
+    pub fn new(hive: Hive) -> Self {
+        let cooldown = Duration::from_millis(hive.config.plugins.alerts.cooldown_ms);
+        Self {
+            hive,
+            raised: HashMap::new(),
+            cooldown,
+            in_flight: Rc::default(),
+        }
+    }
+
+    fn due(&mut self, alert: &Alert, now: Instant) -> bool {
+        let key = (alert.kind, alert.series.clone());
+        if self
+            .raised
+            .get(&key)
+            .is_some_and(|at| now.duration_since(*at) < self.cooldown)
+        {
+            return false;
+        }
+        self.raised.insert(key, now);
+        true
+    }
+
+    fn raise(&self, alert: Alert) {
+        let m = &self.hive.metrics;
+        m.alerts.with_label_values(&[alert.kind]).inc();
+        tracing::warn!(kind = alert.kind, series = %alert.series, summary = %alert.summary, "alert");
+        let body = serde_json::to_value(&alert).unwrap_or_default();
+        self.hive.bus.publish("alert", body.clone());
+        let timeout = Duration::from_millis(self.hive.config.plugins.alerts.timeout_ms);
+        for url in &self.hive.config.plugins.alerts.webhooks {
+            if self.in_flight.get() >= MAX_IN_FLIGHT {
+                m.alert_deliveries.with_label_values(&["dropped"]).inc();
+                continue;
+            }
+            self.in_flight.set(self.in_flight.get() + 1);
+            let request = self.hive.http.post(url).timeout(timeout).json(&body).send();
+            let (hive, in_flight) = (self.hive.clone(), self.in_flight.clone());
+            actix_rt::spawn(async move {
+                let outcome = match request.await.and_then(|r| r.error_for_status()) {
+                    Ok(_) => "delivered",
+                    Err(e) => {
+                        // The error names the host, never the URL's path or query, which may
+                        // carry the webhook's secret.
+                        let host = e.url().and_then(|u| u.host_str().map(str::to_owned));
+                        tracing::warn!(error = %e.without_url(), host = ?host, "alert delivery failed");
+                        "failed"
+                    }
+                };
+                hive.metrics
+                    .alert_deliveries
+                    .with_label_values(&[outcome])
+                    .inc();
+                in_flight.set(in_flight.get() - 1);
+            });
+        }
+    }
+}
+
+impl Actor for Alerter {
+    type Context = Context<Self>;
+}
+
+impl Plugin for Alerter {
+    const NAME: &'static str = "alerts";
+}
+
+impl Handler<Insight> for Alerter {
+    type Result = ();
+
+    fn handle(&mut self, insight: Insight, _: &mut Context<Self>) {
+        let now = Instant::now();
+        let min_confidence = self.hive.config.plugins.alerts.min_confidence;
+        for alert in alerts_of(&insight, min_confidence) {
+            if self.due(&alert, now) {
+                self.raise(alert);
+            }
+        }
+    }
+}
+
+impl Handler<Shutdown> for Alerter {
+    type Result = ();
+
+    fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::managers::monitor::{AnomalyView, MonitorView, SeriesView};
+    use std::sync::Arc;
+
+    fn insight(series: Vec<SeriesView>, anomalies: Vec<AnomalyView>) -> Insight {
+        Insight {
+            view: Arc::new(MonitorView {
+                interval_ms: 1000,
+                series,
+                ..MonitorView::default()
+            }),
+            anomalies: anomalies.into(),
+        }
+    }
+
+    fn series(name: &str, ttb: Option<f64>, confidence: f64) -> SeriesView {
+        SeriesView {
+            name: name.into(),
+            unit: "bytes",
+            last: 70e6,
+            samples: 60,
+            limit: Some(80e6),
+            forecast: None,
+            time_to_breach_s: ttb,
+            confidence: ttb.map(|_| confidence),
+        }
+    }
+
+    #[test]
+    fn near_confident_breaches_and_new_anomalies_raise_alerts() {
+        let anomaly = AnomalyView {
+            series: "queue.low".into(),
+            at_ms: 5,
+            value: 200.0,
+            score: 0.9,
+        };
+        let alerts = alerts_of(
+            &insight(
+                vec![
+                    series("memory.rss", Some(12.0), 0.9),
+                    series("memory.allocated", Some(12.0), 0.2),
+                    series("mailbox.store", Some(200.0), 0.9),
+                    series("queue.low", None, 0.0),
+                ],
+                vec![anomaly],
+            ),
+            0.5,
+        );
+        let kinds: Vec<(&str, &str)> = alerts
+            .iter()
+            .map(|a| (a.kind, a.series.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![("anomaly", "queue.low"), ("breach_forecast", "memory.rss")]
+        );
+        assert_eq!(alerts[1].time_to_breach_s, Some(12.0));
+        assert!(alerts[1].summary.contains("in 12 s"), "{}", alerts[1].summary);
+        assert_eq!(alerts[0].score, Some(0.9));
+    }
+}

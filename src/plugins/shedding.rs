@@ -1,0 +1,272 @@
+//! Load shedding ahead of a full mailbox. A full orchestrator or store mailbox refuses every
+//! submission alike, critical ones included; shedding low-priority work while the monitor
+//! forecasts that fill keeps room for the work that matters. The plugin decides, the tasks API
+//! reads the decision ([`ShedState`]) on every submission.
+
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use hive_actors::Shutdown;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{Insight, Plugin};
+use crate::context::Hive;
+use crate::domain::task::Priority;
+use crate::domain::time::now_ms;
+use crate::managers::monitor::{MonitorView, HORIZON};
+
+/// The mailboxes every submission passes through.
+const WATCHED: [&str; 2] = ["mailbox.orchestrator", "mailbox.store"];
+/// Share of its capacity at which a mailbox is about to fill whatever the trend says.
+const NEARLY_FULL: f64 = 0.9;
+
+/// Which submissions are turned away early, as the tasks API reads it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct ShedState {
+    /// Submissions of a lower priority than this get 503; `None` while nothing is shed.
+    pub below: Option<Priority>,
+    /// The series whose forecast called for it, and why.
+    pub series: Option<String>,
+    pub reason: Option<String>,
+    pub since_ms: Option<i64>,
+    /// What a refused client is told to wait.
+    pub retry_after_s: u64,
+}
+
+impl ShedState {
+    pub fn refuses(&self, priority: Priority) -> bool {
+        self.below.is_some_and(|below| priority < below)
+    }
+
+    /// 0 nothing shed, 1 low, 2 low and normal: the `hive_shedding_level` gauge.
+    fn level(&self) -> i64 {
+        match self.below {
+            None | Some(Priority::Low) => 0,
+            Some(Priority::Normal) => 1,
+            Some(_) => 2,
+        }
+    }
+}
+
+/// What one sample's forecasts call for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    pub below: Priority,
+    pub series: String,
+    pub reason: String,
+}
+
+/// Shed low priority when a watched mailbox is forecast to fill within the horizon; low and
+/// normal when within a third of it or when it is nearly full already. High and critical work
+/// is never shed: only a really full mailbox refuses it.
+pub fn assess(view: &MonitorView, min_confidence: f64) -> Option<Call> {
+    let horizon_s = HORIZON as f64 * view.interval_ms as f64 / 1000.0;
+    let mut worst: Option<Call> = None;
+    for s in view
+        .series
+        .iter()
+        .filter(|s| WATCHED.contains(&s.name.as_str()))
+    {
+        let Some(limit) = s.limit.filter(|l| *l > 0.0) else {
+            continue;
+        };
+        let fill = s.last / limit;
+        let breach = s
+            .time_to_breach_s
+            .filter(|_| s.confidence.unwrap_or(0.0) >= min_confidence);
+        let call = if fill >= NEARLY_FULL {
+            Some((Priority::High, format!("{} is {:.0} % full", s.name, fill * 100.0)))
+        } else {
+            breach.and_then(|t| {
+                let below = if t <= horizon_s / 3.0 {
+                    Priority::High
+                } else if t <= horizon_s {
+                    Priority::Normal
+                } else {
+                    return None;
+                };
+                let confidence = s.confidence.unwrap_or(0.0);
+                let why = format!(
+                    "{} is forecast to fill in {t:.0} s (confidence {confidence:.2})",
+                    s.name
+                );
+                Some((below, why))
+            })
+        };
+        if let Some((below, reason)) = call {
+            if worst.as_ref().is_none_or(|w| below > w.below) {
+                worst = Some(Call {
+                    below,
+                    series: s.name.clone(),
+                    reason,
+                });
+            }
+        }
+    }
+    worst
+}
+
+pub struct Shedder {
+    hive: Hive,
+    /// Until when the current decision stands without a new call for it.
+    held_until: Option<Instant>,
+    hold: Duration,
+}
+
+impl Shedder {
+    pub fn new(hive: Hive) -> Self {
+        let hold = Duration::from_millis(hive.config.plugins.shedding.hold_ms);
+        Self {
+            hive,
+            held_until: None,
+            hold,
+        }
+    }
+
+    fn publish(&self, state: ShedState) {
+        let m = &self.hive.metrics;
+        m.shedding_level.set(state.level());
+        match &state.reason {
+            Some(reason) => {
+                tracing::warn!(below = ?state.below, %reason, "shedding low-priority submissions")
+            }
+            None => tracing::info!("shedding ended"),
+        }
+        self.hive.bus.publish(
+            "plugin.shedding",
+            serde_json::to_value(&state).unwrap_or_default(),
+        );
+        self.hive.shedding.store(std::sync::Arc::new(state));
+    }
+
+    fn decide(&mut self, call: Option<Call>, now: Instant) {
+        let current = self.hive.shedding.load_full();
+        let held = self.held_until.is_some_and(|until| now < until);
+        match call {
+            // A weaker call does not lift a stronger decision before its hold runs out.
+            Some(call) if !held || current.below.is_none_or(|b| call.below >= b) => {
+                self.held_until = Some(now + self.hold);
+                if current.below != Some(call.below) {
+                    self.publish(ShedState {
+                        below: Some(call.below),
+                        series: Some(call.series),
+                        reason: Some(call.reason),
+                        since_ms: Some(now_ms()),
+                        retry_after_s: self.hold.as_secs().max(1),
+                    });
+                }
+            }
+            Some(_) => {}
+            None if !held && current.below.is_some() => {
+                self.held_until = None;
+                self.publish(ShedState::default());
+            }
+            None => {}
+        }
+    }
+}
+
+impl Actor for Shedder {
+    type Context = Context<Self>;
+
+    /// A plugin that stops (or crashes) must not leave submissions refused behind it.
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        if self.hive.shedding.load().below.is_some() {
+            self.publish(ShedState::default());
+        }
+    }
+}
+
+impl Plugin for Shedder {
+    const NAME: &'static str = "shedding";
+}
+
+impl Handler<Insight> for Shedder {
+    type Result = ();
+
+    fn handle(&mut self, insight: Insight, _: &mut Context<Self>) {
+        let min_confidence = self.hive.config.plugins.shedding.min_confidence;
+        self.decide(assess(&insight.view, min_confidence), Instant::now());
+    }
+}
+
+impl Handler<Shutdown> for Shedder {
+    type Result = ();
+
+    fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::managers::monitor::SeriesView;
+
+    fn series(name: &str, last: f64, ttb: Option<f64>, confidence: f64) -> SeriesView {
+        SeriesView {
+            name: name.into(),
+            unit: "messages",
+            last,
+            samples: 60,
+            limit: Some(1000.0),
+            forecast: None,
+            time_to_breach_s: ttb,
+            confidence: ttb.map(|_| confidence),
+        }
+    }
+
+    fn view(series: Vec<SeriesView>) -> MonitorView {
+        MonitorView {
+            interval_ms: 1000,
+            series,
+            ..MonitorView::default()
+        }
+    }
+
+    #[test]
+    fn the_nearer_the_forecast_fill_the_more_is_shed() {
+        let calm = view(vec![series("mailbox.store", 10.0, None, 0.0)]);
+        assert_eq!(assess(&calm, 0.5), None);
+        let coming = view(vec![series("mailbox.store", 100.0, Some(25.0), 0.8)]);
+        let call = assess(&coming, 0.5).expect("a call");
+        assert_eq!(call.below, Priority::Normal);
+        assert!(call.reason.contains("25 s"), "{}", call.reason);
+        let close = view(vec![series("mailbox.orchestrator", 100.0, Some(5.0), 0.8)]);
+        assert_eq!(assess(&close, 0.5).map(|c| c.below), Some(Priority::High));
+        let full = view(vec![series("mailbox.store", 950.0, None, 0.0)]);
+        assert_eq!(assess(&full, 0.5).map(|c| c.below), Some(Priority::High));
+    }
+
+    #[test]
+    fn unsure_far_or_unwatched_forecasts_shed_nothing() {
+        let unsure = view(vec![series("mailbox.store", 100.0, Some(5.0), 0.3)]);
+        assert_eq!(assess(&unsure, 0.5), None);
+        let far = view(vec![series("mailbox.store", 100.0, Some(120.0), 0.9)]);
+        assert_eq!(assess(&far, 0.5), None);
+        let agents = view(vec![series("mailbox.agent", 999.0, Some(1.0), 0.9)]);
+        assert_eq!(assess(&agents, 0.5), None);
+    }
+
+    #[test]
+    fn the_worst_watched_mailbox_decides() {
+        let both = view(vec![
+            series("mailbox.orchestrator", 100.0, Some(25.0), 0.9),
+            series("mailbox.store", 100.0, Some(4.0), 0.9),
+        ]);
+        let call = assess(&both, 0.5).expect("a call");
+        assert_eq!((call.below, call.series.as_str()), (Priority::High, "mailbox.store"));
+    }
+
+    #[test]
+    fn only_priorities_below_the_floor_are_refused() {
+        let state = ShedState {
+            below: Some(Priority::High),
+            ..ShedState::default()
+        };
+        assert!(state.refuses(Priority::Low) && state.refuses(Priority::Normal));
+        assert!(!state.refuses(Priority::High) && !state.refuses(Priority::Critical));
+        assert!(!ShedState::default().refuses(Priority::Low));
+    }
+}
