@@ -242,7 +242,11 @@ pub struct ServeArgs {
     /// A URL the alerts plugin POSTs forecast breaches and anomalies to (repeat the flag for
     /// more, or give a comma-separated list in the variable). Replaces the config file's
     /// `plugins.alerts.webhooks`.
-    #[arg(long = "alert-webhook", env = "HIVE_ALERT_WEBHOOKS", value_delimiter = ',')]
+    #[arg(
+        long = "alert-webhook",
+        env = "HIVE_ALERT_WEBHOOKS",
+        value_delimiter = ','
+    )]
     pub alert_webhooks: Vec<String>,
     #[command(flatten)]
     pub store: StoreArgs,

@@ -231,8 +231,9 @@ impl Plugins {
             );
         }
         for url in &self.alerts.webhooks {
-            let parsed = reqwest::Url::parse(url)
-                .map_err(|e| anyhow::anyhow!("plugins.alerts.webhooks: {url:?} is not a URL: {e}"))?;
+            let parsed = reqwest::Url::parse(url).map_err(|e| {
+                anyhow::anyhow!("plugins.alerts.webhooks: {url:?} is not a URL: {e}")
+            })?;
             anyhow::ensure!(
                 matches!(parsed.scheme(), "http" | "https"),
                 "plugins.alerts.webhooks: {url:?} must be an http:// or https:// URL"

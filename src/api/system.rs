@@ -101,6 +101,8 @@ pub struct SystemStatus {
     /// Time per message by actor kind since the start, in milliseconds (`{"p50","p99"}`).
     #[schema(value_type = Object)]
     pub processing_ms: serde_json::Map<String, serde_json::Value>,
+    /// Which submissions the shedding plugin turns away now, and why.
+    pub shedding: crate::plugins::shedding::ShedState,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -152,6 +154,7 @@ pub async fn status(hive: web::Data<Hive>) -> Result<HttpResponse, ApiError> {
         },
         mailboxes: readings,
         processing_ms,
+        shedding: (**hive.shedding.load()).clone(),
     }))
 }
 

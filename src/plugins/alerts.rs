@@ -90,11 +90,38 @@ pub fn alerts_of(insight: &Insight, min_confidence: f64) -> Vec<Alert> {
     alerts
 }
 
+/// When each kind of alert about each series was last raised.
+pub struct Cooldowns {
+    raised: HashMap<(&'static str, String), Instant>,
+    period: Duration,
+}
+
+impl Cooldowns {
+    pub fn new(period: Duration) -> Self {
+        Self {
+            raised: HashMap::new(),
+            period,
+        }
+    }
+
+    /// Whether `alert` may be raised at `now`; if so, its cooldown starts.
+    pub fn admit(&mut self, alert: &Alert, now: Instant) -> bool {
+        let key = (alert.kind, alert.series.clone());
+        if self
+            .raised
+            .get(&key)
+            .is_some_and(|at| now.duration_since(*at) < self.period)
+        {
+            return false;
+        }
+        self.raised.insert(key, now);
+        true
+    }
+}
+
 pub struct Alerter {
     hive: Hive,
-    /// When each kind of alert about each series was last raised.
-    raised: HashMap<(&'static str, String), Instant>,
-    cooldown: Duration,
+    cooldowns: Cooldowns,
     in_flight: Rc<Cell<usize>>,
 }
 
@@ -103,23 +130,9 @@ impl Alerter {
         let cooldown = Duration::from_millis(hive.config.plugins.alerts.cooldown_ms);
         Self {
             hive,
-            raised: HashMap::new(),
-            cooldown,
+            cooldowns: Cooldowns::new(cooldown),
             in_flight: Rc::default(),
         }
-    }
-
-    fn due(&mut self, alert: &Alert, now: Instant) -> bool {
-        let key = (alert.kind, alert.series.clone());
-        if self
-            .raised
-            .get(&key)
-            .is_some_and(|at| now.duration_since(*at) < self.cooldown)
-        {
-            return false;
-        }
-        self.raised.insert(key, now);
-        true
     }
 
     fn raise(&self, alert: Alert) {
@@ -173,7 +186,7 @@ impl Handler<Insight> for Alerter {
         let now = Instant::now();
         let min_confidence = self.hive.config.plugins.alerts.min_confidence;
         for alert in alerts_of(&insight, min_confidence) {
-            if self.due(&alert, now) {
+            if self.cooldowns.admit(&alert, now) {
                 self.raise(alert);
             }
         }
@@ -238,16 +251,39 @@ mod tests {
             ),
             0.5,
         );
-        let kinds: Vec<(&str, &str)> = alerts
-            .iter()
-            .map(|a| (a.kind, a.series.as_str()))
-            .collect();
+        let kinds: Vec<(&str, &str)> = alerts.iter().map(|a| (a.kind, a.series.as_str())).collect();
         assert_eq!(
             kinds,
             vec![("anomaly", "queue.low"), ("breach_forecast", "memory.rss")]
         );
         assert_eq!(alerts[1].time_to_breach_s, Some(12.0));
-        assert!(alerts[1].summary.contains("in 12 s"), "{}", alerts[1].summary);
+        assert!(
+            alerts[1].summary.contains("in 12 s"),
+            "{}",
+            alerts[1].summary
+        );
         assert_eq!(alerts[0].score, Some(0.9));
+    }
+
+    #[test]
+    fn one_kind_of_alert_about_one_series_waits_out_its_cooldown() {
+        let mut cooldowns = Cooldowns::new(Duration::from_secs(60));
+        let alert = |kind, series: &str| Alert {
+            kind,
+            series: series.into(),
+            at_ms: 0,
+            summary: String::new(),
+            value: 0.0,
+            limit: None,
+            time_to_breach_s: None,
+            confidence: None,
+            score: None,
+        };
+        let t0 = Instant::now();
+        assert!(cooldowns.admit(&alert("anomaly", "queue.low"), t0));
+        assert!(!cooldowns.admit(&alert("anomaly", "queue.low"), t0 + Duration::from_secs(59)));
+        assert!(cooldowns.admit(&alert("breach_forecast", "queue.low"), t0));
+        assert!(cooldowns.admit(&alert("anomaly", "memory.rss"), t0));
+        assert!(cooldowns.admit(&alert("anomaly", "queue.low"), t0 + Duration::from_secs(60)));
     }
 }

@@ -92,7 +92,10 @@ fn added_name(role: &Role) -> String {
 
 fn is_added(role: &Role, name: &str) -> bool {
     let prefix = added_name(role);
-    name == prefix || name.strip_prefix(&prefix).is_some_and(|r| r.starts_with('-'))
+    name == prefix
+        || name
+            .strip_prefix(&prefix)
+            .is_some_and(|r| r.starts_with('-'))
 }
 
 #[derive(Default)]
@@ -169,9 +172,9 @@ impl Autoscaler {
             } else if pool.calm_since.is_none() {
                 pool.calm_since = Some(now);
             }
-            let cooling = pool
-                .last_change
-                .is_some_and(|at| now.duration_since(at) < Duration::from_millis(config.cooldown_ms));
+            let cooling = pool.last_change.is_some_and(|at| {
+                now.duration_since(at) < Duration::from_millis(config.cooldown_ms)
+            });
             if pool.busy || cooling {
                 continue;
             }
@@ -188,7 +191,9 @@ impl Autoscaler {
                 idle_added: idle_added.len(),
                 pressure,
                 forecast,
-                calm_for: pool.calm_since.map_or(Duration::ZERO, |at| now.duration_since(at)),
+                calm_for: pool
+                    .calm_since
+                    .map_or(Duration::ZERO, |at| now.duration_since(at)),
             };
             let change = decide(bounds, &reading, Duration::from_millis(config.idle_ms));
             if change == Change::Keep {
@@ -230,19 +235,20 @@ impl Autoscaler {
             executor: bounds.executor.clone(),
         };
         let (reply, created) = oneshot::channel();
-        let sent = self.hive.kinds.lifecycle.try_send(
-            &lifecycle,
-            CreateAgents {
-                spec,
-                count,
-                reply,
-            },
-        );
+        let sent = self
+            .hive
+            .kinds
+            .lifecycle
+            .try_send(&lifecycle, CreateAgents { spec, count, reply });
         let hive = self.hive.clone();
         ctx.spawn(
             async move {
                 let added = match sent {
-                    Ok(()) => created.await.ok().and_then(Result::ok).map_or(0, |a| a.len()),
+                    Ok(()) => created
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                        .map_or(0, |a| a.len()),
                     Err(_) => 0,
                 };
                 hive.metrics
@@ -388,18 +394,30 @@ mod tests {
 
     #[test]
     fn a_pool_below_its_minimum_is_filled_up() {
-        assert_eq!(decide(&bounds(3, 10), &reading(1, 0, 0.0, None), IDLE), Change::Add(2));
+        assert_eq!(
+            decide(&bounds(3, 10), &reading(1, 0, 0.0, None), IDLE),
+            Change::Add(2)
+        );
     }
 
     #[test]
     fn agents_are_added_before_the_target_breaks_and_never_past_the_maximum() {
         let b = bounds(1, 10);
         // Half the target used now, but forecast past the headroom: add before it breaks.
-        assert_eq!(decide(&b, &reading(4, 50, 0.5, Some(0.9)), IDLE), Change::Add(2));
+        assert_eq!(
+            decide(&b, &reading(4, 50, 0.5, Some(0.9)), IDLE),
+            Change::Add(2)
+        );
         assert_eq!(decide(&b, &reading(9, 50, 1.5, None), IDLE), Change::Add(1));
-        assert_eq!(decide(&b, &reading(10, 50, 3.0, Some(5.0)), IDLE), Change::Keep);
+        assert_eq!(
+            decide(&b, &reading(10, 50, 3.0, Some(5.0)), IDLE),
+            Change::Keep
+        );
         // Comfortable now and ahead: nothing.
-        assert_eq!(decide(&b, &reading(4, 50, 0.3, Some(0.4)), IDLE), Change::Keep);
+        assert_eq!(
+            decide(&b, &reading(4, 50, 0.3, Some(0.4)), IDLE),
+            Change::Keep
+        );
     }
 
     #[test]
@@ -413,7 +431,10 @@ mod tests {
             forecast: Some(0.0),
             calm_for,
         };
-        assert_eq!(decide(&b, &calm(8, 6, Duration::from_secs(30)), IDLE), Change::Keep);
+        assert_eq!(
+            decide(&b, &calm(8, 6, Duration::from_secs(30)), IDLE),
+            Change::Keep
+        );
         assert_eq!(decide(&b, &calm(8, 6, IDLE), IDLE), Change::Remove(3));
         assert_eq!(decide(&b, &calm(3, 3, IDLE), IDLE), Change::Remove(1));
         assert_eq!(decide(&b, &calm(2, 2, IDLE), IDLE), Change::Keep);

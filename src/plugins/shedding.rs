@@ -76,7 +76,10 @@ pub fn assess(view: &MonitorView, min_confidence: f64) -> Option<Call> {
             .time_to_breach_s
             .filter(|_| s.confidence.unwrap_or(0.0) >= min_confidence);
         let call = if fill >= NEARLY_FULL {
-            Some((Priority::High, format!("{} is {:.0} % full", s.name, fill * 100.0)))
+            Some((
+                Priority::High,
+                format!("{} is {:.0} % full", s.name, fill * 100.0),
+            ))
         } else {
             breach.and_then(|t| {
                 let below = if t <= horizon_s / 3.0 {
@@ -256,7 +259,10 @@ mod tests {
             series("mailbox.store", 100.0, Some(4.0), 0.9),
         ]);
         let call = assess(&both, 0.5).expect("a call");
-        assert_eq!((call.below, call.series.as_str()), (Priority::High, "mailbox.store"));
+        assert_eq!(
+            (call.below, call.series.as_str()),
+            (Priority::High, "mailbox.store")
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod helpers;
 mod loadtest;
 mod monitor;
 mod openapi;
+mod plugins;
 #[path = "../support/postgres.rs"]
 mod postgres_schema;
 mod process;
