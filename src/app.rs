@@ -58,6 +58,9 @@ impl Application {
         crate::allocator::init();
         let config = Arc::new(config);
         let database = Database::resolve(config.database_url.as_deref(), &config.data_dir)?;
+        if matches!(database, Database::Sqlite(_)) {
+            crate::store::sqlite_heap::limit(config.sqlite_heap_limit_bytes);
+        }
         let store = Store::new(&database);
         let metrics = Arc::new(Metrics::new()?);
         let threads = if config.agent_threads == 0 {

@@ -139,6 +139,9 @@ pub struct Config {
     pub memory_budget_bytes: u64,
     /// What the monitor's plugins do with its forecasts.
     pub plugins: Plugins,
+    /// Soft limit on SQLite's own heap (page caches, statements) across all its connections;
+    /// 0 leaves each connection's cache to grow to its default 2 MiB. SQLite only.
+    pub sqlite_heap_limit_bytes: u64,
 }
 
 /// The plugins under the `plugins` supervisor, each told of every monitor sample.
@@ -317,6 +320,7 @@ impl Default for Config {
             audit_retention_ms: 90 * DAY_MS,
             memory_budget_bytes: 80_000_000,
             plugins: Plugins::default(),
+            sqlite_heap_limit_bytes: 8 << 20,
         }
     }
 }

@@ -31,6 +31,7 @@ pub struct Metrics {
     pub store_pruned: IntCounterVec,
     pub resident_memory: IntGauge,
     pub allocator: IntGaugeVec,
+    pub sqlite_heap: IntGauge,
     pub actor_processing: HistogramVec,
     pub forecast: GaugeVec,
     pub forecast_breach: GaugeVec,
@@ -305,6 +306,13 @@ impl Metrics {
                         "jemalloc's heap figures: allocated, active, resident and retained bytes."
                     ),
                     &["kind"]
+                )
+            ),
+            sqlite_heap: register!(
+                r,
+                IntGauge::new(
+                    "hive_sqlite_heap_bytes",
+                    "SQLite's own heap (page caches, statements), outside jemalloc's figures."
                 )
             ),
             actor_processing: register!(

@@ -109,6 +109,8 @@ pub struct SystemStatus {
 pub struct Memory {
     pub rss_bytes: u64,
     pub allocator: crate::allocator::AllocatorStats,
+    /// SQLite's page caches and statements, allocated outside jemalloc (0 on PostgreSQL).
+    pub sqlite_heap_bytes: u64,
 }
 
 /// Agents and tasks by status, memory, uptime and mailboxes.
@@ -151,6 +153,7 @@ pub async fn status(hive: web::Data<Hive>) -> Result<HttpResponse, ApiError> {
         memory: Memory {
             rss_bytes: sample.resident_memory_bytes,
             allocator: sample.allocator,
+            sqlite_heap_bytes: sample.sqlite_heap_bytes,
         },
         mailboxes: readings,
         processing_ms,

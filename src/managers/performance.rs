@@ -25,6 +25,8 @@ pub struct Sample {
     pub at_ms: i64,
     pub resident_memory_bytes: u64,
     pub allocator: AllocatorStats,
+    /// SQLite's own heap (0 on PostgreSQL).
+    pub sqlite_heap_bytes: u64,
 }
 
 pub struct PerformanceManager {
@@ -172,10 +174,13 @@ impl PerformanceManager {
         for (kind, bytes) in allocator.by_kind() {
             m.allocator.with_label_values(&[kind]).set(bytes as i64);
         }
+        let sqlite_heap_bytes = crate::store::sqlite_heap::used();
+        m.sqlite_heap.set(sqlite_heap_bytes as i64);
         let sample = Sample {
             at_ms: crate::domain::time::now_ms(),
             resident_memory_bytes: rss,
             allocator,
+            sqlite_heap_bytes,
         };
         let watched = self.readings(&readings, &sample);
         let findings = self.monitor.observe(sample.at_ms, watched);

@@ -9,6 +9,7 @@ pub mod manager;
 pub mod models;
 pub mod retention;
 pub mod schema;
+pub mod sqlite_heap;
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
