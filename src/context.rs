@@ -135,6 +135,8 @@ pub struct HiveInner {
     pub audit: crate::api::audit::AuditBuffer,
     /// The running plugins, told of every monitor sample.
     pub plugins: crate::plugins::PluginBoard,
+    /// The wait of each class's oldest queued task, published by the orchestrator.
+    pub queue_ages: crate::managers::queue_age::QueueAges,
     /// Published by the shedding plugin; read by every task submission.
     pub shedding: arc_swap::ArcSwap<crate::plugins::shedding::ShedState>,
 }
@@ -183,6 +185,7 @@ impl HiveInner {
             audit: Default::default(),
             plugins: Default::default(),
             shedding: Default::default(),
+            queue_ages: Default::default(),
             config,
         })
     }

@@ -6,6 +6,7 @@ pub mod lifecycle;
 pub mod monitor;
 pub mod orchestrator;
 pub mod performance;
+pub mod queue_age;
 pub mod root;
 pub mod security;
 

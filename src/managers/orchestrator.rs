@@ -225,12 +225,20 @@ impl Orchestrator {
         rx
     }
 
+    /// After a task joined or left a class's queue: its depth gauge and its oldest task's age.
     fn queue_gauge(&self, priority: Priority, delta: i64) {
         self.hive
             .metrics
             .task_queue_depth
             .with_label_values(&[priority.as_str()])
             .add(delta);
+        let oldest = self
+            .roles
+            .values()
+            .filter_map(|q| q.by_priority[priority.index()].front())
+            .filter_map(|id| self.tasks.get(id).map(|a| a.queued_at))
+            .min();
+        self.hive.queue_ages.set(priority, oldest);
     }
 
     /// Put a task at the back (or, when handed back, the front) of its queue and dispatch.

@@ -77,6 +77,13 @@ impl PerformanceManager {
             value: self.hive.metrics.queue_depth(p) as f64,
             limit: None,
         }));
+        let now = Instant::now();
+        readings.extend(Priority::BY_URGENCY.into_iter().map(|p| Reading {
+            name: format!("wait.{}", p.as_str()),
+            unit: "ms",
+            value: self.hive.queue_ages.wait_ms(p, now) as f64,
+            limit: Some(self.hive.config.slo.of(p) as f64),
+        }));
         readings
     }
 

@@ -59,6 +59,14 @@ async fn every_bounded_series_is_forecast_against_its_limit() {
         .expect("the store's mailbox is watched");
     assert_eq!(store["limit"], 8192.0);
     assert!(series(&app, "queue.critical").await.is_some());
+    // Queue wait is forecast against each class's target.
+    let wait = series(&app, "wait.normal")
+        .await
+        .expect("the normal class's queue wait is watched");
+    assert_eq!(
+        (wait["unit"].as_str(), wait["limit"].as_f64()),
+        (Some("ms"), Some(2000.0))
+    );
     let view = app.json("/api/v1/monitor/forecasts").await;
     let bytes = view["history_bytes"].as_u64().unwrap();
     assert!(
