@@ -37,6 +37,26 @@ pub enum Command {
     /// The performance quality gate: the standard scenario with 10 and 200 agents on a server of
     /// its own; exits non-zero on a miss.
     Gate(GateArgs),
+    /// Drive a server of its own through overload traces (ramp, burst, leak): score the
+    /// monitor's predictions made at least 10 s ahead, and count SLO violations with the
+    /// prediction-driven plugins off and on.
+    Replay {
+        /// Traces to run, comma-separated (ramp, burst, leak).
+        #[arg(long, value_delimiter = ',', default_value = "ramp,burst,leak")]
+        trace: Vec<String>,
+        /// Agents in the pool under load.
+        #[arg(long, default_value_t = 8)]
+        agents: usize,
+        /// Milliseconds each task sleeps: with `agents`, the pool's capacity.
+        #[arg(long, default_value_t = 100)]
+        sleep_ms: u64,
+        /// Most agents the autoscaler may grow the pool to when the plugins are on.
+        #[arg(long, default_value_t = 32)]
+        max_agents: usize,
+        /// Print one JSON object instead of the text report.
+        #[arg(long)]
+        json: bool,
+    },
     /// Score each row of a `timestamp,value` CSV with the monitor's anomaly detector; writes
     /// `timestamp,value,anomaly_score`, each score from that row and earlier ones only.
     Detect {

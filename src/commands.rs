@@ -60,6 +60,47 @@ pub async fn token(command: TokenCommand) -> anyhow::Result<()> {
 }
 
 /// `hive loadtest`: the report (or the capacity steps) on stdout, as text or one JSON object.
+/// `hive replay`: the named traces, each with the plugins off and on.
+pub async fn replay(
+    names: &[String],
+    agents: usize,
+    sleep_ms: u64,
+    max_agents: usize,
+    json: bool,
+) -> anyhow::Result<()> {
+    use crate::loadtest::replay::{Settings, Trace};
+    let builtin = Trace::builtin();
+    let traces = names
+        .iter()
+        .map(|name| {
+            builtin
+                .iter()
+                .find(|t| t.name == name.as_str())
+                .cloned()
+                .ok_or_else(|| {
+                    anyhow::anyhow!("no trace named {name:?}; there are ramp, burst and leak")
+                })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    anyhow::ensure!(
+        agents > 0 && sleep_ms > 0,
+        "--agents and --sleep-ms must be positive"
+    );
+    let settings = Settings {
+        agents,
+        sleep_ms,
+        max_agents: max_agents.max(agents),
+    };
+    let report = crate::loadtest::replay::replay(settings, traces, |step| {
+        if !json {
+            eprintln!("replaying {step}");
+        }
+    })
+    .await?;
+    println!("{}", render(&report, json)?);
+    Ok(())
+}
+
 pub async fn loadtest(args: LoadtestArgs) -> anyhow::Result<()> {
     let scenario = args.scenario()?;
     let target = match &args.url {

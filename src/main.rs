@@ -11,6 +11,17 @@ fn main() -> std::process::ExitCode {
         Command::Loadtest(args) => {
             client_runtime().and_then(|rt| rt.block_on(hive::commands::loadtest(args)))
         }
+        Command::Replay {
+            trace,
+            agents,
+            sleep_ms,
+            max_agents,
+            json,
+        } => client_runtime().and_then(|rt| {
+            rt.block_on(hive::commands::replay(
+                &trace, agents, sleep_ms, max_agents, json,
+            ))
+        }),
         Command::Gate(args) => {
             client_runtime().and_then(|rt| rt.block_on(hive::commands::gate(args)))
         }

@@ -19,6 +19,7 @@ pub struct Metrics {
     pub task_retries: IntCounter,
     pub task_queue_depth: IntGaugeVec,
     pub task_queue_wait: HistogramVec,
+    pub task_slo_missed: IntCounterVec,
     pub task_run: Histogram,
     pub agents: IntGaugeVec,
     pub mailbox_depth: IntGaugeVec,
@@ -192,6 +193,16 @@ impl Metrics {
                     opts(
                         "hive_task_queue_depth",
                         "Tasks waiting for an agent, by priority."
+                    ),
+                    &["priority"]
+                )
+            ),
+            task_slo_missed: register!(
+                r,
+                IntCounterVec::new(
+                    opts(
+                        "hive_task_slo_missed_total",
+                        "Attempts dispatched after waiting longer than their class's queue-wait target."
                     ),
                     &["priority"]
                 )

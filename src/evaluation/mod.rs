@@ -6,10 +6,12 @@
 //! - [`series`] — NAB's `timestamp,value` CSV.
 //! - [`nab`] — NAB's scoring rules and the threshold sweep.
 //! - [`accuracy`] — forecast accuracy as MASE against the naive forecast, per horizon.
+//! - [`overload`] — overload predictions scored against real breaches (`hive replay`).
 //! - [`report`] — `hive evaluate`: every detector on a NAB corpus, every forecaster's MASE.
 
 pub mod accuracy;
 pub mod nab;
+pub mod overload;
 pub mod report;
 pub mod series;
 

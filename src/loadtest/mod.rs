@@ -8,12 +8,15 @@
 //! - [`observer`] — each task's end from the event stream; the server's memory and restarts.
 //! - [`latency`] — HDR histograms per endpoint.
 //! - [`report`] — the report and its text form.
+//! - [`replay`] — `hive replay`: load traces that overload a server, the monitor's predictions
+//!   scored, SLO violations with the plugins off and on.
 //! - [`capacity`] — `--find-capacity`: steps the rate up until p95 crosses a limit.
 
 pub mod capacity;
 pub mod driver;
 pub mod latency;
 pub mod observer;
+pub mod replay;
 pub mod report;
 pub mod scenario;
 pub mod target;

@@ -55,6 +55,16 @@ impl Target {
         })
     }
 
+    /// Another handle on a server this run already reaches, for a task of its own; the server
+    /// stays owned by the first.
+    pub fn with_client(base: String, client: reqwest::Client) -> Target {
+        Target {
+            base,
+            client,
+            server: None,
+        }
+    }
+
     /// The process id of the server this run started, if it started one.
     pub fn own_pid(&self) -> Option<u32> {
         self.server.as_ref().map(|s| s.child.id())

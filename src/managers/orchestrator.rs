@@ -387,11 +387,19 @@ impl Orchestrator {
         }
         agent.task = Some(id.clone());
         let wait = active.queued_at.elapsed();
+        let priority = active.record.priority;
         self.hive
             .metrics
             .task_queue_wait
-            .with_label_values(&[active.record.priority.as_str()])
+            .with_label_values(&[priority.as_str()])
             .observe(wait.as_secs_f64());
+        if wait.as_millis() > u128::from(self.hive.config.slo.of(priority)) {
+            self.hive
+                .metrics
+                .task_slo_missed
+                .with_label_values(&[priority.as_str()])
+                .inc();
+        }
         let timeout_after = Duration::from_millis(active.record.timeout_ms);
         let timed = id.clone();
         let timeout = ctx.run_later(timeout_after, move |act, ctx| {

@@ -1,0 +1,175 @@
+//! Scoring overload predictions against what really happened (`hive replay`).
+//!
+//! Once a second, for every bounded series, the replay notes whether the series was past its
+//! limit (a *breach*: a mailbox full, a class's oldest queued task past its target) and whether
+//! the monitor predicted one (its time-to-breach within the forecast horizon, with at least the
+//! confidence its `monitor.breach_forecast` events need). Runs of either, per series, are
+//! episodes; an episode starts at its first second, and a gap shorter than [`MERGE_GAP_S`] does
+//! not end it.
+//!
+//! - **Recall**: the share of breach episodes predicted at least `lead` seconds before they
+//!   began: some second in `[start − window, start − lead]` was an alarm.
+//! - **Precision**: the share of alarm episodes (a prediction while the series was not already
+//!   past its limit) that a breach of the same series began within `window` seconds after.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// A pause shorter than this inside a run of breaches (or alarms) does not split it.
+pub const MERGE_GAP_S: f64 = 5.0;
+
+/// One series at one second of a replay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    /// Seconds since the start of the run.
+    pub t: f64,
+    pub series: String,
+    /// The series was at or past its limit.
+    pub breached: bool,
+    /// The monitor predicted the limit within its horizon.
+    pub predicted: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PredictionScore {
+    pub breaches: usize,
+    /// Breach episodes predicted at least `lead` seconds ahead.
+    pub breaches_predicted: usize,
+    pub alarms: usize,
+    /// Alarm episodes a breach followed within the window.
+    pub alarms_confirmed: usize,
+    pub precision: Option<f64>,
+    pub recall: Option<f64>,
+    /// Per breach predicted in time, how long before it the first alarm of the window came;
+    /// the median, in seconds.
+    pub median_lead_s: Option<f64>,
+}
+
+impl PredictionScore {
+    pub fn add(&mut self, other: &PredictionScore) {
+        self.breaches += other.breaches;
+        self.breaches_predicted += other.breaches_predicted;
+        self.alarms += other.alarms;
+        self.alarms_confirmed += other.alarms_confirmed;
+        self.finish(None);
+    }
+
+    fn finish(&mut self, leads: Option<&mut Vec<f64>>) {
+        let share = |n: usize, of: usize| (of > 0).then(|| n as f64 / of as f64);
+        self.precision = share(self.alarms_confirmed, self.alarms);
+        self.recall = share(self.breaches_predicted, self.breaches);
+        if let Some(leads) = leads {
+            leads.sort_by(f64::total_cmp);
+            self.median_lead_s = leads.get(leads.len() / 2).copied();
+        }
+    }
+}
+
+/// The starts of the runs of seconds at which `on` holds, gaps under [`MERGE_GAP_S`] bridged.
+fn onsets(samples: &[&Observation], on: impl Fn(&Observation) -> bool) -> Vec<f64> {
+    let mut starts = Vec::new();
+    let mut last_on: Option<f64> = None;
+    for s in samples.iter().filter(|s| on(s)) {
+        if last_on.is_none_or(|last| s.t - last >= MERGE_GAP_S) {
+            starts.push(s.t);
+        }
+        last_on = Some(s.t);
+    }
+    starts
+}
+
+/// Score the predictions in `observations` made at least `lead` seconds ahead, looking back at
+/// most `window` seconds from a breach.
+pub fn score(observations: &[Observation], lead: f64, window: f64) -> PredictionScore {
+    let mut by_series: BTreeMap<&str, Vec<&Observation>> = BTreeMap::new();
+    for o in observations {
+        by_series.entry(o.series.as_str()).or_default().push(o);
+    }
+    let mut total = PredictionScore::default();
+    let mut leads = Vec::new();
+    for samples in by_series.values_mut() {
+        samples.sort_by(|a, b| a.t.total_cmp(&b.t));
+        let alarm = |o: &Observation| o.predicted && !o.breached;
+        let breaches = onsets(samples, |o| o.breached);
+        let alarms = onsets(samples, alarm);
+        total.breaches += breaches.len();
+        total.alarms += alarms.len();
+        for &start in &breaches {
+            let early = samples
+                .iter()
+                .find(|o| alarm(o) && o.t >= start - window && o.t <= start - lead);
+            if let Some(first) = early {
+                total.breaches_predicted += 1;
+                leads.push(start - first.t);
+            }
+        }
+        total.alarms_confirmed += alarms
+            .iter()
+            .filter(|&&at| breaches.iter().any(|&b| b >= at && b <= at + window))
+            .count();
+    }
+    total.finish(Some(&mut leads));
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A series observed once a second for `secs`: breached in `breach`, predicted in `alarm`.
+    fn run(
+        series: &str,
+        secs: u32,
+        breach: std::ops::Range<u32>,
+        alarm: std::ops::Range<u32>,
+    ) -> Vec<Observation> {
+        (0..secs)
+            .map(|t| Observation {
+                t: f64::from(t),
+                series: series.into(),
+                breached: breach.contains(&t),
+                predicted: alarm.contains(&t),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_breach_predicted_early_enough_counts_for_both() {
+        // Alarm from 40 s, breach from 60 s: predicted 20 s ahead.
+        let s = score(&run("wait.normal", 120, 60..80, 40..80), 10.0, 40.0);
+        assert_eq!((s.breaches, s.breaches_predicted), (1, 1));
+        assert_eq!((s.alarms, s.alarms_confirmed), (1, 1));
+        assert_eq!((s.precision, s.recall), (Some(1.0), Some(1.0)));
+        assert_eq!(s.median_lead_s, Some(20.0));
+    }
+
+    #[test]
+    fn an_alarm_too_late_is_right_but_does_not_predict() {
+        // The alarm comes 5 s before the breach: confirmed, yet not 10 s ahead.
+        let s = score(&run("mailbox.store", 120, 60..70, 55..70), 10.0, 40.0);
+        assert_eq!((s.alarms_confirmed, s.breaches_predicted), (1, 0));
+        assert_eq!(s.recall, Some(0.0));
+    }
+
+    #[test]
+    fn a_false_alarm_and_a_missed_breach_each_cost_their_share() {
+        let mut obs = run("wait.low", 200, 150..160, 20..30);
+        obs.extend(run("wait.normal", 200, 0..0, 0..0));
+        let s = score(&obs, 10.0, 40.0);
+        assert_eq!((s.alarms, s.alarms_confirmed), (1, 0));
+        assert_eq!((s.breaches, s.breaches_predicted), (1, 0));
+        assert_eq!((s.precision, s.recall), (Some(0.0), Some(0.0)));
+    }
+
+    #[test]
+    fn short_gaps_do_not_split_episodes_and_nothing_scores_nothing() {
+        let mut obs = run("wait.normal", 100, 50..60, 30..50);
+        // A one-second dip inside the breach.
+        obs[55].breached = false;
+        let s = score(&obs, 10.0, 40.0);
+        assert_eq!(s.breaches, 1);
+        let calm = score(&run("wait.normal", 100, 0..0, 0..0), 10.0, 40.0);
+        assert_eq!((calm.precision, calm.recall), (None, None));
+    }
+}

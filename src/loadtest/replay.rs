@@ -1,0 +1,423 @@
+//! `hive replay`: drives a server of its own through load traces (a ramp, a burst, a slow leak)
+//! and measures two things. How well the monitor foresaw the overload: every second it reads the
+//! forecasts and notes, per bounded series, whether the series was past its limit and whether a
+//! breach was predicted, then scores predictions made at least 10 s ahead
+//! ([`crate::evaluation::overload`]). And what the plugins buy: each trace runs twice, with the
+//! prediction-driven plugins off and on (shedding, and an autoscaler sizing the pool), counting
+//! SLO violations: attempts that waited past their class's target, and critical submissions
+//! refused.
+//!
+//! Load is a multiple of the pool's capacity: `agents` agents each running sleep tasks of
+//! `sleep_ms`, so the traces overload any machine alike.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use parking_lot::Mutex;
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::target::Target;
+use crate::evaluation::overload::{score, Observation, PredictionScore};
+
+const ROLE: &str = "replay";
+/// Predictions must come this long before the breach to count.
+pub const LEAD_S: f64 = 10.0;
+/// How far before a breach an alarm may come and still be its prediction.
+pub const WINDOW_S: f64 = 40.0;
+/// The confidence the monitor's breach announcements need.
+const CONFIDENCE: f64 = 0.5;
+/// Most submissions in flight; beyond it the trace falls behind rather than piling up sockets.
+const IN_FLIGHT: usize = 512;
+/// Longest wait for the queue to drain after a trace.
+const DRAIN: Duration = Duration::from_secs(180);
+
+/// A load trace: segments of (seconds, load at the start, load at the end), load as a multiple
+/// of the pool's capacity, linear within a segment.
+#[derive(Debug, Clone, Serialize)]
+pub struct Trace {
+    pub name: &'static str,
+    pub segments: Vec<(f64, f64, f64)>,
+}
+
+impl Trace {
+    pub fn builtin() -> Vec<Trace> {
+        vec![
+            // Calm, then demand climbs past capacity over a minute, then relief.
+            Trace {
+                name: "ramp",
+                segments: vec![(30.0, 0.5, 0.5), (60.0, 0.5, 1.6), (30.0, 0.4, 0.4)],
+            },
+            // Calm, a sudden burst at two and a half times capacity, calm.
+            Trace {
+                name: "burst",
+                segments: vec![(30.0, 0.5, 0.5), (15.0, 2.5, 2.5), (45.0, 0.4, 0.4)],
+            },
+            // Just over capacity for a long while: the queue, and its wait, grow slowly.
+            Trace {
+                name: "leak",
+                segments: vec![(20.0, 0.8, 0.8), (100.0, 1.12, 1.12), (30.0, 0.4, 0.4)],
+            },
+        ]
+    }
+
+    pub fn duration(&self) -> f64 {
+        self.segments.iter().map(|s| s.0).sum()
+    }
+
+    /// Load (× capacity) at `t` seconds.
+    fn load_at(&self, t: f64) -> f64 {
+        let mut start = 0.0;
+        for &(secs, from, to) in &self.segments {
+            if t < start + secs {
+                return from + (to - from) * (t - start) / secs;
+            }
+            start += secs;
+        }
+        0.0
+    }
+
+    /// Send times (seconds from the start) for a pool of `capacity` tasks a second.
+    pub fn schedule(&self, capacity: f64) -> Vec<f64> {
+        let (mut times, mut owed, step) = (Vec::new(), 0.0, 0.001);
+        let mut t = 0.0;
+        while t < self.duration() {
+            owed += self.load_at(t) * capacity * step;
+            while owed >= 1.0 {
+                times.push(t);
+                owed -= 1.0;
+            }
+            t += step;
+        }
+        times
+    }
+}
+
+/// The replay's settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    pub agents: usize,
+    pub sleep_ms: u64,
+    /// Most agents the autoscaler may grow the pool to when the plugins are on.
+    pub max_agents: usize,
+}
+
+impl Settings {
+    pub fn capacity(&self) -> f64 {
+        self.agents as f64 * 1000.0 / self.sleep_ms.max(1) as f64
+    }
+
+    fn config(&self, plugins: bool) -> String {
+        let mut toml = String::from("agent_threads = 2\n");
+        if plugins {
+            toml.push_str(&format!(
+                "[plugins.autoscaler]\ncooldown_ms = 2000\n[plugins.autoscaler.pools.{ROLE}]\nmin = {}\nmax = {}\n",
+                self.agents, self.max_agents
+            ));
+        } else {
+            toml.push_str("[plugins.shedding]\nenabled = false\n");
+        }
+        toml
+    }
+}
+
+/// The priority of the `n`-th submission: one in ten critical, two low, the rest normal.
+fn priority(n: usize) -> &'static str {
+    match n % 10 {
+        0 => "critical",
+        1 | 2 => "low",
+        _ => "normal",
+    }
+}
+
+/// One trace, run once.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Run {
+    pub submitted: usize,
+    pub accepted: usize,
+    /// 503s by priority: shed or refused.
+    pub refused_low: usize,
+    pub refused_normal: usize,
+    pub refused_critical: usize,
+    /// Attempts dispatched after waiting past their class's target.
+    pub slo_missed: u64,
+    /// `slo_missed` plus critical submissions refused.
+    pub violations: u64,
+    pub agents_at_end: u64,
+    pub prediction: PredictionScore,
+    #[serde(skip)]
+    pub observations: Vec<Observation>,
+}
+
+/// Read every bounded series' state at `t`.
+async fn observe(target: &Target, t: f64) -> anyhow::Result<Vec<Observation>> {
+    let view = target.get_json("/api/v1/monitor/forecasts").await?;
+    let horizon = |s: &Value| s["forecast"]["horizon_s"].as_f64().unwrap_or(30.0);
+    Ok(view["series"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| {
+            let limit = s["limit"].as_f64()?;
+            let last = s["last"].as_f64()?;
+            let predicted = s["time_to_breach_s"]
+                .as_f64()
+                .is_some_and(|t| t <= horizon(s))
+                && s["confidence"].as_f64().unwrap_or(0.0) >= CONFIDENCE;
+            Some(Observation {
+                t,
+                series: s["name"].as_str()?.to_owned(),
+                breached: last >= limit,
+                predicted,
+            })
+        })
+        .collect())
+}
+
+async fn metric_sum(target: &Target, name: &str) -> anyhow::Result<u64> {
+    let text = target
+        .client
+        .get(target.url("/metrics"))
+        .send()
+        .await
+        .context("GET /metrics")?
+        .text()
+        .await?;
+    Ok(text
+        .lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64)
+}
+
+/// Run `trace` against a fresh server with the plugins `on` or off.
+pub async fn run_trace(settings: &Settings, trace: &Trace, plugins: bool) -> anyhow::Result<Run> {
+    let dir = tempfile::tempdir().context("a directory for the replay's config")?;
+    let config = dir.path().join("hive.toml");
+    std::fs::write(&config, settings.config(plugins)).context("writing the replay's config")?;
+    let exe = std::env::current_exe().context("finding the hive binary")?;
+    let config = config.to_string_lossy().into_owned();
+    let target = Target::start_server(&exe, &["--config", &config])?;
+    let created = target
+        .client
+        .post(target.url("/api/v1/agents/batch"))
+        .json(&json!({"count": settings.agents, "template": {"role": ROLE}}))
+        .send()
+        .await
+        .context("creating the pool")?;
+    anyhow::ensure!(
+        created.status().as_u16() == 201,
+        "creating the pool answered {}",
+        created.status()
+    );
+
+    let run = Arc::new(Mutex::new(Run::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let start = Instant::now();
+    let watcher = {
+        let (target_base, client, stop, run) = (
+            target.base.clone(),
+            target.client.clone(),
+            stop.clone(),
+            run.clone(),
+        );
+        tokio::spawn(async move {
+            let target = Target::with_client(target_base, client);
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            while !stop.load(Ordering::Relaxed) {
+                tick.tick().await;
+                if let Ok(seen) = observe(&target, start.elapsed().as_secs_f64()).await {
+                    run.lock().observations.extend(seen);
+                }
+            }
+        })
+    };
+
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    let mut sending = JoinSet::new();
+    let sleep_ms = settings.sleep_ms;
+    for (n, at) in trace.schedule(settings.capacity()).into_iter().enumerate() {
+        tokio::time::sleep_until((start + Duration::from_secs_f64(at)).into()).await;
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            break;
+        };
+        let (client, url, run) = (
+            target.client.clone(),
+            target.url("/api/v1/tasks"),
+            run.clone(),
+        );
+        let body = json!({"role": ROLE, "priority": priority(n), "input": {"op": "sleep", "ms": sleep_ms}});
+        sending.spawn(async move {
+            let _slot = slot;
+            let status = client
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .map(|r| r.status().as_u16());
+            let mut run = run.lock();
+            run.submitted += 1;
+            match status {
+                Ok(202) => run.accepted += 1,
+                Ok(503) => match priority(n) {
+                    "critical" => run.refused_critical += 1,
+                    "low" => run.refused_low += 1,
+                    _ => run.refused_normal += 1,
+                },
+                _ => {}
+            }
+        });
+        while sending.try_join_next().is_some() {}
+    }
+    while sending.join_next().await.is_some() {}
+    // Keep watching while the queue drains: a breach may still begin.
+    let drained = Instant::now();
+    loop {
+        let status = target.get_json("/api/v1/system/status").await?;
+        let queued: u64 = status["queue"]
+            .as_object()
+            .map(|q| q.values().filter_map(Value::as_u64).sum())
+            .unwrap_or(0);
+        let running = status["tasks"]["running"].as_u64().unwrap_or(0);
+        if (queued == 0 && running == 0) || drained.elapsed() > DRAIN {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _ = watcher.await;
+    let slo_missed = metric_sum(&target, "hive_task_slo_missed_total").await?;
+    let agents = metric_sum(&target, "hive_agents").await?;
+    let mut run = std::mem::take(&mut *run.lock());
+    run.slo_missed = slo_missed;
+    run.violations = slo_missed + run.refused_critical as u64;
+    run.agents_at_end = agents;
+    run.prediction = score(&run.observations, LEAD_S, WINDOW_S);
+    Ok(run)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TraceReport {
+    pub trace: Trace,
+    pub off: Run,
+    pub on: Run,
+}
+
+/// What `hive replay --json` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub settings: Settings,
+    pub capacity_per_s: f64,
+    pub lead_s: f64,
+    pub window_s: f64,
+    pub traces: Vec<TraceReport>,
+    /// Predictions over every trace, plugins off (the load the monitor saw was the trace's own).
+    pub prediction: PredictionScore,
+    pub violations_off: u64,
+    pub violations_on: u64,
+    /// 1 − on/off: the share of SLO violations the plugins avoided.
+    pub violation_reduction: Option<f64>,
+}
+
+pub async fn replay(
+    settings: Settings,
+    traces: Vec<Trace>,
+    progress: impl Fn(&str),
+) -> anyhow::Result<Report> {
+    let mut reports = Vec::new();
+    let mut prediction = PredictionScore::default();
+    let (mut off_total, mut on_total) = (0, 0);
+    for trace in traces {
+        progress(&format!(
+            "{} ({:.0} s), plugins off",
+            trace.name,
+            trace.duration()
+        ));
+        let off = run_trace(&settings, &trace, false).await?;
+        progress(&format!(
+            "{} ({:.0} s), plugins on",
+            trace.name,
+            trace.duration()
+        ));
+        let on = run_trace(&settings, &trace, true).await?;
+        prediction.add(&off.prediction);
+        off_total += off.violations;
+        on_total += on.violations;
+        reports.push(TraceReport { trace, off, on });
+    }
+    Ok(Report {
+        capacity_per_s: settings.capacity(),
+        settings,
+        lead_s: LEAD_S,
+        window_s: WINDOW_S,
+        traces: reports,
+        prediction,
+        violations_off: off_total,
+        violations_on: on_total,
+        violation_reduction: (off_total > 0).then(|| 1.0 - on_total as f64 / off_total as f64),
+    })
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let pct = |x: Option<f64>| x.map_or("n/a".to_owned(), |x| format!("{:.0} %", x * 100.0));
+        writeln!(
+            f,
+            "pool: {} agents × {} ms sleep tasks = {:.0} tasks/s",
+            self.settings.agents, self.settings.sleep_ms, self.capacity_per_s
+        )?;
+        for t in &self.traces {
+            for (label, run) in [("off", &t.off), ("on", &t.on)] {
+                writeln!(
+                    f,
+                    "{:>6} plugins {label:>3}: {} sent, {} accepted, refused low/normal/critical {}/{}/{}, SLO missed {}, violations {}, agents at end {}; breaches {} (predicted ≥ {:.0} s ahead: {}), alarms {} (confirmed {})",
+                    t.trace.name, run.submitted, run.accepted, run.refused_low, run.refused_normal,
+                    run.refused_critical, run.slo_missed, run.violations, run.agents_at_end,
+                    run.prediction.breaches, self.lead_s, run.prediction.breaches_predicted,
+                    run.prediction.alarms, run.prediction.alarms_confirmed
+                )?;
+            }
+        }
+        writeln!(
+            f,
+            "prediction ≥ {:.0} s ahead (plugins off): precision {}, recall {}, median lead {}",
+            self.lead_s,
+            pct(self.prediction.precision),
+            pct(self.prediction.recall),
+            self.prediction
+                .median_lead_s
+                .map_or("n/a".to_owned(), |s| format!("{s:.0} s"))
+        )?;
+        write!(
+            f,
+            "SLO violations: {} with the plugins off, {} on: {} fewer",
+            self.violations_off,
+            self.violations_on,
+            pct(self.violation_reduction)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_schedule_follows_its_trace() {
+        let trace = Trace {
+            name: "t",
+            segments: vec![(10.0, 1.0, 1.0), (10.0, 0.0, 2.0)],
+        };
+        let times = trace.schedule(50.0);
+        // 10 s at 50/s, then a ramp from 0 to 100/s over 10 s: 500 + 500.
+        assert!((times.len() as i64 - 1000).abs() <= 1, "{}", times.len());
+        let first_half = times.iter().filter(|t| **t < 10.0).count();
+        assert!((first_half as i64 - 500).abs() <= 1);
+        let late = times.iter().filter(|t| **t >= 15.0).count();
+        assert!(late > 600 / 2, "the ramp sends more at its end: {late}");
+    }
+}
