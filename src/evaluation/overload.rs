@@ -82,8 +82,35 @@ fn onsets(samples: &[&Observation], on: impl Fn(&Observation) -> bool) -> Vec<f6
 /// Score the predictions in `observations` made at least `lead` seconds ahead, looking back at
 /// most `window` seconds from a breach.
 pub fn score(observations: &[Observation], lead: f64, window: f64) -> PredictionScore {
+    score_series(observations, lead, window, |_| true)
+}
+
+/// [`score`] for each series apart, for those with any breach or alarm.
+pub fn score_by_series(
+    observations: &[Observation],
+    lead: f64,
+    window: f64,
+) -> BTreeMap<String, PredictionScore> {
+    let names: std::collections::BTreeSet<&str> =
+        observations.iter().map(|o| o.series.as_str()).collect();
+    names
+        .into_iter()
+        .map(|name| {
+            let s = score_series(observations, lead, window, |n| n == name);
+            (name.to_owned(), s)
+        })
+        .filter(|(_, s)| s.breaches + s.alarms > 0)
+        .collect()
+}
+
+fn score_series(
+    observations: &[Observation],
+    lead: f64,
+    window: f64,
+    keep: impl Fn(&str) -> bool,
+) -> PredictionScore {
     let mut by_series: BTreeMap<&str, Vec<&Observation>> = BTreeMap::new();
-    for o in observations {
+    for o in observations.iter().filter(|o| keep(&o.series)) {
         by_series.entry(o.series.as_str()).or_default().push(o);
     }
     let mut total = PredictionScore::default();

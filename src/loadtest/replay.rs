@@ -22,7 +22,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::target::Target;
-use crate::evaluation::overload::{score, Observation, PredictionScore};
+use crate::evaluation::overload::{score, score_by_series, Observation, PredictionScore};
 
 const ROLE: &str = "replay";
 /// Predictions must come this long before the breach to count.
@@ -149,6 +149,8 @@ pub struct Run {
     pub violations: u64,
     pub agents_at_end: u64,
     pub prediction: PredictionScore,
+    /// The same, per series with any breach or alarm.
+    pub by_series: std::collections::BTreeMap<String, PredictionScore>,
     #[serde(skip)]
     pub observations: Vec<Observation>,
 }
@@ -297,6 +299,7 @@ pub async fn run_trace(settings: &Settings, trace: &Trace, plugins: bool) -> any
     run.violations = slo_missed + run.refused_critical as u64;
     run.agents_at_end = agents;
     run.prediction = score(&run.observations, LEAD_S, WINDOW_S);
+    run.by_series = score_by_series(&run.observations, LEAD_S, WINDOW_S);
     Ok(run)
 }
 
