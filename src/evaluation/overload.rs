@@ -47,14 +47,6 @@ pub struct PredictionScore {
 }
 
 impl PredictionScore {
-    pub fn add(&mut self, other: &PredictionScore) {
-        self.breaches += other.breaches;
-        self.breaches_predicted += other.breaches_predicted;
-        self.alarms += other.alarms;
-        self.alarms_confirmed += other.alarms_confirmed;
-        self.finish(None);
-    }
-
     fn finish(&mut self, leads: Option<&mut Vec<f64>>) {
         let share = |n: usize, of: usize| (of > 0).then(|| n as f64 / of as f64);
         self.precision = share(self.alarms_confirmed, self.alarms);

@@ -1,7 +1,9 @@
 //! `hive replay`: drives a server of its own through load traces (a ramp, a burst, a slow leak)
 //! and measures two things. How well the monitor foresaw the overload: every second it reads the
 //! forecasts and notes, per bounded series, whether the series was past its limit and whether a
-//! breach was predicted, then scores predictions made at least 10 s ahead
+//! breach was predicted; the server is overloaded when a class's queue wait is past its target
+//! or a mailbox is full, and warned when the monitor predicts either or sees demand about to pass
+//! what the agents can finish. Predictions made at least 10 s ahead are scored
 //! ([`crate::evaluation::overload`]). And what the plugins buy: each trace runs twice, with the
 //! prediction-driven plugins off and on (shedding, and an autoscaler sizing the pool), counting
 //! SLO violations: attempts that waited past their class's target, and critical submissions
@@ -180,6 +182,34 @@ async fn observe(target: &Target, t: f64) -> anyhow::Result<Vec<Observation>> {
         .collect())
 }
 
+/// Whether a series' breach is an overload a client feels: a class's queue wait past its target,
+/// or a mailbox full.
+fn is_overload(series: &str) -> bool {
+    series.starts_with("wait.") || series.starts_with("mailbox.")
+}
+
+/// The server as one: at each second, an overload if any series was in one, and an alarm if the
+/// monitor predicted one on any of those series or saw demand about to pass what the agents can
+/// finish.
+pub fn system_level(observations: &[Observation]) -> Vec<Observation> {
+    let mut by_second: std::collections::BTreeMap<u64, Observation> = Default::default();
+    for o in observations {
+        let entry = by_second
+            .entry(o.t.to_bits())
+            .or_insert_with(|| Observation {
+                t: o.t,
+                series: "overload".into(),
+                breached: false,
+                predicted: false,
+            });
+        entry.breached |= o.breached && is_overload(&o.series);
+        entry.predicted |= o.predicted && (is_overload(&o.series) || o.series == "demand");
+    }
+    let mut seconds: Vec<Observation> = by_second.into_values().collect();
+    seconds.sort_by(|a, b| a.t.total_cmp(&b.t));
+    seconds
+}
+
 async fn metric_sum(target: &Target, name: &str) -> anyhow::Result<u64> {
     let text = target
         .client
@@ -298,7 +328,7 @@ pub async fn run_trace(settings: &Settings, trace: &Trace, plugins: bool) -> any
     run.slo_missed = slo_missed;
     run.violations = slo_missed + run.refused_critical as u64;
     run.agents_at_end = agents;
-    run.prediction = score(&run.observations, LEAD_S, WINDOW_S);
+    run.prediction = score(&system_level(&run.observations), LEAD_S, WINDOW_S);
     run.by_series = score_by_series(&run.observations, LEAD_S, WINDOW_S);
     Ok(run)
 }
@@ -332,7 +362,7 @@ pub async fn replay(
     progress: impl Fn(&str),
 ) -> anyhow::Result<Report> {
     let mut reports = Vec::new();
-    let mut prediction = PredictionScore::default();
+    let mut all = Vec::new();
     let (mut off_total, mut on_total) = (0, 0);
     for trace in traces {
         progress(&format!(
@@ -347,7 +377,12 @@ pub async fn replay(
             trace.duration()
         ));
         let on = run_trace(&settings, &trace, true).await?;
-        prediction.add(&off.prediction);
+        // Runs are kept apart in time, so that one's breach is never another's alarm.
+        let offset = 100_000.0 * reports.len() as f64;
+        all.extend(system_level(&off.observations).into_iter().map(|mut o| {
+            o.t += offset;
+            o
+        }));
         off_total += off.violations;
         on_total += on.violations;
         reports.push(TraceReport { trace, off, on });
@@ -358,7 +393,7 @@ pub async fn replay(
         lead_s: LEAD_S,
         window_s: WINDOW_S,
         traces: reports,
-        prediction,
+        prediction: score(&all, LEAD_S, WINDOW_S),
         violations_off: off_total,
         violations_on: on_total,
         violation_reduction: (off_total > 0).then(|| 1.0 - on_total as f64 / off_total as f64),
@@ -408,6 +443,30 @@ impl std::fmt::Display for Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn obs(t: f64, series: &str, breached: bool, predicted: bool) -> Observation {
+        Observation {
+            t,
+            series: series.into(),
+            breached,
+            predicted,
+        }
+    }
+
+    #[test]
+    fn the_server_is_overloaded_when_a_wait_or_a_mailbox_is_and_warned_by_demand_too() {
+        let seconds = system_level(&[
+            obs(1.0, "demand", false, true),
+            obs(1.0, "memory.rss", true, true),
+            obs(2.0, "wait.normal", true, false),
+            obs(2.0, "demand", true, false),
+            obs(3.0, "memory.rss", false, true),
+        ]);
+        let flags: Vec<(bool, bool)> = seconds.iter().map(|o| (o.breached, o.predicted)).collect();
+        // Memory is neither an overload a client feels nor its warning; demand past capacity is
+        // a warning, not an overload.
+        assert_eq!(flags, vec![(false, true), (true, false), (false, false)]);
+    }
 
     #[test]
     fn a_schedule_follows_its_trace() {

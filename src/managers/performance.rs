@@ -36,6 +36,32 @@ pub struct PerformanceManager {
     monitor: Monitor,
     /// When each series last announced a forecast breach.
     announced: HashMap<String, Instant>,
+    /// Recent samples of the task counters, for demand and capacity.
+    work: std::collections::VecDeque<WorkCounters>,
+}
+
+/// Task counters at one sample.
+#[derive(Debug, Clone, Copy)]
+struct WorkCounters {
+    submitted: u64,
+    run_seconds: f64,
+    runs: u64,
+}
+
+/// Samples over which an attempt's mean run time is estimated.
+const RUN_WINDOW: usize = 30;
+
+impl WorkCounters {
+    fn read(m: &crate::metrics::Metrics) -> Self {
+        Self {
+            submitted: Priority::BY_URGENCY
+                .into_iter()
+                .map(|p| m.tasks_submitted.with_label_values(&[p.as_str()]).get())
+                .sum(),
+            run_seconds: m.task_run.get_sample_sum(),
+            runs: m.task_run.get_sample_count(),
+        }
+    }
 }
 
 impl PerformanceManager {
@@ -45,6 +71,7 @@ impl PerformanceManager {
             hive,
             last: Vec::new(),
             announced: HashMap::new(),
+            work: std::collections::VecDeque::with_capacity(RUN_WINDOW + 1),
         }
     }
 
@@ -77,6 +104,7 @@ impl PerformanceManager {
             value: self.hive.metrics.queue_depth(p) as f64,
             limit: None,
         }));
+        readings.extend(self.demand());
         let now = Instant::now();
         readings.extend(Priority::BY_URGENCY.into_iter().map(|p| Reading {
             name: format!("wait.{}", p.as_str()),
@@ -85,6 +113,44 @@ impl PerformanceManager {
             limit: Some(self.hive.config.slo.of(p) as f64),
         }));
         readings
+    }
+
+    /// Tasks submitted per second against what the agents can finish per second (agents that
+    /// can work, over an attempt's mean run time lately): the leading sign of overload, visible
+    /// while demand climbs and before any queue has formed.
+    fn demand(&self) -> Option<Reading> {
+        let (newest, previous, oldest) = (
+            self.work.back()?,
+            self.work.iter().rev().nth(1)?,
+            self.work.front()?,
+        );
+        let interval_s = self.hive.config.sample_interval_ms.max(1) as f64 / 1000.0;
+        let demand = newest.submitted.saturating_sub(previous.submitted) as f64 / interval_s;
+        let runs = newest.runs.saturating_sub(oldest.runs);
+        let workers: usize = self
+            .hive
+            .agents
+            .counts()
+            .into_iter()
+            .filter(|(status, _)| {
+                matches!(
+                    status,
+                    crate::domain::agent::AgentStatus::Idle
+                        | crate::domain::agent::AgentStatus::Busy
+                )
+            })
+            .map(|(_, n)| n)
+            .sum();
+        let limit = (runs > 0 && workers > 0).then(|| {
+            let mean_run_s = (newest.run_seconds - oldest.run_seconds) / runs as f64;
+            workers as f64 / mean_run_s.max(1e-6)
+        });
+        Some(Reading {
+            name: "demand".into(),
+            unit: "tasks/s",
+            value: demand,
+            limit,
+        })
     }
 
     /// Export and announce what one sample of the monitor found.
@@ -189,6 +255,10 @@ impl PerformanceManager {
             allocator,
             sqlite_heap_bytes,
         };
+        if self.work.len() > RUN_WINDOW {
+            self.work.pop_front();
+        }
+        self.work.push_back(WorkCounters::read(m));
         let watched = self.readings(&readings, &sample);
         let findings = self.monitor.observe(sample.at_ms, watched);
         self.publish(findings);
