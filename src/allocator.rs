@@ -1,6 +1,8 @@
 //! The process's allocator, jemalloc, and the figures it reports. It is the global allocator of
 //! everything linked with this crate (the server, the tests and the benchmarks alike), so what is
-//! measured is what runs. Chosen over glibc's malloc because its background thread returns freed
+//! measured is what runs; built unprefixed, it also serves C's `malloc`, so SQLite's page caches
+//! are in its figures and returned to the system like Rust's memory (glibc's per-thread arenas
+//! kept what a replaced connection's cache had held). Chosen over glibc's malloc because its background thread returns freed
 //! pages to the system on a timer: under a steady load RSS follows the live heap instead of
 //! keeping whatever per-thread arenas once held.
 

@@ -234,7 +234,15 @@ impl Pool {
                     path.to_string_lossy().into_owned(),
                     config,
                 );
-                Pool::Sqlite(builder(size).build_unchecked(manager))
+                // Readers are kept for the life of the process: bb8 would otherwise replace each
+                // after 30 minutes, and every replacement builds a page cache anew while the old
+                // one's memory stays with the allocator, a step up in RSS every half hour.
+                Pool::Sqlite(
+                    builder(size)
+                        .max_lifetime(None)
+                        .idle_timeout(None)
+                        .build_unchecked(manager),
+                )
             }
             Database::Postgres(url) => {
                 let manager = AsyncDieselConnectionManager::<PgConn>::new(url.clone());

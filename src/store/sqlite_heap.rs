@@ -40,9 +40,35 @@ mod tests {
         used()
     }
 
-    // The only test in this binary that opens SQLite: the process-wide figures are its own.
+    /// SQLite's heap figures are the process's: its tests take turns.
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    #[test]
+    fn sqlite_allocates_from_jemalloc() {
+        let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+        // Bytes this thread has allocated through jemalloc, ever: other tests cannot move it.
+        let allocated = tikv_jemalloc_ctl::thread::allocatedp::mib()
+            .unwrap()
+            .read()
+            .unwrap();
+        let before = allocated.get();
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        conn.batch_execute(
+            "CREATE TABLE t(x BLOB);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4000)
+             INSERT INTO t SELECT randomblob(2000) FROM n;",
+        )
+        .unwrap();
+        let grown = allocated.get() - before;
+        assert!(
+            grown > 6 << 20,
+            "SQLite's 8 MB went elsewhere: {grown} B through jemalloc"
+        );
+    }
+
     #[test]
     fn the_limit_bounds_what_the_page_caches_keep() {
+        let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db").to_string_lossy().into_owned();
         let mut conn = SqliteConnection::establish(&path).unwrap();
