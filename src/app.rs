@@ -106,6 +106,11 @@ impl Application {
             .first()
             .copied()
             .context("the server bound no address")?;
+        if config.cluster.redis_url.is_some() {
+            let cluster = join_cluster(&config, addr)?;
+            tracing::info!(node = %cluster.node, url = %cluster.url, "one node of a cluster");
+            let _ = hive.cluster.set(cluster);
+        }
         let server = server.run();
         let handle = server.handle();
         let serving = actix_rt::spawn(server);
@@ -205,6 +210,29 @@ impl Application {
         tracing::info!(%reason, "stopped");
         Ok(())
     }
+}
+
+/// This node's part of the cluster: its name (default `<hostname>:<port>`, stable across
+/// restarts on the same host and port) and the URL other nodes reach it at.
+fn join_cluster(config: &Config, addr: SocketAddr) -> anyhow::Result<Arc<crate::cluster::Cluster>> {
+    let c = &config.cluster;
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "hive".into());
+    let node = c
+        .node_id
+        .clone()
+        .unwrap_or_else(|| format!("{host}:{}", addr.port()));
+    let url = c.advertise_url.clone().unwrap_or_else(|| {
+        if addr.ip().is_unspecified() {
+            format!("http://{host}:{}", addr.port())
+        } else {
+            format!("http://{addr}")
+        }
+    });
+    crate::cluster::Cluster::new(c, &node, url).context("configuring the cluster's Redis")
 }
 
 /// Without tokens the API is open, which is safe only on loopback: binding anything else then is a

@@ -20,6 +20,9 @@ pub const BUS_CAPACITY: usize = 4096;
 pub struct Event {
     pub kind: &'static str,
     pub at_ms: i64,
+    /// The node an event came from, when it was relayed from another node of the cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<Arc<str>>,
     pub data: Value,
 }
 
@@ -45,13 +48,43 @@ impl EventBus {
         let _ = self.tx.send(Arc::new(Event {
             kind,
             at_ms: now_ms(),
+            node: None,
             data,
         }));
+    }
+
+    /// An event another node published, for this node's subscribers.
+    pub fn relay(&self, event: Event) {
+        let _ = self.tx.send(Arc::new(event));
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.tx.subscribe()
     }
+}
+
+/// Most distinct event kinds relayed from other nodes; past it, unknown kinds are dropped.
+const MAX_KINDS: usize = 256;
+
+/// The `&'static str` of an event kind received from another node. Kinds are a small fixed set
+/// (every node runs this code), so each is allocated once for the life of the process.
+pub fn intern_kind(kind: &str) -> Option<&'static str> {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static KINDS: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut kinds = KINDS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(known) = kinds.get(kind) {
+        return Some(known);
+    }
+    if kinds.len() >= MAX_KINDS {
+        return None;
+    }
+    let leaked: &'static str = Box::leak(kind.to_owned().into_boxed_str());
+    kinds.insert(leaked);
+    Some(leaked)
 }
 
 /// The body of every `task.*` event.

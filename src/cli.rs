@@ -268,6 +268,19 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub alert_webhooks: Vec<String>,
+    /// Join the nodes sharing this Redis (and the PostgreSQL of --database-url): tasks are
+    /// distributed through Redis streams and events reach every node.
+    #[arg(long, env = "HIVE_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// The start of every Redis key this Hive uses [default: hive].
+    #[arg(long, env = "HIVE_REDIS_PREFIX")]
+    pub redis_prefix: Option<String>,
+    /// This node's name in the cluster [default: <hostname>:<port>].
+    #[arg(long, env = "HIVE_NODE_ID")]
+    pub node_id: Option<String>,
+    /// The URL other nodes reach this node's API at [default: http://<listen address>].
+    #[arg(long, env = "HIVE_ADVERTISE_URL")]
+    pub advertise_url: Option<String>,
     #[command(flatten)]
     pub store: StoreArgs,
 }
@@ -307,7 +320,21 @@ impl ServeArgs {
         if !self.alert_webhooks.is_empty() {
             config.plugins.alerts.webhooks = self.alert_webhooks.clone();
         }
+        let cluster = &mut config.cluster;
+        if let Some(url) = &self.redis_url {
+            cluster.redis_url = Some(url.clone());
+        }
+        if let Some(prefix) = &self.redis_prefix {
+            cluster.redis_prefix = prefix.clone();
+        }
+        if let Some(node) = &self.node_id {
+            cluster.node_id = Some(node.clone());
+        }
+        if let Some(url) = &self.advertise_url {
+            cluster.advertise_url = Some(url.clone());
+        }
         config.plugins.validate()?;
+        config.cluster.validate(config.database_url.as_deref())?;
         if let Some(relative) = config.allow_exec.iter().find(|p| !p.is_absolute()) {
             anyhow::bail!(
                 "allow_exec entries must be absolute paths; {} is not",

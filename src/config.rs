@@ -142,6 +142,81 @@ pub struct Config {
     /// Soft limit on SQLite's own heap (page caches, statements) across all its connections;
     /// 0 leaves each connection's cache to grow to its default 2 MiB. SQLite only.
     pub sqlite_heap_limit_bytes: u64,
+    /// Several nodes on one PostgreSQL and one Redis.
+    pub cluster: ClusterConfig,
+}
+
+/// Running as one node of several (see `crate::cluster`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// `redis://host:port[/db]`; none means a single server with an in-process bus.
+    pub redis_url: Option<String>,
+    /// Every Redis key and channel starts with `<prefix>:`, so Hives can share one Redis.
+    pub redis_prefix: String,
+    /// This node's name among the others; default `<hostname>:<port>`, so a node restarted on
+    /// the same host and port picks up what it held.
+    pub node_id: Option<String>,
+    /// Where other nodes reach this node's API; default `http://<listen address>`.
+    pub advertise_url: Option<String>,
+    /// How long a node may miss heartbeats before the others take over its work.
+    pub lease_ms: u64,
+    pub heartbeat_ms: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            redis_url: None,
+            redis_prefix: "hive".into(),
+            node_id: None,
+            advertise_url: None,
+            lease_ms: 5_000,
+            heartbeat_ms: 1_000,
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// What a parser cannot check.
+    pub fn validate(&self, database_url: Option<&str>) -> anyhow::Result<()> {
+        let Some(url) = &self.redis_url else {
+            return Ok(());
+        };
+        anyhow::ensure!(
+            url.starts_with("redis://"),
+            "redis_url: {:?} must be a redis:// URL",
+            crate::store::backend::redact(url)
+        );
+        anyhow::ensure!(
+            database_url.is_some_and(|d| d.starts_with("postgres://") || d.starts_with("postgresql://")),
+            "several nodes share tasks through PostgreSQL: with --redis-url give a postgres:// --database-url"
+        );
+        let name_ok = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 128
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+        };
+        anyhow::ensure!(
+            name_ok(&self.redis_prefix),
+            "redis_prefix: {:?} must be 1 to 128 letters, digits or `-_.:`",
+            self.redis_prefix
+        );
+        if let Some(node) = &self.node_id {
+            anyhow::ensure!(
+                name_ok(node),
+                "node_id: {node:?} must be 1 to 128 letters, digits or `-_.:`"
+            );
+        }
+        anyhow::ensure!(
+            self.heartbeat_ms > 0 && self.heartbeat_ms * 2 <= self.lease_ms,
+            "cluster: heartbeat_ms ({}) must be positive and at most half of lease_ms ({})",
+            self.heartbeat_ms,
+            self.lease_ms
+        );
+        Ok(())
+    }
 }
 
 /// The plugins under the `plugins` supervisor, each told of every monitor sample.
@@ -321,6 +396,7 @@ impl Default for Config {
             memory_budget_bytes: 80_000_000,
             plugins: Plugins::default(),
             sqlite_heap_limit_bytes: 8 << 20,
+            cluster: ClusterConfig::default(),
         }
     }
 }

@@ -139,6 +139,8 @@ pub struct HiveInner {
     pub queue_ages: crate::managers::queue_age::QueueAges,
     /// Published by the shedding plugin; read by every task submission.
     pub shedding: arc_swap::ArcSwap<crate::plugins::shedding::ShedState>,
+    /// This node's part of a cluster, set once the listener is bound (its port names the node).
+    pub cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
 }
 
 pub type Hive = Arc<HiveInner>;
@@ -186,8 +188,19 @@ impl HiveInner {
             plugins: Default::default(),
             shedding: Default::default(),
             queue_ages: Default::default(),
+            cluster: Default::default(),
             config,
         })
+    }
+
+    /// This node's part of a cluster, if it is one node of several.
+    pub fn cluster(&self) -> Option<&Arc<crate::cluster::Cluster>> {
+        self.cluster.get()
+    }
+
+    /// This node's name, if it is one node of several.
+    pub fn node_id(&self) -> Option<&str> {
+        self.cluster().map(|c| &*c.node)
     }
 
     /// The arbiter an agent runs on, by a hash of its id so that restarts stay on one thread.

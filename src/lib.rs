@@ -31,6 +31,7 @@ pub mod api;
 pub mod app;
 pub mod bus;
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod context;

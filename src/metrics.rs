@@ -49,6 +49,9 @@ pub struct Metrics {
     pub alert_deliveries: IntCounterVec,
     pub autoscaler_changes: IntCounterVec,
     pub autoscaler_agents: IntGaugeVec,
+    pub cluster_redis_up: IntGauge,
+    pub cluster_tasks: IntCounterVec,
+    pub cluster_events: IntCounterVec,
 }
 
 /// Latency buckets from 50 µs to about 26 s: the API's own work sits at the low end, tasks that
@@ -463,6 +466,35 @@ impl Metrics {
                         "Agents in a pool the autoscaler sizes, as it last counted them."
                     ),
                     &["pool"]
+                )
+            ),
+            cluster_redis_up: register!(
+                r,
+                IntGauge::new(
+                    "hive_cluster_redis_up",
+                    "1 while this node reaches Redis (tasks go through the streams), else 0."
+                )
+            ),
+            cluster_tasks: register!(
+                r,
+                IntCounterVec::new(
+                    opts(
+                        "hive_cluster_tasks_total",
+                        "Tasks by what this node did with them: published, taken (from a stream), \
+                         skipped (held elsewhere or ended), held_locally (Redis down), \
+                         taken_over (from a lost node), released."
+                    ),
+                    &["action"]
+                )
+            ),
+            cluster_events: register!(
+                r,
+                IntCounterVec::new(
+                    opts(
+                        "hive_cluster_events_total",
+                        "Events relayed between nodes, by direction (out, in, dropped)."
+                    ),
+                    &["direction"]
                 )
             ),
             registry: r,

@@ -176,4 +176,6 @@ pub struct AgentInfo {
     pub capabilities: Capabilities,
     pub executor: ExecutorSpec,
     pub created_at: i64,
+    /// The node it runs on, when several share the database.
+    pub node: Option<String>,
 }

@@ -251,6 +251,9 @@ pub struct TaskRecord {
     /// hand-back. The SLA report's queue wait runs from here to `started_at`.
     pub queued_at: i64,
     pub truncate_result: bool,
+    /// The node that holds it, when several share the database; `None` on a single server and
+    /// while no node has taken it.
+    pub node: Option<String>,
 }
 
 impl TaskRecord {
@@ -275,6 +278,7 @@ impl TaskRecord {
             finished_at: None,
             queued_at: now,
             truncate_result: task.truncate_result,
+            node: None,
         }
     }
 }

@@ -227,7 +227,7 @@ impl LifecycleManager {
             async move {
                 let agents = hive
                     .store
-                    .live_agents()
+                    .live_agents(hive.node_id())
                     .await
                     .map_err(|e| LifecycleError::Store(Arc::new(e)))?;
                 let entries: Vec<_> = agents
@@ -292,6 +292,7 @@ impl Handler<CreateAgents> for LifecycleManager {
                     capabilities: spec.capabilities.clone(),
                     executor: spec.executor.clone(),
                     created_at: now,
+                    node: self.hive.node_id().map(str::to_owned),
                 }
             })
             .collect();

@@ -101,6 +101,30 @@ pub struct PoolLoad {
     pub oldest_wait_ms: [u64; 4],
 }
 
+/// Which roles have idle agents here and nothing queued for them, and how many tasks each could
+/// start now: the cluster feeder reads that many from the streams.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Wanted {
+    pub reply: oneshot::Sender<Vec<(Role, usize)>>,
+}
+
+/// Tasks this node now holds in the database: taken from a stream, found after a restart, or
+/// taken over from a lost node (`taken_over`). A running one counts the attempt it was in.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Adopt {
+    pub tasks: Vec<TaskRecord>,
+    pub taken_over: bool,
+}
+
+/// Give up the queued tasks of roles no agent here has, for the streams to offer elsewhere.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Release {
+    pub reply: oneshot::Sender<Vec<TaskRecord>>,
+}
+
 /// An agent (re)started and can take work.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -458,6 +482,7 @@ impl Orchestrator {
                 .or_default()
                 .idle
                 .insert(agent.clone());
+            self.room();
         }
         Some(agent)
     }
@@ -490,6 +515,9 @@ impl Orchestrator {
             .with_label_values(&[status.as_str()])
             .inc();
         self.persist(&active.record, Some(finished_event(status)));
+        if let Some(cluster) = self.hive.cluster() {
+            cluster.settled(id);
+        }
         Some(active.record)
     }
 
@@ -592,6 +620,43 @@ impl Orchestrator {
         true
     }
 
+    /// A new task of a cluster node goes on its stream, for whichever node has an agent free.
+    /// Without Redis it is held and run here, as a single server would.
+    fn distribute(
+        &mut self,
+        cluster: Arc<crate::cluster::Cluster>,
+        created: Created,
+        reply: oneshot::Sender<Result<Created, SubmitError>>,
+        ctx: &mut Context<Self>,
+    ) {
+        let store = self.hive.store.clone();
+        let work = async move {
+            if cluster.is_up() && cluster.publish(&created.task).await.is_ok() {
+                return (created, "published");
+            }
+            // Held before it is queued here, so that no other node runs it as well.
+            if let Err(e) = store.hold(&created.task.id, &cluster.node).await {
+                tracing::warn!(task = %created.task.id, error = %e, "cannot hold a task; running it here");
+            }
+            (created, "held_locally")
+        };
+        ctx.spawn(
+            work.into_actor(self)
+                .map(move |(mut created, how), act, ctx| {
+                    act.hive
+                        .metrics
+                        .cluster_tasks
+                        .with_label_values(&[how])
+                        .inc();
+                    if how == "held_locally" {
+                        created.task.node = act.hive.cluster().map(|c| c.node.to_string());
+                        act.admit(created.task.clone(), ctx);
+                    }
+                    let _ = reply.send(Ok(created));
+                }),
+        );
+    }
+
     fn drained(&mut self) -> bool {
         !self
             .tasks
@@ -629,11 +694,56 @@ impl Orchestrator {
         );
     }
 
+    /// An agent is free for more work: the cluster feeder may read more from the streams.
+    fn room(&self) {
+        if let Some(cluster) = self.hive.cluster() {
+            cluster.room.notify_one();
+        }
+    }
+
+    /// Queue a task this orchestrator did not accept itself. One found running was interrupted
+    /// (`why`): that attempt counts, and the task is dead if it was the last.
+    fn resume(&mut self, mut task: TaskRecord, why: &str, ctx: &mut Context<Self>) {
+        if self.tasks.contains_key(task.id.as_str()) {
+            return;
+        }
+        if task.status == TaskStatus::Running {
+            task.status = TaskStatus::Queued;
+            task.agent_id = None;
+            task.queued_at = now_ms();
+            task.error = Some(format!("interrupted: {why} while this attempt ran"));
+            if task.attempts > task.max_retries {
+                task.status = TaskStatus::Dead;
+                task.finished_at = Some(now_ms());
+                self.persist(&task, Some("task.dead"));
+                self.hive
+                    .metrics
+                    .tasks_finished
+                    .with_label_values(&["dead"])
+                    .inc();
+                if let Some(cluster) = self.hive.cluster() {
+                    cluster.settled(&task.id);
+                }
+                return;
+            }
+            self.persist(&task, None);
+        }
+        self.admit(task, ctx);
+    }
+
     /// Take over the tasks a previous process accepted: running ones count the attempt they
-    /// were in, and become dead if that was their last.
+    /// were in, and become dead if that was their last. A node of a cluster takes only those it
+    /// held; the others' are theirs, or come through the streams.
     fn recover(&mut self, ctx: &mut Context<Self>) {
         let store = self.hive.store.clone();
-        ctx.wait(async move { store.unfinished_tasks().await }.into_actor(self).map(|loaded, act, ctx| {
+        let node = self.hive.cluster().map(|c| c.node.clone());
+        let load = async move {
+            match node {
+                Some(node) => store.take_over(&node, &node).await,
+                None => store.unfinished_tasks().await,
+            }
+        };
+        ctx.wait(load.into_actor(self).map(|loaded, act, ctx| {
             let tasks = match loaded {
                 Ok(tasks) => tasks,
                 Err(e) => {
@@ -643,22 +753,8 @@ impl Orchestrator {
                 }
             };
             let count = tasks.len();
-            for mut task in tasks {
-                if task.status == TaskStatus::Running {
-                    task.status = TaskStatus::Queued;
-                    task.agent_id = None;
-                    task.queued_at = now_ms();
-                    task.error = Some("interrupted: the server stopped while this attempt ran".into());
-                    if task.attempts > task.max_retries {
-                        task.status = TaskStatus::Dead;
-                        task.finished_at = Some(now_ms());
-                        act.persist(&task, None);
-                        act.hive.metrics.tasks_finished.with_label_values(&["dead"]).inc();
-                        continue;
-                    }
-                    act.persist(&task, None);
-                }
-                act.admit(task, ctx);
+            for task in tasks {
+                act.resume(task, "the server stopped", ctx);
             }
             if count > 0 {
                 tracing::info!(tasks = count, "took over unfinished tasks from the store");
@@ -743,6 +839,11 @@ impl Handler<Submit> for Orchestrator {
                         act.hive
                             .bus
                             .publish("task.queued", crate::bus::task_event(&created.task));
+                        if let Some(cluster) = act.hive.cluster() {
+                            // Answered once the task is on a stream, or held here.
+                            act.distribute(cluster.clone(), created, reply, ctx);
+                            return;
+                        }
                         act.admit(created.task.clone(), ctx);
                     }
                     Ok(created)
@@ -811,7 +912,89 @@ impl Handler<AgentUp> for Orchestrator {
             .or_default()
             .idle
             .insert(up.id);
+        self.room();
         self.dispatch(&role, ctx);
+    }
+}
+
+impl Handler<Wanted> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, Wanted { reply }: Wanted, _: &mut Context<Self>) {
+        self.hive.kinds.orchestrator.handled();
+        if self.draining.is_some() {
+            let _ = reply.send(Vec::new());
+            return;
+        }
+        let wanted = self
+            .roles
+            .iter()
+            .filter_map(|(role, q)| {
+                let queued: usize = q.by_priority.iter().map(VecDeque::len).sum();
+                let room = q.idle.len().saturating_sub(queued);
+                (room > 0).then(|| (role.clone(), room))
+            })
+            .collect();
+        let _ = reply.send(wanted);
+    }
+}
+
+impl Handler<Adopt> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, Adopt { tasks, taken_over }: Adopt, ctx: &mut Context<Self>) {
+        self.hive.kinds.orchestrator.handled();
+        let _timer = self.hive.metrics.processing("orchestrator");
+        let why = if taken_over {
+            "its node was lost"
+        } else {
+            "the server stopped"
+        };
+        for task in tasks {
+            self.resume(task, why, ctx);
+        }
+    }
+}
+
+impl Handler<Release> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, Release { reply }: Release, _: &mut Context<Self>) {
+        self.hive.kinds.orchestrator.handled();
+        let served: std::collections::HashSet<&Role> =
+            self.agents.values().map(|a| &a.role).collect();
+        let unserved: Vec<Role> = self
+            .roles
+            .keys()
+            .filter(|role| !served.contains(role))
+            .cloned()
+            .collect();
+        let mut released = Vec::new();
+        for role in unserved {
+            let Some(queues) = self.roles.get_mut(&role) else {
+                continue;
+            };
+            let ids: Vec<(Priority, Arc<str>)> = Priority::BY_URGENCY
+                .into_iter()
+                .flat_map(|p| {
+                    std::mem::take(&mut queues.by_priority[p.index()])
+                        .into_iter()
+                        .map(move |id| (p, id))
+                })
+                .collect();
+            for (priority, id) in ids {
+                self.queue_gauge(priority, -1);
+                if let Some(mut active) = self.tasks.remove(&id) {
+                    // A stream entry it came with is done: it goes out on a new one.
+                    if let Some(cluster) = self.hive.cluster() {
+                        cluster.settled(&id);
+                    }
+                    active.record.node = None;
+                    released.push(active.record);
+                }
+            }
+        }
+        let _ = reply.send(released);
     }
 }
 

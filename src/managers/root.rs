@@ -143,15 +143,22 @@ pub fn root(hive: &Hive, database: Database) -> Supervisor {
         max_restarts: hive.config.root_max_restarts,
         period: Duration::from_millis(hive.config.root_restart_period_ms),
     });
-    let children = vec![
+    let mut children = vec![
         store,
         configuration,
         security,
         communication,
         orchestrator,
         lifecycle,
-        performance,
-        plugins,
     ];
+    // One node of several: reads the task streams, heartbeats, relays events.
+    if let Some(cluster) = hive.cluster() {
+        let (hive, cluster) = (hive.clone(), cluster.clone());
+        children.push(ChildSpec::new("cluster", move |_: ChildContext| {
+            let feeder = crate::cluster::feeder::ClusterFeeder::new(hive.clone(), cluster.clone());
+            StartedChild::new(feeder, m.control).1
+        }));
+    }
+    children.extend([performance, plugins]);
     Supervisor::new(spec, children, hive_actors::ExitSlot::default())
 }

@@ -135,7 +135,7 @@ impl fmt::Debug for Database {
 }
 
 /// `scheme://user:secret@host/db` → `scheme://user:***@host/db`.
-fn redact(url: &str) -> String {
+pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };

@@ -5,6 +5,7 @@
 
 mod access;
 pub mod backend;
+mod holders;
 pub mod manager;
 pub mod models;
 pub mod retention;
@@ -198,15 +199,37 @@ impl Store {
             .collect())
     }
 
-    /// Agents that were not deleted, with their restart counts, to be started again.
-    pub async fn live_agents(&self) -> Result<Vec<(AgentInfo, u64)>, StoreError> {
+    /// Agents of this node (`None`: a single server) that were not deleted, with their restart
+    /// counts, to be started again.
+    pub async fn live_agents(
+        &self,
+        node: Option<&str>,
+    ) -> Result<Vec<(AgentInfo, u64)>, StoreError> {
         let mut conn = self.pool.get().await?;
-        let rows: Vec<AgentRow> = with_conn!(pooled &mut conn, c => agents::table
-            .select(AgentRow::as_select())
-            .filter(agents::deleted_at.is_null())
-            .order(agents::id.asc())
-            .load(c)
-            .await)?;
+        let rows: Vec<AgentRow> = with_conn!(pooled &mut conn, c => {
+            let mut query = agents::table
+                .select(AgentRow::as_select())
+                .filter(agents::deleted_at.is_null())
+                .into_boxed();
+            query = match node {
+                Some(node) => query.filter(agents::node.eq(node.to_owned())),
+                None => query.filter(agents::node.is_null()),
+            };
+            query.order(agents::id.asc()).load(c).await
+        })?;
         rows.into_iter().map(AgentRow::into_info).collect()
+    }
+
+    /// One agent that was not deleted, wherever it runs: for a node asked about another's agent.
+    pub async fn agent(&self, id: &str) -> Result<Option<(AgentInfo, u64)>, StoreError> {
+        let mut conn = self.pool.get().await?;
+        let row: Option<AgentRow> = with_conn!(pooled &mut conn, c => agents::table
+            .find(id)
+            .filter(agents::deleted_at.is_null())
+            .select(AgentRow::as_select())
+            .first(c)
+            .await
+            .optional())?;
+        row.map(AgentRow::into_info).transpose()
     }
 }

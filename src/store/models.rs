@@ -30,6 +30,7 @@ pub struct TaskRow {
     pub updated_at: i64,
     pub queued_at: i64,
     pub truncate_result: bool,
+    pub node: Option<String>,
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -59,6 +60,7 @@ impl TaskRow {
             updated_at: now,
             queued_at: t.queued_at,
             truncate_result: t.truncate_result,
+            node: t.node.clone(),
         })
     }
 
@@ -86,6 +88,7 @@ impl TaskRow {
             finished_at: self.finished_at,
             queued_at: self.queued_at,
             truncate_result: self.truncate_result,
+            node: self.node,
             id: self.id,
         })
     }
@@ -168,6 +171,7 @@ pub struct AgentRow {
     pub created_at: i64,
     pub last_heartbeat: Option<i64>,
     pub deleted_at: Option<i64>,
+    pub node: Option<String>,
 }
 
 impl AgentRow {
@@ -184,6 +188,7 @@ impl AgentRow {
             created_at: a.created_at,
             last_heartbeat: None,
             deleted_at: None,
+            node: a.node.clone(),
         })
     }
 
@@ -194,6 +199,7 @@ impl AgentRow {
                 .map_err(|e| corrupt("capabilities", e))?,
             executor: serde_json::from_str(&self.executor).map_err(|e| corrupt("executor", e))?,
             created_at: self.created_at,
+            node: self.node,
             name: self.name,
             id: self.id,
         };

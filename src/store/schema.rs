@@ -12,6 +12,7 @@ diesel::table! {
         created_at -> BigInt,
         last_heartbeat -> Nullable<BigInt>,
         deleted_at -> Nullable<BigInt>,
+        node -> Nullable<Text>,
     }
 }
 
@@ -36,6 +37,7 @@ diesel::table! {
         updated_at -> BigInt,
         queued_at -> BigInt,
         truncate_result -> Bool,
+        node -> Nullable<Text>,
     }
 }
 

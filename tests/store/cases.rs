@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::fixture::{task, Fixture};
 
 pub async fn migrations_run_once_and_then_find_nothing_to_do(f: &Fixture) {
-    assert_eq!(f.migrated, 4, "a fresh database gets every migration");
+    assert_eq!(f.migrated, 5, "a fresh database gets every migration");
     assert_eq!(f.database.migrate().await.unwrap(), 0);
 }
 
@@ -220,9 +220,15 @@ pub async fn agents_keep_status_and_restarts_and_deleted_ones_are_not_started_ag
             .unwrap(),
         executor: Default::default(),
         created_at: now_ms(),
+        node: None,
     };
     let (kept, deleted) = (agent("kept"), agent("deleted"));
-    f.create_agents(vec![kept.clone(), deleted.clone()]).await;
+    let elsewhere = AgentInfo {
+        node: Some("node-b".into()),
+        ..agent("elsewhere")
+    };
+    f.create_agents(vec![kept.clone(), deleted.clone(), elsewhere.clone()])
+        .await;
     for (info, restarts, is_deleted) in [(&kept, 3, false), (&deleted, 0, true)] {
         f.writer.do_send(Persist(Write::UpdateAgent {
             id: info.id.clone(),
@@ -232,7 +238,101 @@ pub async fn agents_keep_status_and_restarts_and_deleted_ones_are_not_started_ag
         }));
     }
     f.flush().await;
-    assert_eq!(f.store.live_agents().await.unwrap(), [(kept, 3)]);
+    assert_eq!(
+        f.store.live_agents(None).await.unwrap(),
+        [(kept.clone(), 3)]
+    );
+    // Each node starts its own agents; any node can read any agent.
+    assert_eq!(
+        f.store.live_agents(Some("node-b")).await.unwrap(),
+        [(elsewhere.clone(), 0)]
+    );
+    assert_eq!(
+        f.store.agent(&elsewhere.id).await.unwrap(),
+        Some((elsewhere, 0))
+    );
+    assert_eq!(f.store.agent(&deleted.id).await.unwrap(), None);
+}
+
+pub async fn a_task_is_held_by_one_node_and_a_lost_nodes_tasks_move_once(f: &Fixture) {
+    let (a, b) = (
+        task("worker", Priority::Normal),
+        task("worker", Priority::High),
+    );
+    let done = task("worker", Priority::Normal);
+    for t in [&a, &b, &done] {
+        f.create(t.clone()).await;
+    }
+    let mut finished = done.clone();
+    finished.status = TaskStatus::Succeeded;
+    f.update(&finished, None);
+    f.flush().await;
+
+    // Two nodes read the same entries at once: each task goes to exactly one of them, and a
+    // finished task to neither.
+    let ids = [a.id.as_str(), b.id.as_str(), done.id.as_str()];
+    let (one, two) = futures::join!(f.store.take(&ids, "n1"), f.store.take(&ids, "n2"));
+    let (one, two) = (one.unwrap(), two.unwrap());
+    assert_eq!(one.len() + two.len(), 2, "{one:?} {two:?}");
+    let holder = |id: &str| {
+        if one.iter().any(|t| t.id == id) {
+            "n1"
+        } else {
+            "n2"
+        }
+    };
+    assert!(one.iter().chain(&two).all(|t| t.id != done.id));
+    // Taking again what one already holds answers it again (a restart re-reads its entries),
+    // and the other node still gets nothing.
+    let again = f.store.take(&[a.id.as_str()], holder(&a.id)).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].node.as_deref(), Some(holder(&a.id)));
+    let other = if holder(&a.id) == "n1" { "n2" } else { "n1" };
+    assert!(f
+        .store
+        .take(&[a.id.as_str()], other)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // n1 and n2 are lost; two survivors race for each: every task moves exactly once.
+    let (x, y) = futures::join!(f.store.take_over("n1", "n3"), f.store.take_over("n1", "n4"));
+    let (p, q) = futures::join!(f.store.take_over("n2", "n3"), f.store.take_over("n2", "n4"));
+    let moved = [x.unwrap(), y.unwrap(), p.unwrap(), q.unwrap()].concat();
+    let mut moved_ids: Vec<&str> = moved.iter().map(|t| t.id.as_str()).collect();
+    moved_ids.sort();
+    let mut expected = vec![a.id.as_str(), b.id.as_str()];
+    expected.sort();
+    assert_eq!(moved_ids, expected);
+
+    // A holder lets go of a queued task: unheld again, it is found among the unheld ones.
+    let holder_of_a = moved
+        .iter()
+        .find(|t| t.id == a.id)
+        .unwrap()
+        .node
+        .clone()
+        .unwrap();
+    assert_eq!(
+        f.store
+            .release(&[a.id.as_str()], "someone-else")
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        f.store
+            .release(&[a.id.as_str()], &holder_of_a)
+            .await
+            .unwrap(),
+        1
+    );
+    let unheld = f.store.unheld(now_ms() + 1, 10).await.unwrap();
+    assert_eq!(
+        unheld.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+        [a.id.as_str()]
+    );
+    assert!(f.store.unheld(a.created_at, 10).await.unwrap().is_empty());
 }
 
 pub async fn supervision_decisions_are_kept_in_order_and_filter_by_supervisor(f: &Fixture) {

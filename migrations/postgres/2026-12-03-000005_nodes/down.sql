@@ -1,0 +1,3 @@
+ALTER TABLE agents DROP COLUMN node;
+DROP INDEX tasks_held;
+ALTER TABLE tasks DROP COLUMN node;

@@ -1,0 +1,2 @@
+ALTER TABLE agents DROP COLUMN node;
+ALTER TABLE tasks DROP COLUMN node;

@@ -1,0 +1,319 @@
+//! The ClusterFeeder actor: this node's side of the cluster, under the root supervisor. It runs
+//! four loops: reading the task streams into the orchestrator as agents here become free, the
+//! heartbeat (with the take-over of lost nodes), and the event relay both ways. Redis errors
+//! never stop it: the node works on, degraded, and the loops retry.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use hive_actors::Shutdown;
+use tokio::sync::oneshot;
+
+use super::membership::NodeView;
+use super::{relay, Cluster, ClusterError, Entry};
+use crate::context::Hive;
+use crate::domain::names::Role;
+use crate::domain::task::{Priority, TaskRecord};
+use crate::domain::time::now_ms;
+use crate::managers::orchestrator::{Adopt, Release, Wanted};
+
+/// How long a read waits on the streams for new work before it looks at the agents again.
+const BLOCK: Duration = Duration::from_secs(1);
+/// Pause after Redis or the database failed, before the loop tries again.
+const RETRY: Duration = Duration::from_millis(500);
+/// Most tasks one pass republishes that their node committed and never published.
+const UNHELD_BATCH: i64 = 1000;
+
+pub struct ClusterFeeder {
+    hive: Hive,
+    cluster: Arc<Cluster>,
+}
+
+impl ClusterFeeder {
+    pub fn new(hive: Hive, cluster: Arc<Cluster>) -> Self {
+        Self { hive, cluster }
+    }
+}
+
+impl Actor for ClusterFeeder {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let (h, c) = (&self.hive, &self.cluster);
+        ctx.spawn(feed(h.clone(), c.clone()).into_actor(self));
+        ctx.spawn(beat(h.clone(), c.clone()).into_actor(self));
+        ctx.spawn(relay::send_out(h.clone(), c.clone()).into_actor(self));
+        ctx.spawn(relay::take_in(h.clone(), c.clone()).into_actor(self));
+    }
+}
+
+impl Handler<Shutdown> for ClusterFeeder {
+    type Result = ();
+
+    fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
+/// Ask the orchestrator which roles have idle agents here with nothing queued for them.
+async fn wanted(hive: &Hive) -> Vec<(Role, usize)> {
+    let Some(orchestrator) = hive.slots.orchestrator.get() else {
+        return Vec::new();
+    };
+    let (reply, answer) = oneshot::channel();
+    // One question at a time from this loop: bounded however the mailbox is.
+    hive.kinds
+        .orchestrator
+        .do_send(&orchestrator, Wanted { reply });
+    answer.await.unwrap_or_default()
+}
+
+/// Hand tasks this node now holds to the orchestrator.
+fn adopt(hive: &Hive, tasks: Vec<TaskRecord>, taken_over: bool) {
+    if tasks.is_empty() {
+        return;
+    }
+    if let Some(orchestrator) = hive.slots.orchestrator.get() {
+        // At most as many as there were idle agents (or a lost node's tasks, once).
+        hive.kinds
+            .orchestrator
+            .do_send(&orchestrator, Adopt { tasks, taken_over });
+    }
+}
+
+/// Decide entries read from the streams: the tasks this node could take go to the
+/// orchestrator; entries of tasks that ended or that another node holds are acknowledged.
+async fn take(
+    hive: &Hive,
+    cluster: &Cluster,
+    entries: Vec<Entry>,
+) -> Result<(), (ClusterError, Vec<Entry>)> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = entries.iter().map(|e| &*e.task).collect();
+    let held = match hive.store.take(&ids, &cluster.node).await {
+        Ok(held) => held,
+        Err(e) => return Err((e.into(), entries)),
+    };
+    let held_ids: HashSet<&str> = held.iter().map(|t| t.id.as_str()).collect();
+    let (mine, others): (Vec<Entry>, Vec<Entry>) = entries
+        .iter()
+        .cloned()
+        .partition(|e| held_ids.contains(&*e.task));
+    let metrics = &hive.metrics.cluster_tasks;
+    metrics
+        .with_label_values(&["taken"])
+        .inc_by(mine.len() as u64);
+    metrics
+        .with_label_values(&["skipped"])
+        .inc_by(others.len() as u64);
+    for entry in mine {
+        cluster.track(entry.task.clone(), entry);
+    }
+    adopt(hive, held, false);
+    if let Err(e) = cluster.ack(&others).await {
+        tracing::debug!(error = %e, "cannot acknowledge entries of tasks held elsewhere");
+    }
+    Ok(())
+}
+
+/// Read work for the roles with room, most urgent streams first.
+async fn feed(hive: Hive, cluster: Arc<Cluster>) {
+    let mut conn: Option<redis::aio::MultiplexedConnection> = None;
+    let mut resumed = false;
+    let mut undecided: Vec<Entry> = Vec::new();
+    loop {
+        let c = match &mut conn {
+            Some(c) => c,
+            None => match cluster.dedicated(BLOCK).await {
+                Ok(c) => conn.insert(c),
+                Err(_) => {
+                    cluster.mark(false);
+                    tokio::time::sleep(RETRY).await;
+                    continue;
+                }
+            },
+        };
+        let step = async {
+            if !resumed {
+                // Entries a previous run of this node read and did not finish.
+                let streams = cluster.all_streams().await?;
+                undecided.extend(cluster.read_own_pending(c, &streams).await?);
+                resumed = true;
+            }
+            if let Err((e, back)) = take(&hive, &cluster, std::mem::take(&mut undecided)).await {
+                undecided = back;
+                return Err(e);
+            }
+            let wanted = wanted(&hive).await;
+            if wanted.is_empty() {
+                tokio::select! {
+                    _ = cluster.room.notified() => {}
+                    _ = tokio::time::sleep(BLOCK) => {}
+                }
+                return Ok(());
+            }
+            let mut got = Vec::new();
+            for (role, room) in &wanted {
+                cluster.ensure_role(c, role).await?;
+                let mut left = *room;
+                for priority in Priority::BY_URGENCY {
+                    if left == 0 {
+                        break;
+                    }
+                    let stream = [cluster.keys.stream(role, priority)];
+                    let read = cluster.read(c, &stream, left, None).await?;
+                    left -= read.len().min(left);
+                    got.extend(read);
+                }
+            }
+            if got.is_empty() {
+                let streams: Vec<String> = wanted
+                    .iter()
+                    .flat_map(|(role, _)| {
+                        Priority::BY_URGENCY.map(|p| cluster.keys.stream(role, p))
+                    })
+                    .collect();
+                got = cluster.read(c, &streams, 1, Some(BLOCK)).await?;
+            }
+            cluster.mark(true);
+            if let Err((e, back)) = take(&hive, &cluster, got).await {
+                undecided = back;
+                return Err(e);
+            }
+            Ok::<_, ClusterError>(())
+        }
+        .await;
+        if let Err(e) = step {
+            match e {
+                ClusterError::Store(e) => {
+                    tracing::warn!(error = %e, "cannot take tasks from the streams; retrying")
+                }
+                e => {
+                    tracing::debug!(error = %e, "reading the task streams failed; reconnecting");
+                    cluster.mark(false);
+                    conn = None;
+                }
+            }
+            tokio::time::sleep(RETRY).await;
+        }
+    }
+}
+
+/// The heartbeat: say this node is alive, and take over the work of nodes that are not.
+async fn beat(hive: Hive, cluster: Arc<Cluster>) {
+    let mut ticks = tokio::time::interval(cluster.heartbeat);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut was_up = false;
+    loop {
+        ticks.tick().await;
+        let me = NodeView::local(&hive, &cluster);
+        let up = cluster.beat(&me).await.is_ok();
+        hive.metrics.cluster_redis_up.set(i64::from(up));
+        if up && !was_up {
+            // Back from an outage (or just started): tasks queued here for roles this node has
+            // no agent for go to the streams, where a node that has one takes them.
+            release_unserved(&hive, &cluster).await;
+        }
+        was_up = up;
+        // A survivor acts only after Redis has answered it for a whole lease: after an outage
+        // every node has had a heartbeat's time to say it is still alive.
+        if !up || !cluster.up_for(cluster.lease) {
+            continue;
+        }
+        match cluster.lost_untaken().await {
+            Ok(lost) => {
+                let any = !lost.is_empty();
+                for node in lost {
+                    if let Err(e) = take_over(&hive, &cluster, node).await {
+                        tracing::warn!(error = %e, "taking over a lost node's work failed; retrying");
+                    }
+                }
+                if any {
+                    release_unserved(&hive, &cluster).await;
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "cannot list the nodes"),
+        }
+        if let Ok(nodes) = cluster.nodes().await {
+            let _ = cluster.forget_old(&nodes).await;
+        }
+    }
+}
+
+/// Move a lost node's work here: its unfinished tasks in the database (each counts the attempt
+/// it was in, as after a crash), its pending stream entries, and any task committed and never
+/// published.
+async fn take_over(hive: &Hive, cluster: &Cluster, lost: NodeView) -> Result<(), ClusterError> {
+    if !cluster.lock_takeover(&lost.id).await? {
+        return Ok(());
+    }
+    let tasks = hive.store.take_over(&lost.id, &cluster.node).await?;
+    let held: HashSet<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
+    let claimed = cluster.claim_from(&lost.id).await?;
+    let (mine, done): (Vec<Entry>, Vec<Entry>) =
+        claimed.into_iter().partition(|e| held.contains(&*e.task));
+    for entry in mine {
+        cluster.track(entry.task.clone(), entry);
+    }
+    cluster.ack(&done).await?;
+    let moved = tasks.len();
+    hive.metrics
+        .cluster_tasks
+        .with_label_values(&["taken_over"])
+        .inc_by(moved as u64);
+    adopt(hive, tasks, true);
+    // A task the lost node committed but had not yet published would otherwise wait for ever.
+    let stale = now_ms() - cluster.lease.as_millis() as i64;
+    for task in hive.store.unheld(stale, UNHELD_BATCH).await? {
+        cluster.publish(&task).await?;
+    }
+    cluster.record_loss(lost.clone(), moved).await?;
+    tracing::warn!(node = %lost.id, tasks = moved, "took over the work of a lost node");
+    hive.bus.publish(
+        "cluster.node_lost",
+        serde_json::json!({ "node": lost.id, "taken_over_by": &*cluster.node, "tasks": moved }),
+    );
+    Ok(())
+}
+
+/// Give the streams back the queued tasks of roles this node cannot run.
+async fn release_unserved(hive: &Hive, cluster: &Cluster) {
+    let Some(orchestrator) = hive.slots.orchestrator.get() else {
+        return;
+    };
+    let (reply, answer) = oneshot::channel();
+    hive.kinds
+        .orchestrator
+        .do_send(&orchestrator, Release { reply });
+    let Ok(tasks) = answer.await else { return };
+    if tasks.is_empty() {
+        return;
+    }
+    let ids: Vec<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
+    let released = async {
+        hive.store.release(&ids, &cluster.node).await?;
+        for task in &tasks {
+            cluster.publish(task).await?;
+        }
+        Ok::<_, ClusterError>(())
+    }
+    .await;
+    match released {
+        Ok(()) => hive
+            .metrics
+            .cluster_tasks
+            .with_label_values(&["released"])
+            .inc_by(tasks.len() as u64),
+        Err(e) => {
+            // Still held here (or unheld and on no stream): keep them and try on the next return.
+            tracing::warn!(error = %e, "cannot hand queued tasks back to the streams");
+            let kept: Vec<&str> = ids.clone();
+            let _ = hive.store.take(&kept, &cluster.node).await;
+            adopt(hive, tasks, false);
+        }
+    }
+}

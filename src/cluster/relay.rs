@@ -1,0 +1,137 @@
+//! Events between nodes: every event published on this node goes out on the cluster's pub/sub
+//! channel, and every other node's event comes in to this node's bus, marked with its node.
+//! Like the bus itself, delivery is for whoever listens now: an event published while Redis is
+//! unreachable is not kept.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+
+use super::Cluster;
+use crate::bus::{intern_kind, Event};
+use crate::context::Hive;
+
+/// Most events sent in one pipeline.
+const BATCH: usize = 256;
+const RECONNECT: Duration = Duration::from_secs(1);
+
+/// An event as it travels between nodes.
+#[derive(Serialize, Deserialize)]
+struct Wire<'a> {
+    #[serde(borrow)]
+    node: Cow<'a, str>,
+    #[serde(borrow)]
+    kind: Cow<'a, str>,
+    at_ms: i64,
+    data: Value,
+}
+
+/// Send this node's events out, batched; runs until the bus closes.
+pub async fn send_out(hive: Hive, cluster: Arc<Cluster>) {
+    let mut events = hive.bus.subscribe();
+    let channel = cluster.keys.events();
+    loop {
+        let first = match events.recv().await {
+            Ok(event) => event,
+            Err(RecvError::Lagged(missed)) => {
+                hive.metrics
+                    .cluster_events
+                    .with_label_values(&["dropped"])
+                    .inc_by(missed);
+                continue;
+            }
+            Err(RecvError::Closed) => return,
+        };
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match events.try_recv() {
+                Ok(event) => batch.push(event),
+                Err(TryRecvError::Lagged(missed)) => hive
+                    .metrics
+                    .cluster_events
+                    .with_label_values(&["dropped"])
+                    .inc_by(missed),
+                Err(_) => break,
+            }
+        }
+        let mut pipe = redis::pipe();
+        let mut out = 0u64;
+        // Relayed events are another node's: sending them back would echo them for ever.
+        for event in batch.iter().filter(|e| e.node.is_none()) {
+            let wire = Wire {
+                node: Cow::Borrowed(&cluster.node),
+                kind: Cow::Borrowed(event.kind),
+                at_ms: event.at_ms,
+                data: event.data.clone(),
+            };
+            let Ok(json) = serde_json::to_string(&wire) else {
+                continue;
+            };
+            pipe.cmd("PUBLISH").arg(&channel).arg(json).ignore();
+            out += 1;
+        }
+        if out == 0 {
+            continue;
+        }
+        let sent: Result<(), super::ClusterError> = async {
+            let mut conn = cluster.conn().await?;
+            Ok(pipe.query_async(&mut *conn).await?)
+        }
+        .await;
+        let direction = if sent.is_ok() { "out" } else { "dropped" };
+        hive.metrics
+            .cluster_events
+            .with_label_values(&[direction])
+            .inc_by(out);
+    }
+}
+
+/// Bring other nodes' events to this node's bus; reconnects for as long as the node runs.
+pub async fn take_in(hive: Hive, cluster: Arc<Cluster>) {
+    let channel = cluster.keys.events();
+    loop {
+        let subscribed = async {
+            let mut pubsub = cluster.client().get_async_pubsub().await?;
+            pubsub.subscribe(&channel).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        }
+        .await;
+        let mut pubsub = match subscribed {
+            Ok(pubsub) => pubsub,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot subscribe to the cluster's events");
+                tokio::time::sleep(RECONNECT).await;
+                continue;
+            }
+        };
+        let mut messages = pubsub.on_message();
+        while let Some(message) = messages.next().await {
+            let Ok(payload) = message.get_payload::<String>() else {
+                continue;
+            };
+            let Ok(wire) = serde_json::from_str::<Wire<'_>>(&payload) else {
+                continue;
+            };
+            if *wire.node == *cluster.node {
+                continue;
+            }
+            let Some(kind) = intern_kind(&wire.kind) else {
+                continue;
+            };
+            hive.metrics.cluster_events.with_label_values(&["in"]).inc();
+            hive.bus.relay(Event {
+                kind,
+                at_ms: wire.at_ms,
+                node: Some(Arc::from(&*wire.node)),
+                data: wire.data,
+            });
+        }
+        // The connection ended: Redis went away or restarted.
+        tokio::time::sleep(RECONNECT).await;
+    }
+}
