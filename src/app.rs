@@ -119,6 +119,12 @@ impl Application {
         let started = async {
             migrate(&database).await?;
             refuse_open_non_loopback(&hive).await?;
+            if let Some(cluster) = hive.cluster() {
+                // Submissions go to the streams from the first one if Redis answers now.
+                if !cluster.ping().await {
+                    tracing::warn!("redis does not answer: starting degraded");
+                }
+            }
             hive.readiness.set(Phase::Starting);
             let exit = ExitSlot::default();
             let supervisor = root::root(&hive, database.clone());

@@ -1,6 +1,6 @@
 //! `/api/v1/agents`: create (one or a batch), list, read, delete.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -119,6 +119,22 @@ pub async fn create_batch(
     }))
 }
 
+/// An agent this node does not run: the URL of the node that does (the call goes there), or
+/// 404 if no node runs it.
+async fn owner(hive: &Hive, req: &HttpRequest, id: &str) -> Result<String, ApiError> {
+    let not_found = || ApiError::NotFound {
+        what: "agent",
+        id: id.to_owned(),
+    };
+    if hive.cluster().is_none() {
+        return Err(not_found());
+    }
+    let (info, _) = hive.store.agent(id).await?.ok_or_else(not_found)?;
+    super::cluster::elsewhere(hive, req, info.node.as_deref(), &format!("agent {id}"))
+        .await?
+        .ok_or_else(not_found)
+}
+
 /// List agents, in creation order.
 #[utoipa::path(get, path = "/api/v1/agents", tag = "agents", params(AgentListQuery),
     responses((status = 200, body = AgentPage), (status = 422, body = Problem)))]
@@ -144,14 +160,17 @@ pub async fn list_agents(
     responses((status = 200, body = AgentView), (status = 404, body = Problem)))]
 pub async fn get_agent(
     hive: web::Data<Hive>,
+    req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let entry = hive
-        .agents
-        .get(&id)
-        .ok_or(ApiError::NotFound { what: "agent", id })?;
-    Ok(HttpResponse::Ok().json(AgentView::from(entry.as_ref())))
+    match hive.agents.get(&id) {
+        Some(entry) => Ok(HttpResponse::Ok().json(AgentView::from(entry.as_ref()))),
+        None => {
+            let node = owner(&hive, &req, &id).await?;
+            super::cluster::forward(&hive, &req, &node, None).await
+        }
+    }
 }
 
 /// Stop an agent and forget it; a task it was running goes back to the queue.
@@ -159,12 +178,15 @@ pub async fn get_agent(
     responses((status = 204), (status = 404, body = Problem)))]
 pub async fn delete_agent(
     hive: web::Data<Hive>,
+    req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = |reply| DeleteAgent {
-        id: id.into_inner(),
-        reply,
-    };
+    let id = id.into_inner();
+    if hive.cluster().is_some() && hive.agents.get(&id).is_none() {
+        let node = owner(&hive, &req, &id).await?;
+        return super::cluster::forward(&hive, &req, &node, None).await;
+    }
+    let request = |reply| DeleteAgent { id, reply };
     ask(
         &hive.slots.lifecycle,
         &hive.kinds.lifecycle,
@@ -183,13 +205,14 @@ pub async fn delete_agent(
         (status = 503, body = Problem)))]
 pub async fn restart_agent(
     hive: web::Data<Hive>,
+    req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let entry = hive.agents.get(&id).ok_or_else(|| ApiError::NotFound {
-        what: "agent",
-        id: id.clone(),
-    })?;
+    let Some(entry) = hive.agents.get(&id) else {
+        let node = owner(&hive, &req, &id).await?;
+        return super::cluster::forward(&hive, &req, &node, None).await;
+    };
     let request = |reply| RestartAgent {
         id: id.clone(),
         reply,

@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod audit;
 pub mod auth;
+pub mod cluster;
 pub mod dashboard;
 pub mod events;
 pub mod json;
@@ -189,6 +190,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .service(get_only("/supervision", system::supervision))
                         .service(get_only("/supervision/events", system::supervision_events))
                         .service(get_only("/sla", sla::sla))
+                        .service(get_only("/cluster", cluster::cluster))
                         .service(get_only("/monitor/forecasts", monitor::forecasts))
                         .service(get_only("/monitor/anomalies", monitor::anomalies))
                         .service(get_only("/events", events::events))

@@ -4,7 +4,7 @@
 use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
-use super::{agents, audit, events, monitor, problem, sla, system, tasks, tokens, views};
+use super::{agents, audit, cluster, events, monitor, problem, sla, system, tasks, tokens, views};
 use crate::domain;
 
 #[derive(OpenApi)]
@@ -24,6 +24,7 @@ use crate::domain;
         system::supervision,
         system::supervision_events,
         sla::sla,
+        cluster::cluster,
         agents::create_agent,
         agents::create_batch,
         agents::list_agents,
@@ -44,6 +45,8 @@ use crate::domain;
     ),
     components(schemas(
         problem::Problem,
+        cluster::ClusterView,
+        crate::cluster::membership::NodeView,
         monitor::Forecasts,
         monitor::Anomalies,
         crate::managers::monitor::SeriesView,

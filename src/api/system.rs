@@ -17,9 +17,13 @@ pub async fn livez() -> HttpResponse {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Readiness {
+    /// `ready`, `degraded` (serving, with less: see `degraded`) or `unavailable`.
     pub status: &'static str,
     /// The checks that fail, empty when ready.
     pub failing: Vec<String>,
+    /// What works with less than usual: `redis` when a cluster node cannot reach Redis (tasks
+    /// then run on the node they were submitted to, and other nodes' events do not arrive).
+    pub degraded: Vec<String>,
 }
 
 fn readiness(hive: &Hive) -> Readiness {
@@ -36,13 +40,20 @@ fn readiness(hive: &Hive) -> Readiness {
     if hive.slots.orchestrator.get().is_none_or(|a| !a.connected()) {
         failing.push("orchestrator".to_owned());
     }
+    let mut degraded = Vec::new();
+    if hive.cluster().is_some_and(|c| !c.is_up()) {
+        degraded.push("redis".to_owned());
+    }
     Readiness {
-        status: if failing.is_empty() {
-            "ready"
-        } else {
+        status: if !failing.is_empty() {
             "unavailable"
+        } else if !degraded.is_empty() {
+            "degraded"
+        } else {
+            "ready"
         },
         failing,
+        degraded,
     }
 }
 
@@ -64,7 +75,7 @@ pub async fn readyz(hive: web::Data<Hive>) -> HttpResponse {
 pub async fn health(hive: web::Data<Hive>) -> HttpResponse {
     let r = readiness(&hive);
     let body = serde_json::json!({
-        "status": r.status, "failing": r.failing, "version": env!("CARGO_PKG_VERSION"),
+        "status": r.status, "failing": r.failing, "degraded": r.degraded, "version": env!("CARGO_PKG_VERSION"),
         "uptime_s": hive.started_at.elapsed().as_secs(),
     });
     if r.failing.is_empty() {

@@ -129,9 +129,13 @@ pub async fn list_tasks(
     responses((status = 200, body = TaskView), (status = 404, body = Problem), (status = 409, body = Problem, description = "already finished")))]
 pub async fn cancel(
     hive: web::Data<Hive>,
+    req: actix_web::HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
+    if let Some(answer) = cancel_elsewhere(&hive, &req, &id).await? {
+        return Ok(answer);
+    }
     let request = |reply| CancelTask {
         id: id.clone(),
         reply,
@@ -153,6 +157,49 @@ pub async fn cancel(
             None => Err(ApiError::NotFound { what: "task", id }),
         },
     }
+}
+
+/// In a cluster, a task this node does not hold: the node holding it cancels it (the call is
+/// forwarded there); one that no node has taken yet is taken here first, then cancelled here.
+async fn cancel_elsewhere(
+    hive: &Hive,
+    req: &actix_web::HttpRequest,
+    id: &str,
+) -> Result<Option<HttpResponse>, ApiError> {
+    let Some(cluster) = hive.cluster() else {
+        return Ok(None);
+    };
+    let Some(task) = hive.store.task(id).await? else {
+        return Ok(None);
+    };
+    if task.status.is_final() {
+        return Ok(None);
+    }
+    let what = format!("task {id}");
+    if let Some(node) = super::cluster::elsewhere(hive, req, task.node.as_deref(), &what).await? {
+        return super::cluster::forward(hive, req, &node, None)
+            .await
+            .map(Some);
+    }
+    if task.node.is_none() {
+        let held = hive.store.take(&[id], &cluster.node).await?;
+        if !held.is_empty() {
+            let adopt =
+                |reply: tokio::sync::oneshot::Sender<()>| crate::managers::orchestrator::Adopt {
+                    tasks: held,
+                    taken_over: false,
+                    done: Some(reply),
+                };
+            ask(
+                &hive.slots.orchestrator,
+                &hive.kinds.orchestrator,
+                "orchestrator",
+                adopt,
+            )
+            .await?;
+        }
+    }
+    Ok(None)
 }
 
 /// A task's history: every state it went through, oldest first.

@@ -22,6 +22,9 @@ pub struct AgentView {
     pub current_task: Option<String>,
     /// RFC 3339.
     pub created_at: String,
+    /// The node it runs on, in a cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 impl From<&AgentEntry> for AgentView {
@@ -38,6 +41,7 @@ impl From<&AgentEntry> for AgentView {
             restarts: state.restarts,
             current_task: state.current_task,
             created_at: rfc3339(info.created_at),
+            node: info.node.clone(),
         }
     }
 }
@@ -77,6 +81,9 @@ pub struct TaskView {
     pub created_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    /// The node that holds it (or held it last), in a cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 impl From<TaskRecord> for TaskView {
@@ -99,6 +106,7 @@ impl From<TaskRecord> for TaskView {
             created_at: rfc3339(t.created_at),
             started_at: t.started_at.map(rfc3339),
             finished_at: t.finished_at.map(rfc3339),
+            node: t.node,
         }
     }
 }

@@ -77,9 +77,12 @@ fn adopt(hive: &Hive, tasks: Vec<TaskRecord>, taken_over: bool) {
     }
     if let Some(orchestrator) = hive.slots.orchestrator.get() {
         // At most as many as there were idle agents (or a lost node's tasks, once).
-        hive.kinds
-            .orchestrator
-            .do_send(&orchestrator, Adopt { tasks, taken_over });
+        let adopt = Adopt {
+            tasks,
+            taken_over,
+            done: None,
+        };
+        hive.kinds.orchestrator.do_send(&orchestrator, adopt);
     }
 }
 

@@ -121,6 +121,18 @@ impl Cluster {
             .await?)
     }
 
+    /// Ask Redis whether it answers, and record the answer.
+    pub async fn ping(&self) -> bool {
+        let answered = async {
+            let mut conn = self.conn().await?;
+            let _: String = redis::cmd("PING").query_async(&mut *conn).await?;
+            Ok::<_, ClusterError>(())
+        }
+        .await;
+        self.mark(answered.is_ok());
+        answered.is_ok()
+    }
+
     pub fn client(&self) -> &redis::Client {
         &self.client
     }

@@ -116,6 +116,8 @@ pub struct Wanted {
 pub struct Adopt {
     pub tasks: Vec<TaskRecord>,
     pub taken_over: bool,
+    /// Answered once they are queued here.
+    pub done: Option<oneshot::Sender<()>>,
 }
 
 /// Give up the queued tasks of roles no agent here has, for the streams to offer elsewhere.
@@ -942,7 +944,12 @@ impl Handler<Wanted> for Orchestrator {
 impl Handler<Adopt> for Orchestrator {
     type Result = ();
 
-    fn handle(&mut self, Adopt { tasks, taken_over }: Adopt, ctx: &mut Context<Self>) {
+    fn handle(&mut self, adopt: Adopt, ctx: &mut Context<Self>) {
+        let Adopt {
+            tasks,
+            taken_over,
+            done,
+        } = adopt;
         self.hive.kinds.orchestrator.handled();
         let _timer = self.hive.metrics.processing("orchestrator");
         let why = if taken_over {
@@ -952,6 +959,9 @@ impl Handler<Adopt> for Orchestrator {
         };
         for task in tasks {
             self.resume(task, why, ctx);
+        }
+        if let Some(done) = done {
+            let _ = done.send(());
         }
     }
 }

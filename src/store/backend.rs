@@ -164,6 +164,19 @@ fn connect_sqlite_writer(path: &Path) -> Result<SqliteConnection, String> {
     Ok(conn)
 }
 
+/// Taken by every write transaction on PostgreSQL, for its duration. Several nodes each run a
+/// writer on one database, and the status counts (kept by triggers) make every transaction lock
+/// a few shared rows in the order its changes happen to come: two writers could each hold one the
+/// other needs. Taking turns costs one round trip per batch and rules that deadlock out.
+pub async fn serialize_writers(c: &mut PgConn) -> diesel::QueryResult<()> {
+    use diesel_async::RunQueryDsl;
+    // "HIVE" in ASCII: any fixed key shared by every node.
+    diesel::sql_query("SELECT pg_advisory_xact_lock(1212765765)")
+        .execute(c)
+        .await
+        .map(|_| ())
+}
+
 /// The writer's connection.
 // One exists per process (and one `Pooled` per query in flight): boxing would buy nothing.
 #[allow(clippy::large_enum_variant)]

@@ -433,6 +433,7 @@ async fn commit(conn: &mut Conn, ops: Vec<Op>) -> Outcome {
         }
         Conn::Postgres(c) => {
             c.transaction(async move |c| {
+                super::backend::serialize_writers(c).await?;
                 let mut results = results;
                 write_batch!(c, plan, results, now, AsyncRun, .await)
             })

@@ -145,8 +145,11 @@ pub async fn prune(conn: &mut Conn, cut: Cutoffs) -> Result<Pruned, diesel::resu
                 .await
         }
         Conn::Postgres(c) => {
-            c.transaction(async move |c| prune_pass!(c, cut, AsyncRun, .await))
-                .await
+            c.transaction(async move |c| {
+                super::backend::serialize_writers(c).await?;
+                prune_pass!(c, cut, AsyncRun, .await)
+            })
+            .await
         }
     }
 }

@@ -7,6 +7,7 @@ mod agents;
 mod backpressure;
 mod bad_input;
 mod browser;
+mod cluster;
 mod dashboard;
 mod executors;
 mod faults;
@@ -18,6 +19,8 @@ mod plugins;
 #[path = "../support/postgres.rs"]
 mod postgres_schema;
 mod process;
+#[path = "../support/redis.rs"]
+mod redis_namespace;
 mod security;
 mod statistics;
 mod tasks;

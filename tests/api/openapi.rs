@@ -25,6 +25,7 @@ async fn the_openapi_document_lists_every_route() {
         "GET /api/v1/supervision",
         "GET /api/v1/supervision/events",
         "GET /api/v1/sla",
+        "GET /api/v1/cluster",
         "GET /api/v1/events",
         "POST /api/v1/agents",
         "GET /api/v1/agents",

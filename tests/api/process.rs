@@ -11,10 +11,10 @@ use serde_json::json;
 use crate::helpers::{remote, TestApp, PATIENCE};
 use crate::postgres_schema;
 
-struct Server {
-    child: Child,
-    base: String,
-    log: mpsc::Receiver<String>,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) base: String,
+    pub(crate) log: mpsc::Receiver<String>,
 }
 
 /// Start `hive serve` on a free port and wait until it is ready.
@@ -38,7 +38,7 @@ fn start(data_dir: &Path, database_url: Option<&str>) -> Server {
 }
 
 /// Start `hive serve` on a free loopback port with `flags` of its own.
-fn start_with(data_dir: &Path, flags: &[&std::ffi::OsStr]) -> Server {
+pub(crate) fn start_with(data_dir: &Path, flags: &[&std::ffi::OsStr]) -> Server {
     start_at("127.0.0.1:0", data_dir, flags)
 }
 
@@ -81,7 +81,7 @@ impl Drop for Server {
 
 impl Server {
     /// Wait for a log line containing `marker`; answers the word after it.
-    fn wait_for_line(&self, marker: &str) -> String {
+    pub(crate) fn wait_for_line(&self, marker: &str) -> String {
         loop {
             let line = self
                 .log
@@ -97,7 +97,7 @@ impl Server {
         }
     }
 
-    fn app(&self) -> TestApp {
+    pub(crate) fn app(&self) -> TestApp {
         remote(&self.base)
     }
 }

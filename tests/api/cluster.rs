@@ -1,0 +1,330 @@
+//! Several `hive serve` processes on one PostgreSQL and one Redis: the load spreads over them, a
+//! node SIGKILLed mid-load loses nothing, any node answers for any agent and task, and a node
+//! cut off from Redis keeps working and says so.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::helpers::{remote, TestApp, PATIENCE};
+use crate::postgres_schema::{self, Schema};
+use crate::process::{start_with, Server};
+use crate::redis_namespace::{self, Namespace};
+
+/// Short leases, so that a lost node is taken over within seconds; quick retries.
+const CLUSTER_CONFIG: &str = "retry_backoff_ms = 5\n\
+    [cluster]\nlease_ms = 2000\nheartbeat_ms = 250\n";
+
+struct Services {
+    schema: Schema,
+    redis: Namespace,
+}
+
+async fn services(test: &str) -> Option<Services> {
+    let schema = postgres_schema::schema(test).await?;
+    let redis = redis_namespace::namespace(test).await?;
+    Some(Services { schema, redis })
+}
+
+/// `hive serve` as node `id` of the cluster, with Redis at `redis_url`.
+fn node(dir: &Path, s: &Services, id: &str, redis_url: &str) -> Server {
+    let config = dir.join("hive.toml");
+    std::fs::write(&config, CLUSTER_CONFIG).unwrap();
+    let flags: Vec<std::ffi::OsString> = vec![
+        "--config".into(),
+        config.into(),
+        "--database-url".into(),
+        s.schema.url.clone().into(),
+        "--redis-url".into(),
+        redis_url.into(),
+        "--redis-prefix".into(),
+        s.redis.prefix.clone().into(),
+        "--node-id".into(),
+        id.into(),
+    ];
+    let flags: Vec<&std::ffi::OsStr> = flags.iter().map(|f| f.as_os_str()).collect();
+    let server = start_with(dir, &flags);
+    server.wait_for_line("ready on ");
+    server
+}
+
+async fn agents(app: &TestApp, role: &str, count: usize) -> Vec<String> {
+    let response = app
+        .post(
+            "/api/v1/agents/batch",
+            &json!({"count": count, "template": {"role": role}}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    body["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Wait (on the node's own readiness, polled) until `pred` holds of `/readyz`'s body.
+async fn until_ready(app: &TestApp, pred: impl Fn(&Value) -> bool) -> Value {
+    let wait = async {
+        loop {
+            let body: Value = app.get("/readyz").await.json().await.unwrap();
+            if pred(&body) {
+                return body;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(PATIENCE, wait)
+        .await
+        .expect("readiness changes within the patience limit")
+}
+
+/// Accepted tasks; each client submits to its node until that node stops answering.
+const ACCEPTED_BEFORE_KILL: usize = 240;
+
+#[actix_rt::test]
+async fn three_nodes_share_the_load_and_a_killed_nodes_tasks_finish_on_the_others() {
+    let Some(s) = services("three_nodes").await else {
+        return;
+    };
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut nodes: Vec<Server> = ["n1", "n2", "n3"]
+        .iter()
+        .zip(&dirs)
+        .map(|(id, dir)| node(dir.path(), &s, id, &s.redis.url))
+        .collect();
+    let apps: Vec<TestApp> = nodes.iter().map(Server::app).collect();
+    let mut agent_ids = Vec::new();
+    for app in &apps {
+        agent_ids.push(agents(app, "worker", 3).await);
+    }
+
+    // Any node answers for another node's agent.
+    let theirs: Value = apps[0]
+        .json(&format!("/api/v1/agents/{}", agent_ids[1][0]))
+        .await;
+    assert_eq!(theirs["node"], "n2", "{theirs}");
+
+    // A role only n2 runs: its task, submitted to n1, runs on n2, and n1's event stream sees
+    // it end (relayed from n2 over Redis).
+    agents(&apps[1], "only-n2", 1).await;
+    let mut n1_events = apps[0].events().await;
+    let routed = apps[0]
+        .submit(json!({"role": "only-n2", "input": {"op": "echo", "value": 1}}))
+        .await;
+    let id = routed["id"].as_str().unwrap().to_owned();
+    n1_events
+        .until(|kind, data| kind == "task.succeeded" && data["id"] == id.as_str())
+        .await;
+    assert_eq!(apps[0].task(&id).await["node"], "n2");
+
+    // 12 clients, 4 per node, submitting 40 ms tasks; n3 is killed mid-load.
+    let (accepted_tx, mut accepted_rx) = tokio::sync::mpsc::unbounded_channel();
+    let clients: Vec<_> = (0..12)
+        .map(|client| {
+            let (app, accepted) = (remote(&nodes[client % 3].base), accepted_tx.clone());
+            actix_rt::spawn(async move {
+                for i in 0..1_000 {
+                    let body = json!({"role": "worker", "input": {"op": "sleep", "ms": 40}, "idempotency_key": format!("{client}-{i}")});
+                    let Ok(response) = app.client.post(app.url("/api/v1/tasks")).json(&body).send().await else {
+                        return; // its node is gone
+                    };
+                    if response.status() != StatusCode::ACCEPTED {
+                        continue;
+                    }
+                    let Ok(task) = response.json::<Value>().await else { return };
+                    if accepted.send(task["id"].as_str().unwrap().to_owned()).is_err() {
+                        return;
+                    }
+                }
+            })
+        })
+        .collect();
+    drop(accepted_tx);
+    let mut accepted = Vec::new();
+    while accepted.len() < ACCEPTED_BEFORE_KILL {
+        accepted.push(accepted_rx.recv().await.expect("clients keep submitting"));
+    }
+    nodes[2].child.kill().expect("SIGKILL");
+    nodes[2].child.wait().unwrap();
+    // n1 and n2 go on taking tasks for a while after the loss.
+    let after_kill = accepted.len() + 120;
+    while accepted.len() < after_kill {
+        accepted.push(
+            accepted_rx
+                .recv()
+                .await
+                .expect("the survivors keep accepting"),
+        );
+    }
+    for client in clients {
+        client.abort();
+    }
+    while let Ok(more) = accepted_rx.try_recv() {
+        accepted.push(more);
+    }
+
+    // Every accepted task succeeds, run by exactly the attempts its history shows: one, or two
+    // when the kill interrupted the first.
+    let ids: Vec<&str> = accepted.iter().map(String::as_str).collect();
+    let finished = apps[0].all_finished(&ids).await;
+    let mut ran_on = std::collections::BTreeSet::new();
+    for task in &finished {
+        assert_eq!(task["status"], "succeeded", "{task}");
+        let attempts = task["attempts"].as_u64().unwrap();
+        assert!((1..=2).contains(&attempts), "{task}");
+        ran_on.insert(task["node"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        ran_on.into_iter().collect::<Vec<_>>(),
+        ["n1", "n2", "n3"],
+        "the load spread over every node"
+    );
+    for task in finished.iter().filter(|t| t["attempts"] == 2) {
+        let history = apps[0]
+            .json(&format!(
+                "/api/v1/tasks/{}/events",
+                task["id"].as_str().unwrap()
+            ))
+            .await;
+        let started = history["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "started")
+            .count();
+        assert!(started <= 2, "{history}");
+        assert_ne!(task["node"], "n3", "{task}");
+    }
+
+    // The cluster view shows the loss and who took over.
+    let view = apps[0].json("/api/v1/cluster").await;
+    let by_id = |id: &str| {
+        view["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} is listed: {view}"))
+    };
+    assert_eq!(by_id("n1")["status"], "alive");
+    assert_eq!(by_id("n2")["status"], "alive");
+    let lost = by_id("n3");
+    // n3 was running tasks when it was killed: they moved, and ran again elsewhere.
+    assert!(lost["tasks_taken_over"].as_u64().unwrap() >= 1, "{view}");
+    assert_eq!(lost["status"], "lost", "{view}");
+    assert!(
+        ["n1", "n2"].contains(&lost["taken_over_by"].as_str().unwrap()),
+        "{view}"
+    );
+    // n3's agents are n3's: asking for one names the loss instead of guessing.
+    let gone = apps[0]
+        .get(&format!("/api/v1/agents/{}", agent_ids[2][0]))
+        .await;
+    assert_eq!(gone.status(), StatusCode::CONFLICT);
+}
+
+/// A TCP relay between a node and Redis that a test can cut and restore.
+struct Cut {
+    addr: std::net::SocketAddr,
+    open: Arc<watch::Sender<bool>>,
+}
+
+impl Cut {
+    async fn to(target: &str) -> Cut {
+        let target = target
+            .trim_start_matches("redis://")
+            .trim_end_matches('/')
+            .to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let open = Arc::new(watch::Sender::new(true));
+        let state = open.clone();
+        actix_rt::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !*state.borrow() {
+                    let _ = inbound.shutdown().await;
+                    continue;
+                }
+                let (target, mut closed) = (target.clone(), state.subscribe());
+                actix_rt::spawn(async move {
+                    let Ok(mut outbound) = TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = closed.wait_for(|open| !*open) => {}
+                    }
+                });
+            }
+        });
+        Cut { addr, open }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://{}", self.addr)
+    }
+
+    fn set(&self, open: bool) {
+        self.open.send_replace(open);
+    }
+}
+
+#[actix_rt::test]
+async fn a_node_cut_off_from_redis_runs_tasks_itself_says_degraded_and_catches_up() {
+    let Some(s) = services("redis_cut").await else {
+        return;
+    };
+    let cut = Cut::to(&s.redis.url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = node(dir.path(), &s, "solo", &cut.url());
+    let app = server.app();
+    agents(&app, "worker", 2).await;
+    let ready = until_ready(&app, |r| r["status"] == "ready").await;
+    assert_eq!(ready["degraded"], json!([]));
+    let echo = |v: i64| json!({"op": "echo", "value": v});
+    let first = app.run(echo(1)).await;
+    assert_eq!(
+        (first["status"].as_str(), first["node"].as_str()),
+        (Some("succeeded"), Some("solo"))
+    );
+    assert_eq!(
+        app.metric("hive_cluster_tasks_total{action=\"published\"}")
+            .await,
+        1.0
+    );
+
+    cut.set(false);
+    let degraded = until_ready(&app, |r| r["status"] == "degraded").await;
+    assert_eq!(degraded["degraded"], json!(["redis"]));
+    // Still 200: the node serves.
+    assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
+    let during = app.run(echo(2)).await;
+    assert_eq!(during["status"], "succeeded", "{during}");
+    assert_eq!(during["node"], "solo");
+    assert!(
+        app.metric("hive_cluster_tasks_total{action=\"held_locally\"}")
+            .await
+            >= 1.0
+    );
+    assert_eq!(app.json("/api/v1/cluster").await["redis"], "down");
+
+    cut.set(true);
+    until_ready(&app, |r| r["status"] == "ready").await;
+    let after = app.run(echo(3)).await;
+    assert_eq!(after["status"], "succeeded", "{after}");
+    assert_eq!(
+        app.metric("hive_cluster_tasks_total{action=\"published\"}")
+            .await,
+        2.0
+    );
+    assert_eq!(app.json("/api/v1/cluster").await["redis"], "up");
+}
