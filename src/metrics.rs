@@ -50,6 +50,7 @@ pub struct Metrics {
     pub autoscaler_changes: IntCounterVec,
     pub autoscaler_agents: IntGaugeVec,
     pub cluster_redis_up: IntGauge,
+    pub store_up: IntGauge,
     pub cluster_tasks: IntCounterVec,
     pub cluster_events: IntCounterVec,
 }
@@ -466,6 +467,14 @@ impl Metrics {
                         "Agents in a pool the autoscaler sizes, as it last counted them."
                     ),
                     &["pool"]
+                )
+            ),
+            store_up: register!(
+                r,
+                IntGauge::new(
+                    "hive_store_up",
+                    "1 while the store's writer is connected to its database, else 0 (new tasks \
+                     are refused, state changes wait)."
                 )
             ),
             cluster_redis_up: register!(

@@ -39,6 +39,9 @@ impl From<LifecycleError> for ApiError {
             LifecycleError::NotFound(id) => ApiError::NotFound { what: "agent", id },
             LifecycleError::StoreBusy => ApiError::Busy("store"),
             LifecycleError::Busy => ApiError::Busy("orchestrator"),
+            LifecycleError::Store(e) if matches!(*e, crate::store::StoreError::Unavailable) => {
+                ApiError::Unavailable("the database is unreachable; retry shortly".into())
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }

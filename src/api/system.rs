@@ -28,7 +28,8 @@ pub struct Readiness {
 
 fn readiness(hive: &Hive) -> Readiness {
     let mut failing = Vec::new();
-    match hive.readiness.get() {
+    let phase = hive.readiness.get();
+    match phase {
         Phase::Migrating => failing.push("migrating".to_owned()),
         Phase::Starting => failing.push("starting".to_owned()),
         Phase::Draining => failing.push("draining".to_owned()),
@@ -36,6 +37,8 @@ fn readiness(hive: &Hive) -> Readiness {
     }
     if hive.slots.store.get().is_none_or(|a| !a.connected()) {
         failing.push("store".to_owned());
+    } else if phase == Phase::Ready && hive.metrics.store_up.get() == 0 {
+        failing.push("database".to_owned());
     }
     if hive.slots.orchestrator.get().is_none_or(|a| !a.connected()) {
         failing.push("orchestrator".to_owned());

@@ -53,7 +53,12 @@ pub async fn submit(
     .map_err(|e| match e {
         SubmitError::StoreBusy => ApiError::Busy("store"),
         SubmitError::Draining => ApiError::Unavailable("the server is shutting down".into()),
-        SubmitError::Store(e) => ApiError::Internal(e.to_string()),
+        SubmitError::Store(e) => match *e {
+            StoreError::Unavailable | StoreError::Pool(_) => {
+                ApiError::Unavailable("the database is unreachable; retry shortly".into())
+            }
+            _ => ApiError::Internal(e.to_string()),
+        },
     })?;
     let location = format!("{API}/tasks/{}", created.task.id);
     Ok(HttpResponse::Accepted()

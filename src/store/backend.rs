@@ -186,6 +186,17 @@ pub enum Conn {
 }
 
 impl Conn {
+    /// Whether the database still answers on this connection (after a failed batch: a lost
+    /// connection is waited out, a refused write is not).
+    pub async fn answers(&mut self) -> bool {
+        use diesel_async::RunQueryDsl;
+        match self {
+            // A file: an error is the file's answer, not a network's.
+            Conn::Sqlite(_) => true,
+            Conn::Postgres(c) => diesel::sql_query("SELECT 1").execute(c).await.is_ok(),
+        }
+    }
+
     pub async fn open(database: &Database) -> Result<Conn, StoreError> {
         match database {
             Database::Sqlite(path) => {

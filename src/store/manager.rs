@@ -108,6 +108,35 @@ enum Op {
     Audit(Vec<NewAuditEntry>),
 }
 
+impl Op {
+    /// A copy to write again if the batch's database goes away before it commits: state
+    /// changes and history are kept for when it returns; a new task or agent is refused
+    /// instead (its client hears 503 and may retry), so `None`.
+    fn again(&self) -> Option<Op> {
+        Some(match self {
+            Op::CreateTask(_) | Op::CreateAgents(_) => return None,
+            Op::UpdateTask(row, event) => Op::UpdateTask(row.clone(), event.clone()),
+            Op::Barrier => Op::Barrier,
+            Op::UpdateAgent {
+                id,
+                status,
+                restarts,
+                deleted_at,
+            } => Op::UpdateAgent {
+                id: id.clone(),
+                status,
+                restarts: *restarts,
+                deleted_at: *deleted_at,
+            },
+            Op::SupervisorEvent(e) => Op::SupervisorEvent(e.clone()),
+            Op::Audit(entries) => Op::Audit(entries.clone()),
+        })
+    }
+}
+
+/// How long the writer waits between attempts to reach a database that went away.
+const RECONNECT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
 enum Done {
     Task(Box<Created>),
     Other,
@@ -142,6 +171,8 @@ pub struct StoreManager {
     /// Passes asked for with [`Prune`], run before the periodic one.
     prune_requests: Vec<Prune>,
     pruned_last: bool,
+    /// The database stopped answering: new tasks and agents are refused, state changes wait.
+    outage: bool,
 }
 
 impl StoreManager {
@@ -167,6 +198,7 @@ impl StoreManager {
             prune_due: false,
             prune_requests: Vec::new(),
             pruned_last: false,
+            outage: false,
         }
     }
 
@@ -196,14 +228,35 @@ impl StoreManager {
         let (ops, waiters): (Vec<Op>, Vec<Waiter>) = self.pending.drain(..take).unzip();
         let batch = ops.len();
         let started = Instant::now();
+        // PostgreSQL is across a network: keep what a lost connection must not lose.
+        let again: Option<Vec<Option<Op>>> =
+            matches!(conn, Conn::Postgres(_)).then(|| ops.iter().map(Op::again).collect());
         let commit = async move {
             let outcome = commit(&mut conn, ops).await;
-            (conn, outcome)
+            let lost = outcome.is_err() && !conn.answers().await;
+            (conn, outcome, lost)
         };
         ctx.spawn(
             commit
                 .into_actor(self)
-                .map(move |(conn, outcome), act, ctx| {
+                .map(move |(conn, outcome, lost), act, ctx| {
+                    act.committing = false;
+                    let retry = match (&outcome, again) {
+                        (Err(e), Some(again)) if lost || is_transient(e) => Some(again),
+                        _ => None,
+                    };
+                    if let Some(again) = retry {
+                        if lost {
+                            tracing::error!(error = ?outcome.err(), "the database went away; state changes wait for it, new tasks are refused");
+                            act.lose_connection(ctx);
+                        } else {
+                            act.conn = Some(conn);
+                            tracing::warn!(error = ?outcome.err(), "a batch met a transient database error; writing it again");
+                        }
+                        act.write_again(again, waiters);
+                        act.commit_next(ctx);
+                        return;
+                    }
                     act.conn = Some(conn);
                     // Writes count against the store's bound until they are committed.
                     for _ in 0..batch {
@@ -214,10 +267,90 @@ impl StoreManager {
                         .store_commit_seconds
                         .observe(started.elapsed().as_secs_f64());
                     answer(outcome, waiters, &act.bus);
-                    act.committing = false;
                     act.commit_next(ctx);
                 }),
         );
+    }
+
+    /// Put a failed batch's state changes back at the head of the queue; refuse its creations.
+    fn write_again(&mut self, again: Vec<Option<Op>>, waiters: Vec<Waiter>) {
+        let mut kept = Vec::with_capacity(again.len());
+        for (op, waiter) in again.into_iter().zip(waiters) {
+            match (op, waiter) {
+                (Some(op), waiter) => kept.push((op, waiter)),
+                (None, waiter) => {
+                    self.probe.handled();
+                    refuse(waiter);
+                }
+            }
+        }
+        self.pending.splice(0..0, kept);
+    }
+
+    /// The database is gone: reconnect in the background; until then creations are refused.
+    fn lose_connection(&mut self, ctx: &mut Context<Self>) {
+        self.outage = true;
+        self.metrics.store_up.set(0);
+        let refused: Vec<(Op, Waiter)> = self
+            .pending
+            .extract_if(.., |(op, _)| op.again().is_none())
+            .collect();
+        for (_, waiter) in refused {
+            self.probe.handled();
+            refuse(waiter);
+        }
+        self.reconnect(ctx);
+    }
+
+    fn reconnect(&mut self, ctx: &mut Context<Self>) {
+        let database = self.database.clone();
+        let attempt = async move {
+            tokio::time::sleep(RECONNECT_EVERY).await;
+            Conn::open(&database).await
+        };
+        ctx.spawn(
+            attempt
+                .into_actor(self)
+                .map(|opened, act, ctx| match opened {
+                    Ok(conn) => {
+                        tracing::info!(
+                            waiting = act.pending.len(),
+                            "the database is back; writing what waited"
+                        );
+                        act.conn = Some(conn);
+                        act.outage = false;
+                        act.metrics.store_up.set(1);
+                        act.commit_next(ctx);
+                    }
+                    Err(_) => act.reconnect(ctx),
+                }),
+        );
+    }
+}
+
+/// Deadlocks and serialization failures: the same batch succeeds when written again.
+fn is_transient(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    matches!(
+        e,
+        Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _)
+    ) || matches!(e, Error::DatabaseError(_, info) if info.message().contains("deadlock detected"))
+}
+
+/// Answer a creation the database cannot take now.
+fn refuse(waiter: Waiter) {
+    let unavailable = || Arc::new(StoreError::Unavailable);
+    match waiter {
+        Waiter::Task(reply) => {
+            let _ = reply.send(Err(unavailable()));
+        }
+        Waiter::Unit(reply) => {
+            let _ = reply.send(Err(unavailable()));
+        }
+        Waiter::Flush(reply) => {
+            let _ = reply.send(());
+        }
+        Waiter::Publish(..) | Waiter::PublishAll(..) | Waiter::None => {}
     }
 }
 
@@ -513,6 +646,7 @@ impl Actor for StoreManager {
                 .map(|opened, act, ctx| match opened {
                     Ok(conn) => {
                         act.conn = Some(conn);
+                        act.metrics.store_up.set(1);
                         if !act.retention.keeps_everything() {
                             act.prune_due = true;
                             ctx.run_interval(PRUNE_EVERY, |act, ctx| {
@@ -600,6 +734,11 @@ impl Handler<Persist> for StoreManager {
                 (Op::Audit(entries), Waiter::PublishAll("audit", events))
             }
         };
+        if self.outage && entry.0.again().is_none() {
+            self.probe.handled();
+            refuse(entry.1);
+            return;
+        }
         self.pending.push(entry);
         self.commit_next(ctx);
     }

@@ -232,39 +232,48 @@ async fn three_nodes_share_the_load_and_a_killed_nodes_tasks_finish_on_the_other
     assert_eq!(gone.status(), StatusCode::CONFLICT);
 }
 
-/// A TCP relay between a node and Redis that a test can cut and restore.
+/// A TCP relay between a node and Redis (or PostgreSQL) that a test can cut and restore.
 struct Cut {
     addr: std::net::SocketAddr,
     open: Arc<watch::Sender<bool>>,
 }
 
 impl Cut {
+    /// On a thread and runtime of its own: the test's thread blocks while a server starts.
     async fn to(target: &str) -> Cut {
         let target = target
             .trim_start_matches("redis://")
             .trim_end_matches('/')
             .to_owned();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let open = Arc::new(watch::Sender::new(true));
         let state = open.clone();
-        actix_rt::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                if !*state.borrow() {
-                    let _ = inbound.shutdown().await;
-                    continue;
-                }
-                let (target, mut closed) = (target.clone(), state.subscribe());
-                actix_rt::spawn(async move {
-                    let Ok(mut outbound) = TcpStream::connect(&target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = closed.wait_for(|open| !*open) => {}
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = TcpListener::from_std(listener).unwrap();
+                while let Ok((mut inbound, _)) = listener.accept().await {
+                    if !*state.borrow() {
+                        let _ = inbound.shutdown().await;
+                        continue;
                     }
-                });
-            }
+                    let (target, mut closed) = (target.clone(), state.subscribe());
+                    tokio::spawn(async move {
+                        let Ok(mut outbound) = TcpStream::connect(&target).await else {
+                            return;
+                        };
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                            _ = closed.wait_for(|open| !*open) => {}
+                        }
+                    });
+                }
+            });
         });
         Cut { addr, open }
     }
@@ -327,4 +336,69 @@ async fn a_node_cut_off_from_redis_runs_tasks_itself_says_degraded_and_catches_u
         2.0
     );
     assert_eq!(app.json("/api/v1/cluster").await["redis"], "up");
+}
+
+/// A server on PostgreSQL whose database goes away: new tasks are refused with 503 and
+/// `/readyz` says why, the task that was running finishes, and once the database is back its
+/// end is written and new tasks are taken again.
+#[actix_rt::test]
+async fn a_server_whose_database_goes_away_refuses_new_tasks_keeps_running_ones_and_recovers() {
+    let Some(schema) = postgres_schema::schema("database_cut").await else {
+        return;
+    };
+    // postgres://user@host:port/db?… → the same through the relay.
+    let (head, rest) = schema.url.split_once('@').unwrap();
+    let (host, tail) = rest.split_once('/').unwrap();
+    let cut = Cut::to(host).await;
+    let url = format!("{head}@{}/{tail}", cut.addr);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hive.toml");
+    std::fs::write(&config, "retry_backoff_ms = 5\n").unwrap();
+    let flags: Vec<&std::ffi::OsStr> = vec![
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--database-url".as_ref(),
+        url.as_ref(),
+    ];
+    let server = start_with(dir.path(), &flags);
+    server.wait_for_line("ready on ");
+    let app = server.app();
+    app.worker().await;
+    let running = app
+        .submit(json!({"role": "worker", "input": {"op": "sleep", "ms": 1500}}))
+        .await;
+    let id = running["id"].as_str().unwrap().to_owned();
+    let mut events = app.events().await;
+    events
+        .until(|kind, data| kind == "task.started" && data["id"] == id.as_str())
+        .await;
+
+    cut.set(false);
+    let down = until_ready(&app, |r| r["failing"] == json!(["database"])).await;
+    assert_eq!(down["status"], "unavailable");
+    let refused = app
+        .post(
+            "/api/v1/tasks",
+            &json!({"role": "worker", "input": {"op": "echo", "value": 1}}),
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(refused.headers().contains_key("retry-after"));
+    let problem: Value = refused.json().await.unwrap();
+    assert!(
+        problem["detail"].as_str().unwrap().contains("database"),
+        "{problem}"
+    );
+
+    cut.set(true);
+    // The running task's end was kept and is announced once it is committed.
+    events
+        .until(|kind, data| kind == "task.succeeded" && data["id"] == id.as_str())
+        .await;
+    until_ready(&app, |r| r["status"] == "ready").await;
+    let done = app.task(&id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["attempts"], 1, "{done}");
+    let after = app.run(json!({"op": "echo", "value": 2})).await;
+    assert_eq!(after["status"], "succeeded");
 }
