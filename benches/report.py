@@ -168,6 +168,14 @@ def rows():
         ("bytes per idle supervised child (10k / 100k; on another arbiter)", "", "≤ 1 KB", "supervision",
          lambda r: f"{r['bytes_per_child_10000']:,.0f} / {r['bytes_per_child_100000']:,.0f} B; "
                    f"{r['bytes_per_remote_child_10000']:,.0f} B"),
+        ("cluster: `echo` tasks/s with 1 / 2 / 3 nodes on one PostgreSQL and Redis (all on 2 cores)",
+         "", "", "cluster",
+         lambda r: " / ".join(f"{t['tasks_per_s']:,.0f}" for t in r["throughput"])
+                   + " (submit p95 " + " / ".join(ms(t["submit_p95_ms_worst_node"]) for t in r["throughput"]) + ")"),
+        ("cluster: a SIGKILLed node's work taken over / all its tasks ended (lease 5 s)", "", "",
+         "cluster",
+         lambda r: f"{r['recovery']['taken_over_after_s']:.1f} s / {r['recovery']['all_its_tasks_ended_after_s']:.1f} s "
+                   f"after the kill ({r['recovery']['tasks_held_by_the_lost_node']} tasks)"),
     ]
 
 
