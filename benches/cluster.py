@@ -31,9 +31,18 @@ CLIENTS_PER_NODE = 16
 LEASE_MS = 5000
 
 
-def psql(sql):
-    out = subprocess.run(["psql", DATABASE, "-qAtc", sql], check=True, capture_output=True, text=True)
+def psql(sql, url=DATABASE):
+    out = subprocess.run(["psql", url, "-qAtc", sql], capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"psql failed on {sql!r}: {out.stderr.strip()}")
     return out.stdout.strip()
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def get(url):
@@ -50,7 +59,7 @@ class Cluster:
         self.url = f"{DATABASE}{sep}options=-c%20search_path%3D{self.schema}"
         self.nodes = []
         for i in range(nodes):
-            port = 18080 + i
+            port = free_port()
             data = os.path.join(workdir, f"n{i + 1}")
             os.makedirs(data, exist_ok=True)
             proc = subprocess.Popen(
@@ -59,8 +68,12 @@ class Cluster:
                  "--node-id", f"n{i + 1}", "--rate-limit", "0"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             self.nodes.append((f"n{i + 1}", f"http://127.0.0.1:{port}", proc))
-        for _, base, _ in self.nodes:
-            self.wait_ready(base)
+        try:
+            for _, base, _ in self.nodes:
+                self.wait_ready(base)
+        except BaseException:
+            self.close()
+            raise
 
     @staticmethod
     def wait_ready(base):
@@ -71,7 +84,7 @@ class Cluster:
             except Exception:
                 pass
             time.sleep(0.1)
-        sys.exit(f"{base} did not become ready")
+        raise RuntimeError(f"{base} did not become ready")
 
     def close(self):
         for _, _, proc in self.nodes:
@@ -100,7 +113,7 @@ def throughput(n, workdir):
     try:
         reports = loadtests([b for _, b, _ in cluster.nodes],
                             ["--duration", DURATION, "--concurrency", str(CLIENTS_PER_NODE)])
-        ran_on = psql("SELECT node, COUNT(*) FROM tasks GROUP BY node ORDER BY node")
+        ran_on = psql("SELECT node, COUNT(*) FROM tasks GROUP BY node ORDER BY node", cluster.url)
     finally:
         cluster.close()
     submit = [r["latency_ms"]["POST /api/v1/tasks"] for r in reports]
@@ -137,7 +150,8 @@ def recovery(workdir):
         victim.kill()
         killed = time.time()
         victim.wait()
-        held = psql("SELECT id FROM tasks WHERE node = 'n3' AND status IN ('queued', 'running')")
+        held = psql("SELECT id FROM tasks WHERE node = 'n3' AND status IN ('queued', 'running')",
+                    cluster.url)
         held = [h for h in held.splitlines() if h]
         taken_over_s = None
         while time.time() - killed < 60:
@@ -151,14 +165,15 @@ def recovery(workdir):
         ids = ",".join(f"'{h}'" for h in held) or "''"
         while time.time() - killed < 120:
             left = int(psql(f"SELECT COUNT(*) FROM tasks WHERE id IN ({ids}) "
-                            "AND status IN ('queued', 'running')"))
+                            "AND status IN ('queued', 'running')", cluster.url))
             if left == 0:
                 finished_s = time.time() - killed
                 break
             time.sleep(0.05)
         for p in procs:
             p.communicate()
-        states = psql(f"SELECT status, COUNT(*) FROM tasks WHERE id IN ({ids}) GROUP BY status")
+        states = psql(f"SELECT status, COUNT(*) FROM tasks WHERE id IN ({ids}) GROUP BY status",
+                      cluster.url)
     finally:
         cluster.close()
     return {

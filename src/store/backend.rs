@@ -100,6 +100,13 @@ impl Database {
                             <AsyncConnectionWrapper<PgConn> as diesel::Connection>::establish(&url)
                                 .map_err(|e| e.to_string())
                                 .and_then(|mut c| {
+                                    // Nodes started together on a fresh database migrate one
+                                    // at a time; the others then find nothing to do. Released
+                                    // with the connection.
+                                    use diesel::RunQueryDsl;
+                                    diesel::sql_query("SELECT pg_advisory_lock(1212765766)")
+                                        .execute(&mut c)
+                                        .map_err(|e| e.to_string())?;
                                     c.run_pending_migrations(POSTGRES_MIGRATIONS)
                                         .map(|done| done.len())
                                         .map_err(|e| e.to_string())
