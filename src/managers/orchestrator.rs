@@ -633,30 +633,30 @@ impl Orchestrator {
     ) {
         let store = self.hive.store.clone();
         let work = async move {
+            let mut created = created;
             if cluster.is_up() && cluster.publish(&created.task).await.is_ok() {
                 return (created, "published");
             }
             // Held before it is queued here, so that no other node runs it as well.
-            if let Err(e) = store.hold(&created.task.id, &cluster.node).await {
-                tracing::warn!(task = %created.task.id, error = %e, "cannot hold a task; running it here");
+            match store.hold(&created.task.id, &cluster.node).await {
+                Ok(_) => created.task.node = Some(cluster.node.to_string()),
+                Err(e) => {
+                    tracing::warn!(task = %created.task.id, error = %e, "cannot hold a task; running it here")
+                }
             }
             (created, "held_locally")
         };
-        ctx.spawn(
-            work.into_actor(self)
-                .map(move |(mut created, how), act, ctx| {
-                    act.hive
-                        .metrics
-                        .cluster_tasks
-                        .with_label_values(&[how])
-                        .inc();
-                    if how == "held_locally" {
-                        created.task.node = act.hive.cluster().map(|c| c.node.to_string());
-                        act.admit(created.task.clone(), ctx);
-                    }
-                    let _ = reply.send(Ok(created));
-                }),
-        );
+        ctx.spawn(work.into_actor(self).map(move |(created, how), act, ctx| {
+            act.hive
+                .metrics
+                .cluster_tasks
+                .with_label_values(&[how])
+                .inc();
+            if how == "held_locally" {
+                act.admit(created.task.clone(), ctx);
+            }
+            let _ = reply.send(Ok(created));
+        }));
     }
 
     fn drained(&mut self) -> bool {

@@ -466,12 +466,30 @@ impl Plan {
     }
 }
 
-/// The statements of one batch, written once: `$Run` is diesel's synchronous or diesel-async's
+/// On PostgreSQL, which several nodes share, a task's new state is written only by the node
+/// that holds it: a node whose work was taken over (it was thought lost, and was not) writes
+/// nothing more to the tasks it no longer holds. One SQLite file has one server (`no`).
+macro_rules! fence {
+    (yes, $upsert:expr) => {
+        diesel::query_dsl::methods::FilterDsl::filter(
+            $upsert,
+            tasks::node
+                .eq(excluded(tasks::node))
+                .assume_not_null()
+                .or(tasks::node.is_null().and(excluded(tasks::node).is_null())),
+        )
+    };
+    (no, $upsert:expr) => {
+        $upsert
+    };
+}
+
+/// The statements of one batch, written once: `$fence` is `yes` or `no` (see [`fence`]), `$Run` is diesel's synchronous or diesel-async's
 /// `RunQueryDsl` and `$($wait)*` is empty or `.await`. SQLite runs the batch as one blocking call
 /// (its multi-row `INSERT … ON CONFLICT` is built only by diesel's synchronous side), PostgreSQL
 /// as async statements on its connection.
 macro_rules! write_batch {
-    ($c:ident, $plan:ident, $results:ident, $now:ident, $Run:ident, $($wait:tt)*) => {{
+    ($c:ident, $plan:ident, $results:ident, $now:ident, $fence:ident, $Run:ident, $($wait:tt)*) => {{
         for chunk in $plan.created.chunks(ROWS_PER_STATEMENT) {
             let rows: Vec<&TaskRow> = chunk.iter().map(|(_, row, _)| row).collect();
             // A key that is already taken skips the row; its holder is read back below.
@@ -499,7 +517,7 @@ macro_rules! write_batch {
         }
         let updated: Vec<TaskRow> = $plan.updated.into_values().collect();
         for chunk in updated.chunks(ROWS_PER_STATEMENT) {
-            let upsert = diesel::insert_into(tasks::table)
+            let upsert = fence!($fence, diesel::insert_into(tasks::table)
                 .values(chunk)
                 .on_conflict(tasks::id)
                 .do_update()
@@ -513,7 +531,7 @@ macro_rules! write_batch {
                     tasks::finished_at.eq(excluded(tasks::finished_at)),
                     tasks::queued_at.eq(excluded(tasks::queued_at)),
                     tasks::updated_at.eq(excluded(tasks::updated_at)),
-                ));
+                )));
             $Run::execute(upsert, $c)$($wait)*?;
         }
         for chunk in $plan.new_agents.chunks(ROWS_PER_STATEMENT) {
@@ -559,7 +577,7 @@ async fn commit(conn: &mut Conn, ops: Vec<Op>) -> Outcome {
             c.spawn_blocking(move |c| {
                 c.immediate_transaction(|c| {
                     let mut results = results;
-                    write_batch!(c, plan, results, now, SyncRun,)
+                    write_batch!(c, plan, results, now, no, SyncRun,)
                 })
             })
             .await?
@@ -568,7 +586,7 @@ async fn commit(conn: &mut Conn, ops: Vec<Op>) -> Outcome {
             c.transaction(async move |c| {
                 super::backend::serialize_writers(c).await?;
                 let mut results = results;
-                write_batch!(c, plan, results, now, AsyncRun, .await)
+                write_batch!(c, plan, results, now, yes, AsyncRun, .await)
             })
             .await?
         }

@@ -18,7 +18,7 @@ use crate::redis_namespace::{self, Namespace};
 
 /// Short leases, so that a lost node is taken over within seconds; quick retries.
 const CLUSTER_CONFIG: &str = "retry_backoff_ms = 5\n\
-    [cluster]\nlease_ms = 2000\nheartbeat_ms = 250\n";
+    [cluster]\nlease_ms = 3000\nheartbeat_ms = 250\n";
 
 struct Services {
     schema: Schema,

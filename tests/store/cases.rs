@@ -305,6 +305,27 @@ pub async fn a_task_is_held_by_one_node_and_a_lost_nodes_tasks_move_once(f: &Fix
     expected.sort();
     assert_eq!(moved_ids, expected);
 
+    // Fencing (PostgreSQL, which nodes share): the node that held `b` before it was taken over
+    // (thought lost, still running) writes nothing more to it; its holder's writes count.
+    let shared = f.database.kind() == "postgres";
+    let taken_b = moved.iter().find(|t| t.id == b.id).unwrap().clone();
+    let mut stale = taken_b.clone();
+    stale.node = Some(holder(&b.id).to_owned());
+    stale.status = TaskStatus::Succeeded;
+    stale.result = Some(json!("from the node that lost it"));
+    f.update(&stale, None);
+    f.flush().await;
+    let stored = f.store.task(&b.id).await.unwrap().unwrap();
+    if shared {
+        assert_eq!(stored.status, TaskStatus::Queued, "{stored:?}");
+    }
+    let mut current = taken_b;
+    current.status = TaskStatus::Running;
+    current.attempts = 1;
+    f.update(&current, None);
+    f.flush().await;
+    assert_eq!(f.store.task(&b.id).await.unwrap().unwrap(), current);
+
     // A holder lets go of a queued task: unheld again, it is found among the unheld ones.
     let holder_of_a = moved
         .iter()
