@@ -163,7 +163,7 @@ async fn feed(hive: Hive, cluster: Arc<Cluster>) {
             for (role, room) in &wanted {
                 cluster.ensure_role(c, role).await?;
                 let mut left = *room;
-                for priority in Priority::BY_URGENCY {
+                for priority in cluster.read_order(c, role, &hive.config.slo).await? {
                     if left == 0 {
                         break;
                     }

@@ -4,10 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::streams::{StreamClaimReply, StreamId, StreamPendingCountReply, StreamReadReply};
+use redis::streams::{
+    StreamClaimReply, StreamId, StreamInfoGroupsReply, StreamPendingCountReply, StreamRangeReply,
+    StreamReadReply,
+};
 
 use super::keys::GROUP;
 use super::{Cluster, ClusterError};
+use crate::config::SloTargets;
 use crate::domain::names::Role;
 use crate::domain::task::{Priority, TaskRecord};
 
@@ -156,6 +160,58 @@ impl Cluster {
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    /// The streams of a role that hold unread entries, in the order the dispatcher of a single
+    /// server would serve them: by the share of its class's queue-wait target the oldest unread
+    /// entry has used (its id is its time), ties to the more urgent class. A `low` task that has
+    /// waited past its target is read before younger urgent ones: no class starves in a cluster
+    /// either.
+    pub async fn read_order(
+        &self,
+        conn: &mut redis::aio::MultiplexedConnection,
+        role: &Role,
+        slo: &SloTargets,
+    ) -> Result<Vec<Priority>, ClusterError> {
+        let streams = Priority::BY_URGENCY.map(|p| (p, self.keys.stream(role, p)));
+        let mut pipe = redis::pipe();
+        for (_, stream) in &streams {
+            pipe.cmd("XINFO").arg("GROUPS").arg(stream);
+        }
+        let infos: Vec<StreamInfoGroupsReply> = pipe.query_async(conn).await?;
+        let mut pipe = redis::pipe();
+        let mut asked = Vec::new();
+        for ((priority, stream), info) in streams.iter().zip(&infos) {
+            let Some(group) = info.groups.iter().find(|g| g.name == GROUP) else {
+                continue;
+            };
+            if group.lag == Some(0) {
+                continue;
+            }
+            pipe.cmd("XRANGE")
+                .arg(stream)
+                .arg(format!("({}", group.last_delivered_id))
+                .arg("+")
+                .arg("COUNT")
+                .arg(1);
+            asked.push(*priority);
+        }
+        if asked.is_empty() {
+            return Ok(Vec::new());
+        }
+        let oldest: Vec<StreamRangeReply> = pipe.query_async(conn).await?;
+        let now = crate::domain::time::now_ms();
+        let mut shares: Vec<(f64, Priority)> = asked
+            .into_iter()
+            .zip(oldest)
+            .filter_map(|(priority, range)| {
+                let added_ms: i64 = range.ids.first()?.id.split('-').next()?.parse().ok()?;
+                let waited = (now - added_ms).max(0) as f64;
+                Some((waited / slo.of(priority) as f64, priority))
+            })
+            .collect();
+        shares.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.index().cmp(&b.1.index())));
+        Ok(shares.into_iter().map(|(_, p)| p).collect())
     }
 
     /// Acknowledge and delete entries whose tasks ended (or that another node holds): the

@@ -402,3 +402,44 @@ async fn a_server_whose_database_goes_away_refuses_new_tasks_keeps_running_ones_
     let after = app.run(json!({"op": "echo", "value": 2})).await;
     assert_eq!(after["status"], "succeeded");
 }
+
+/// The streams are read in the single server's order: by the share of its class's queue-wait
+/// target the oldest waiting task has used. A `low` task past its (here tiny) target is read
+/// before the `critical` ones queued ahead of it, whose target is long.
+#[actix_rt::test]
+async fn in_a_cluster_a_task_past_its_class_target_is_read_before_younger_urgent_ones() {
+    let Some(s) = services("fair_reads").await else {
+        return;
+    };
+    let app = crate::helpers::spawn_with(|c| {
+        c.database_url = Some(s.schema.url.clone());
+        c.cluster.redis_url = Some(s.redis.url.clone());
+        c.cluster.redis_prefix = s.redis.prefix.clone();
+        c.cluster.node_id = Some("fair".into());
+        c.slo.critical_ms = 600_000;
+        c.slo.low_ms = 1;
+    })
+    .await;
+    // Submitted before any agent exists: all of them wait in the streams.
+    let mut critical = Vec::new();
+    for i in 0..8 {
+        let task = app
+            .submit(json!({"role": "worker", "priority": "critical", "input": {"op": "sleep", "ms": 20 + i}}))
+            .await;
+        critical.push(task["id"].as_str().unwrap().to_owned());
+    }
+    let low = app
+        .submit(json!({"role": "worker", "priority": "low", "input": {"op": "echo", "value": 1}}))
+        .await;
+    let low = low["id"].as_str().unwrap().to_owned();
+    app.worker().await;
+    let mut ids: Vec<&str> = critical.iter().map(String::as_str).collect();
+    ids.push(&low);
+    let finished = app.all_finished(&ids).await;
+    let started = |t: &Value| t["started_at"].as_str().unwrap().to_owned();
+    let low_started = started(finished.last().unwrap());
+    for task in &finished[..critical.len()] {
+        assert!(low_started < started(task), "low {low_started} vs {task}");
+    }
+    app.stop().await;
+}
