@@ -199,6 +199,9 @@ async fn feed(hive: Hive, cluster: Arc<Cluster>) {
                     tracing::debug!(error = %e, "reading the task streams failed; reconnecting");
                     cluster.mark(false);
                     conn = None;
+                    // Redis may have restarted empty (it keeps nothing on disk): the streams'
+                    // groups are made again (a group that exists just answers BUSYGROUP).
+                    cluster.forget_groups();
                 }
             }
             tokio::time::sleep(RETRY).await;
@@ -220,6 +223,12 @@ async fn beat(hive: Hive, cluster: Arc<Cluster>) {
             // Back from an outage (or just started): tasks queued here for roles this node has
             // no agent for go to the streams, where a node that has one takes them.
             release_unserved(&hive, &cluster).await;
+            // A Redis that restarted has lost its streams: tasks no node holds go out again.
+            // A task still on its stream gets a second entry, which the node that reads it
+            // after the task was taken skips.
+            if let Err(e) = republish_unheld(&hive, &cluster).await {
+                tracing::warn!(error = %e, "cannot republish tasks no node holds");
+            }
         }
         was_up = up;
         // A survivor acts only after Redis has answered it for a whole lease: after an outage
@@ -270,16 +279,26 @@ async fn take_over(hive: &Hive, cluster: &Cluster, lost: NodeView) -> Result<(),
         .inc_by(moved as u64);
     adopt(hive, tasks, true);
     // A task the lost node committed but had not yet published would otherwise wait for ever.
-    let stale = now_ms() - cluster.lease.as_millis() as i64;
-    for task in hive.store.unheld(stale, UNHELD_BATCH).await? {
-        cluster.publish(&task).await?;
-    }
+    republish_unheld(hive, cluster).await?;
     cluster.record_loss(lost.clone(), moved).await?;
     tracing::warn!(node = %lost.id, tasks = moved, "took over the work of a lost node");
     hive.bus.publish(
         "cluster.node_lost",
         serde_json::json!({ "node": lost.id, "taken_over_by": &*cluster.node, "tasks": moved }),
     );
+    Ok(())
+}
+
+/// Publish again the queued tasks no node holds that were accepted more than a lease ago; one
+/// node at a time (the others find the lock taken and leave it to that one).
+async fn republish_unheld(hive: &Hive, cluster: &Cluster) -> Result<(), ClusterError> {
+    if !cluster.lock_republish().await? {
+        return Ok(());
+    }
+    let stale = now_ms() - cluster.lease.as_millis() as i64;
+    for task in hive.store.unheld(stale, UNHELD_BATCH).await? {
+        cluster.publish(&task).await?;
+    }
     Ok(())
 }
 

@@ -44,6 +44,11 @@ impl Keys {
         format!("{}:takeover:{id}", self.prefix)
     }
 
+    /// Held by the node that republishes the tasks no node holds.
+    pub fn republish(&self) -> String {
+        format!("{}:republish", self.prefix)
+    }
+
     /// The pub/sub channel events travel between nodes on.
     pub fn events(&self) -> String {
         format!("{}:events", self.prefix)
@@ -64,6 +69,7 @@ mod tests {
             keys.node("n1"),
             keys.nodes(),
             keys.takeover("n1"),
+            keys.republish(),
             keys.events(),
         ] {
             assert!(key.starts_with("blue:"), "{key}");

@@ -147,6 +147,20 @@ impl Cluster {
         Ok(won.is_some())
     }
 
+    /// Become the one node that republishes unheld tasks now, for a lease.
+    pub async fn lock_republish(&self) -> Result<bool, ClusterError> {
+        let mut conn = self.conn().await?;
+        let won: Option<String> = redis::cmd("SET")
+            .arg(self.keys.republish())
+            .arg(&*self.node)
+            .arg("NX")
+            .arg("PX")
+            .arg(self.lease.as_millis() as u64)
+            .query_async(&mut *conn)
+            .await?;
+        Ok(won.is_some())
+    }
+
     /// Mark a lost node as taken over (kept listed for an hour), unless it came back meanwhile.
     pub async fn record_loss(&self, mut lost: NodeView, moved: usize) -> Result<(), ClusterError> {
         let mut conn = self.conn().await?;

@@ -165,6 +165,11 @@ impl Cluster {
             .is_some_and(|since| since.elapsed() >= for_at_least)
     }
 
+    /// Forget which consumer groups exist: Redis lost them, they are made again when next used.
+    pub fn forget_groups(&self) {
+        self.groups.lock().clear();
+    }
+
     /// Remember which entry brought a task this node now holds.
     pub fn track(&self, task: Arc<str>, entry: Entry) {
         self.entries.lock().insert(task, entry);
