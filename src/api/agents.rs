@@ -39,9 +39,7 @@ impl From<LifecycleError> for ApiError {
             LifecycleError::NotFound(id) => ApiError::NotFound { what: "agent", id },
             LifecycleError::StoreBusy => ApiError::Busy("store"),
             LifecycleError::Busy => ApiError::Busy("orchestrator"),
-            LifecycleError::Store(e) if matches!(*e, crate::store::StoreError::Unavailable) => {
-                ApiError::Unavailable("the database is unreachable; retry shortly".into())
-            }
+            LifecycleError::Store(e) => ApiError::from(&*e),
             other => ApiError::Internal(other.to_string()),
         }
     }

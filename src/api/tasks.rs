@@ -17,8 +17,17 @@ use crate::store::{StoreError, TaskFilter};
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        ApiError::from(&e)
+    }
+}
+
+/// A database that is not there now is a 503 the client may retry; anything else is ours.
+impl From<&StoreError> for ApiError {
+    fn from(e: &StoreError) -> Self {
         match e {
-            StoreError::Pool(_) | StoreError::Unavailable => ApiError::Unavailable(e.to_string()),
+            StoreError::Pool(_) | StoreError::Unavailable | StoreError::Unreachable => {
+                ApiError::Unavailable(e.to_string())
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -53,12 +62,7 @@ pub async fn submit(
     .map_err(|e| match e {
         SubmitError::StoreBusy => ApiError::Busy("store"),
         SubmitError::Draining => ApiError::Unavailable("the server is shutting down".into()),
-        SubmitError::Store(e) => match *e {
-            StoreError::Unavailable | StoreError::Pool(_) => {
-                ApiError::Unavailable("the database is unreachable; retry shortly".into())
-            }
-            _ => ApiError::Internal(e.to_string()),
-        },
+        SubmitError::Store(e) => ApiError::from(&*e),
     })?;
     let location = format!("{API}/tasks/{}", created.task.id);
     Ok(HttpResponse::Accepted()

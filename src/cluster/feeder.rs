@@ -219,6 +219,13 @@ async fn beat(hive: Hive, cluster: Arc<Cluster>) {
         let me = NodeView::local(&hive, &cluster);
         let up = cluster.beat(&me).await.is_ok();
         hive.metrics.cluster_redis_up.set(i64::from(up));
+        if up != was_up {
+            // Operators (and their dashboards) see the node lose and regain Redis.
+            hive.bus.publish(
+                "cluster.redis",
+                serde_json::json!({ "node": &*cluster.node, "up": up }),
+            );
+        }
         if up && !was_up {
             // Back from an outage (or just started): tasks queued here for roles this node has
             // no agent for go to the streams, where a node that has one takes them.
@@ -236,23 +243,28 @@ async fn beat(hive: Hive, cluster: Arc<Cluster>) {
         if !up || !cluster.up_for(cluster.lease) {
             continue;
         }
-        match cluster.lost_untaken().await {
-            Ok(lost) => {
-                let any = !lost.is_empty();
-                for node in lost {
-                    if let Err(e) = take_over(&hive, &cluster, node).await {
-                        tracing::warn!(error = %e, "taking over a lost node's work failed; retrying");
-                    }
-                }
-                if any {
-                    release_unserved(&hive, &cluster).await;
-                }
+        let nodes = match cluster.nodes().await {
+            Ok(nodes) => nodes,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot list the nodes");
+                continue;
             }
-            Err(e) => tracing::debug!(error = %e, "cannot list the nodes"),
+        };
+        let lost: Vec<NodeView> = nodes
+            .iter()
+            .filter(|n| n.status == "lost" && n.lost_at_ms.is_none() && *n.id != *cluster.node)
+            .cloned()
+            .collect();
+        let any = !lost.is_empty();
+        for node in lost {
+            if let Err(e) = take_over(&hive, &cluster, node).await {
+                tracing::warn!(error = %e, "taking over a lost node's work failed; retrying");
+            }
         }
-        if let Ok(nodes) = cluster.nodes().await {
-            let _ = cluster.forget_old(&nodes).await;
+        if any {
+            release_unserved(&hive, &cluster).await;
         }
+        let _ = cluster.forget_old(&nodes).await;
     }
 }
 

@@ -123,16 +123,6 @@ impl Cluster {
         Ok(nodes)
     }
 
-    /// Lost nodes whose work no survivor has taken over yet.
-    pub async fn lost_untaken(&self) -> Result<Vec<NodeView>, ClusterError> {
-        Ok(self
-            .nodes()
-            .await?
-            .into_iter()
-            .filter(|n| n.status == "lost" && n.lost_at_ms.is_none() && *n.id != *self.node)
-            .collect())
-    }
-
     /// Become the one survivor that takes over `lost`, for ten leases at most.
     pub async fn lock_takeover(&self, lost: &str) -> Result<bool, ClusterError> {
         let mut conn = self.conn().await?;

@@ -14,34 +14,14 @@ use super::{Store, StoreError};
 use crate::domain::task::{TaskRecord, TaskStatus};
 
 const UNFINISHED: [&str; 2] = ["queued", "running"];
+/// Ids per conditional update: well inside both backends' bound-parameter limits.
+const CLAIM_CHUNK: usize = 1000;
 
 impl Store {
     /// Take the unfinished ones of these tasks that no node holds (or this one does); answers
     /// them as this node now holds them.
     pub async fn take(&self, ids: &[&str], node: &str) -> Result<Vec<TaskRecord>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut conn = self.pool.get().await?;
-        let rows: Vec<TaskRow> = with_conn!(pooled &mut conn, c => {
-            diesel::update(
-                tasks::table
-                    .filter(tasks::id.eq_any(ids))
-                    .filter(tasks::node.is_null())
-                    .filter(tasks::status.eq_any(UNFINISHED)),
-            )
-            .set(tasks::node.eq(node))
-            .execute(c)
-            .await?;
-            tasks::table
-                .filter(tasks::id.eq_any(ids))
-                .filter(tasks::node.eq(node))
-                .filter(tasks::status.eq_any(UNFINISHED))
-                .select(TaskRow::as_select())
-                .load(c)
-                .await
-        })?;
-        rows.into_iter().map(TaskRow::into_record).collect()
+        self.claim(ids, None, node).await
     }
 
     /// Take one task for this node, whoever else might read it later.
@@ -60,20 +40,36 @@ impl Store {
             .await)?;
         drop(conn);
         let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-        let mut taken = Vec::new();
-        for chunk in ids.chunks(1000) {
+        // Still the lost node's: a second survivor that read the same ids moves none.
+        self.claim(&ids, Some(lost), node).await
+    }
+
+    /// Move the unfinished ones of `ids` held by `from` (`None`: by no node) to `node`, and
+    /// answer those `node` now holds, in statements of bounded size.
+    async fn claim(
+        &self,
+        ids: &[&str],
+        from: Option<&str>,
+        node: &str,
+    ) -> Result<Vec<TaskRecord>, StoreError> {
+        let mut held = Vec::new();
+        for chunk in ids.chunks(CLAIM_CHUNK) {
             let mut conn = self.pool.get().await?;
-            // Still the lost node's: a second survivor that read the same ids moves none.
             let rows: Vec<TaskRow> = with_conn!(pooled &mut conn, c => {
-                diesel::update(
-                    tasks::table
-                        .filter(tasks::id.eq_any(chunk))
-                        .filter(tasks::node.eq(lost))
-                        .filter(tasks::status.eq_any(UNFINISHED)),
-                )
-                .set(tasks::node.eq(node))
-                .execute(c)
-                .await?;
+                let unfinished = tasks::table
+                    .filter(tasks::id.eq_any(chunk))
+                    .filter(tasks::status.eq_any(UNFINISHED));
+                let change = tasks::node.eq(node);
+                match from {
+                    None => diesel::update(unfinished.filter(tasks::node.is_null()))
+                        .set(change)
+                        .execute(c)
+                        .await?,
+                    Some(from) => diesel::update(unfinished.filter(tasks::node.eq(from)))
+                        .set(change)
+                        .execute(c)
+                        .await?,
+                };
                 tasks::table
                     .filter(tasks::id.eq_any(chunk))
                     .filter(tasks::node.eq(node))
@@ -82,9 +78,9 @@ impl Store {
                     .load(c)
                     .await
             })?;
-            taken.extend(rows);
+            held.extend(rows);
         }
-        taken.into_iter().map(TaskRow::into_record).collect()
+        held.into_iter().map(TaskRow::into_record).collect()
     }
 
     /// Let go of queued tasks this node holds but cannot run (no agent of their role here), so

@@ -291,6 +291,8 @@ impl StoreManager {
     fn lose_connection(&mut self, ctx: &mut Context<Self>) {
         self.outage = true;
         self.metrics.store_up.set(0);
+        self.bus
+            .publish("store.database", serde_json::json!({ "up": false }));
         let refused: Vec<(Op, Waiter)> = self
             .pending
             .extract_if(.., |(op, _)| op.again().is_none())
@@ -320,6 +322,8 @@ impl StoreManager {
                         act.conn = Some(conn);
                         act.outage = false;
                         act.metrics.store_up.set(1);
+                        act.bus
+                            .publish("store.database", serde_json::json!({ "up": true }));
                         act.commit_next(ctx);
                     }
                     Err(_) => act.reconnect(ctx),
@@ -339,7 +343,7 @@ fn is_transient(e: &diesel::result::Error) -> bool {
 
 /// Answer a creation the database cannot take now.
 fn refuse(waiter: Waiter) {
-    let unavailable = || Arc::new(StoreError::Unavailable);
+    let unavailable = || Arc::new(StoreError::Unreachable);
     match waiter {
         Waiter::Task(reply) => {
             let _ = reply.send(Err(unavailable()));

@@ -43,6 +43,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store is not running")]
     Unavailable,
+    /// The writer lost its database and waits for it: creations are refused meanwhile.
+    #[error("the database is unreachable; retry shortly")]
+    Unreachable,
     #[error(
         "unsupported database URL {0:?}: give a postgres:// URL, a sqlite:// URL or a file path"
     )]

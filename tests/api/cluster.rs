@@ -11,7 +11,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::helpers::{remote, TestApp, PATIENCE};
+use crate::helpers::{remote, TestApp};
 use crate::postgres_schema::{self, Schema};
 use crate::process::{start_with, Server};
 use crate::redis_namespace::{self, Namespace};
@@ -70,20 +70,8 @@ async fn agents(app: &TestApp, role: &str, count: usize) -> Vec<String> {
         .collect()
 }
 
-/// Wait (on the node's own readiness, polled) until `pred` holds of `/readyz`'s body.
-async fn until_ready(app: &TestApp, pred: impl Fn(&Value) -> bool) -> Value {
-    let wait = async {
-        loop {
-            let body: Value = app.get("/readyz").await.json().await.unwrap();
-            if pred(&body) {
-                return body;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    };
-    tokio::time::timeout(PATIENCE, wait)
-        .await
-        .expect("readiness changes within the patience limit")
+async fn readiness(app: &TestApp) -> Value {
+    app.get("/readyz").await.json().await.unwrap()
 }
 
 /// Accepted tasks; each client submits to its node until that node stops answering.
@@ -315,8 +303,13 @@ async fn a_node_cut_off_from_redis_runs_tasks_itself_says_degraded_and_catches_u
     let server = node(dir.path(), &s, "solo", &cut.url());
     let app = server.app();
     agents(&app, "worker", 2).await;
-    let ready = until_ready(&app, |r| r["status"] == "ready").await;
-    assert_eq!(ready["degraded"], json!([]));
+    // Redis answered before the node said it was ready.
+    let ready = readiness(&app).await;
+    assert_eq!(
+        (&ready["status"], &ready["degraded"]),
+        (&json!("ready"), &json!([]))
+    );
+    let mut events = app.events().await;
     let echo = |v: i64| json!({"op": "echo", "value": v});
     let first = app.run(echo(1)).await;
     assert_eq!(
@@ -330,10 +323,17 @@ async fn a_node_cut_off_from_redis_runs_tasks_itself_says_degraded_and_catches_u
     );
 
     cut.set(false);
-    let degraded = until_ready(&app, |r| r["status"] == "degraded").await;
-    assert_eq!(degraded["degraded"], json!(["redis"]));
+    events
+        .until(|kind, data| kind == "cluster.redis" && data["up"] == false)
+        .await;
     // Still 200: the node serves.
-    assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let degraded: Value = response.json().await.unwrap();
+    assert_eq!(
+        (&degraded["status"], &degraded["degraded"]),
+        (&json!("degraded"), &json!(["redis"]))
+    );
     let during = app.run(echo(2)).await;
     assert_eq!(during["status"], "succeeded", "{during}");
     assert_eq!(during["node"], "solo");
@@ -347,7 +347,10 @@ async fn a_node_cut_off_from_redis_runs_tasks_itself_says_degraded_and_catches_u
     // Redis restarts empty meanwhile (it keeps nothing on disk): streams and groups are gone.
     drop_keys(&s.redis).await;
     cut.set(true);
-    until_ready(&app, |r| r["status"] == "ready").await;
+    events
+        .until(|kind, data| kind == "cluster.redis" && data["up"] == true)
+        .await;
+    assert_eq!(readiness(&app).await["status"], "ready");
     let after = app.run(echo(3)).await;
     assert_eq!(after["status"], "succeeded", "{after}");
     assert_eq!(
@@ -394,8 +397,15 @@ async fn a_server_whose_database_goes_away_refuses_new_tasks_keeps_running_ones_
         .await;
 
     cut.set(false);
-    let down = until_ready(&app, |r| r["failing"] == json!(["database"])).await;
-    assert_eq!(down["status"], "unavailable");
+    // Seen when the task's end cannot be committed.
+    events
+        .until(|kind, data| kind == "store.database" && data["up"] == false)
+        .await;
+    let down = readiness(&app).await;
+    assert_eq!(
+        (&down["status"], &down["failing"]),
+        (&json!("unavailable"), &json!(["database"]))
+    );
     let refused = app
         .post(
             "/api/v1/tasks",
@@ -411,11 +421,14 @@ async fn a_server_whose_database_goes_away_refuses_new_tasks_keeps_running_ones_
     );
 
     cut.set(true);
+    events
+        .until(|kind, data| kind == "store.database" && data["up"] == true)
+        .await;
+    assert_eq!(readiness(&app).await["status"], "ready");
     // The running task's end was kept and is announced once it is committed.
     events
         .until(|kind, data| kind == "task.succeeded" && data["id"] == id.as_str())
         .await;
-    until_ready(&app, |r| r["status"] == "ready").await;
     let done = app.task(&id).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(done["attempts"], 1, "{done}");

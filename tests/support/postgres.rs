@@ -11,7 +11,7 @@ pub struct Schema {
     name: String,
 }
 
-fn required() -> bool {
+pub fn required() -> bool {
     std::env::var("HIVE_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
 }
 

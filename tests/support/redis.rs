@@ -2,13 +2,11 @@
 //! keys are deleted when the test ends. Without the variable a test says that it skipped; with
 //! `HIVE_TEST_REQUIRE_SERVICES=1` (as CI sets) a missing or unreachable server fails it instead.
 
+use crate::postgres_schema::required;
+
 pub struct Namespace {
     pub url: String,
     pub prefix: String,
-}
-
-fn required() -> bool {
-    std::env::var("HIVE_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
 }
 
 pub async fn namespace(test: &str) -> Option<Namespace> {
