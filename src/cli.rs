@@ -56,6 +56,9 @@ pub enum Command {
         /// Print one JSON object instead of the text report.
         #[arg(long)]
         json: bool,
+        /// Also write every bounded series, second by second, as CSV to this file.
+        #[arg(long)]
+        timeline: Option<PathBuf>,
     },
     /// Score each row of a `timestamp,value` CSV with the monitor's anomaly detector; writes
     /// `timestamp,value,anomaly_score`, each score from that row and earlier ones only.

@@ -67,6 +67,7 @@ pub async fn replay(
     sleep_ms: u64,
     max_agents: usize,
     json: bool,
+    timeline: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
     use crate::loadtest::replay::{Settings, Trace};
     let builtin = Trace::builtin();
@@ -97,6 +98,11 @@ pub async fn replay(
         }
     })
     .await?;
+    if let Some(path) = timeline {
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("creating the timeline {}", path.display()))?;
+        report.write_timeline(std::io::BufWriter::new(file))?;
+    }
     println!("{}", render(&report, json)?);
     Ok(())
 }

@@ -17,9 +17,15 @@ fn main() -> std::process::ExitCode {
             sleep_ms,
             max_agents,
             json,
+            timeline,
         } => client_runtime().and_then(|rt| {
             rt.block_on(hive::commands::replay(
-                &trace, agents, sleep_ms, max_agents, json,
+                &trace,
+                agents,
+                sleep_ms,
+                max_agents,
+                json,
+                timeline.as_deref(),
             ))
         }),
         Command::Gate(args) => {

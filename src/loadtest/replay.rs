@@ -155,10 +155,26 @@ pub struct Run {
     pub by_series: std::collections::BTreeMap<String, PredictionScore>,
     #[serde(skip)]
     pub observations: Vec<Observation>,
+    /// Every bounded series as read each second, for `--timeline`.
+    #[serde(skip)]
+    pub timeline: Vec<TimelineRow>,
+}
+
+/// One bounded series as the monitor showed it at one second of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelineRow {
+    pub t: f64,
+    pub series: String,
+    pub last: f64,
+    pub limit: f64,
+    pub time_to_breach_s: Option<f64>,
+    pub confidence: Option<f64>,
+    /// What the replay scores as the monitor's prediction.
+    pub predicted: bool,
 }
 
 /// Read every bounded series' state at `t`.
-async fn observe(target: &Target, t: f64) -> anyhow::Result<Vec<Observation>> {
+async fn observe(target: &Target, t: f64) -> anyhow::Result<Vec<TimelineRow>> {
     let view = target.get_json("/api/v1/monitor/forecasts").await?;
     let horizon = |s: &Value| s["forecast"]["horizon_s"].as_f64().unwrap_or(30.0);
     Ok(view["series"]
@@ -166,17 +182,17 @@ async fn observe(target: &Target, t: f64) -> anyhow::Result<Vec<Observation>> {
         .into_iter()
         .flatten()
         .filter_map(|s| {
-            let limit = s["limit"].as_f64()?;
-            let last = s["last"].as_f64()?;
-            let predicted = s["time_to_breach_s"]
-                .as_f64()
-                .is_some_and(|t| t <= horizon(s))
-                && s["confidence"].as_f64().unwrap_or(0.0) >= CONFIDENCE;
-            Some(Observation {
+            let time_to_breach_s = s["time_to_breach_s"].as_f64();
+            let confidence = s["confidence"].as_f64();
+            Some(TimelineRow {
                 t,
                 series: s["name"].as_str()?.to_owned(),
-                breached: last >= limit,
-                predicted,
+                last: s["last"].as_f64()?,
+                limit: s["limit"].as_f64()?,
+                time_to_breach_s,
+                confidence,
+                predicted: time_to_breach_s.is_some_and(|t| t <= horizon(s))
+                    && confidence.unwrap_or(0.0) >= CONFIDENCE,
             })
         })
         .collect())
@@ -263,7 +279,14 @@ pub async fn run_trace(settings: &Settings, trace: &Trace, plugins: bool) -> any
             while !stop.load(Ordering::Relaxed) {
                 tick.tick().await;
                 if let Ok(seen) = observe(&target, start.elapsed().as_secs_f64()).await {
-                    run.lock().observations.extend(seen);
+                    let mut run = run.lock();
+                    run.observations.extend(seen.iter().map(|r| Observation {
+                        t: r.t,
+                        series: r.series.clone(),
+                        breached: r.last >= r.limit,
+                        predicted: r.predicted,
+                    }));
+                    run.timeline.extend(seen);
                 }
             }
         })
@@ -398,6 +421,45 @@ pub async fn replay(
         violations_on: on_total,
         violation_reduction: (off_total > 0).then(|| 1.0 - on_total as f64 / off_total as f64),
     })
+}
+
+impl Report {
+    /// Every run's timeline as CSV: `trace,plugins,t,series,last,limit,time_to_breach_s,
+    /// confidence,predicted`, for looking at what the monitor saw second by second.
+    pub fn write_timeline(&self, out: impl std::io::Write) -> anyhow::Result<()> {
+        let mut csv = csv::Writer::from_writer(out);
+        csv.write_record([
+            "trace",
+            "plugins",
+            "t",
+            "series",
+            "last",
+            "limit",
+            "time_to_breach_s",
+            "confidence",
+            "predicted",
+        ])?;
+        let opt = |x: Option<f64>| x.map(|x| x.to_string()).unwrap_or_default();
+        for t in &self.traces {
+            for (plugins, run) in [("off", &t.off), ("on", &t.on)] {
+                for r in &run.timeline {
+                    csv.write_record([
+                        t.trace.name.to_owned(),
+                        plugins.to_owned(),
+                        format!("{:.3}", r.t),
+                        r.series.clone(),
+                        r.last.to_string(),
+                        r.limit.to_string(),
+                        opt(r.time_to_breach_s),
+                        opt(r.confidence),
+                        r.predicted.to_string(),
+                    ])?;
+                }
+            }
+        }
+        csv.flush()?;
+        Ok(())
+    }
 }
 
 impl std::fmt::Display for Report {
