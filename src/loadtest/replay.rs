@@ -153,9 +153,7 @@ pub struct Run {
     pub prediction: PredictionScore,
     /// The same, per series with any breach or alarm.
     pub by_series: std::collections::BTreeMap<String, PredictionScore>,
-    #[serde(skip)]
-    pub observations: Vec<Observation>,
-    /// Every bounded series as read each second, for `--timeline`.
+    /// Every bounded series as read each second: what is scored, and what `--timeline` writes.
     #[serde(skip)]
     pub timeline: Vec<TimelineRow>,
 }
@@ -163,6 +161,9 @@ pub struct Run {
 /// One bounded series as the monitor showed it at one second of a run.
 #[derive(Debug, Clone, Serialize)]
 pub struct TimelineRow {
+    pub trace: &'static str,
+    /// Whether the prediction-driven plugins were on: `on` or `off`.
+    pub plugins: &'static str,
     pub t: f64,
     pub series: String,
     pub last: f64,
@@ -173,8 +174,30 @@ pub struct TimelineRow {
     pub predicted: bool,
 }
 
+impl TimelineRow {
+    fn observation(&self) -> Observation {
+        Observation {
+            t: self.t,
+            series: self.series.clone(),
+            breached: self.last >= self.limit,
+            predicted: self.predicted,
+        }
+    }
+}
+
+fn observations(timeline: &[TimelineRow]) -> Vec<Observation> {
+    timeline.iter().map(TimelineRow::observation).collect()
+}
+
+/// Which run a timeline row belongs to.
+#[derive(Clone, Copy)]
+struct RunId {
+    trace: &'static str,
+    plugins: &'static str,
+}
+
 /// Read every bounded series' state at `t`.
-async fn observe(target: &Target, t: f64) -> anyhow::Result<Vec<TimelineRow>> {
+async fn observe(target: &Target, run: RunId, t: f64) -> anyhow::Result<Vec<TimelineRow>> {
     let view = target.get_json("/api/v1/monitor/forecasts").await?;
     let horizon = |s: &Value| s["forecast"]["horizon_s"].as_f64().unwrap_or(30.0);
     Ok(view["series"]
@@ -185,6 +208,8 @@ async fn observe(target: &Target, t: f64) -> anyhow::Result<Vec<TimelineRow>> {
             let time_to_breach_s = s["time_to_breach_s"].as_f64();
             let confidence = s["confidence"].as_f64();
             Some(TimelineRow {
+                trace: run.trace,
+                plugins: run.plugins,
                 t,
                 series: s["name"].as_str()?.to_owned(),
                 last: s["last"].as_f64()?,
@@ -263,6 +288,10 @@ pub async fn run_trace(settings: &Settings, trace: &Trace, plugins: bool) -> any
         created.status()
     );
 
+    let id = RunId {
+        trace: trace.name,
+        plugins: if plugins { "on" } else { "off" },
+    };
     let run = Arc::new(Mutex::new(Run::default()));
     let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
@@ -278,15 +307,8 @@ pub async fn run_trace(settings: &Settings, trace: &Trace, plugins: bool) -> any
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             while !stop.load(Ordering::Relaxed) {
                 tick.tick().await;
-                if let Ok(seen) = observe(&target, start.elapsed().as_secs_f64()).await {
-                    let mut run = run.lock();
-                    run.observations.extend(seen.iter().map(|r| Observation {
-                        t: r.t,
-                        series: r.series.clone(),
-                        breached: r.last >= r.limit,
-                        predicted: r.predicted,
-                    }));
-                    run.timeline.extend(seen);
+                if let Ok(seen) = observe(&target, id, start.elapsed().as_secs_f64()).await {
+                    run.lock().timeline.extend(seen);
                 }
             }
         })
@@ -351,8 +373,9 @@ pub async fn run_trace(settings: &Settings, trace: &Trace, plugins: bool) -> any
     run.slo_missed = slo_missed;
     run.violations = slo_missed + run.refused_critical as u64;
     run.agents_at_end = agents;
-    run.prediction = score(&system_level(&run.observations), LEAD_S, WINDOW_S);
-    run.by_series = score_by_series(&run.observations, LEAD_S, WINDOW_S);
+    let observed = observations(&run.timeline);
+    run.prediction = score(&system_level(&observed), LEAD_S, WINDOW_S);
+    run.by_series = score_by_series(&observed, LEAD_S, WINDOW_S);
     Ok(run)
 }
 
@@ -402,7 +425,7 @@ pub async fn replay(
         let on = run_trace(&settings, &trace, true).await?;
         // Runs are kept apart in time, so that one's breach is never another's alarm.
         let offset = 100_000.0 * reports.len() as f64;
-        all.extend(system_level(&off.observations).into_iter().map(|mut o| {
+        all.extend(system_level(&observations(&off.timeline)).into_iter().map(|mut o| {
             o.t += offset;
             o
         }));
@@ -428,33 +451,9 @@ impl Report {
     /// confidence,predicted`, for looking at what the monitor saw second by second.
     pub fn write_timeline(&self, out: impl std::io::Write) -> anyhow::Result<()> {
         let mut csv = csv::Writer::from_writer(out);
-        csv.write_record([
-            "trace",
-            "plugins",
-            "t",
-            "series",
-            "last",
-            "limit",
-            "time_to_breach_s",
-            "confidence",
-            "predicted",
-        ])?;
-        let opt = |x: Option<f64>| x.map(|x| x.to_string()).unwrap_or_default();
         for t in &self.traces {
-            for (plugins, run) in [("off", &t.off), ("on", &t.on)] {
-                for r in &run.timeline {
-                    csv.write_record([
-                        t.trace.name.to_owned(),
-                        plugins.to_owned(),
-                        format!("{:.3}", r.t),
-                        r.series.clone(),
-                        r.last.to_string(),
-                        r.limit.to_string(),
-                        opt(r.time_to_breach_s),
-                        opt(r.confidence),
-                        r.predicted.to_string(),
-                    ])?;
-                }
+            for row in t.off.timeline.iter().chain(&t.on.timeline) {
+                csv.serialize(row)?;
             }
         }
         csv.flush()?;
@@ -528,6 +527,62 @@ mod tests {
         // Memory is neither an overload a client feels nor its warning; demand past capacity is
         // a warning, not an overload.
         assert_eq!(flags, vec![(false, true), (true, false), (false, false)]);
+    }
+
+    #[test]
+    fn the_timeline_has_one_line_per_series_and_second_of_every_run() {
+        let row = |plugins, t, series: &str, ttb: Option<f64>| TimelineRow {
+            trace: "ramp",
+            plugins,
+            t,
+            series: series.into(),
+            last: 3.0,
+            limit: 10.0,
+            time_to_breach_s: ttb,
+            confidence: ttb.map(|_| 0.75),
+            predicted: ttb.is_some(),
+        };
+        let run = |plugins| Run {
+            timeline: vec![
+                row(plugins, 1.0, "wait.low", Some(12.5)),
+                row(plugins, 1.0, "demand", None),
+                row(plugins, 2.0, "wait.low", None),
+            ],
+            ..Run::default()
+        };
+        let trace = Trace::builtin().remove(0);
+        let report = Report {
+            settings: Settings {
+                agents: 1,
+                sleep_ms: 1,
+                max_agents: 1,
+            },
+            capacity_per_s: 1.0,
+            lead_s: LEAD_S,
+            window_s: WINDOW_S,
+            traces: vec![TraceReport {
+                trace,
+                off: run("off"),
+                on: run("on"),
+            }],
+            prediction: PredictionScore::default(),
+            violations_off: 0,
+            violations_on: 0,
+            violation_reduction: None,
+        };
+        let mut out = Vec::new();
+        report.write_timeline(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "trace,plugins,t,series,last,limit,time_to_breach_s,confidence,predicted"
+        );
+        assert_eq!(lines.len(), 1 + 6, "{text}");
+        assert_eq!(lines[1], "ramp,off,1.0,wait.low,3.0,10.0,12.5,0.75,true");
+        // Nothing forecast: the cells are empty, not zero.
+        assert_eq!(lines[2], "ramp,off,1.0,demand,3.0,10.0,,,false");
+        assert!(lines[4].starts_with("ramp,on,1.0,wait.low,"), "{text}");
     }
 
     #[test]
