@@ -2,8 +2,8 @@
 //!
 //! Once a second, for every bounded series, the replay notes whether the series was past its
 //! limit (a *breach*: a mailbox full, a class's oldest queued task past its target) and whether
-//! the monitor predicted one (its time-to-breach within the forecast horizon, with at least the
-//! confidence its `monitor.breach_forecast` events need). Runs of either, per series, are
+//! the monitor predicted one (its `warning`, which its `monitor.breach_forecast` events and
+//! alerts also go by). Runs of either, per series, are
 //! episodes; an episode starts at its first second, and a gap shorter than [`MERGE_GAP_S`] does
 //! not end it.
 //!

@@ -1,9 +1,10 @@
 //! `hive replay`: drives a server of its own through load traces (a ramp, a burst, a slow leak)
 //! and measures two things. How well the monitor foresaw the overload: every second it reads the
-//! forecasts and notes, per bounded series, whether the series was past its limit and whether a
-//! breach was predicted; the server is overloaded when a class's queue wait is past its target
-//! or a mailbox is full, and warned when the monitor predicts either or sees demand about to pass
-//! what the agents can finish. Predictions made at least 10 s ahead are scored
+//! forecasts and notes, per bounded series, whether the series was past its limit and whether the
+//! monitor warned of a breach (the series view's `warning`); the server is overloaded when a
+//! class's queue wait is past its target or a mailbox is full, and warned when the monitor warns
+//! of either or of demand at or about to pass what the agents can finish. Warnings given at
+//! least 10 s ahead are scored
 //! ([`crate::evaluation::overload`]). And what the plugins buy: each trace runs twice, with the
 //! prediction-driven plugins off and on (shedding, and an autoscaler sizing the pool), counting
 //! SLO violations: attempts that waited past their class's target, and critical submissions
@@ -31,8 +32,6 @@ const ROLE: &str = "replay";
 pub const LEAD_S: f64 = 10.0;
 /// How far before a breach an alarm may come and still be its prediction.
 pub const WINDOW_S: f64 = 40.0;
-/// The confidence the monitor's breach announcements need.
-const CONFIDENCE: f64 = 0.5;
 /// Most submissions in flight; beyond it the trace falls behind rather than piling up sockets.
 const IN_FLIGHT: usize = 512;
 /// Longest wait for the queue to drain after a trace.
@@ -170,7 +169,7 @@ pub struct TimelineRow {
     pub limit: f64,
     pub time_to_breach_s: Option<f64>,
     pub confidence: Option<f64>,
-    /// What the replay scores as the monitor's prediction.
+    /// The monitor's warning: what the replay scores as its prediction.
     pub predicted: bool,
 }
 
@@ -199,7 +198,6 @@ struct RunId {
 /// Read every bounded series' state at `t`.
 async fn observe(target: &Target, run: RunId, t: f64) -> anyhow::Result<Vec<TimelineRow>> {
     let view = target.get_json("/api/v1/monitor/forecasts").await?;
-    let horizon = |s: &Value| s["forecast"]["horizon_s"].as_f64().unwrap_or(30.0);
     Ok(view["series"]
         .as_array()
         .into_iter()
@@ -216,8 +214,7 @@ async fn observe(target: &Target, run: RunId, t: f64) -> anyhow::Result<Vec<Time
                 limit: s["limit"].as_f64()?,
                 time_to_breach_s,
                 confidence,
-                predicted: time_to_breach_s.is_some_and(|t| t <= horizon(s))
-                    && confidence.unwrap_or(0.0) >= CONFIDENCE,
+                predicted: s["warning"].as_bool().unwrap_or(false),
             })
         })
         .collect())
@@ -230,8 +227,7 @@ fn is_overload(series: &str) -> bool {
 }
 
 /// The server as one: at each second, an overload if any series was in one, and an alarm if the
-/// monitor predicted one on any of those series or saw demand about to pass what the agents can
-/// finish.
+/// monitor warned of one on any of those series or of demand passing what the agents can finish.
 pub fn system_level(observations: &[Observation]) -> Vec<Observation> {
     let mut by_second: std::collections::BTreeMap<u64, Observation> = Default::default();
     for o in observations {
@@ -425,10 +421,14 @@ pub async fn replay(
         let on = run_trace(&settings, &trace, true).await?;
         // Runs are kept apart in time, so that one's breach is never another's alarm.
         let offset = 100_000.0 * reports.len() as f64;
-        all.extend(system_level(&observations(&off.timeline)).into_iter().map(|mut o| {
-            o.t += offset;
-            o
-        }));
+        all.extend(
+            system_level(&observations(&off.timeline))
+                .into_iter()
+                .map(|mut o| {
+                    o.t += offset;
+                    o
+                }),
+        );
         off_total += off.violations;
         on_total += on.violations;
         reports.push(TraceReport { trace, off, on });

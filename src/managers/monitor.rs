@@ -26,6 +26,16 @@ pub const ANOMALIES_KEPT: usize = 200;
 pub const ANOMALY_THRESHOLD: f64 = 0.53;
 /// Fewest samples before a series is forecast: a trend fitted on a handful is noise.
 const MIN_SAMPLES: usize = 10;
+/// The least confidence of a forecast breach that counts towards a warning.
+pub const WARN_CONFIDENCE: f64 = 0.5;
+/// Consecutive samples a breach must be forecast within the horizon before it is a warning: one
+/// sample's trend through a noisy series flickers, and a warning that comes and goes is an
+/// operator's false alarm.
+pub const WARN_STREAK: u32 = 3;
+/// Samples after a series was last at its limit during which it does not warn: coming back down
+/// from a breach, its fitted trend still carries the climb, and the breach it would announce is
+/// the one just over.
+pub const WARN_RECOVERY: u32 = 30;
 
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 pub struct ForecastView {
@@ -50,6 +60,12 @@ pub struct SeriesView {
     pub time_to_breach_s: Option<f64>,
     /// The forecast's probability of being past the limit at that time.
     pub confidence: Option<f64>,
+    /// Whether the monitor warns that the limit will be reached: a breach forecast within the
+    /// horizon with at least [`WARN_CONFIDENCE`], held for [`WARN_STREAK`] samples, and not
+    /// while the series is coming back from a breach; or, for a series whose limit leads an
+    /// overload (demand against capacity), the series at its limit. What
+    /// `monitor.breach_forecast` events, alerts and `hive replay`'s scoring go by.
+    pub warning: bool,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -80,14 +96,22 @@ pub struct Reading {
     pub unit: &'static str,
     pub value: f64,
     pub limit: Option<f64>,
+    /// The limit is a capacity that leads an overload rather than one itself (demand against
+    /// what the agents can finish): being at it is a warning.
+    pub leading: bool,
 }
 
 struct Series {
     name: String,
     unit: &'static str,
     limit: Option<f64>,
+    leading: bool,
     values: VecDeque<f64>,
     detector: Box<dyn Detector + Send>,
+    /// Consecutive samples with a breach forecast within the horizon.
+    forecast_streak: u32,
+    /// Samples since the series was last at or past its limit.
+    since_breach: u32,
 }
 
 /// The monitor's state across samples.
@@ -125,8 +149,11 @@ impl Monitor {
                         name: reading.name.clone(),
                         unit: reading.unit,
                         limit: None,
+                        leading: reading.leading,
                         values: VecDeque::with_capacity(HISTORY),
                         detector: DetectorKind::MONITOR_DEFAULT.build(),
+                        forecast_streak: 0,
+                        since_breach: u32::MAX,
                     });
                     self.series.len() - 1
                 }
@@ -138,6 +165,11 @@ impl Monitor {
                 series.values.pop_front();
             }
             series.values.push_back(reading.value);
+            series.since_breach = if reading.limit.is_some_and(|l| reading.value >= l) {
+                0
+            } else {
+                series.since_breach.saturating_add(1)
+            };
             if score >= ANOMALY_THRESHOLD {
                 let anomaly = AnomalyView {
                     series: reading.name,
@@ -156,8 +188,21 @@ impl Monitor {
         findings
     }
 
-    fn view(&self) -> MonitorView {
-        let series = self.series.iter().map(|s| self.forecast(s)).collect();
+    /// Forecast every series and carry each one's warning state one sample on.
+    fn view(&mut self) -> MonitorView {
+        let mut series: Vec<SeriesView> = self.series.iter().map(|s| self.forecast(s)).collect();
+        let horizon_s = HORIZON as f64 * self.interval_s;
+        for (view, s) in series.iter_mut().zip(&mut self.series) {
+            let forecast = view.time_to_breach_s.is_some_and(|t| t <= horizon_s)
+                && view.confidence.unwrap_or(0.0) >= WARN_CONFIDENCE;
+            s.forecast_streak = if forecast {
+                s.forecast_streak.saturating_add(1)
+            } else {
+                0
+            };
+            let forecast_held = s.forecast_streak >= WARN_STREAK && s.since_breach > WARN_RECOVERY;
+            view.warning = forecast_held || (s.leading && s.since_breach == 0);
+        }
         MonitorView {
             interval_ms: (self.interval_s * 1000.0) as u64,
             detector: DetectorKind::MONITOR_DEFAULT.as_str(),
@@ -179,6 +224,7 @@ impl Monitor {
             forecast: None,
             time_to_breach_s: None,
             confidence: None,
+            warning: false,
         };
         if s.values.len() < MIN_SAMPLES {
             return view;
@@ -223,6 +269,7 @@ mod tests {
             unit: "bytes",
             value,
             limit,
+            leading: false,
         }
     }
 
@@ -266,6 +313,98 @@ mod tests {
         assert_eq!(spike.anomalies[0].at_ms, 100_000);
         assert!(spike.anomalies[0].score >= ANOMALY_THRESHOLD);
         assert_eq!(spike.view.anomalies.len(), 1);
+    }
+
+    /// Feed `values` of one series limited at 100, a sample a second, and return each sample's
+    /// (forecast within the horizon, warning).
+    fn warnings(monitor: &mut Monitor, from: i64, values: &[f64]) -> Vec<(bool, bool)> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let view = monitor
+                    .observe(
+                        (from + i as i64) * 1000,
+                        vec![reading("wait.low", v, Some(100.0))],
+                    )
+                    .view;
+                let s = &view.series[0];
+                let near = s.time_to_breach_s.is_some_and(|t| t <= HORIZON as f64)
+                    && s.confidence.unwrap_or(0.0) >= WARN_CONFIDENCE;
+                (near, s.warning)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_warning_needs_a_forecast_held_for_its_streak() {
+        let mut monitor = Monitor::new(1000);
+        // A climb of 1 a second from 0: the limit of 100 comes within the 30 s horizon at ~70.
+        let climb: Vec<f64> = (0..95).map(f64::from).collect();
+        let seen = warnings(&mut monitor, 0, &climb);
+        let first_near = seen
+            .iter()
+            .position(|s| s.0)
+            .expect("the breach is forecast");
+        let first_warning = seen.iter().position(|s| s.1).expect("and warned of");
+        assert_eq!(
+            first_warning,
+            first_near + WARN_STREAK as usize - 1,
+            "{seen:?}"
+        );
+        assert!(seen[first_warning..].iter().all(|s| s.1), "{seen:?}");
+    }
+
+    #[test]
+    fn a_forecast_that_flickers_is_no_warning() {
+        let mut monitor = Monitor::new(1000);
+        // A sawtooth under the limit: its first rising tooth is forecast to go on rising, the
+        // next ones are seen for what they are.
+        let values: Vec<f64> = (0..60).map(|i| 70.0 + f64::from(i % 10) * 2.0).collect();
+        let seen = warnings(&mut monitor, 0, &values);
+        assert!(seen.iter().any(|s| s.0), "the tooth is forecast: {seen:?}");
+        assert!(seen.iter().all(|s| !s.1), "{seen:?}");
+    }
+
+    #[test]
+    fn a_series_coming_back_from_a_breach_does_not_warn_of_it_again() {
+        let mut monitor = Monitor::new(1000);
+        // Past the limit for ten seconds, then down to 60 and climbing a unit a second: within
+        // the horizon of the limit again from ~70, at it again at 100.
+        let mut values: Vec<f64> = (0..100).map(|i| f64::from(i) * 1.1).collect();
+        values.extend([120.0; 10]);
+        let back = values.len();
+        values.extend((0..40).map(|i| 60.0 + f64::from(i)));
+        let seen = warnings(&mut monitor, 0, &values);
+        let recovering = &seen[back..back + WARN_RECOVERY as usize];
+        assert!(recovering.iter().any(|s| s.0), "{recovering:?}");
+        assert!(recovering.iter().all(|s| !s.1), "{recovering:?}");
+        // Past the recovery the climb, still forecast to reach the limit, is warned of again.
+        assert!(seen[back + WARN_RECOVERY as usize + 1..]
+            .iter()
+            .any(|s| s.1));
+    }
+
+    #[test]
+    fn a_leading_series_at_its_limit_is_a_warning_at_once() {
+        let mut monitor = Monitor::new(1000);
+        let demand = |v: f64| Reading {
+            leading: true,
+            ..reading("demand", v, Some(100.0))
+        };
+        for i in 0..20 {
+            let view = monitor.observe(i * 1000, vec![demand(50.0)]).view;
+            assert!(!view.series[0].warning);
+        }
+        let over = monitor.observe(20_000, vec![demand(120.0)]).view;
+        assert!(over.series[0].warning, "{:?}", over.series[0]);
+        // A series whose limit is itself the overload is past it, not warned of it.
+        let mut monitor = Monitor::new(1000);
+        for i in 0..20 {
+            monitor.observe(i * 1000, vec![reading("wait.low", 50.0, Some(100.0))]);
+        }
+        let past = monitor.observe(20_000, vec![reading("wait.low", 120.0, Some(100.0))]);
+        assert!(!past.view.series[0].warning);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use actix::prelude::*;
 use hive_actors::{ProbeReading, Shutdown};
 use serde::Serialize;
 
-use super::monitor::{Findings, Monitor, Reading, HORIZON};
+use super::monitor::{Findings, Monitor, Reading};
 use crate::allocator::AllocatorStats;
 use crate::context::Hive;
 use crate::domain::task::Priority;
@@ -84,12 +84,14 @@ impl PerformanceManager {
                 unit: "bytes",
                 value: sample.resident_memory_bytes as f64,
                 limit: budget,
+                leading: false,
             },
             Reading {
                 name: "memory.allocated".into(),
                 unit: "bytes",
                 value: sample.allocator.allocated_bytes as f64,
                 limit: budget,
+                leading: false,
             },
         ];
         readings.extend(probes.iter().map(|r| Reading {
@@ -97,12 +99,14 @@ impl PerformanceManager {
             unit: "messages",
             value: r.depth as f64,
             limit: Some((r.capacity as u64 * r.actors.max(1)) as f64),
+            leading: false,
         }));
         readings.extend(Priority::BY_URGENCY.into_iter().map(|p| Reading {
             name: format!("queue.{}", p.as_str()),
             unit: "tasks",
             value: self.hive.metrics.queue_depth(p) as f64,
             limit: None,
+            leading: false,
         }));
         readings.extend(self.demand());
         let now = Instant::now();
@@ -111,6 +115,7 @@ impl PerformanceManager {
             unit: "ms",
             value: self.hive.queue_ages.wait_ms(p, now) as f64,
             limit: Some(self.hive.config.slo.of(p) as f64),
+            leading: false,
         }));
         readings
     }
@@ -150,6 +155,9 @@ impl PerformanceManager {
             unit: "tasks/s",
             value: demand,
             limit,
+            // Past what the agents can finish, the queues grow: a warning of the overload to
+            // come, not one yet.
+            leading: true,
         })
     }
 
@@ -176,13 +184,11 @@ impl PerformanceManager {
                     m.forecast_breach
                         .with_label_values(&[s.name.as_str()])
                         .set(seconds);
-                    let interval_s = findings.view.interval_ms as f64 / 1000.0;
-                    let within = seconds <= HORIZON as f64 * interval_s;
                     let due = self
                         .announced
                         .get(&s.name)
                         .is_none_or(|at| at.elapsed() >= BREACH_COOLDOWN);
-                    if within && due && s.confidence.unwrap_or(0.0) >= 0.5 {
+                    if s.warning && due {
                         self.announced.insert(s.name.clone(), Instant::now());
                         self.hive.bus.publish(
                             "monitor.breach_forecast",

@@ -15,7 +15,6 @@ use serde::Serialize;
 use super::{Insight, Plugin};
 use crate::context::Hive;
 use crate::domain::time::now_ms;
-use crate::managers::monitor::HORIZON;
 
 /// Most webhook calls in flight: a webhook that hangs must not pile up requests.
 const MAX_IN_FLIGHT: usize = 32;
@@ -41,11 +40,11 @@ pub struct Alert {
     pub score: Option<f64>,
 }
 
-/// The alerts one sample raises, before cooldowns: every new anomaly, and every series forecast
-/// to reach its limit within the horizon with at least `min_confidence`.
+/// The alerts one sample raises, before cooldowns: every new anomaly, and every series the
+/// monitor warns about (a breach forecast within the horizon, held, and not the one just over)
+/// whose forecast has at least `min_confidence`.
 pub fn alerts_of(insight: &Insight, min_confidence: f64) -> Vec<Alert> {
     let view = &insight.view;
-    let horizon_s = HORIZON as f64 * view.interval_ms as f64 / 1000.0;
     let at_ms = now_ms();
     let mut alerts: Vec<Alert> = insight
         .anomalies
@@ -70,7 +69,7 @@ pub fn alerts_of(insight: &Insight, min_confidence: f64) -> Vec<Alert> {
         else {
             continue;
         };
-        if t <= horizon_s && confidence >= min_confidence {
+        if s.warning && confidence >= min_confidence {
             alerts.push(Alert {
                 kind: "breach_forecast",
                 series: s.name.clone(),
@@ -218,7 +217,7 @@ mod tests {
         }
     }
 
-    fn series(name: &str, ttb: Option<f64>, confidence: f64) -> SeriesView {
+    fn series(name: &str, ttb: Option<f64>, confidence: f64, warning: bool) -> SeriesView {
         SeriesView {
             name: name.into(),
             unit: "bytes",
@@ -228,6 +227,7 @@ mod tests {
             forecast: None,
             time_to_breach_s: ttb,
             confidence: ttb.map(|_| confidence),
+            warning,
         }
     }
 
@@ -242,10 +242,12 @@ mod tests {
         let alerts = alerts_of(
             &insight(
                 vec![
-                    series("memory.rss", Some(12.0), 0.9),
-                    series("memory.allocated", Some(12.0), 0.2),
-                    series("mailbox.store", Some(200.0), 0.9),
-                    series("queue.low", None, 0.0),
+                    series("memory.rss", Some(12.0), 0.9, true),
+                    series("memory.allocated", Some(12.0), 0.2, true),
+                    // Forecast near, but not held long enough (or just back from a breach).
+                    series("wait.low", Some(12.0), 0.9, false),
+                    series("mailbox.store", Some(200.0), 0.9, false),
+                    series("queue.low", None, 0.0, false),
                 ],
                 vec![anomaly],
             ),

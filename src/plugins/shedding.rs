@@ -217,6 +217,7 @@ mod tests {
             forecast: None,
             time_to_breach_s: ttb,
             confidence: ttb.map(|_| confidence),
+            warning: false,
         }
     }
 

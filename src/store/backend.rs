@@ -266,8 +266,8 @@ impl Pool {
                             "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; \
                              PRAGMA cache_size = -{SQLITE_READER_CACHE_KIB};"
                         ))
-                            .await
-                            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                        .await
+                        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
                         Ok(conn)
                     }
                     .boxed()
