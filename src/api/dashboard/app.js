@@ -416,7 +416,9 @@ function renderMemory() {
     el("td", {}, s.forecast ? `${fmtNum(s.forecast.value, 1)} (${fmtNum(s.forecast.lower, 1)}–${fmtNum(s.forecast.upper, 1)}) in ${s.forecast.horizon_s} s` : "—"),
     el("td", {}, fmtNum(s.limit, 0)),
     el("td", {}, s.time_to_breach_s === null || s.time_to_breach_s === undefined ? "not within the horizon"
-      : `${fmtNum(s.time_to_breach_s, 0)} s (confidence ${fmtNum((s.confidence || 0) * 100, 0)} %)`)));
+      : `${fmtNum(s.time_to_breach_s, 0)} s (confidence ${fmtNum((s.confidence || 0) * 100, 0)} %)`,
+      // The monitor's warning (held forecast, not a series coming back down): what alerts go by.
+      s.warning ? el("span", { class: "chip restarting", "data-warning": s.name }, "warning") : null)));
   $("#forecasts").replaceChildren(rows.length
     ? el("table", {}, el("thead", {}, el("tr", {}, ["series", "now", "forecast (80 % interval)", "limit", "time to breach"].map((h) => el("th", {}, h)))), el("tbody", {}, rows))
     : el("p", { class: "note" }, "No forecasts from the monitor yet."));
