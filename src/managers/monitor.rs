@@ -201,7 +201,14 @@ impl Monitor {
                 0
             };
             let forecast_held = s.forecast_streak >= WARN_STREAK && s.since_breach > WARN_RECOVERY;
-            view.warning = forecast_held || (s.leading && s.since_breach == 0);
+            let leading_at_limit = s.leading && s.since_breach == 0;
+            view.warning = forecast_held || leading_at_limit;
+            if leading_at_limit && view.time_to_breach_s.is_none() {
+                // Its limit is reached now, whatever the smoothed trend says: every reader of the
+                // view (events, alerts, the metric) then sees the warning with its time.
+                view.time_to_breach_s = Some(0.0);
+                view.confidence = Some(1.0);
+            }
         }
         MonitorView {
             interval_ms: (self.interval_s * 1000.0) as u64,
@@ -398,6 +405,9 @@ mod tests {
         }
         let over = monitor.observe(20_000, vec![demand(120.0)]).view;
         assert!(over.series[0].warning, "{:?}", over.series[0]);
+        // One sample over barely moves the smoothed level: the breach is the observed one, now.
+        assert_eq!(over.series[0].time_to_breach_s, Some(0.0));
+        assert_eq!(over.series[0].confidence, Some(1.0));
         // A series whose limit is itself the overload is past it, not warned of it.
         let mut monitor = Monitor::new(1000);
         for i in 0..20 {
