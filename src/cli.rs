@@ -255,6 +255,9 @@ pub struct ServeArgs {
     /// burst of twice that; 0 turns the limit off [default: 1000].
     #[arg(long, env = "HIVE_RATE_LIMIT")]
     pub rate_limit: Option<u32>,
+    /// Most agents this node hosts; creations beyond it are refused [default: 100000].
+    #[arg(long, env = "HIVE_MAX_AGENTS")]
+    pub max_agents: Option<usize>,
     /// How long finished tasks, their history and supervision history are kept, e.g. `7d` or
     /// `12h`; `0s` keeps them for ever [default: 7d].
     #[arg(long, env = "HIVE_RETENTION", value_parser = humantime::parse_duration)]
@@ -313,6 +316,9 @@ impl ServeArgs {
         }
         if let Some(rate) = self.rate_limit {
             config.rate_limit = rate;
+        }
+        if let Some(max) = self.max_agents {
+            config.max_agents = max;
         }
         if let Some(retention) = self.retention {
             config.retention_ms = retention.as_millis() as u64;

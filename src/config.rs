@@ -87,6 +87,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Most agents one `POST /api/v1/agents/batch` may create.
     pub max_batch_agents: usize,
+    /// Most agents this node hosts; a creation that would pass it is refused (409), so that
+    /// a client creating agents in a loop meets a limit rather than exhausting memory.
+    pub max_agents: usize,
     pub max_sse_clients: usize,
     /// First retry delay of a failed task; doubles per attempt.
     pub retry_backoff_ms: u64,
@@ -369,6 +372,7 @@ impl Default for Config {
             mailbox: Mailboxes::default(),
             max_body_bytes: 256 * 1024,
             max_batch_agents: 10_000,
+            max_agents: 100_000,
             max_sse_clients: 256,
             retry_backoff_ms: 100,
             pool_max_restarts: 1000,

@@ -119,6 +119,15 @@ impl AgentRegistry {
         self.inner.read().get(id).cloned()
     }
 
+    /// How many agents this node hosts.
+    pub fn len(&self) -> usize {
+        self.inner.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.inner.read().is_empty()
+    }
+
     pub fn remove(&self, id: &str) -> Option<Arc<AgentEntry>> {
         self.inner.write().remove(id)
     }

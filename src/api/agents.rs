@@ -40,6 +40,7 @@ impl From<LifecycleError> for ApiError {
             LifecycleError::StoreBusy => ApiError::Busy("store"),
             LifecycleError::Busy => ApiError::Busy("orchestrator"),
             LifecycleError::Store(e) => ApiError::from(&*e),
+            full @ LifecycleError::AgentLimit { .. } => ApiError::AgentLimit(full.to_string()),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -84,7 +85,7 @@ async fn create(
 
 /// Create one agent.
 #[utoipa::path(post, path = "/api/v1/agents", tag = "agents", request_body = AgentSpec,
-    responses((status = 201, body = AgentView), (status = 422, body = Problem), (status = 503, body = Problem)))]
+    responses((status = 201, body = AgentView), (status = 409, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
 pub async fn create_agent(
     hive: web::Data<Hive>,
     Json(spec): Json<AgentSpec>,
@@ -101,7 +102,7 @@ pub async fn create_agent(
 
 /// Create many agents from one template.
 #[utoipa::path(post, path = "/api/v1/agents/batch", tag = "agents", request_body = BatchRequest,
-    responses((status = 201, body = BatchCreated), (status = 422, body = Problem), (status = 503, body = Problem)))]
+    responses((status = 201, body = BatchCreated), (status = 409, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
 pub async fn create_batch(
     hive: web::Data<Hive>,
     Json(batch): Json<BatchRequest>,

@@ -26,6 +26,9 @@ pub enum ApiError {
     NotFound { what: &'static str, id: String },
     #[error("{0}")]
     Conflict(String),
+    /// The node hosts as many agents as its configuration allows.
+    #[error("{0}")]
+    AgentLimit(String),
     #[error("the {0} is at capacity; retry shortly")]
     Busy(&'static str),
     #[error("{0}")]
@@ -75,6 +78,7 @@ impl ApiError {
             ApiError::TooLarge { .. } => ("body-too-large", "Request body too large"),
             ApiError::NotFound { .. } => ("not-found", "Not found"),
             ApiError::Conflict(_) => ("conflict", "Conflict"),
+            ApiError::AgentLimit(_) => ("agent-limit", "Agent limit reached"),
             ApiError::Busy(_) => ("overloaded", "Server at capacity"),
             ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
             ApiError::NoRoute => ("no-route", "Not found"),
@@ -104,7 +108,7 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound { .. } | ApiError::NoRoute => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::AgentLimit(_) => StatusCode::CONFLICT,
             ApiError::Busy(_) | ApiError::Unavailable(_) | ApiError::Shed { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

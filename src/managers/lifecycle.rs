@@ -38,6 +38,8 @@ pub enum LifecycleError {
     Store(Arc<StoreError>),
     #[error("the agent pool is not running: {0}")]
     Pool(String),
+    #[error("this node hosts {hosted} agents and takes at most {limit} (max_agents); {} more can be created", limit.saturating_sub(*hosted))]
+    AgentLimit { limit: usize, hosted: usize },
 }
 
 /// Create `count` agents from one spec; answered once they are stored and started.
@@ -276,6 +278,13 @@ impl Handler<CreateAgents> for LifecycleManager {
         self.hive.kinds.lifecycle.handled();
         let _timer = self.hive.metrics.processing("lifecycle");
         let CreateAgents { spec, count, reply } = msg;
+        // Checked here, where creations are applied one at a time, so that two batches cannot
+        // both pass the limit.
+        let (limit, hosted) = (self.hive.config.max_agents, self.hive.agents.len());
+        if count > limit.saturating_sub(hosted) {
+            let _ = reply.send(Err(LifecycleError::AgentLimit { limit, hosted }));
+            return;
+        }
         let now = now_ms();
         let infos: Vec<AgentInfo> = (0..count)
             .map(|_| {

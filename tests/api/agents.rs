@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_with};
 
 #[actix_rt::test]
 async fn a_created_agent_is_idle_and_readable() {
@@ -74,6 +74,56 @@ async fn a_batch_creates_every_agent_and_lists_page_through_them() {
         .unwrap();
     assert_eq!(pool["children_total"], 120);
     assert_eq!(pool["children"].as_array().unwrap().len(), 10);
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn creation_past_the_agent_limit_is_refused_and_deleting_makes_room() {
+    let app = spawn_with(|config| config.max_agents = 5).await;
+    let batch = |count: usize| json!({"count": count, "template": {"role": "capped"}});
+    let response = app.post("/api/v1/agents/batch", &batch(4)).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+
+    let refused = app.post("/api/v1/agents/batch", &batch(2)).await;
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        refused.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(problem["type"], "urn:hive:problem:agent-limit");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("hosts 4 agents")
+            && detail.contains("at most 5")
+            && detail.contains("1 more"),
+        "{detail}"
+    );
+    assert_eq!(
+        app.ids_of_all_pages("/api/v1/agents?role=capped")
+            .await
+            .len(),
+        4,
+        "a refused batch creates none of its agents"
+    );
+
+    let last = app.create_agent(json!({"role": "capped"})).await;
+    let full = app.post("/api/v1/agents", &json!({"role": "capped"})).await;
+    assert_eq!(full.status(), StatusCode::CONFLICT);
+
+    let response = app
+        .client
+        .delete(app.url(&format!("/api/v1/agents/{}", last["id"].as_str().unwrap())))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let response = app.post("/api/v1/agents", &json!({"role": "capped"})).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::CREATED,
+        "a deletion frees its place"
+    );
     app.stop().await;
 }
 
