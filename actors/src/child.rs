@@ -77,7 +77,7 @@ impl StartedChild {
             let mut ctx = Context::<A>::with_receiver(rx);
             ctx.set_mailbox_capacity(capacity);
             keep_alive(&mut ctx);
-            actix_rt::spawn(child_end.run(ctx.into_future(make())));
+            remote::host_here(child_end, ctx.into_future(make()));
         });
         let future: Pin<Box<dyn Future<Output = ()>>> = if spawned {
             Box::pin(supervisor_end)

@@ -10,7 +10,8 @@
 //! - [`window`] — restart intensity (`max_restarts` within `period`).
 //! - [`backoff`] — delays between restarts of a crash-looping child.
 //! - [`tree`] — snapshots of the live tree; supervision events.
-//! - [`remote`] — the link between a child on another arbiter and its supervisor.
+//! - [`remote`] — children on another arbiter: their link to the supervisor and the host that
+//!   runs all of one arbiter's children in one task.
 //! - [`mailbox`] — bounded-mailbox probes and the `try_send` that counts refusals.
 //! - [`forecast`] — pure statistics for the monitor: detectors, forecasters, time-to-breach.
 

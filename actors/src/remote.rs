@@ -1,33 +1,76 @@
-//! The link between a child that runs on another arbiter and the future its supervisor polls.
+//! Children that run on another arbiter than their supervisor: the link between the two, and
+//! the host that runs all of one arbiter's children in a single task.
 //!
-//! One shared allocation carries both directions: the child's end (normal, or the payload of
-//! its panic) back to the supervisor, and a kill (the supervisor dropping its end) out to the
-//! child, which drops the actor on its own thread. A oneshot channel for the one and an abort
-//! handle for the other cost two allocations and some hundred bytes more per idle child.
+//! A tokio task per child costs a task cell of 512 bytes (the cell is aligned to 128 bytes and
+//! carries a header and trailer around the actor's 344-byte context future). A host keeps each
+//! child's future in one box in its own table instead, and polls only the children that were
+//! woken. A child's waker is its [`Link`], which already exists to carry the child's end back to
+//! the supervisor and a kill out to the child, so waking costs no allocation of its own.
+//!
+//! The one shared allocation per child carries:
+//! - the child's end (normal, or the payload of its panic) back to the supervisor;
+//! - a kill (the supervisor dropping its end) out to the child, which the host sees and answers
+//!   by dropping the actor on its own thread;
+//! - the child's place in the host's run queue, so that a wake from any thread reaches it.
 
 use std::any::Any;
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use crate::sync::Mutex;
+use futures::task::{waker_ref, ArcWake};
 
-type Outcome = Result<(), Box<dyn Any + Send>>;
+use crate::sync::{AtomicBool, AtomicU32, Mutex, Ordering};
 
+/// Children a host polls before it lets the other tasks of its arbiter run.
+const HOST_BUDGET: usize = 256;
+
+/// Not in a host's table: not added yet, or already ended.
+const NO_SLOT: u32 = u32::MAX;
+
+// Kept to 64 bytes with the link's atomics (80 with the `Arc`'s counts): every idle child on
+// another arbiter carries one.
 #[derive(Default)]
 struct State {
-    /// How the child ended, until the supervisor's end takes it.
-    outcome: Option<Outcome>,
+    /// The payload of the child's panic, until the supervisor's end takes it.
+    panic: Option<Box<dyn Any + Send>>,
     /// The child's end is gone: it finished, or was dropped unfinished (its arbiter stopped).
     ended: bool,
+    /// It finished by returning: a normal end.
+    returned: bool,
     /// The supervisor's end is gone: the child must stop.
     killed: bool,
-    /// The task that runs the child, woken by a kill.
-    child: Option<Waker>,
     /// The task that watches the child, woken by its end.
     supervisor: Option<Waker>,
+    /// The run queue of the host the child was added to.
+    queue: Option<Arc<RunQueue>>,
+}
+
+/// What a child and its supervisor share; also the child's waker.
+pub struct Link {
+    state: Mutex<State>,
+    /// The child's index in its host's table; only the host's thread reads or writes it.
+    slot: AtomicU32,
+    /// In its host's run queue, or about to be: a second wake need not queue it again.
+    queued: AtomicBool,
+}
+
+impl ArcWake for Link {
+    fn wake_by_ref(link: &Arc<Self>) {
+        if link.queued.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // Not in a host yet: the host polls the child when it adds it.
+        let queue = link.state.lock().queue.clone();
+        if let Some(queue) = queue {
+            queue.push(link.clone());
+        }
+    }
 }
 
 /// Leave `cx`'s waker in `slot` unless the one there already wakes the same task.
@@ -37,30 +80,27 @@ fn register(slot: &mut Option<Waker>, cx: &Context<'_>) {
     }
 }
 
-/// A new link: the child's end wraps the child's future on its arbiter, the supervisor's end is
-/// the future the supervisor polls.
+/// A new link: the child's end goes to the host on the child's arbiter, the supervisor's end
+/// is the future the supervisor polls.
 pub fn link() -> (ChildEnd, SupervisorEnd) {
-    let state = Arc::new(Mutex::<State>::default());
-    (ChildEnd(state.clone()), SupervisorEnd(state))
+    let link = Arc::new(Link {
+        state: Mutex::new(State::default()),
+        slot: AtomicU32::new(NO_SLOT),
+        queued: AtomicBool::new(false),
+    });
+    (ChildEnd(link.clone()), SupervisorEnd(link))
 }
 
 /// The child's side of a [`link`].
-pub struct ChildEnd(Arc<Mutex<State>>);
+pub struct ChildEnd(Arc<Link>);
 
 impl ChildEnd {
-    /// Run `future` until it ends or the supervisor's end is dropped; a panic inside it is
-    /// caught here and re-raised on the supervisor's side.
-    pub fn run<F: Future<Output = ()> + Unpin>(self, future: F) -> Linked<F> {
-        Linked {
-            future: Some(future),
-            end: self,
-        }
-    }
-
-    fn finish(&self, outcome: Outcome) {
+    /// The child ended: by returning, or with the payload of its panic.
+    fn finish(&self, panic: Option<Box<dyn Any + Send>>) {
         let waker = {
-            let mut state = self.0.lock();
-            state.outcome = Some(outcome);
+            let mut state = self.0.state.lock();
+            state.returned = panic.is_none();
+            state.panic = panic;
             state.ended = true;
             state.supervisor.take()
         };
@@ -71,10 +111,14 @@ impl ChildEnd {
 }
 
 impl Drop for ChildEnd {
-    /// Dropped unfinished (its arbiter stopped): the supervisor learns that the child is gone.
+    /// Dropped unfinished (its host, or its arbiter, stopped): the supervisor learns that the
+    /// child is gone.
     fn drop(&mut self) {
         let waker = {
-            let mut state = self.0.lock();
+            let mut state = self.0.state.lock();
+            // Out of its host for good: a later wake must not keep the link in a queue that
+            // nobody drains any more.
+            state.queue = None;
             if state.ended {
                 return;
             }
@@ -87,77 +131,250 @@ impl Drop for ChildEnd {
     }
 }
 
-/// A child's future on its arbiter, linked to its supervisor.
-pub struct Linked<F> {
+/// A child's future in its host, with its end of the link.
+struct Linked<F> {
+    /// `None` once the child has ended or was killed.
     future: Option<F>,
     end: ChildEnd,
 }
 
-impl<F: Future<Output = ()> + Unpin> Future for Linked<F> {
-    type Output = ();
+/// What a host holds of a child, whatever the actor's type.
+trait Hosted {
+    /// Poll the child unless it was killed; `Ready` once it has ended, its end reported.
+    fn poll_child(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()>;
+}
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        {
-            let mut state = self.end.0.lock();
-            if state.killed {
-                drop(state);
-                self.future = None;
-                return Poll::Ready(());
-            }
-            // Left before the poll, so a kill that comes during it wakes this task again.
-            register(&mut state.child, cx);
+impl<F: Future<Output = ()> + Unpin> Hosted for Linked<F> {
+    fn poll_child(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.end.0.state.lock().killed {
+            self.future = None;
+            return Poll::Ready(());
         }
         let Some(future) = self.future.as_mut() else {
             return Poll::Ready(());
         };
-        let outcome = match catch_unwind(AssertUnwindSafe(|| Pin::new(future).poll(cx))) {
+        let panic = match catch_unwind(AssertUnwindSafe(|| Pin::new(future).poll(cx))) {
             Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(())) => Ok(()),
-            Err(payload) => Err(payload),
+            Ok(Poll::Ready(())) => None,
+            Err(payload) => Some(payload),
         };
         // The actor is dropped here, on its own thread, before the supervisor hears of its end.
         self.future = None;
-        self.end.finish(outcome);
+        self.end.finish(panic);
         Poll::Ready(())
+    }
+}
+
+/// Links woken since their host last looked, and the host's own task.
+#[derive(Default)]
+pub struct RunQueue {
+    inner: Mutex<Woken>,
+}
+
+#[derive(Default)]
+struct Woken {
+    links: Vec<Arc<Link>>,
+    host: Option<Waker>,
+}
+
+impl RunQueue {
+    fn push(&self, link: Arc<Link>) {
+        let host = {
+            let mut woken = self.inner.lock();
+            woken.links.push(link);
+            woken.host.take()
+        };
+        if let Some(host) = host {
+            host.wake();
+        }
+    }
+
+    /// Everything woken so far; when nothing was, `cx` is woken by the next push.
+    fn take(&self, cx: &Context<'_>) -> Vec<Arc<Link>> {
+        let mut woken = self.inner.lock();
+        if woken.links.is_empty() {
+            register(&mut woken.host, cx);
+        }
+        std::mem::take(&mut woken.links)
+    }
+}
+
+/// Runs the children of one arbiter in one task: a table of boxed child futures and the queue
+/// of those woken. Not `Send`: it lives on its arbiter's thread, like the actors in it.
+#[derive(Default)]
+pub struct Host {
+    queue: Arc<RunQueue>,
+    table: RefCell<Table>,
+    /// Woken children not yet polled, when the last poll ran out of budget.
+    due: RefCell<VecDeque<Arc<Link>>>,
+}
+
+#[derive(Default)]
+struct Table {
+    children: Vec<Option<Pin<Box<dyn Hosted>>>>,
+    free: Vec<u32>,
+}
+
+impl Host {
+    /// Run `future` here, linked to its supervisor by `end`. It is polled on the host's next
+    /// poll; a panic inside it ends only this child.
+    pub fn add<F>(&self, end: ChildEnd, future: F)
+    where
+        F: Future<Output = ()> + Unpin + 'static,
+    {
+        let link = end.0.clone();
+        let child: Pin<Box<dyn Hosted>> = Box::pin(Linked {
+            future: Some(future),
+            end,
+        });
+        let slot = {
+            let mut table = self.table.borrow_mut();
+            match table.free.pop() {
+                Some(slot) => {
+                    table.children[slot as usize] = Some(child);
+                    slot
+                }
+                None => {
+                    table.children.push(Some(child));
+                    // 4 billion children of a kilobyte each would be 4 TB on one thread.
+                    (table.children.len() - 1) as u32
+                }
+            }
+        };
+        link.slot.store(slot, Ordering::Relaxed);
+        link.state.lock().queue = Some(self.queue.clone());
+        link.queued.store(true, Ordering::Release);
+        self.queue.push(link);
+    }
+
+    /// Children in the table.
+    pub fn len(&self) -> usize {
+        let table = self.table.borrow();
+        table.children.len() - table.free.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Poll the woken children. Never ready: a host runs as long as its arbiter. `cx` is woken
+    /// when a child is woken, or at once when the budget ran out with children still due.
+    pub fn poll_children(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut due = std::mem::take(&mut *self.due.borrow_mut());
+        if due.is_empty() {
+            due.extend(self.queue.take(cx));
+        }
+        let mut polled = 0;
+        while let Some(link) = due.pop_front() {
+            if polled == HOST_BUDGET {
+                due.push_front(link);
+                *self.due.borrow_mut() = due;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            polled += 1;
+            self.poll_one(&link);
+            if due.is_empty() {
+                due.extend(self.queue.take(cx));
+            }
+        }
+        Poll::Pending
+    }
+
+    fn poll_one(&self, link: &Arc<Link>) {
+        // Cleared before the poll, so that a wake during it queues the child again.
+        link.queued.store(false, Ordering::Release);
+        let slot = link.slot.load(Ordering::Relaxed);
+        // Taken out of the table while it runs, so that a child may add children here.
+        let Some(mut child) = self
+            .table
+            .borrow_mut()
+            .children
+            .get_mut(slot as usize)
+            .and_then(Option::take)
+        else {
+            // Woken after it ended: its place may already hold another child.
+            return;
+        };
+        let waker = waker_ref(link);
+        let ended = child
+            .as_mut()
+            .poll_child(&mut Context::from_waker(&waker))
+            .is_ready();
+        if ended {
+            link.slot.store(NO_SLOT, Ordering::Relaxed);
+            // Dropped outside the table's borrow: an actor's drop may add children here.
+            drop(child);
+            self.table.borrow_mut().free.push(slot);
+        } else {
+            self.table.borrow_mut().children[slot as usize] = Some(child);
+        }
     }
 }
 
 /// The supervisor's side of a [`link`]: ends when the child does, re-raising its panic; dropped
 /// early, it kills the child.
-pub struct SupervisorEnd(Arc<Mutex<State>>);
+pub struct SupervisorEnd(Arc<Link>);
 
 impl Future for SupervisorEnd {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut state = self.0.lock();
-        match state.outcome.take() {
-            Some(Ok(())) => Poll::Ready(()),
-            Some(Err(payload)) => {
-                drop(state);
-                resume_unwind(payload)
-            }
-            None if state.ended => {
-                drop(state);
-                panic!("the arbiter of this child stopped")
-            }
-            None => {
-                register(&mut state.supervisor, cx);
-                Poll::Pending
-            }
+        let mut state = self.0.state.lock();
+        if !state.ended {
+            register(&mut state.supervisor, cx);
+            return Poll::Pending;
         }
+        if let Some(payload) = state.panic.take() {
+            drop(state);
+            resume_unwind(payload)
+        }
+        if state.returned {
+            return Poll::Ready(());
+        }
+        drop(state);
+        panic!("the arbiter of this child stopped")
     }
 }
 
 impl Drop for SupervisorEnd {
     fn drop(&mut self) {
-        let waker = {
-            let mut state = self.0.lock();
-            state.killed = true;
-            state.child.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
+        self.0.state.lock().killed = true;
+        // Wakes the child in its host, which sees the kill and drops it.
+        ArcWake::wake_by_ref(&self.0);
+    }
+}
+
+thread_local! {
+    /// The host of the current thread's children; held strongly only by its task, so that it
+    /// ends, dropping its children, when its arbiter stops.
+    static LOCAL_HOST: RefCell<Weak<Host>> = const { RefCell::new(Weak::new()) };
+}
+
+/// Run `future` in the current arbiter's host, starting the host on first use.
+pub(crate) fn host_here<F>(end: ChildEnd, future: F)
+where
+    F: Future<Output = ()> + Unpin + 'static,
+{
+    let host = LOCAL_HOST.with(|cell| {
+        if let Some(host) = cell.borrow().upgrade() {
+            return host;
         }
+        let host = Rc::new(Host::default());
+        *cell.borrow_mut() = Rc::downgrade(&host);
+        actix_rt::spawn(HostTask(host.clone()));
+        host
+    });
+    host.add(end, future);
+}
+
+/// The task that polls a host.
+struct HostTask(Rc<Host>);
+
+impl Future for HostTask {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.0.poll_children(cx)
     }
 }

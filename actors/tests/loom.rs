@@ -71,6 +71,63 @@ fn a_kill_is_never_lost_between_polls() {
     });
 }
 
+/// A child woken from another thread while its host polls it: either the host's poll saw what
+/// the wake announced, or the wake queued the child again and woke the host, so a message is
+/// never left unhandled in a hosted child's mailbox.
+#[test]
+fn a_wake_from_another_thread_always_reaches_the_host() {
+    loom::model(|| {
+        let host = hive_actors::remote::Host::default();
+        let (child, _supervisor) = hive_actors::remote::link();
+        let signal = Arc::new(Signal::default());
+        host.add(child, Waiting(signal.clone()));
+        let flag = std::sync::Arc::new(Flag(loom::sync::atomic::AtomicBool::new(false)));
+        let waker = std::task::Waker::from(flag.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        let sender = {
+            let signal = signal.clone();
+            thread::spawn(move || signal.raise())
+        };
+        let _ = host.poll_children(&mut cx);
+        sender.join().unwrap();
+        if host.len() == 1 {
+            assert!(
+                flag.0.load(loom::sync::atomic::Ordering::SeqCst),
+                "the wake was neither seen nor signalled to the host"
+            );
+            let _ = host.poll_children(&mut cx);
+        }
+        assert_eq!(host.len(), 0, "the child saw the signal and ended");
+    });
+}
+
+/// The supervisor drops its end (a kill) while the child's host polls: either that poll sees
+/// the kill and drops the child, or the kill wakes the host to see it next time.
+#[test]
+fn a_remote_kill_is_never_lost_between_polls() {
+    loom::model(|| {
+        let host = hive_actors::remote::Host::default();
+        let (child, supervisor) = hive_actors::remote::link();
+        host.add(child, std::future::pending::<()>());
+        let flag = std::sync::Arc::new(Flag(loom::sync::atomic::AtomicBool::new(false)));
+        let waker = std::task::Waker::from(flag.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        let _ = host.poll_children(&mut cx);
+        flag.0.store(false, loom::sync::atomic::Ordering::SeqCst);
+        let killer = thread::spawn(move || drop(supervisor));
+        let _ = host.poll_children(&mut cx);
+        killer.join().unwrap();
+        if host.len() == 1 {
+            assert!(
+                flag.0.load(loom::sync::atomic::Ordering::SeqCst),
+                "the kill was neither seen nor signalled to the host"
+            );
+            let _ = host.poll_children(&mut cx);
+        }
+        assert_eq!(host.len(), 0, "a killed child is dropped");
+    });
+}
+
 /// A child on another arbiter ends while its supervisor polls the link: either the poll sees
 /// the end, or the end wakes the waker the poll left, so an exit is never lost.
 #[test]
@@ -81,11 +138,11 @@ fn a_remote_end_is_never_lost_between_polls() {
         let waker = std::task::Waker::from(flag.clone());
         let mut cx = std::task::Context::from_waker(&waker);
         let runner = thread::spawn(move || {
-            let mut linked = child.run(std::future::ready(()));
-            let noop = std::task::Waker::noop();
-            let polled =
-                std::pin::Pin::new(&mut linked).poll(&mut std::task::Context::from_waker(noop));
-            assert!(polled.is_ready());
+            let host = hive_actors::remote::Host::default();
+            host.add(child, std::future::ready(()));
+            let _ =
+                host.poll_children(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+            assert_eq!(host.len(), 0);
         });
         let seen = std::pin::Pin::new(&mut supervisor).poll(&mut cx).is_ready();
         runner.join().unwrap();
@@ -97,24 +154,38 @@ fn a_remote_end_is_never_lost_between_polls() {
     });
 }
 
-/// The supervisor drops its end (a kill) while the child's arbiter polls it: either that poll
-/// sees the kill and ends the child, or the kill wakes the child's task to see it next time.
-#[test]
-fn a_remote_kill_is_never_lost_between_polls() {
-    loom::model(|| {
-        let (child, supervisor) = hive_actors::remote::link();
-        let flag = std::sync::Arc::new(Flag(loom::sync::atomic::AtomicBool::new(false)));
-        let waker = std::task::Waker::from(flag.clone());
-        let mut cx = std::task::Context::from_waker(&waker);
-        let mut linked = child.run(std::future::pending::<()>());
-        let killer = thread::spawn(move || drop(supervisor));
-        let ended = std::pin::Pin::new(&mut linked).poll(&mut cx).is_ready();
-        killer.join().unwrap();
-        let woken = flag.0.load(loom::sync::atomic::Ordering::SeqCst);
-        assert!(ended || woken, "the kill was neither seen nor signalled");
-        assert!(
-            std::pin::Pin::new(&mut linked).poll(&mut cx).is_ready(),
-            "a kill stays visible"
-        );
-    });
+/// A flag raised from another thread, with the waker of the future waiting for it.
+#[derive(Default)]
+struct Signal {
+    raised: loom::sync::atomic::AtomicBool,
+    waiter: loom::sync::Mutex<Option<std::task::Waker>>,
+}
+
+impl Signal {
+    fn raise(&self) {
+        self.raised
+            .store(true, loom::sync::atomic::Ordering::SeqCst);
+        if let Some(waker) = self.waiter.lock().unwrap().take() {
+            waker.wake();
+        }
+    }
+}
+
+/// A child that ends once its signal is raised, as an actor ends on a message.
+struct Waiting(Arc<Signal>);
+
+impl Future for Waiting {
+    type Output = ();
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        *self.0.waiter.lock().unwrap() = Some(cx.waker().clone());
+        if self.0.raised.load(loom::sync::atomic::Ordering::SeqCst) {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    }
 }

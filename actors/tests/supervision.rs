@@ -421,6 +421,78 @@ async fn a_child_on_another_arbiter_is_supervised_like_a_local_one() {
     );
 }
 
+/// Ignores `Shutdown`, and says on which thread it is dropped.
+struct DroppedOn(mpsc::UnboundedSender<std::thread::ThreadId>);
+
+impl Actor for DroppedOn {
+    type Context = Context<Self>;
+}
+
+impl Handler<Shutdown> for DroppedOn {
+    type Result = ();
+
+    fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) {}
+}
+
+impl Drop for DroppedOn {
+    fn drop(&mut self) {
+        let _ = self.0.send(std::thread::current().id());
+    }
+}
+
+#[actix_rt::test]
+async fn a_killed_child_on_another_arbiter_is_dropped_there_and_its_siblings_run_on() {
+    let mut h = Harness::new();
+    let arbiter = actix_rt::Arbiter::new();
+    let arbiter_thread = {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        arbiter.spawn_fn(move || {
+            let _ = tx.send(std::thread::current().id());
+        });
+        rx.recv().await.unwrap()
+    };
+    let (drops, mut dropped) = mpsc::unbounded_channel();
+    let handle = arbiter.handle();
+    let stubborn = ChildSpec::new("stubborn", move |_ctx: ChildContext| {
+        let drops = drops.clone();
+        StartedChild::on_arbiter(&handle, 4, move || DroppedOn(drops)).1
+    })
+    .shutdown(ShutdownPolicy::BrutalKill);
+    let (handle, log, addrs) = (arbiter.handle(), h.log.clone(), h.addrs.clone());
+    let sibling = ChildSpec::new("sibling", move |ctx: ChildContext| {
+        let log = log.clone();
+        let (addr, started) = StartedChild::on_arbiter(&handle, 8, move || Worker {
+            name: "sibling".into(),
+            exit: ctx.exit,
+            log,
+            panic_on_start: false,
+        });
+        addrs.lock().insert("sibling".into(), addr);
+        started
+    });
+    let sup = h.start(h.spec("sup", 1), vec![stubborn, sibling]).await;
+    sup.send(TerminateChild("stubborn".into()))
+        .await
+        .expect("alive")
+        .expect("exists");
+    assert_eq!(
+        exit_reason(&h.until(exited("stubborn")).await),
+        ExitReason::Killed
+    );
+    assert_eq!(
+        dropped.recv().await,
+        Some(arbiter_thread),
+        "the killed actor is dropped on its own arbiter"
+    );
+    // The sibling shares the arbiter (and its host) and still handles messages.
+    h.addr("sibling").do_send(Order::Fail);
+    assert_eq!(
+        exit_reason(&h.until(exited("sibling")).await),
+        ExitReason::Error("told to fail".into())
+    );
+    arbiter.stop();
+}
+
 fn strategy_spec(h: &Harness, strategy: Strategy, max_restarts: u32) -> SupervisorSpec {
     h.spec("sup", max_restarts).strategy(strategy)
 }
