@@ -1,6 +1,6 @@
-//! loom models of the concurrent counters in `hive-actors`. Run with
-//! `RUSTFLAGS="--cfg hive_loom" cargo test -p hive-actors --test loom --release`; without the cfg
-//! this file is empty.
+//! loom models of the concurrent pieces of `hive-actors`: probe counters, kills, and the host that
+//! runs remote children. Run with `RUSTFLAGS="--cfg hive_loom" cargo test -p hive-actors --test loom
+//! --release`; without the cfg this file is empty.
 #![cfg(hive_loom)]
 // Helpers fail the test the way assertions do: by panicking with a message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
