@@ -168,6 +168,10 @@ def rows():
         ("bytes per idle supervised child (10k / 100k; on another arbiter)", "", "≤ 1 KB", "supervision",
          lambda r: f"{r['bytes_per_child_10000']:,.0f} / {r['bytes_per_child_100000']:,.0f} B; "
                    f"{r['bytes_per_remote_child_10000']:,.0f} B"),
+        ("heap per idle Hive agent, everything the server keeps for it (10k / 100k)", "", "≤ 1 KB",
+         "agent_memory",
+         lambda r: f"{r['heap_bytes_per_agent_10000']:,.0f} / {r['heap_bytes_per_agent_100000']:,.0f} B "
+                   f"(RSS {r['rss_bytes_per_agent_100000']:,.0f} B at 100k)"),
         ("cluster: `echo` tasks/s with 1 / 2 / 3 nodes on one PostgreSQL and Redis (all on 2 cores)",
          "", "", "cluster",
          lambda r: " / ".join(f"{t['tasks_per_s']:,.0f}" for t in r["throughput"])
