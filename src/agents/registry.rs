@@ -1,7 +1,8 @@
 //! Every agent Hive knows, readable without a message to any actor. Each agent writes its own
 //! runtime state (busy, idle, current task); its supervisor's events write restarts.
 
-use std::collections::BTreeMap;
+use std::borrow::Borrow;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -79,9 +80,40 @@ impl AgentEntry {
     }
 }
 
+/// An entry ordered and looked up by its id, so that the set needs no copy of the id as a key:
+/// with 100,000 agents that copy was 7 MB.
+#[derive(Debug, Clone)]
+struct ById(Arc<AgentEntry>);
+
+impl Borrow<str> for ById {
+    fn borrow(&self) -> &str {
+        &self.0.info.id
+    }
+}
+
+impl PartialEq for ById {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.info.id == other.0.info.id
+    }
+}
+
+impl Eq for ById {}
+
+impl PartialOrd for ById {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ById {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.info.id.cmp(&other.0.info.id)
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct AgentRegistry {
-    inner: Arc<RwLock<BTreeMap<String, Arc<AgentEntry>>>>,
+    inner: Arc<RwLock<BTreeSet<ById>>>,
 }
 
 /// One page of agents.
@@ -109,14 +141,13 @@ impl AgentRegistry {
             first_start: Mutex::new(countdown),
             info,
         });
-        self.inner
-            .write()
-            .insert(entry.info.id.clone(), entry.clone());
+        // Replaces an entry of the same id, as a map's insert would.
+        self.inner.write().replace(ById(entry.clone()));
         entry
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<AgentEntry>> {
-        self.inner.read().get(id).cloned()
+        self.inner.read().get(id).map(|e| e.0.clone())
     }
 
     /// How many agents this node hosts.
@@ -129,29 +160,30 @@ impl AgentRegistry {
     }
 
     pub fn remove(&self, id: &str) -> Option<Arc<AgentEntry>> {
-        self.inner.write().remove(id)
+        self.inner.write().take(id).map(|e| e.0)
     }
 
     /// Agents of one role, in id order: what a pool supervisor starts.
     pub fn of_role(&self, role: &Role) -> Vec<Arc<AgentEntry>> {
         self.inner
             .read()
-            .values()
+            .iter()
+            .map(|e| &e.0)
             .filter(|e| &e.info.role == role)
             .cloned()
             .collect()
     }
 
     pub fn page(&self, q: &AgentQuery<'_>) -> Vec<Arc<AgentEntry>> {
-        let map = self.inner.read();
+        let set = self.inner.read();
         let range = match q.after {
             Some(after) => {
-                map.range::<str, _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+                set.range::<str, _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
             }
-            None => map.range::<str, _>(..),
+            None => set.range::<str, _>(..),
         };
         range
-            .map(|(_, e)| e)
+            .map(|e| &e.0)
             .filter(|e| q.role.is_none_or(|r| &e.info.role == r))
             .filter(|e| q.status.is_none_or(|s| e.state.lock().status == s))
             .take(q.limit)
@@ -161,7 +193,7 @@ impl AgentRegistry {
 
     pub fn counts(&self) -> [(AgentStatus, usize); 4] {
         let mut counts = AgentStatus::ALL.map(|s| (s, 0));
-        for entry in self.inner.read().values() {
+        for ById(entry) in self.inner.read().iter() {
             let status = entry.state.lock().status;
             if let Some(slot) = counts.iter_mut().find(|(s, _)| *s == status) {
                 slot.1 += 1;
