@@ -293,7 +293,8 @@ impl Host {
             .get_mut(slot as usize)
             .and_then(Option::take)
         else {
-            // Woken after it ended: its place may already hold another child.
+            // Woken after it ended: its slot was set to `NO_SLOT` then, so a place since given
+            // to another child is never polled in this one's name.
             return;
         };
         let waker = waker_ref(link);

@@ -50,14 +50,47 @@ impl std::task::Wake for Flag {
     }
 }
 
+impl Flag {
+    /// A lowered flag and the waker that raises it.
+    fn waker() -> (std::sync::Arc<Flag>, std::task::Waker) {
+        let flag = std::sync::Arc::new(Flag(loom::sync::atomic::AtomicBool::new(false)));
+        (flag.clone(), std::task::Waker::from(flag))
+    }
+
+    fn lower(&self) {
+        self.0.store(false, loom::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn raised(&self) -> bool {
+        self.0.load(loom::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// After a race with the host's poll: the child is gone, or the host was woken to poll it
+/// again, and that poll ends it.
+fn ended_or_host_woken(
+    host: &hive_actors::remote::Host,
+    cx: &mut std::task::Context<'_>,
+    flag: &Flag,
+    what: &str,
+) {
+    if host.len() == 1 {
+        assert!(
+            flag.raised(),
+            "{what} was neither seen nor signalled to the host"
+        );
+        let _ = host.poll_children(cx);
+    }
+    assert_eq!(host.len(), 0, "after {what}, the child ended");
+}
+
 /// A kill from another thread while the supervisor polls the child: either the poll sees the
 /// kill, or the kill wakes the waker the poll left, so the child is never left running.
 #[test]
 fn a_kill_is_never_lost_between_polls() {
     loom::model(|| {
         let slot = hive_actors::ExitSlot::default();
-        let flag = std::sync::Arc::new(Flag(loom::sync::atomic::AtomicBool::new(false)));
-        let waker = std::task::Waker::from(flag.clone());
+        let (flag, waker) = Flag::waker();
         let cx = std::task::Context::from_waker(&waker);
         let killer = {
             let slot = slot.clone();
@@ -65,7 +98,7 @@ fn a_kill_is_never_lost_between_polls() {
         };
         let seen = slot.poll_killed(&cx);
         killer.join().unwrap();
-        let woken = flag.0.load(loom::sync::atomic::Ordering::SeqCst);
+        let woken = flag.raised();
         assert!(seen || woken, "the kill was neither seen nor signalled");
         assert!(slot.poll_killed(&cx), "a kill stays visible");
     });
@@ -81,8 +114,7 @@ fn a_wake_from_another_thread_always_reaches_the_host() {
         let (child, _supervisor) = hive_actors::remote::link();
         let signal = Arc::new(Signal::default());
         host.add(child, Waiting(signal.clone()));
-        let flag = std::sync::Arc::new(Flag(loom::sync::atomic::AtomicBool::new(false)));
-        let waker = std::task::Waker::from(flag.clone());
+        let (flag, waker) = Flag::waker();
         let mut cx = std::task::Context::from_waker(&waker);
         let sender = {
             let signal = signal.clone();
@@ -90,14 +122,7 @@ fn a_wake_from_another_thread_always_reaches_the_host() {
         };
         let _ = host.poll_children(&mut cx);
         sender.join().unwrap();
-        if host.len() == 1 {
-            assert!(
-                flag.0.load(loom::sync::atomic::Ordering::SeqCst),
-                "the wake was neither seen nor signalled to the host"
-            );
-            let _ = host.poll_children(&mut cx);
-        }
-        assert_eq!(host.len(), 0, "the child saw the signal and ended");
+        ended_or_host_woken(&host, &mut cx, &flag, "the wake");
     });
 }
 
@@ -109,22 +134,14 @@ fn a_remote_kill_is_never_lost_between_polls() {
         let host = hive_actors::remote::Host::default();
         let (child, supervisor) = hive_actors::remote::link();
         host.add(child, std::future::pending::<()>());
-        let flag = std::sync::Arc::new(Flag(loom::sync::atomic::AtomicBool::new(false)));
-        let waker = std::task::Waker::from(flag.clone());
+        let (flag, waker) = Flag::waker();
         let mut cx = std::task::Context::from_waker(&waker);
         let _ = host.poll_children(&mut cx);
-        flag.0.store(false, loom::sync::atomic::Ordering::SeqCst);
+        flag.lower();
         let killer = thread::spawn(move || drop(supervisor));
         let _ = host.poll_children(&mut cx);
         killer.join().unwrap();
-        if host.len() == 1 {
-            assert!(
-                flag.0.load(loom::sync::atomic::Ordering::SeqCst),
-                "the kill was neither seen nor signalled to the host"
-            );
-            let _ = host.poll_children(&mut cx);
-        }
-        assert_eq!(host.len(), 0, "a killed child is dropped");
+        ended_or_host_woken(&host, &mut cx, &flag, "the kill");
     });
 }
 
@@ -134,8 +151,7 @@ fn a_remote_kill_is_never_lost_between_polls() {
 fn a_remote_end_is_never_lost_between_polls() {
     loom::model(|| {
         let (child, mut supervisor) = hive_actors::remote::link();
-        let flag = std::sync::Arc::new(Flag(loom::sync::atomic::AtomicBool::new(false)));
-        let waker = std::task::Waker::from(flag.clone());
+        let (flag, waker) = Flag::waker();
         let mut cx = std::task::Context::from_waker(&waker);
         let runner = thread::spawn(move || {
             let host = hive_actors::remote::Host::default();
@@ -146,7 +162,7 @@ fn a_remote_end_is_never_lost_between_polls() {
         });
         let seen = std::pin::Pin::new(&mut supervisor).poll(&mut cx).is_ready();
         runner.join().unwrap();
-        let woken = flag.0.load(loom::sync::atomic::Ordering::SeqCst);
+        let woken = flag.raised();
         assert!(seen || woken, "the end was neither seen nor signalled");
         if !seen {
             assert!(std::pin::Pin::new(&mut supervisor).poll(&mut cx).is_ready());

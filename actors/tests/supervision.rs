@@ -112,6 +112,24 @@ impl Harness {
         .backoff(Backoff::immediate())
     }
 
+    /// Like [`Harness::worker`], but the worker runs on `arbiter` while its supervisor stays here.
+    fn remote_worker(&self, name: &str, arbiter: &actix_rt::ArbiterHandle) -> ChildSpec {
+        let (log, addrs, name) = (self.log.clone(), self.addrs.clone(), name.to_owned());
+        let arbiter = arbiter.clone();
+        ChildSpec::new(name.clone(), move |ctx: ChildContext| {
+            let (log, worker_name) = (log.clone(), name.clone());
+            let (addr, started) = StartedChild::on_arbiter(&arbiter, 8, move || Worker {
+                name: worker_name,
+                exit: ctx.exit,
+                log,
+                panic_on_start: false,
+            });
+            addrs.lock().insert(name.clone(), addr);
+            started
+        })
+        .backoff(Backoff::immediate())
+    }
+
     fn spec(&self, name: &str, max_restarts: u32) -> SupervisorSpec {
         SupervisorSpec::new(name, self.tree.clone(), self.sink.clone()).intensity(Intensity {
             max_restarts,
@@ -386,19 +404,7 @@ async fn dynamic_children_are_added_and_removed_at_run_time() {
 async fn a_child_on_another_arbiter_is_supervised_like_a_local_one() {
     let mut h = Harness::new();
     let arbiter = actix_rt::Arbiter::new();
-    let (handle, log, addrs) = (arbiter.handle(), h.log.clone(), h.addrs.clone());
-    let spec = ChildSpec::new("remote", move |ctx: ChildContext| {
-        let log = log.clone();
-        let (addr, started) = StartedChild::on_arbiter(&handle, 8, move || Worker {
-            name: "remote".into(),
-            exit: ctx.exit,
-            log,
-            panic_on_start: false,
-        });
-        addrs.lock().insert("remote".into(), addr);
-        started
-    })
-    .backoff(Backoff::immediate());
+    let spec = h.remote_worker("remote", &arbiter.handle());
     h.start(h.spec("sup", 3), vec![spec]).await;
     h.addr("remote").do_send(Order::Panic);
     let e = h.until(exited("remote")).await;
@@ -458,18 +464,7 @@ async fn a_killed_child_on_another_arbiter_is_dropped_there_and_its_siblings_run
         StartedChild::on_arbiter(&handle, 4, move || DroppedOn(drops)).1
     })
     .shutdown(ShutdownPolicy::BrutalKill);
-    let (handle, log, addrs) = (arbiter.handle(), h.log.clone(), h.addrs.clone());
-    let sibling = ChildSpec::new("sibling", move |ctx: ChildContext| {
-        let log = log.clone();
-        let (addr, started) = StartedChild::on_arbiter(&handle, 8, move || Worker {
-            name: "sibling".into(),
-            exit: ctx.exit,
-            log,
-            panic_on_start: false,
-        });
-        addrs.lock().insert("sibling".into(), addr);
-        started
-    });
+    let sibling = h.remote_worker("sibling", &arbiter.handle());
     let sup = h.start(h.spec("sup", 1), vec![stubborn, sibling]).await;
     sup.send(TerminateChild("stubborn".into()))
         .await
