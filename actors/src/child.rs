@@ -8,6 +8,7 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use actix::dev::channel;
 use actix::prelude::*;
@@ -27,7 +28,7 @@ pub struct Shutdown;
 #[derive(Debug, Clone)]
 pub struct ChildContext {
     /// The child's id in its supervisor, stable across restarts.
-    pub id: String,
+    pub id: Arc<str>,
     /// Starts at 0 and grows by one with every restart.
     pub generation: u64,
     /// Where the child records an error before stopping itself.

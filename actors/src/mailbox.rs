@@ -11,6 +11,7 @@
 use std::sync::Arc;
 
 use actix::prelude::*;
+use actix::WeakAddr;
 use parking_lot::Mutex;
 use serde::Serialize;
 
@@ -132,6 +133,38 @@ impl MailboxProbe {
         if addr.connected() {
             self.enqueued();
             addr.do_send(message);
+        }
+    }
+
+    /// [`MailboxProbe::try_send`] to an actor held by a weak address: one that has stopped is
+    /// `Closed`. A holder of many addresses (a dispatcher of thousands of agents) keeps a weak one
+    /// each, 8 bytes, where an `Addr` allocates two shared cells of its own (about 80 bytes).
+    pub fn try_send_weak<A, M>(&self, addr: &WeakAddr<A>, message: M) -> Result<(), Refused<M>>
+    where
+        A: Actor + Handler<M>,
+        A::Context: actix::dev::ToEnvelope<A, M>,
+        M: Message + Send + 'static,
+        M::Result: Send,
+    {
+        match addr.upgrade() {
+            Some(addr) => self.try_send(&addr, message),
+            None => Err(Refused::Closed {
+                kind: self.kind,
+                message,
+            }),
+        }
+    }
+
+    /// [`MailboxProbe::do_send`] to an actor held by a weak address; nothing if it has stopped.
+    pub fn do_send_weak<A, M>(&self, addr: &WeakAddr<A>, message: M)
+    where
+        A: Actor + Handler<M>,
+        A::Context: actix::dev::ToEnvelope<A, M>,
+        M: Message + Send + 'static,
+        M::Result: Send,
+    {
+        if let Some(addr) = addr.upgrade() {
+            self.do_send(&addr, message);
         }
     }
 

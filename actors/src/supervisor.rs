@@ -72,7 +72,8 @@ static DEFAULT_POLICY: std::sync::LazyLock<Arc<ChildPolicy>> =
 /// How to start one child, and what to do when it ends.
 #[derive(Clone)]
 pub struct ChildSpec {
-    pub id: String,
+    /// Shared, not copied: a pool of agents names each child by the id its owner already holds.
+    pub id: Arc<str>,
     policy: Arc<ChildPolicy>,
     start: Factory,
 }
@@ -90,7 +91,7 @@ impl ChildSpec {
     /// A permanent child with the default backoff and shutdown timeout; `start` is called at the
     /// first start and again at every restart.
     pub fn new(
-        id: impl Into<String>,
+        id: impl Into<Arc<str>>,
         start: impl Fn(ChildContext) -> StartedChild + Send + Sync + 'static,
     ) -> Self {
         Self {
@@ -283,7 +284,7 @@ impl Child {
 
     fn view(&self) -> ChildView {
         ChildView {
-            id: self.spec.id.clone(),
+            id: self.spec.id.to_string(),
             restart: self.spec.policy.restart,
             status: self.status,
             restarts: self.restarts,
@@ -397,7 +398,7 @@ impl Supervisor {
     fn seq_of(&self, id: &str) -> Option<u64> {
         let children = &self.children;
         self.by_id
-            .get(id, |seq| children.get(&seq).map(|c| c.spec.id.as_str()))
+            .get(id, |seq| children.get(&seq).map(|c| &*c.spec.id))
     }
 
     fn add(&mut self, spec: ChildSpec) -> Result<(), SupervisorError> {
@@ -405,7 +406,7 @@ impl Supervisor {
             return Err(SupervisorError::ShuttingDown);
         }
         if self.seq_of(&spec.id).is_some() {
-            return Err(SupervisorError::DuplicateChild(spec.id));
+            return Err(SupervisorError::DuplicateChild(spec.id.to_string()));
         }
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -505,7 +506,7 @@ impl Supervisor {
         for watcher in monitors {
             watcher.do_send(Down {
                 supervisor: self.spec.name.clone(),
-                child: id.clone(),
+                child: id.to_string(),
                 reason: reason.clone(),
             });
         }

@@ -15,7 +15,7 @@ struct Jammed {
     release: Option<oneshot::Receiver<()>>,
 }
 
-#[derive(Message)]
+#[derive(Debug, Message)]
 #[rtype(result = "()")]
 struct Work;
 
@@ -76,5 +76,61 @@ async fn try_send_beyond_capacity_is_refused_and_counted() {
         (reading.depth, reading.handled),
         (0, 5),
         "the four queued messages and the request"
+    );
+}
+
+/// Tells `gone` when it stops.
+struct Watched {
+    probe: Arc<MailboxProbe>,
+    gone: Option<oneshot::Sender<()>>,
+}
+
+impl Actor for Watched {
+    type Context = Context<Self>;
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        if let Some(gone) = self.gone.take() {
+            let _ = gone.send(());
+        }
+    }
+}
+
+impl Handler<Work> for Watched {
+    type Result = ();
+
+    fn handle(&mut self, _: Work, _: &mut Context<Self>) {
+        self.probe.handled();
+    }
+}
+
+#[actix_rt::test]
+async fn a_weak_address_reaches_a_live_actor_and_finds_a_stopped_one_closed() {
+    let probe = Arc::new(MailboxProbe::new("watched", 4));
+    let (gone, stopped) = oneshot::channel();
+    let addr = Watched {
+        probe: probe.clone(),
+        gone: Some(gone),
+    }
+    .start();
+    let weak = addr.downgrade();
+
+    probe.try_send_weak(&weak, Work).expect("the actor is running");
+    probe.enqueued();
+    addr.send(Work).await.expect("actor alive");
+    assert_eq!(probe.reading().handled, 2);
+
+    // The last strong address gone, the actor stops; the weak one does not keep it alive.
+    drop(addr);
+    stopped.await.expect("the actor stops");
+    match probe.try_send_weak(&weak, Work) {
+        Err(Refused::Closed { kind, .. }) => assert_eq!(kind, "watched"),
+        other => panic!("expected Closed, got {other:?}"),
+    }
+    probe.do_send_weak(&weak, Work);
+    let reading = probe.reading();
+    assert_eq!(
+        (reading.depth, reading.refusals, reading.handled),
+        (0, 0, 2),
+        "nothing was counted for the stopped actor"
     );
 }

@@ -8,7 +8,7 @@ use actix::prelude::*;
 use hive_actors::{ExitSlot, MailboxProbe, Shutdown};
 use serde_json::Value;
 
-use super::executor::{self, Executor, Outcome};
+use super::executor::{self, Outcome};
 use super::registry::AgentEntry;
 use crate::context::Hive;
 use crate::domain::agent::AgentStatus;
@@ -43,12 +43,13 @@ struct Current {
     handle: SpawnHandle,
 }
 
+/// Kept small, since an idle agent is mostly this and its context: the executor is made for
+/// each attempt rather than held (a command agent's would hold its program and working
+/// directory), the mailbox probe is read from `hive`, and the running attempt is boxed.
 pub struct Agent {
     hive: Hive,
     entry: Arc<AgentEntry>,
-    executor: Box<dyn Executor>,
-    probe: Arc<MailboxProbe>,
-    current: Option<Current>,
+    current: Option<Box<Current>>,
     /// Where an operator's restart records its reason for the supervisor.
     exit: ExitSlot,
 }
@@ -56,13 +57,15 @@ pub struct Agent {
 impl Agent {
     pub fn new(hive: Hive, entry: Arc<AgentEntry>, exit: ExitSlot) -> Self {
         Self {
-            executor: executor::for_spec(&entry.info.executor, &hive, &entry.info.id),
-            probe: hive.kinds.agent.clone(),
             hive,
             entry,
             current: None,
             exit,
         }
+    }
+
+    fn probe(&self) -> &MailboxProbe {
+        &self.hive.kinds.agent
     }
 
     fn report(
@@ -99,7 +102,7 @@ impl Actor for Agent {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.probe.actor_started();
+        self.probe().actor_started();
         self.entry.started();
         if let Some(orchestrator) = self.hive.slots.orchestrator.get() {
             let info = &self.entry.info;
@@ -116,7 +119,7 @@ impl Actor for Agent {
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
-        self.probe.actor_stopped();
+        self.probe().actor_stopped();
     }
 }
 
@@ -124,17 +127,18 @@ impl Handler<Run> for Agent {
     type Result = ();
 
     fn handle(&mut self, run: Run, ctx: &mut Context<Self>) {
-        self.probe.handled();
+        self.probe().handled();
         if let Some(previous) = self.current.take() {
             // The orchestrator sends one task at a time; a second one means the first was given
             // up on (its cancel is still in flight), so stop it now.
             ctx.cancel_future(previous.handle);
         }
         self.entry
-            .set_status(AgentStatus::Busy, Some(run.task_id.to_string()));
+            .set_status(AgentStatus::Busy, Some(run.task_id.clone()));
         let started = Instant::now();
         let (task_id, attempt) = (run.task_id.clone(), run.attempt);
-        let work = self.executor.run(&run.input);
+        let info = &self.entry.info;
+        let work = executor::for_spec(&info.executor, &self.hive, &info.id).run(&run.input);
         let handle = ctx.spawn(work.into_actor(self).map(move |outcome, act, _| {
             if act
                 .current
@@ -145,11 +149,11 @@ impl Handler<Run> for Agent {
                 act.report(task_id, attempt, outcome, started.elapsed());
             }
         }));
-        self.current = Some(Current {
+        self.current = Some(Box::new(Current {
             task_id: run.task_id,
             attempt: run.attempt,
             handle,
-        });
+        }));
     }
 }
 
@@ -157,7 +161,7 @@ impl Handler<Cancel> for Agent {
     type Result = ();
 
     fn handle(&mut self, cancel: Cancel, ctx: &mut Context<Self>) {
-        self.probe.handled();
+        self.probe().handled();
         if self
             .current
             .as_ref()
@@ -175,7 +179,7 @@ impl Handler<Restart> for Agent {
     type Result = ();
 
     fn handle(&mut self, _: Restart, ctx: &mut Context<Self>) {
-        self.probe.handled();
+        self.probe().handled();
         self.exit.fail("restarted by an operator");
         ctx.stop();
     }

@@ -13,8 +13,10 @@ use crate::domain::names::Role;
 #[derive(Debug, Clone)]
 pub struct AgentState {
     pub status: AgentStatus,
-    pub current_task: Option<String>,
-    pub restarts: u64,
+    pub current_task: Option<Arc<str>>,
+    /// 32 bits keep the entry in a smaller allocation class; a restart loop four billion deep
+    /// saturates instead of wrapping.
+    pub restarts: u32,
 }
 
 #[derive(Debug)]
@@ -59,7 +61,7 @@ impl AgentEntry {
         self.state.lock().clone()
     }
 
-    pub fn set_status(&self, status: AgentStatus, current_task: Option<String>) {
+    pub fn set_status(&self, status: AgentStatus, current_task: Option<Arc<str>>) {
         let mut state = self.state.lock();
         // A stopped agent stays stopped, whatever a late message of its last life says.
         if state.status != AgentStatus::Stopped {
@@ -71,12 +73,12 @@ impl AgentEntry {
     /// Count one restart; answers the new total.
     pub fn restarting(&self) -> u64 {
         let mut state = self.state.lock();
-        state.restarts += 1;
+        state.restarts = state.restarts.saturating_add(1);
         if state.status != AgentStatus::Stopped {
             state.status = AgentStatus::Restarting;
             state.current_task = None;
         }
-        state.restarts
+        u64::from(state.restarts)
     }
 }
 
@@ -136,7 +138,7 @@ impl AgentRegistry {
             state: Mutex::new(AgentState {
                 status: AgentStatus::Restarting,
                 current_task: None,
-                restarts,
+                restarts: u32::try_from(restarts).unwrap_or(u32::MAX),
             }),
             first_start: Mutex::new(countdown),
             info,

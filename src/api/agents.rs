@@ -117,7 +117,7 @@ pub async fn create_batch(
     }
     let created = create(&hive, batch.template, batch.count).await?;
     Ok(HttpResponse::Created().json(BatchCreated {
-        ids: created.iter().map(|e| e.info.id.clone()).collect(),
+        ids: created.iter().map(|e| e.info.id.to_string()).collect(),
     }))
 }
 
@@ -152,7 +152,7 @@ pub async fn list_agents(
         after: q.cursor.as_deref(),
         limit: limit + 1,
     });
-    let (page, next_cursor) = paginate(page, limit, |e| e.info.id.clone());
+    let (page, next_cursor) = paginate(page, limit, |e| e.info.id.to_string());
     let items = page.iter().map(|e| AgentView::from(e.as_ref())).collect();
     Ok(HttpResponse::Ok().json(AgentPage { items, next_cursor }))
 }

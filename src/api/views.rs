@@ -32,16 +32,16 @@ impl From<&AgentEntry> for AgentView {
         let state = entry.state();
         let info = &entry.info;
         Self {
-            id: info.id.clone(),
-            name: info.name.clone(),
+            id: info.id.to_string(),
+            name: info.name.to_string(),
             role: info.role.to_string(),
             capabilities: info.capabilities.names(),
-            executor: info.executor.clone(),
+            executor: (*info.executor).clone(),
             status: state.status,
-            restarts: state.restarts,
-            current_task: state.current_task,
+            restarts: u64::from(state.restarts),
+            current_task: state.current_task.as_deref().map(str::to_owned),
             created_at: rfc3339(info.created_at),
-            node: info.node.clone(),
+            node: info.node.as_deref().map(str::to_owned),
         }
     }
 }

@@ -124,7 +124,8 @@ impl HttpUrl {
 /// A list of capabilities, bounded in length and without duplicates.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "Vec<Capability>")]
-pub struct Capabilities(Vec<Capability>);
+// Shared: the agents of one batch, and the retries of one task, hold the same list.
+pub struct Capabilities(std::sync::Arc<[Capability]>);
 
 impl TryFrom<Vec<Capability>> for Capabilities {
     type Error = String;
@@ -135,7 +136,7 @@ impl TryFrom<Vec<Capability>> for Capabilities {
         }
         caps.sort();
         caps.dedup();
-        Ok(Self(caps))
+        Ok(Self(caps.into()))
     }
 }
 
@@ -167,15 +168,23 @@ pub struct AgentSpec {
     pub executor: ExecutorSpec,
 }
 
+/// An agent's id (a UUID's text), shared rather than copied: the registry, the agent's
+/// supervisor and the orchestrator each name every agent, and with 100,000 agents each copy of
+/// the ids was 4.8 MB.
+pub type AgentId = std::sync::Arc<str>;
+
 /// What Hive knows of an agent that does not change while it lives.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentInfo {
-    pub id: String,
-    pub name: String,
+    /// Shared by everything that names the agent (registry, supervisor, orchestrator), so that
+    /// its text is held once.
+    pub id: AgentId,
+    pub name: Box<str>,
     pub role: Role,
     pub capabilities: Capabilities,
-    pub executor: ExecutorSpec,
+    /// Shared by the agents of one batch.
+    pub executor: std::sync::Arc<ExecutorSpec>,
     pub created_at: i64,
     /// The node it runs on, when several share the database.
-    pub node: Option<String>,
+    pub node: Option<std::sync::Arc<str>>,
 }

@@ -30,20 +30,21 @@ macro_rules! identifier {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
+        // Shared text: every agent of a role, and every task asking for it, holds the same one.
+        pub struct $name(std::sync::Arc<str>);
 
         impl TryFrom<String> for $name {
             type Error = String;
 
             fn try_from(value: String) -> Result<Self, String> {
                 check_identifier(&value, $what)?;
-                Ok(Self(value))
+                Ok(Self(value.into()))
             }
         }
 
         impl From<$name> for String {
             fn from(value: $name) -> String {
-                value.0
+                value.0.to_string()
             }
         }
 

@@ -104,7 +104,7 @@ fn pool_sink(hive: &Hive) -> EventSink {
                     hive.kinds.orchestrator.do_send(
                         &orchestrator,
                         AgentDown {
-                            id: event.child.clone(),
+                            id: entry.info.id.clone(),
                             reason: reason.to_string(),
                             crashed,
                             ack: None,
@@ -286,6 +286,10 @@ impl Handler<CreateAgents> for LifecycleManager {
             return;
         }
         let now = now_ms();
+        let (executor, node) = (
+            Arc::new(spec.executor.clone()),
+            self.hive.node_id().map(Arc::<str>::from),
+        );
         let infos: Vec<AgentInfo> = (0..count)
             .map(|_| {
                 let id = uuid::Uuid::now_v7().to_string();
@@ -295,13 +299,13 @@ impl Handler<CreateAgents> for LifecycleManager {
                     None => format!("{}-{}", spec.role, &id[id.len() - 8..]),
                 };
                 AgentInfo {
-                    id,
-                    name,
+                    id: id.into(),
+                    name: name.into(),
                     role: spec.role.clone(),
                     capabilities: spec.capabilities.clone(),
-                    executor: spec.executor.clone(),
+                    executor: executor.clone(),
                     created_at: now,
-                    node: self.hive.node_id().map(str::to_owned),
+                    node: node.clone(),
                 }
             })
             .collect();
@@ -373,7 +377,7 @@ impl Handler<DeleteAgent> for LifecycleManager {
         // (committed) before the agent stops and before DELETE is answered.
         let (ack, released) = oneshot::channel();
         let down = AgentDown {
-            id: id.clone(),
+            id: entry.info.id.clone(),
             reason: "deleted".into(),
             crashed: false,
             ack: Some(ack),
@@ -403,7 +407,7 @@ impl Handler<DeleteAgent> for LifecycleManager {
                     let _ = pool.send(TerminateChild(id.clone())).await;
                 }
                 if let Some(store) = hive.slots.store.get() {
-                    let restarts = entry.state().restarts;
+                    let restarts = u64::from(entry.state().restarts);
                     hive.kinds.store.do_send(
                         &store,
                         Persist(Write::UpdateAgent {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use actix::WeakAddr;
 use hive_actors::{Refused, Shutdown};
 use rand::Rng;
 use serde_json::Value;
@@ -18,7 +19,7 @@ use tokio::sync::oneshot;
 use crate::agents::agent::{Agent, Cancel, Restart, Run};
 use crate::agents::executor::{Outcome, TaskError};
 use crate::context::Hive;
-use crate::domain::agent::{AgentStatus, Capabilities};
+use crate::domain::agent::{AgentId, AgentStatus, Capabilities};
 use crate::domain::names::Role;
 use crate::domain::task::{bounded_result, NewTask, Priority, TaskRecord, TaskStatus};
 use crate::domain::time::now_ms;
@@ -131,7 +132,7 @@ pub struct Release {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct AgentUp {
-    pub id: String,
+    pub id: AgentId,
     pub role: Role,
     pub capabilities: Capabilities,
     pub addr: Addr<Agent>,
@@ -142,7 +143,7 @@ pub struct AgentUp {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct AgentDown {
-    pub id: String,
+    pub id: AgentId,
     pub reason: String,
     pub crashed: bool,
     /// Answered once the hand-back of the agent's task is committed (DELETE waits for it).
@@ -152,7 +153,7 @@ pub struct AgentDown {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct TaskFinished {
-    pub agent_id: String,
+    pub agent_id: AgentId,
     pub task_id: Arc<str>,
     pub attempt: u32,
     pub outcome: Outcome,
@@ -181,7 +182,7 @@ enum State {
     /// Waiting out its retry backoff.
     Backoff,
     Running {
-        agent: String,
+        agent: AgentId,
         started: Instant,
         timeout: SpawnHandle,
     },
@@ -197,21 +198,22 @@ struct Active {
 struct AgentSlot {
     role: Role,
     capabilities: Capabilities,
-    addr: Addr<Agent>,
+    /// Weak: with thousands of agents, an `Addr` each would cost more than the rest of the slot.
+    addr: WeakAddr<Agent>,
     task: Option<Arc<str>>,
 }
 
 #[derive(Default)]
 struct RoleQueues {
     by_priority: [VecDeque<Arc<str>>; 4],
-    idle: BTreeSet<String>,
+    idle: BTreeSet<AgentId>,
 }
 
 pub struct Orchestrator {
     hive: Hive,
     tasks: HashMap<Arc<str>, Active>,
     roles: HashMap<Role, RoleQueues>,
-    agents: HashMap<String, AgentSlot>,
+    agents: HashMap<AgentId, AgentSlot>,
     draining: Option<Vec<oneshot::Sender<()>>>,
 }
 
@@ -316,7 +318,7 @@ impl Orchestrator {
             // the largest share of its class's queue-wait target (ties go to the more urgent
             // class). A waiting `low` task's share grows until it wins: no class starves.
             let now = Instant::now();
-            let mut chosen: Option<(f64, Priority, usize, &String)> = None;
+            let mut chosen: Option<(f64, Priority, usize, &AgentId)> = None;
             for priority in Priority::BY_URGENCY {
                 let target_ms = self.hive.config.slo.of(priority) as f64;
                 for (pos, id) in queues.by_priority[priority.index()]
@@ -364,7 +366,7 @@ impl Orchestrator {
         }
     }
 
-    fn start_attempt(&mut self, id: Arc<str>, agent_id: String, ctx: &mut Context<Self>) {
+    fn start_attempt(&mut self, id: Arc<str>, agent_id: AgentId, ctx: &mut Context<Self>) {
         let Some(agent) = self.agents.get_mut(&agent_id) else {
             return;
         };
@@ -381,9 +383,9 @@ impl Orchestrator {
         // idle) before this thread would get to a mark made after it.
         let entry = self.hive.agents.get(&agent_id);
         if let Some(entry) = &entry {
-            entry.set_status(AgentStatus::Busy, Some(id.to_string()));
+            entry.set_status(AgentStatus::Busy, Some(id.clone()));
         }
-        if let Err(refused) = self.hive.kinds.agent.try_send(&agent.addr, run) {
+        if let Err(refused) = self.hive.kinds.agent.try_send_weak(&agent.addr, run) {
             tracing::warn!(agent = %agent_id, error = %refused, "dispatch refused");
             if let Some(entry) = &entry {
                 entry.set_status(AgentStatus::Idle, None);
@@ -433,7 +435,7 @@ impl Orchestrator {
         });
         active.record.attempts = attempt;
         active.record.status = TaskStatus::Running;
-        active.record.agent_id = Some(agent_id.clone());
+        active.record.agent_id = Some(agent_id.to_string());
         active.record.started_at = Some(now_ms());
         active.state = State::Running {
             agent: agent_id,
@@ -450,7 +452,7 @@ impl Orchestrator {
         id: &Arc<str>,
         ctx: &mut Context<Self>,
         tell_agent: bool,
-    ) -> Option<String> {
+    ) -> Option<AgentId> {
         let active = self.tasks.get_mut(id)?;
         let State::Running {
             agent,
@@ -470,7 +472,7 @@ impl Orchestrator {
             slot.task = None;
             if tell_agent {
                 // One cancel per running task: bounded by the number of agents.
-                self.hive.kinds.agent.do_send(
+                self.hive.kinds.agent.do_send_weak(
                     &slot.addr,
                     Cancel {
                         task_id: id.clone(),
@@ -905,7 +907,7 @@ impl Handler<AgentUp> for Orchestrator {
             AgentSlot {
                 role: up.role,
                 capabilities: up.capabilities,
-                addr: up.addr,
+                addr: up.addr.downgrade(),
                 task: None,
             },
         );
@@ -1022,7 +1024,7 @@ impl Handler<PoolLoads> for Orchestrator {
                     ..PoolLoad::default()
                 };
                 if let Some(queues) = self.roles.get(role) {
-                    load.idle = queues.idle.iter().cloned().collect();
+                    load.idle = queues.idle.iter().map(|id| id.to_string()).collect();
                     for (i, queue) in queues.by_priority.iter().enumerate() {
                         load.queued[i] = queue.len();
                         load.oldest_wait_ms[i] = queue
@@ -1044,9 +1046,9 @@ impl Handler<RestartAgent> for Orchestrator {
     fn handle(&mut self, RestartAgent { id, reply }: RestartAgent, _: &mut Context<Self>) {
         self.hive.kinds.orchestrator.handled();
         let _timer = self.hive.metrics.processing("orchestrator");
-        let outcome = match self.agents.get(&id) {
+        let outcome = match self.agents.get(id.as_str()) {
             None => RestartOutcome::NotRunning,
-            Some(slot) => match self.hive.kinds.agent.try_send(&slot.addr, Restart) {
+            Some(slot) => match self.hive.kinds.agent.try_send_weak(&slot.addr, Restart) {
                 Ok(()) => RestartOutcome::Restarting,
                 Err(hive_actors::Refused::Full { .. }) => RestartOutcome::Busy,
                 Err(hive_actors::Refused::Closed { .. }) => RestartOutcome::NotRunning,

@@ -177,8 +177,8 @@ pub struct AgentRow {
 impl AgentRow {
     pub fn from_info(a: &AgentInfo) -> Result<Self, StoreError> {
         Ok(Self {
-            id: a.id.clone(),
-            name: a.name.clone(),
+            id: a.id.to_string(),
+            name: a.name.to_string(),
             role: a.role.to_string(),
             capabilities: serde_json::to_string(&a.capabilities)
                 .map_err(|e| corrupt("capabilities", e))?,
@@ -188,7 +188,7 @@ impl AgentRow {
             created_at: a.created_at,
             last_heartbeat: None,
             deleted_at: None,
-            node: a.node.clone(),
+            node: a.node.as_deref().map(str::to_owned),
         })
     }
 
@@ -199,9 +199,9 @@ impl AgentRow {
                 .map_err(|e| corrupt("capabilities", e))?,
             executor: serde_json::from_str(&self.executor).map_err(|e| corrupt("executor", e))?,
             created_at: self.created_at,
-            node: self.node,
-            name: self.name,
-            id: self.id,
+            node: self.node.map(Into::into),
+            name: self.name.into(),
+            id: self.id.into(),
         };
         Ok((info, self.restarts.max(0) as u64))
     }

@@ -212,8 +212,8 @@ pub async fn unfinished_tasks_are_the_queued_and_running_ones_oldest_first(f: &F
 
 pub async fn agents_keep_status_and_restarts_and_deleted_ones_are_not_started_again(f: &Fixture) {
     let agent = |name: &str| AgentInfo {
-        id: uuid::Uuid::now_v7().to_string(),
-        name: name.to_owned(),
+        id: uuid::Uuid::now_v7().to_string().into(),
+        name: name.into(),
         role: "worker".to_owned().try_into().unwrap(),
         capabilities: vec!["gpu".to_owned().try_into().unwrap()]
             .try_into()
@@ -231,7 +231,7 @@ pub async fn agents_keep_status_and_restarts_and_deleted_ones_are_not_started_ag
         .await;
     for (info, restarts, is_deleted) in [(&kept, 3, false), (&deleted, 0, true)] {
         f.writer.do_send(Persist(Write::UpdateAgent {
-            id: info.id.clone(),
+            id: info.id.to_string(),
             status: AgentStatus::Idle,
             restarts,
             deleted: is_deleted,
