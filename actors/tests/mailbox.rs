@@ -114,7 +114,9 @@ async fn a_weak_address_reaches_a_live_actor_and_finds_a_stopped_one_closed() {
     .start();
     let weak = addr.downgrade();
 
-    probe.try_send_weak(&weak, Work).expect("the actor is running");
+    probe
+        .try_send_weak(&weak, Work)
+        .expect("the actor is running");
     probe.enqueued();
     addr.send(Work).await.expect("actor alive");
     assert_eq!(probe.reading().handled, 2);

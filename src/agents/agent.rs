@@ -105,13 +105,10 @@ impl Actor for Agent {
         self.probe().actor_started();
         self.entry.started();
         if let Some(orchestrator) = self.hive.slots.orchestrator.get() {
-            let info = &self.entry.info;
             self.hive.kinds.orchestrator.do_send(
                 &orchestrator,
                 AgentUp {
-                    id: info.id.clone(),
-                    role: info.role.clone(),
-                    capabilities: info.capabilities.clone(),
+                    entry: self.entry.clone(),
                     addr: ctx.address(),
                 },
             );

@@ -18,8 +18,9 @@ use tokio::sync::oneshot;
 
 use crate::agents::agent::{Agent, Cancel, Restart, Run};
 use crate::agents::executor::{Outcome, TaskError};
+use crate::agents::registry::AgentEntry;
 use crate::context::Hive;
-use crate::domain::agent::{AgentId, AgentStatus, Capabilities};
+use crate::domain::agent::{AgentId, AgentStatus};
 use crate::domain::names::Role;
 use crate::domain::task::{bounded_result, NewTask, Priority, TaskRecord, TaskStatus};
 use crate::domain::time::now_ms;
@@ -132,9 +133,7 @@ pub struct Release {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct AgentUp {
-    pub id: AgentId,
-    pub role: Role,
-    pub capabilities: Capabilities,
+    pub entry: Arc<AgentEntry>,
     pub addr: Addr<Agent>,
 }
 
@@ -196,8 +195,8 @@ struct Active {
 }
 
 struct AgentSlot {
-    role: Role,
-    capabilities: Capabilities,
+    /// Its role and capabilities, read from the registry's entry rather than copied.
+    entry: Arc<AgentEntry>,
     /// Weak: with thousands of agents, an `Addr` each would cost more than the rest of the slot.
     addr: WeakAddr<Agent>,
     task: Option<Arc<str>>,
@@ -336,7 +335,7 @@ impl Orchestrator {
                         queues.idle.iter().find(|a| {
                             self.agents
                                 .get(*a)
-                                .is_some_and(|s| s.capabilities.cover(required))
+                                .is_some_and(|s| s.entry.info.capabilities.cover(required))
                         })
                     };
                     if let Some(agent) = agent {
@@ -381,15 +380,11 @@ impl Orchestrator {
         };
         // Busy before the send: an agent on another thread may finish the task (and mark itself
         // idle) before this thread would get to a mark made after it.
-        let entry = self.hive.agents.get(&agent_id);
-        if let Some(entry) = &entry {
-            entry.set_status(AgentStatus::Busy, Some(id.clone()));
-        }
+        let entry = agent.entry.clone();
+        entry.set_status(AgentStatus::Busy, Some(id.clone()));
         if let Err(refused) = self.hive.kinds.agent.try_send_weak(&agent.addr, run) {
             tracing::warn!(agent = %agent_id, error = %refused, "dispatch refused");
-            if let Some(entry) = &entry {
-                entry.set_status(AgentStatus::Idle, None);
-            }
+            entry.set_status(AgentStatus::Idle, None);
             match refused {
                 // Gone: it says up again if its supervisor restarts it.
                 Refused::Closed { .. } => {
@@ -397,7 +392,7 @@ impl Orchestrator {
                 }
                 // Jammed (cancels still queued): offered work again shortly.
                 Refused::Full { .. } => {
-                    let (role, again) = (agent.role.clone(), agent_id.clone());
+                    let (role, again) = (agent.entry.info.role.clone(), agent_id.clone());
                     ctx.run_later(JAMMED_AGENT_PAUSE, move |act, ctx| {
                         if act.agents.get(&again).is_some_and(|a| a.task.is_none()) {
                             act.roles
@@ -480,7 +475,7 @@ impl Orchestrator {
                     },
                 );
             }
-            let role = slot.role.clone();
+            let role = slot.entry.info.role.clone();
             self.roles
                 .entry(role)
                 .or_default()
@@ -585,7 +580,9 @@ impl Orchestrator {
             true,
             ctx,
         );
-        if let Some(role) = agent.and_then(|a| self.agents.get(&a).map(|s| s.role.clone())) {
+        if let Some(role) =
+            agent.and_then(|a| self.agents.get(&a).map(|s| s.entry.info.role.clone()))
+        {
             self.dispatch(&role, ctx);
         }
     }
@@ -595,7 +592,7 @@ impl Orchestrator {
         let Some(slot) = self.agents.remove(id) else {
             return;
         };
-        if let Some(queues) = self.roles.get_mut(&slot.role) {
+        if let Some(queues) = self.roles.get_mut(&slot.entry.info.role) {
             queues.idle.remove(id);
         }
         let Some(task) = slot.task else { return };
@@ -876,7 +873,9 @@ impl Handler<CancelTask> for Orchestrator {
         };
         let freed = self.stop_running(&key, ctx, true);
         let record = self.finish(&key, TaskStatus::Cancelled, None);
-        if let Some(role) = freed.and_then(|a| self.agents.get(&a).map(|s| s.role.clone())) {
+        if let Some(role) =
+            freed.and_then(|a| self.agents.get(&a).map(|s| s.entry.info.role.clone()))
+        {
             self.dispatch(&role, ctx);
         }
         let outcome = record.map_or(CancelOutcome::NotActive, |r| {
@@ -900,22 +899,17 @@ impl Handler<AgentUp> for Orchestrator {
     fn handle(&mut self, up: AgentUp, ctx: &mut Context<Self>) {
         self.hive.kinds.orchestrator.handled();
         let _timer = self.hive.metrics.processing("orchestrator");
-        tracing::debug!(agent = %up.id, role = %up.role, "agent up");
-        let role = up.role.clone();
+        let (id, role) = (up.entry.info.id.clone(), up.entry.info.role.clone());
+        tracing::debug!(agent = %id, role = %role, "agent up");
         self.agents.insert(
-            up.id.clone(),
+            id.clone(),
             AgentSlot {
-                role: up.role,
-                capabilities: up.capabilities,
+                entry: up.entry,
                 addr: up.addr.downgrade(),
                 task: None,
             },
         );
-        self.roles
-            .entry(role.clone())
-            .or_default()
-            .idle
-            .insert(up.id);
+        self.roles.entry(role.clone()).or_default().idle.insert(id);
         self.room();
         self.dispatch(&role, ctx);
     }
@@ -974,7 +968,7 @@ impl Handler<Release> for Orchestrator {
     fn handle(&mut self, Release { reply }: Release, _: &mut Context<Self>) {
         self.hive.kinds.orchestrator.handled();
         let served: std::collections::HashSet<&Role> =
-            self.agents.values().map(|a| &a.role).collect();
+            self.agents.values().map(|a| &a.entry.info.role).collect();
         let unserved: Vec<Role> = self
             .roles
             .keys()
@@ -1020,7 +1014,11 @@ impl Handler<PoolLoads> for Orchestrator {
             .iter()
             .map(|role| {
                 let mut load = PoolLoad {
-                    agents: self.agents.values().filter(|a| a.role == *role).count(),
+                    agents: self
+                        .agents
+                        .values()
+                        .filter(|a| a.entry.info.role == *role)
+                        .count(),
                     ..PoolLoad::default()
                 };
                 if let Some(queues) = self.roles.get(role) {
@@ -1114,7 +1112,11 @@ impl Handler<TaskFinished> for Orchestrator {
                 self.fail_attempt(done.task_id, message, Failure::Error, retryable, ctx);
             }
         }
-        if let Some(role) = self.agents.get(&done.agent_id).map(|s| s.role.clone()) {
+        if let Some(role) = self
+            .agents
+            .get(&done.agent_id)
+            .map(|s| s.entry.info.role.clone())
+        {
             self.dispatch(&role, ctx);
         }
         if self.draining.is_some() && self.drained() {
