@@ -227,14 +227,19 @@ struct Running {
     exit: ExitSlot,
 }
 
+// 32-bit counts keep a child in jemalloc's 96-byte class (112 with 64-bit ones): a pool of
+// agents has one per agent. A generation wraps after four billion starts, and a stale exit of
+// the same generation would need that many restarts in flight; restarts saturate.
 struct Child {
     spec: ChildSpec,
-    generation: u64,
+    generation: u32,
     running: Option<Running>,
-    restarts: u64,
+    restarts: u32,
     /// Crashes since the child last ran longer than its backoff's `reset_after`.
     consecutive: u32,
-    started_at: Instant,
+    /// When the running incarnation started, in microseconds since the supervisor's `epoch`:
+    /// 8 bytes where an `Instant` takes 16.
+    started_us: u64,
     /// Being stopped by `TerminateChild`: its exit is reported, then it is forgotten.
     terminating: bool,
     /// Being stopped because a sibling's exit restarts its group (`one_for_all`,
@@ -287,7 +292,7 @@ impl Child {
             id: self.spec.id.to_string(),
             restart: self.spec.policy.restart,
             status: self.status,
-            restarts: self.restarts,
+            restarts: u64::from(self.restarts),
             last_exit: self.incidents.as_ref().and_then(|i| i.last_exit.clone()),
             next_attempt_ms: self.incidents.as_ref().and_then(|i| i.next_attempt_ms),
         }
@@ -337,6 +342,8 @@ pub struct Supervisor {
     /// A supervisor runs until it is stopped, as an OTP process does, not until the last outside
     /// address to it is dropped; this strong address keeps actix from stopping it early.
     keepalive: Option<Addr<Supervisor>>,
+    /// What children's start times are counted from.
+    epoch: Instant,
 }
 
 impl Supervisor {
@@ -366,6 +373,7 @@ impl Supervisor {
             view,
             running: ChildSet::default(),
             keepalive: None,
+            epoch: Instant::now(),
         }
     }
 
@@ -420,7 +428,7 @@ impl Supervisor {
                 running: None,
                 restarts: 0,
                 consecutive: 0,
-                started_at: Instant::now(),
+                started_us: 0,
                 terminating: false,
                 group_stop: false,
                 started_once: false,
@@ -445,7 +453,13 @@ impl Supervisor {
         }
     }
 
+    /// Microseconds since the supervisor's epoch.
+    fn now_us(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
     fn start(&mut self, seq: u64) {
+        let now = self.now_us();
         let Some(child) = self.children.get_mut(&seq) else {
             return;
         };
@@ -454,23 +468,23 @@ impl Supervisor {
             incidents.next_attempt_ms = None;
         }
         if child.started_once {
-            child.generation += 1;
+            child.generation = child.generation.wrapping_add(1);
         }
         child.started_once = true;
         let exit = ExitSlot::default();
         let started = (child.spec.start)(ChildContext {
             id: child.spec.id.clone(),
-            generation: child.generation,
+            generation: u64::from(child.generation),
             exit: exit.clone(),
         });
-        let generation = child.generation;
+        let generation = u64::from(child.generation);
         self.running
             .add(seq, generation, started.future, exit.clone());
         child.running = Some(Running {
             stop: started.stop,
             exit,
         });
-        child.started_at = Instant::now();
+        child.started_us = now;
         let id = child.spec.id.clone();
         self.set_status(seq, ChildStatus::Running);
         self.emit(&id, SupervisionEventKind::ChildStarted { generation });
@@ -489,10 +503,11 @@ impl Supervisor {
             generation,
             reason,
         } = msg;
+        let now = self.now_us();
         let Some(child) = self.children.get_mut(&seq) else {
             return;
         };
-        if child.generation != generation {
+        if u64::from(child.generation) != generation {
             return;
         }
         child.running = None;
@@ -510,7 +525,7 @@ impl Supervisor {
                 reason: reason.clone(),
             });
         }
-        let uptime = child.started_at.elapsed();
+        let uptime = Duration::from_micros(now.saturating_sub(child.started_us));
         let policy = child.spec.policy.restart;
         self.emit(
             &id,
@@ -605,9 +620,9 @@ impl Supervisor {
                 self.remove(member);
                 continue;
             }
-            child.restarts += 1;
+            child.restarts = child.restarts.saturating_add(1);
             child.incidents().next_attempt_ms = Some(next_attempt);
-            let (id, restarts) = (child.spec.id.clone(), child.restarts);
+            let (id, restarts) = (child.spec.id.clone(), u64::from(child.restarts));
             self.view.write().restarts += 1;
             self.set_status(member, ChildStatus::Restarting);
             let delay_ms = delay.as_millis() as u64;
