@@ -17,6 +17,8 @@ pub struct AgentState {
     /// 32 bits keep the entry in a smaller allocation class; a restart loop four billion deep
     /// saturates instead of wrapping.
     pub restarts: u32,
+    /// An operator's restart was sent to the running incarnation and it has not ended yet.
+    pub restart_requested: bool,
 }
 
 #[derive(Debug)]
@@ -52,9 +54,22 @@ impl AgentEntry {
     /// Called by the agent when it starts; the first call ticks its creation's countdown.
     pub fn started(&self) {
         self.set_status(AgentStatus::Idle, None);
+        self.state.lock().restart_requested = false;
         if let Some(countdown) = self.first_start.lock().take() {
             countdown.tick();
         }
+    }
+
+    /// Claim the one restart request the running incarnation may have in its mailbox; `false`
+    /// if it has one already. Keeps the agent's mailbox bounded by the protocol: one task, a
+    /// cancel per task, one restart.
+    pub fn request_restart(&self) -> bool {
+        !std::mem::replace(&mut self.state.lock().restart_requested, true)
+    }
+
+    /// The restart request could not be sent: a later one may try again.
+    pub fn restart_not_sent(&self) {
+        self.state.lock().restart_requested = false;
     }
 
     pub fn state(&self) -> AgentState {
@@ -139,6 +154,7 @@ impl AgentRegistry {
                 status: AgentStatus::Restarting,
                 current_task: None,
                 restarts: u32::try_from(restarts).unwrap_or(u32::MAX),
+                restart_requested: false,
             }),
             first_start: Mutex::new(countdown),
             info,

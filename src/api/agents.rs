@@ -201,7 +201,8 @@ pub async fn delete_agent(
 
 /// Restart a running agent: this incarnation ends as a failure and its pool's supervisor starts a
 /// fresh one (counted as a restart, with the reason `restarted by an operator`). A task it was
-/// running is retried as after a crash. Answered once the agent has been told.
+/// running is retried as after a crash. Answered once the agent has been told. A request while
+/// this incarnation's restart is still on its way is answered 202 and adds nothing: one restart.
 #[utoipa::path(post, path = "/api/v1/agents/{id}/restart", tag = "agents", params(("id" = String, Path)),
     responses((status = 202, body = AgentView), (status = 404, body = Problem), (status = 409, body = Problem),
         (status = 503, body = Problem)))]

@@ -198,6 +198,9 @@ struct AgentSlot {
     /// Its role and capabilities, read from the registry's entry rather than copied.
     entry: Arc<AgentEntry>,
     /// Weak: with thousands of agents, an `Addr` each would cost more than the rest of the slot.
+    /// Each send upgrades it to a fresh sender, which actix's per-sender bound never refuses;
+    /// the agent's mailbox stays bounded by what is sent to it: one task at a time, a cancel
+    /// per task, one restart per incarnation (and the kind's bound in its probe).
     addr: WeakAddr<Agent>,
     task: Option<Arc<str>>,
 }
@@ -1044,12 +1047,20 @@ impl Handler<RestartAgent> for Orchestrator {
     fn handle(&mut self, RestartAgent { id, reply }: RestartAgent, _: &mut Context<Self>) {
         self.hive.kinds.orchestrator.handled();
         let _timer = self.hive.metrics.processing("orchestrator");
+        // The agent's address is weak (see `AgentSlot`), so each send has a fresh sender, which
+        // actix's per-sender bound never refuses; at most one restart per incarnation is sent.
         let outcome = match self.agents.get(id.as_str()) {
             None => RestartOutcome::NotRunning,
+            Some(slot) if !slot.entry.request_restart() => RestartOutcome::Restarting,
             Some(slot) => match self.hive.kinds.agent.try_send_weak(&slot.addr, Restart) {
                 Ok(()) => RestartOutcome::Restarting,
-                Err(hive_actors::Refused::Full { .. }) => RestartOutcome::Busy,
-                Err(hive_actors::Refused::Closed { .. }) => RestartOutcome::NotRunning,
+                Err(refused) => {
+                    slot.entry.restart_not_sent();
+                    match refused {
+                        hive_actors::Refused::Full { .. } => RestartOutcome::Busy,
+                        hive_actors::Refused::Closed { .. } => RestartOutcome::NotRunning,
+                    }
+                }
             },
         };
         let _ = reply.send(outcome);

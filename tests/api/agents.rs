@@ -212,3 +212,43 @@ async fn the_supervision_tree_shows_the_root_and_its_managers() {
     assert_eq!(app.get("/livez").await.status(), StatusCode::OK);
     app.stop().await;
 }
+
+#[actix_rt::test]
+async fn restart_requests_to_a_busy_agent_queue_one_restart_not_one_each() {
+    let app = spawn_app().await;
+    let id = app.worker().await;
+    let mut events = app.events().await;
+    // A spin holds the agent's thread, so its mailbox is not read while the requests come in.
+    let task = app
+        .submit(json!({"role": "worker", "input": {"op": "spin", "us": 1_500_000}}))
+        .await;
+    let task_id = task["id"].as_str().unwrap().to_owned();
+    events
+        .until(|kind, data| kind == "task.started" && data["id"] == task_id)
+        .await;
+    for _ in 0..20 {
+        let response = app
+            .post(&format!("/api/v1/agents/{id}/restart"), &json!({}))
+            .await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+    }
+    let status = app.json("/api/v1/system/status").await;
+    let agent_mailboxes = status["mailboxes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["kind"] == "agent")
+        .cloned()
+        .unwrap();
+    assert!(
+        agent_mailboxes["depth"].as_u64().unwrap() <= 1,
+        "twenty requests, one restart message: {agent_mailboxes}"
+    );
+    // The agent ends its spin, restarts once, and works again.
+    events
+        .until(|kind, data| kind == "supervisor.child_restarted" && data["child"] == id)
+        .await;
+    let echo = app.run(json!({"op": "echo", "value": 1})).await;
+    assert_eq!(echo["status"], "succeeded");
+    app.stop().await;
+}
