@@ -227,8 +227,8 @@ struct Running {
     exit: ExitSlot,
 }
 
-// 32-bit counts keep a child in jemalloc's 96-byte class (112 with 64-bit ones): a pool of
-// agents has one per agent. A generation wraps after four billion starts, and a stale exit of
+// 32-bit counts and a 64-bit start time keep a child in jemalloc's 96-byte class (it was 112
+// with 64-bit counts and an `Instant`): a pool of agents has one per agent. A generation wraps after four billion starts, and a stale exit of
 // the same generation would need that many restarts in flight; restarts saturate.
 struct Child {
     spec: ChildSpec,
