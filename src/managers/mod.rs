@@ -1,5 +1,6 @@
 //! The actors under the root supervisor: five managers, the store and the orchestrator.
 
+pub mod agent_slots;
 pub mod communication;
 pub mod configuration;
 pub mod lifecycle;

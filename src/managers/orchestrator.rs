@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use actix::WeakAddr;
 use hive_actors::{Refused, Shutdown};
 use rand::Rng;
 use serde_json::Value;
@@ -24,6 +23,7 @@ use crate::domain::agent::{AgentId, AgentStatus};
 use crate::domain::names::Role;
 use crate::domain::task::{bounded_result, NewTask, Priority, TaskRecord, TaskStatus};
 use crate::domain::time::now_ms;
+use crate::managers::agent_slots::{AgentSlot, AgentSlots};
 use crate::store::manager::{Created, Persist, Write};
 use crate::store::StoreError;
 
@@ -194,17 +194,6 @@ struct Active {
     queued_at: Instant,
 }
 
-struct AgentSlot {
-    /// Its role and capabilities, read from the registry's entry rather than copied.
-    entry: Arc<AgentEntry>,
-    /// Weak: with thousands of agents, an `Addr` each would cost more than the rest of the slot.
-    /// Each send upgrades it to a fresh sender, which actix's per-sender bound never refuses;
-    /// the agent's mailbox stays bounded by what is sent to it: one task at a time, a cancel
-    /// per task, one restart per incarnation (and the kind's bound in its probe).
-    addr: WeakAddr<Agent>,
-    task: Option<Arc<str>>,
-}
-
 #[derive(Default)]
 struct RoleQueues {
     by_priority: [VecDeque<Arc<str>>; 4],
@@ -215,7 +204,7 @@ pub struct Orchestrator {
     hive: Hive,
     tasks: HashMap<Arc<str>, Active>,
     roles: HashMap<Role, RoleQueues>,
-    agents: HashMap<AgentId, AgentSlot>,
+    agents: AgentSlots,
     draining: Option<Vec<oneshot::Sender<()>>>,
 }
 
@@ -225,7 +214,7 @@ impl Orchestrator {
             hive,
             tasks: HashMap::new(),
             roles: HashMap::new(),
-            agents: HashMap::new(),
+            agents: AgentSlots::default(),
             draining: None,
         }
     }
@@ -337,7 +326,7 @@ impl Orchestrator {
                     } else {
                         queues.idle.iter().find(|a| {
                             self.agents
-                                .get(*a)
+                                .get(a)
                                 .is_some_and(|s| s.entry.info.capabilities.cover(required))
                         })
                     };
@@ -904,14 +893,11 @@ impl Handler<AgentUp> for Orchestrator {
         let _timer = self.hive.metrics.processing("orchestrator");
         let (id, role) = (up.entry.info.id.clone(), up.entry.info.role.clone());
         tracing::debug!(agent = %id, role = %role, "agent up");
-        self.agents.insert(
-            id.clone(),
-            AgentSlot {
-                entry: up.entry,
-                addr: up.addr.downgrade(),
-                task: None,
-            },
-        );
+        self.agents.insert(AgentSlot {
+            entry: up.entry,
+            addr: up.addr.downgrade(),
+            task: None,
+        });
         self.roles.entry(role.clone()).or_default().idle.insert(id);
         self.room();
         self.dispatch(&role, ctx);
