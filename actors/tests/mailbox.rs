@@ -9,10 +9,12 @@ use actix::prelude::*;
 use hive_actors::{MailboxProbe, Refused};
 use tokio::sync::oneshot;
 
-/// Holds its mailbox closed to processing until `release` fires, so that its queue fills.
+/// Holds its mailbox closed to processing until `release` fires, so that its queue fills; tells
+/// `gone` when it stops.
 struct Jammed {
     probe: Arc<MailboxProbe>,
     release: Option<oneshot::Receiver<()>>,
+    gone: Option<oneshot::Sender<()>>,
 }
 
 #[derive(Debug, Message)]
@@ -27,6 +29,12 @@ impl Actor for Jammed {
             ctx.wait(fut::wrap_future(async move {
                 let _ = release.await;
             }));
+        }
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        if let Some(gone) = self.gone.take() {
+            let _ = gone.send(());
         }
     }
 }
@@ -48,6 +56,7 @@ async fn try_send_beyond_capacity_is_refused_and_counted() {
     let addr = ctx.run(Jammed {
         probe: probe.clone(),
         release: Some(held),
+        gone: None,
     });
 
     let mut accepted = 0;
@@ -79,36 +88,13 @@ async fn try_send_beyond_capacity_is_refused_and_counted() {
     );
 }
 
-/// Tells `gone` when it stops.
-struct Watched {
-    probe: Arc<MailboxProbe>,
-    gone: Option<oneshot::Sender<()>>,
-}
-
-impl Actor for Watched {
-    type Context = Context<Self>;
-
-    fn stopped(&mut self, _: &mut Context<Self>) {
-        if let Some(gone) = self.gone.take() {
-            let _ = gone.send(());
-        }
-    }
-}
-
-impl Handler<Work> for Watched {
-    type Result = ();
-
-    fn handle(&mut self, _: Work, _: &mut Context<Self>) {
-        self.probe.handled();
-    }
-}
-
 #[actix_rt::test]
 async fn a_weak_address_reaches_a_live_actor_and_finds_a_stopped_one_closed() {
     let probe = Arc::new(MailboxProbe::new("watched", 4));
     let (gone, stopped) = oneshot::channel();
-    let addr = Watched {
+    let addr = Jammed {
         probe: probe.clone(),
+        release: None,
         gone: Some(gone),
     }
     .start();

@@ -21,6 +21,16 @@ pub struct AgentState {
     pub restart_requested: bool,
 }
 
+impl AgentState {
+    fn set(&mut self, status: AgentStatus, current_task: Option<Arc<str>>) {
+        // A stopped agent stays stopped, whatever a late message of its last life says.
+        if self.status != AgentStatus::Stopped {
+            self.status = status;
+            self.current_task = current_task;
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct AgentEntry {
     pub info: AgentInfo,
@@ -53,8 +63,12 @@ impl Countdown {
 impl AgentEntry {
     /// Called by the agent when it starts; the first call ticks its creation's countdown.
     pub fn started(&self) {
-        self.set_status(AgentStatus::Idle, None);
-        self.state.lock().restart_requested = false;
+        {
+            let mut state = self.state.lock();
+            // A new incarnation: any restart asked of the last one has happened.
+            state.restart_requested = false;
+            state.set(AgentStatus::Idle, None);
+        }
         if let Some(countdown) = self.first_start.lock().take() {
             countdown.tick();
         }
@@ -77,22 +91,14 @@ impl AgentEntry {
     }
 
     pub fn set_status(&self, status: AgentStatus, current_task: Option<Arc<str>>) {
-        let mut state = self.state.lock();
-        // A stopped agent stays stopped, whatever a late message of its last life says.
-        if state.status != AgentStatus::Stopped {
-            state.status = status;
-            state.current_task = current_task;
-        }
+        self.state.lock().set(status, current_task);
     }
 
     /// Count one restart; answers the new total.
     pub fn restarting(&self) -> u64 {
         let mut state = self.state.lock();
         state.restarts = state.restarts.saturating_add(1);
-        if state.status != AgentStatus::Stopped {
-            state.status = AgentStatus::Restarting;
-            state.current_task = None;
-        }
+        state.set(AgentStatus::Restarting, None);
         u64::from(state.restarts)
     }
 }

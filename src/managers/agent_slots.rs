@@ -10,6 +10,7 @@ use hashbrown::HashTable;
 
 use crate::agents::agent::Agent;
 use crate::agents::registry::AgentEntry;
+use crate::domain::names::Role;
 
 pub struct AgentSlot {
     /// Its id, role and capabilities, read from the registry's entry rather than copied.
@@ -26,6 +27,10 @@ pub struct AgentSlot {
 impl AgentSlot {
     fn id(&self) -> &str {
         &self.entry.info.id
+    }
+
+    pub fn role(&self) -> &Role {
+        &self.entry.info.role
     }
 }
 

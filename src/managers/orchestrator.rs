@@ -95,8 +95,8 @@ pub struct PoolLoads {
 pub struct PoolLoad {
     /// Agents of the role that can take work now or are working.
     pub agents: usize,
-    /// Ids of the idle ones.
-    pub idle: Vec<String>,
+    /// Ids of the idle ones (shared, not copied: read every sample).
+    pub idle: Vec<AgentId>,
     /// Queued tasks by priority (`Priority::index`).
     pub queued: [usize; 4],
     /// How long the oldest queued task of each priority has waited, in milliseconds.
@@ -384,7 +384,7 @@ impl Orchestrator {
                 }
                 // Jammed (cancels still queued): offered work again shortly.
                 Refused::Full { .. } => {
-                    let (role, again) = (agent.entry.info.role.clone(), agent_id.clone());
+                    let (role, again) = (agent.role().clone(), agent_id.clone());
                     ctx.run_later(JAMMED_AGENT_PAUSE, move |act, ctx| {
                         if act.agents.get(&again).is_some_and(|a| a.task.is_none()) {
                             act.roles
@@ -467,7 +467,7 @@ impl Orchestrator {
                     },
                 );
             }
-            let role = slot.entry.info.role.clone();
+            let role = slot.role().clone();
             self.roles
                 .entry(role)
                 .or_default()
@@ -572,9 +572,7 @@ impl Orchestrator {
             true,
             ctx,
         );
-        if let Some(role) =
-            agent.and_then(|a| self.agents.get(&a).map(|s| s.entry.info.role.clone()))
-        {
+        if let Some(role) = agent.and_then(|a| self.agents.get(&a).map(|s| s.role().clone())) {
             self.dispatch(&role, ctx);
         }
     }
@@ -584,7 +582,7 @@ impl Orchestrator {
         let Some(slot) = self.agents.remove(id) else {
             return;
         };
-        if let Some(queues) = self.roles.get_mut(&slot.entry.info.role) {
+        if let Some(queues) = self.roles.get_mut(slot.role()) {
             queues.idle.remove(id);
         }
         let Some(task) = slot.task else { return };
@@ -865,9 +863,7 @@ impl Handler<CancelTask> for Orchestrator {
         };
         let freed = self.stop_running(&key, ctx, true);
         let record = self.finish(&key, TaskStatus::Cancelled, None);
-        if let Some(role) =
-            freed.and_then(|a| self.agents.get(&a).map(|s| s.entry.info.role.clone()))
-        {
+        if let Some(role) = freed.and_then(|a| self.agents.get(&a).map(|s| s.role().clone())) {
             self.dispatch(&role, ctx);
         }
         let outcome = record.map_or(CancelOutcome::NotActive, |r| {
@@ -957,7 +953,7 @@ impl Handler<Release> for Orchestrator {
     fn handle(&mut self, Release { reply }: Release, _: &mut Context<Self>) {
         self.hive.kinds.orchestrator.handled();
         let served: std::collections::HashSet<&Role> =
-            self.agents.values().map(|a| &a.entry.info.role).collect();
+            self.agents.values().map(AgentSlot::role).collect();
         let unserved: Vec<Role> = self
             .roles
             .keys()
@@ -1003,15 +999,11 @@ impl Handler<PoolLoads> for Orchestrator {
             .iter()
             .map(|role| {
                 let mut load = PoolLoad {
-                    agents: self
-                        .agents
-                        .values()
-                        .filter(|a| a.entry.info.role == *role)
-                        .count(),
+                    agents: self.agents.values().filter(|a| a.role() == role).count(),
                     ..PoolLoad::default()
                 };
                 if let Some(queues) = self.roles.get(role) {
-                    load.idle = queues.idle.iter().map(|id| id.to_string()).collect();
+                    load.idle = queues.idle.iter().cloned().collect();
                     for (i, queue) in queues.by_priority.iter().enumerate() {
                         load.queued[i] = queue.len();
                         load.oldest_wait_ms[i] = queue
@@ -1109,11 +1101,7 @@ impl Handler<TaskFinished> for Orchestrator {
                 self.fail_attempt(done.task_id, message, Failure::Error, retryable, ctx);
             }
         }
-        if let Some(role) = self
-            .agents
-            .get(&done.agent_id)
-            .map(|s| s.entry.info.role.clone())
-        {
+        if let Some(role) = self.agents.get(&done.agent_id).map(|s| s.role().clone()) {
             self.dispatch(&role, ctx);
         }
         if self.draining.is_some() && self.drained() {

@@ -20,7 +20,7 @@ use tokio::sync::oneshot;
 use super::{Insight, Plugin};
 use crate::config::PoolBounds;
 use crate::context::Hive;
-use crate::domain::agent::AgentSpec;
+use crate::domain::agent::{AgentId, AgentSpec};
 use crate::domain::names::{AgentName, Role};
 use crate::domain::task::Priority;
 use crate::managers::lifecycle::{CreateAgents, DeleteAgent};
@@ -143,7 +143,7 @@ impl Autoscaler {
             };
             let pressure = pressure(&load, |p| self.hive.config.slo.of(p));
             let queued: usize = load.queued.iter().sum();
-            let idle_added: Vec<String> = load
+            let idle_added: Vec<AgentId> = load
                 .idle
                 .iter()
                 .filter(|id| {
@@ -262,7 +262,7 @@ impl Autoscaler {
         );
     }
 
-    fn remove(&self, role: Role, ids: Vec<String>, ctx: &mut Context<Self>) {
+    fn remove(&self, role: Role, ids: Vec<AgentId>, ctx: &mut Context<Self>) {
         let Some(lifecycle) = self.hive.slots.lifecycle.get() else {
             return self.done(role, ctx);
         };
@@ -273,7 +273,13 @@ impl Autoscaler {
                 .hive
                 .kinds
                 .lifecycle
-                .try_send(&lifecycle, DeleteAgent { id, reply })
+                .try_send(
+                    &lifecycle,
+                    DeleteAgent {
+                        id: id.to_string(),
+                        reply,
+                    },
+                )
                 .is_ok()
             {
                 replies.push(deleted);

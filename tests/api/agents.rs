@@ -232,14 +232,7 @@ async fn restart_requests_to_a_busy_agent_queue_one_restart_not_one_each() {
             .await;
         assert_eq!(response.status(), StatusCode::ACCEPTED);
     }
-    let status = app.json("/api/v1/system/status").await;
-    let agent_mailboxes = status["mailboxes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["kind"] == "agent")
-        .cloned()
-        .unwrap();
+    let agent_mailboxes = app.mailbox("agent").await;
     assert!(
         agent_mailboxes["depth"].as_u64().unwrap() <= 1,
         "twenty requests, one restart message: {agent_mailboxes}"

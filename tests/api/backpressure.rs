@@ -72,13 +72,7 @@ async fn a_stalled_store_refuses_with_503_and_keeps_what_it_accepted() {
     let listed = app.json("/api/v1/tasks").await;
     assert_eq!(listed["items"].as_array().unwrap().len(), STORE_BOUND);
     // Every refusal is counted on the store's mailbox probe.
-    let status = app.json("/api/v1/system/status").await;
-    let store = status["mailboxes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["kind"] == "store")
-        .unwrap();
+    let store = app.mailbox("store").await;
     assert_eq!(store["refusals"], (REQUESTS - STORE_BOUND) as u64);
     assert_eq!(store["capacity"], STORE_BOUND as u64);
     app.stop().await;

@@ -219,6 +219,18 @@ impl TestApp {
         }
     }
 
+    /// The mailbox probe of one actor kind as `/api/v1/system/status` shows it.
+    pub async fn mailbox(&self, kind: &str) -> Value {
+        let status = self.json("/api/v1/system/status").await;
+        status["mailboxes"]
+            .as_array()
+            .expect("mailboxes")
+            .iter()
+            .find(|m| m["kind"] == kind)
+            .unwrap_or_else(|| panic!("no mailbox of kind {kind}: {status}"))
+            .clone()
+    }
+
     /// The value of one series in `/metrics`, 0 when absent.
     pub async fn metric(&self, series: &str) -> f64 {
         let text = self
