@@ -28,6 +28,7 @@ impl From<&StoreError> for ApiError {
             StoreError::Pool(_) | StoreError::Unavailable | StoreError::Unreachable => {
                 ApiError::Unavailable(e.to_string())
             }
+            StoreError::Busy => ApiError::Busy("store"),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -49,7 +49,8 @@ where
         actix::prelude::SendError::Closed(_) => unavailable(),
     })?;
     let answered = answer.await.map_err(|_| unavailable())?;
-    answered.map_err(|e| ApiError::Internal(e.to_string()))
+    // A database that does not answer now is a 503 to retry, as for any other write.
+    answered.map_err(|e| ApiError::from(&*e))
 }
 
 /// Create a token. The secret is shown in this answer only; the server keeps its digest.

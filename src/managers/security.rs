@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use hive_actors::{ExitSlot, Shutdown};
+use hive_actors::{ExitSlot, Refused, Shutdown};
 use tokio::sync::oneshot;
 
 use crate::context::Hive;
@@ -167,12 +167,8 @@ pub struct IssuedToken {
     pub secret: String,
 }
 
-/// Create a token in the store: used by the server and by `hive token create`.
-pub async fn issue(
-    store: &Store,
-    role: AccessRole,
-    name: Option<String>,
-) -> Result<IssuedToken, StoreError> {
+/// A new token's row and the answer that shows its secret (this once).
+fn new_token(role: AccessRole, name: Option<String>) -> (TokenRow, IssuedToken) {
     let secret = new_secret();
     let row = TokenRow {
         id: uuid::Uuid::now_v7().to_string(),
@@ -182,17 +178,53 @@ pub async fn issue(
         created_at: now_ms(),
         revoked_at: None,
     };
-    store.create_token(&row).await?;
-    Ok(IssuedToken {
+    let issued = IssuedToken {
         token: TokenView {
-            id: row.id,
-            name: row.name,
+            id: row.id.clone(),
+            name: row.name.clone(),
             role,
             created_at: row.created_at,
             revoked_at: None,
         },
         secret,
-    })
+    };
+    (row, issued)
+}
+
+/// Create a token straight in the database: `hive token create`, which needs no server.
+pub async fn issue(
+    store: &Store,
+    role: AccessRole,
+    name: Option<String>,
+) -> Result<IssuedToken, StoreError> {
+    let (row, issued) = new_token(role, name);
+    store.create_token(&row).await?;
+    Ok(issued)
+}
+
+/// Hand a write to the server's one writer and wait for the commit that holds it.
+async fn committed(
+    hive: &Hive,
+    write: impl FnOnce(oneshot::Sender<Result<(), Arc<StoreError>>>) -> Write,
+) -> Result<(), Arc<StoreError>> {
+    let store = hive
+        .slots
+        .store
+        .get()
+        .ok_or_else(|| Arc::new(StoreError::Unavailable))?;
+    let (reply, answer) = oneshot::channel();
+    hive.kinds
+        .store
+        .try_send(&store, Persist(write(reply)))
+        .map_err(|refused| {
+            Arc::new(match refused {
+                Refused::Full { .. } => StoreError::Busy,
+                Refused::Closed { .. } => StoreError::Unavailable,
+            })
+        })?;
+    answer
+        .await
+        .unwrap_or_else(|_| Err(Arc::new(StoreError::Unavailable)))
 }
 
 /// The tokens of the store as the policy holds them: the live ones, and whether any was made.
@@ -326,12 +358,13 @@ impl Handler<CreateToken> for SecurityManager {
     type Result = ();
 
     fn handle(&mut self, msg: CreateToken, ctx: &mut Context<Self>) {
-        let store = self.hive.store.clone();
+        let hive = self.hive.clone();
         ctx.wait(
             async move {
-                let issued = issue(&store, msg.role, msg.name).await?;
-                let tokens = live_tokens(&store).await?;
-                Ok::<_, StoreError>((issued, tokens))
+                let (row, issued) = new_token(msg.role, msg.name);
+                committed(&hive, |reply| Write::CreateToken { row, reply }).await?;
+                let tokens = live_tokens(&hive.store).await.map_err(Arc::new)?;
+                Ok::<_, Arc<StoreError>>((issued, tokens))
             }
             .into_actor(self)
             .map(move |outcome, act, _| match outcome {
@@ -341,7 +374,7 @@ impl Handler<CreateToken> for SecurityManager {
                     let _ = msg.reply.send(Ok(issued));
                 }
                 Err(e) => {
-                    let _ = msg.reply.send(Err(Arc::new(e)));
+                    let _ = msg.reply.send(Err(e));
                 }
             }),
         );
@@ -352,13 +385,25 @@ impl Handler<RevokeToken> for SecurityManager {
     type Result = ();
 
     fn handle(&mut self, msg: RevokeToken, ctx: &mut Context<Self>) {
-        let store = self.hive.store.clone();
+        let hive = self.hive.clone();
         let id = msg.id.clone();
         ctx.wait(
             async move {
-                let revoked = store.revoke_token(&id, now_ms()).await?;
-                let tokens = live_tokens(&store).await?;
-                Ok::<_, StoreError>((revoked, tokens))
+                // Revocations are handled one at a time here, so the token read live is the
+                // one this write revokes (unless `hive token revoke` gets there first).
+                let live = hive
+                    .store
+                    .tokens()
+                    .await
+                    .map_err(Arc::new)?
+                    .iter()
+                    .any(|t| t.id == id && t.revoked_at.is_none());
+                if live {
+                    let at = now_ms();
+                    committed(&hive, |reply| Write::RevokeToken { id, at, reply }).await?;
+                }
+                let tokens = live_tokens(&hive.store).await.map_err(Arc::new)?;
+                Ok::<_, Arc<StoreError>>((live, tokens))
             }
             .into_actor(self)
             .map(move |outcome, act, _| match outcome {
@@ -370,7 +415,7 @@ impl Handler<RevokeToken> for SecurityManager {
                     let _ = msg.reply.send(Ok(revoked));
                 }
                 Err(e) => {
-                    let _ = msg.reply.send(Err(Arc::new(e)));
+                    let _ = msg.reply.send(Err(e));
                 }
             }),
         );

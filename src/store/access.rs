@@ -1,8 +1,10 @@
 //! API tokens and the audit log in the store.
 //!
-//! Token writes are rare and administrative: they go straight to the database through a pooled
-//! connection rather than through the StoreManager's group commit, so that `hive token create`
-//! works with no server running. Audit entries, one per mutating call, ride the group commit.
+//! The server writes tokens through the StoreManager, the only writer, like everything else it
+//! writes (`Write::CreateToken`, `Write::RevokeToken`): a token write that waited for the
+//! database's lock on a readers' connection would hold that connection, and readers would run
+//! out of them while a commit was slow. The writes here are the command line's (`hive token
+//! create`, `hive token revoke`), which needs no server. Audit entries ride the group commit.
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;

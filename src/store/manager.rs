@@ -15,9 +15,9 @@ use hive_actors::{ExitSlot, MailboxProbe, Shutdown};
 use tokio::sync::oneshot;
 
 use super::backend::{Conn, Database};
-use super::models::{AgentRow, NewAuditEntry, NewSupervisorEvent, NewTaskEvent, TaskRow};
+use super::models::{AgentRow, NewAuditEntry, NewSupervisorEvent, NewTaskEvent, TaskRow, TokenRow};
 use super::retention::{self, Cutoffs, Pruned, Retention};
-use super::schema::{agents, audit_log, supervisor_events, task_events, tasks};
+use super::schema::{agents, api_tokens, audit_log, supervisor_events, task_events, tasks};
 use super::StoreError;
 use crate::bus::{task_event, EventBus};
 use crate::domain::agent::{AgentInfo, AgentStatus};
@@ -69,6 +69,16 @@ pub enum Write {
     SupervisorEvent(NewSupervisorEvent),
     /// Mutating API calls, each announced as an `audit` event once committed.
     Audit(Vec<NewAuditEntry>),
+    /// A new API token. Through the writer like every other write of the server, so that a slow
+    /// commit never holds one of the readers' connections (`hive token create` without a server
+    /// writes directly).
+    CreateToken { row: TokenRow, reply: Reply<()> },
+    /// Mark a token revoked, if it is not already.
+    RevokeToken {
+        id: String,
+        at: i64,
+        reply: Reply<()>,
+    },
 }
 
 #[derive(Debug, Message)]
@@ -106,6 +116,11 @@ enum Op {
     },
     SupervisorEvent(NewSupervisorEvent),
     Audit(Vec<NewAuditEntry>),
+    CreateToken(TokenRow),
+    RevokeToken {
+        id: String,
+        at: i64,
+    },
 }
 
 impl Op {
@@ -114,7 +129,7 @@ impl Op {
     /// instead (its client hears 503 and may retry), so `None`.
     fn again(&self) -> Option<Op> {
         Some(match self {
-            Op::CreateTask(_) | Op::CreateAgents(_) => return None,
+            Op::CreateTask(_) | Op::CreateAgents(_) | Op::CreateToken(_) => return None,
             Op::UpdateTask(row, event) => Op::UpdateTask(row.clone(), event.clone()),
             Op::Barrier => Op::Barrier,
             Op::UpdateAgent {
@@ -130,6 +145,10 @@ impl Op {
             },
             Op::SupervisorEvent(e) => Op::SupervisorEvent(e.clone()),
             Op::Audit(entries) => Op::Audit(entries.clone()),
+            Op::RevokeToken { id, at } => Op::RevokeToken {
+                id: id.clone(),
+                at: *at,
+            },
         })
     }
 }
@@ -413,6 +432,8 @@ struct Plan {
     agent_updates: Vec<(String, &'static str, i64, Option<i64>)>,
     supervision: Vec<NewSupervisorEvent>,
     audit: Vec<NewAuditEntry>,
+    tokens: Vec<TokenRow>,
+    revocations: Vec<(String, i64)>,
 }
 
 impl Plan {
@@ -436,6 +457,8 @@ impl Plan {
                 } => plan.agent_updates.push((id, status, restarts, deleted_at)),
                 Op::SupervisorEvent(event) => plan.supervision.push(event),
                 Op::Audit(entries) => plan.audit.extend(entries),
+                Op::CreateToken(row) => plan.tokens.push(row),
+                Op::RevokeToken { id, at } => plan.revocations.push((id, at)),
             }
         }
         plan
@@ -557,6 +580,18 @@ macro_rules! write_batch {
         for chunk in $plan.audit.chunks(ROWS_PER_STATEMENT) {
             let insert = diesel::insert_into(audit_log::table).values(chunk);
             $Run::execute(insert, $c)$($wait)*?;
+        }
+        for chunk in $plan.tokens.chunks(ROWS_PER_STATEMENT) {
+            $Run::execute(diesel::insert_into(api_tokens::table).values(chunk), $c)$($wait)*?;
+        }
+        for (id, at) in &$plan.revocations {
+            let revoke = diesel::update(
+                api_tokens::table
+                    .filter(api_tokens::id.eq(id))
+                    .filter(api_tokens::revoked_at.is_null()),
+            )
+            .set(api_tokens::revoked_at.eq(Some(*at)));
+            $Run::execute(revoke, $c)$($wait)*?;
         }
         let mut history = $plan.history;
         Plan::creations($plan.created, &holders, &mut history, &mut $results);
@@ -754,6 +789,10 @@ impl Handler<Persist> for StoreManager {
                     })
                     .collect();
                 (Op::Audit(entries), Waiter::PublishAll("audit", events))
+            }
+            Write::CreateToken { row, reply } => (Op::CreateToken(row), Waiter::Unit(reply)),
+            Write::RevokeToken { id, at, reply } => {
+                (Op::RevokeToken { id, at }, Waiter::Unit(reply))
             }
         };
         if self.outage && entry.0.again().is_none() {

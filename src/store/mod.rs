@@ -43,6 +43,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store is not running")]
     Unavailable,
+    /// The writer's queue is full: the write was not taken.
+    #[error("the store's queue of writes is full; retry shortly")]
+    Busy,
     /// The writer lost its database and waits for it: creations are refused meanwhile.
     #[error("the database is unreachable; retry shortly")]
     Unreachable,

@@ -77,3 +77,63 @@ async fn a_stalled_store_refuses_with_503_and_keeps_what_it_accepted() {
     assert_eq!(store["capacity"], STORE_BOUND as u64);
     app.stop().await;
 }
+
+/// A token is written by the store's one writer and takes its turn in the same bounded queue:
+/// while that queue is full the request is refused 503 with Retry-After, rather than holding a
+/// readers' connection while it waits for the database; once the database lets go, a new token
+/// is committed and works.
+#[actix_rt::test]
+async fn token_writes_take_their_turn_in_the_stores_queue() {
+    let app = spawn_with(|c| {
+        c.mailbox.store = STORE_BOUND;
+        c.plugins.shedding.enabled = false;
+    })
+    .await;
+    let db = app.data_dir().join("hive.db");
+    let mut holder = SqliteConnection::establish(db.to_str().unwrap()).unwrap();
+    holder.batch_execute("BEGIN EXCLUSIVE").unwrap();
+
+    // Tasks until one is refused: from then on the store's queue is full.
+    let mut requests: FuturesUnordered<_> = (0..REQUESTS)
+        .map(|i| {
+            let body = json!({"role": "worker", "input": {"op": "echo", "value": i}});
+            app.client.post(app.url("/api/v1/tasks")).json(&body).send()
+        })
+        .collect();
+    let first = requests.next().await.unwrap().unwrap();
+    assert_eq!(first.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    let refused = app
+        .post("/api/v1/tokens", &json!({"role": "admin", "name": "ops"}))
+        .await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(problem["type"], "urn:hive:problem:overloaded");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("store"),
+        "{problem}"
+    );
+
+    holder.batch_execute("COMMIT").unwrap();
+    // The tasks that were taken are committed now (the test above checks them).
+    while requests.next().await.is_some() {}
+    let created = app
+        .post("/api/v1/tokens", &json!({"role": "admin", "name": "ops"}))
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let secret = created.json::<Value>().await.unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Tokens exist now: the new one is what lets a client in.
+    let listed = app.with_token(&secret).json("/api/v1/tokens").await;
+    let names: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ops"]);
+    app.stop().await;
+}
