@@ -122,10 +122,12 @@ impl HttpUrl {
 }
 
 /// A list of capabilities, bounded in length and without duplicates.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "Vec<Capability>")]
-// Shared: the agents of one batch, and the retries of one task, hold the same list.
-pub struct Capabilities(std::sync::Arc<[Capability]>);
+// Shared: the agents of one batch, and the retries of one task, hold the same list. One pointer
+// (the slice sits boxed in the shared cell) where `Arc<[_]>` takes two, and none allocated for
+// the empty list: every registry entry holds one.
+pub struct Capabilities(Option<std::sync::Arc<Box<[Capability]>>>);
 
 impl TryFrom<Vec<Capability>> for Capabilities {
     type Error = String;
@@ -136,22 +138,39 @@ impl TryFrom<Vec<Capability>> for Capabilities {
         }
         caps.sort();
         caps.dedup();
-        Ok(Self(caps.into()))
+        // Empty is always `None`, so that equal lists compare equal.
+        Ok(Self(
+            (!caps.is_empty()).then(|| std::sync::Arc::new(caps.into_boxed_slice())),
+        ))
+    }
+}
+
+impl Serialize for Capabilities {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.as_slice())
     }
 }
 
 impl Capabilities {
+    fn as_slice(&self) -> &[Capability] {
+        self.0.as_deref().map_or(&[], |caps| caps)
+    }
+
     /// Whether every one of `required` is among these.
     pub fn cover(&self, required: &Capabilities) -> bool {
-        required.0.iter().all(|c| self.0.binary_search(c).is_ok())
+        let have = self.as_slice();
+        required
+            .as_slice()
+            .iter()
+            .all(|c| have.binary_search(c).is_ok())
     }
 
     pub fn names(&self) -> Vec<String> {
-        self.0.iter().map(|c| c.to_string()).collect()
+        self.as_slice().iter().map(|c| c.to_string()).collect()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.is_none()
     }
 }
 
@@ -185,6 +204,6 @@ pub struct AgentInfo {
     /// Shared by the agents of one batch.
     pub executor: std::sync::Arc<ExecutorSpec>,
     pub created_at: i64,
-    /// The node it runs on, when several share the database.
-    pub node: Option<std::sync::Arc<str>>,
+    /// The node it runs on, when several share the database; one pointer, as in `names`.
+    pub node: Option<arcstr::ArcStr>,
 }

@@ -31,14 +31,16 @@ macro_rules! identifier {
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
         // Shared text: every agent of a role, and every task asking for it, holds the same one.
-        pub struct $name(std::sync::Arc<str>);
+        // `ArcStr` keeps its length beside the count, so the handle is one pointer (8 bytes,
+        // where `Arc<str>` takes 16): every registry entry holds a role.
+        pub struct $name(arcstr::ArcStr);
 
         impl TryFrom<String> for $name {
             type Error = String;
 
             fn try_from(value: String) -> Result<Self, String> {
                 check_identifier(&value, $what)?;
-                Ok(Self(value.into()))
+                Ok(Self(arcstr::ArcStr::from(value)))
             }
         }
 
@@ -50,7 +52,7 @@ macro_rules! identifier {
 
         impl $name {
             pub fn as_str(&self) -> &str {
-                &self.0
+                self.0.as_str()
             }
         }
 

@@ -288,7 +288,7 @@ impl Handler<CreateAgents> for LifecycleManager {
         let now = now_ms();
         let (executor, node) = (
             Arc::new(spec.executor.clone()),
-            self.hive.node_id().map(Arc::<str>::from),
+            self.hive.node_id().map(arcstr::ArcStr::from),
         );
         let infos: Vec<AgentInfo> = (0..count)
             .map(|_| {
