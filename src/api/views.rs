@@ -33,7 +33,7 @@ impl From<&AgentEntry> for AgentView {
         let info = &entry.info;
         Self {
             id: info.id.to_string(),
-            name: info.name.to_string(),
+            name: info.name().into_owned(),
             role: info.role.to_string(),
             capabilities: info.capabilities.names(),
             executor: (*info.executor).clone(),

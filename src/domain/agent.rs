@@ -198,7 +198,8 @@ pub struct AgentInfo {
     /// Shared by everything that names the agent (registry, supervisor, orchestrator), so that
     /// its text is held once.
     pub id: AgentId,
-    pub name: Box<str>,
+    /// `None` for the default name, derived when shown rather than held (see [`Self::name`]).
+    pub name: Option<Box<str>>,
     pub role: Role,
     pub capabilities: Capabilities,
     /// Shared by the agents of one batch.
@@ -206,4 +207,31 @@ pub struct AgentInfo {
     pub created_at: i64,
     /// The node it runs on, when several share the database; one pointer, as in `names`.
     pub node: Option<arcstr::ArcStr>,
+}
+
+impl AgentInfo {
+    /// The name given at creation, or the default: `<role>-<the id's last 8 characters>`.
+    pub fn name(&self) -> std::borrow::Cow<'_, str> {
+        match &self.name {
+            Some(name) => std::borrow::Cow::Borrowed(name),
+            None => std::borrow::Cow::Owned(default_name(&self.role, &self.id)),
+        }
+    }
+
+    /// What to hold of `name`: nothing when it is the default, which most agents' is (16 bytes
+    /// an agent).
+    pub fn held_name(name: String, role: &Role, id: &str) -> Option<Box<str>> {
+        (name != default_name(role, id)).then(|| name.into_boxed_str())
+    }
+}
+
+/// The name of an agent created without one: its role and the end of its id, which is what
+/// tells agents of one batch apart (a v7 UUID's start is its creation time).
+pub fn default_name(role: &Role, id: &str) -> String {
+    format!("{role}-{}", name_suffix(id))
+}
+
+/// The last 8 characters of an id.
+pub fn name_suffix(id: &str) -> &str {
+    id.get(id.len().saturating_sub(8)..).unwrap_or(id)
 }

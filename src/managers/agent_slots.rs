@@ -95,7 +95,7 @@ mod tests {
     fn slot(registry: &AgentRegistry, id: &str, task: Option<&str>) -> AgentSlot {
         let info = AgentInfo {
             id: id.into(),
-            name: id.into(),
+            name: None,
             role: "worker".to_owned().try_into().unwrap(),
             capabilities: Default::default(),
             executor: Default::default(),

@@ -19,7 +19,7 @@ use super::orchestrator::AgentDown;
 use crate::agents::agent::Agent;
 use crate::agents::registry::{AgentEntry, Countdown};
 use crate::context::Hive;
-use crate::domain::agent::{AgentInfo, AgentSpec, AgentStatus};
+use crate::domain::agent::{name_suffix, AgentInfo, AgentSpec, AgentStatus};
 use crate::domain::names::Role;
 use crate::domain::time::now_ms;
 use crate::managers::supervision_sink;
@@ -294,13 +294,13 @@ impl Handler<CreateAgents> for LifecycleManager {
             .map(|_| {
                 let id = uuid::Uuid::now_v7().to_string();
                 let name = match &spec.name {
-                    Some(name) if count == 1 => name.to_string(),
-                    Some(name) => format!("{name}-{}", &id[id.len() - 8..]),
-                    None => format!("{}-{}", spec.role, &id[id.len() - 8..]),
+                    Some(name) if count == 1 => Some(name.as_str().into()),
+                    Some(name) => Some(format!("{name}-{}", name_suffix(&id)).into()),
+                    None => None,
                 };
                 AgentInfo {
                     id: id.into(),
-                    name: name.into(),
+                    name,
                     role: spec.role.clone(),
                     capabilities: spec.capabilities.clone(),
                     executor: executor.clone(),
@@ -343,7 +343,7 @@ impl Handler<CreateAgents> for LifecycleManager {
                     .map(|info| hive.agents.insert(info, 0, Some(countdown.clone())))
                     .collect();
                 for entry in &entries {
-                    hive.bus.publish("agent.created", json!({ "id": entry.info.id, "role": entry.info.role, "name": entry.info.name }));
+                    hive.bus.publish("agent.created", json!({ "id": entry.info.id, "role": entry.info.role, "name": entry.info.name() }));
                 }
                 Self::start_agents(hive, pools, entries.clone()).await?;
                 // Answered once every new agent runs and can take work; an agent that cannot

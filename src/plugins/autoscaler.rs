@@ -150,7 +150,7 @@ impl Autoscaler {
                     self.hive
                         .agents
                         .get(id)
-                        .is_some_and(|e| is_added(&role, &e.info.name))
+                        .is_some_and(|e| is_added(&role, &e.info.name()))
                 })
                 .cloned()
                 .collect();

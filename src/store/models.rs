@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use super::schema::{agents, api_tokens, audit_log, supervisor_events, task_events, tasks};
 use super::StoreError;
 use crate::domain::agent::{AgentInfo, AgentStatus};
+use crate::domain::names::Role;
 use crate::domain::task::{Priority, TaskRecord, TaskStatus};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -178,7 +179,7 @@ impl AgentRow {
     pub fn from_info(a: &AgentInfo) -> Result<Self, StoreError> {
         Ok(Self {
             id: a.id.to_string(),
-            name: a.name.to_string(),
+            name: a.name().into_owned(),
             role: a.role.to_string(),
             capabilities: serde_json::to_string(&a.capabilities)
                 .map_err(|e| corrupt("capabilities", e))?,
@@ -193,14 +194,15 @@ impl AgentRow {
     }
 
     pub fn into_info(self) -> Result<(AgentInfo, u64), StoreError> {
+        let role: Role = self.role.try_into().map_err(|e| corrupt("role", e))?;
         let info = AgentInfo {
-            role: self.role.try_into().map_err(|e| corrupt("role", e))?,
+            name: AgentInfo::held_name(self.name, &role, &self.id),
+            role,
             capabilities: serde_json::from_str(&self.capabilities)
                 .map_err(|e| corrupt("capabilities", e))?,
             executor: serde_json::from_str(&self.executor).map_err(|e| corrupt("executor", e))?,
             created_at: self.created_at,
             node: self.node.map(Into::into),
-            name: self.name.into(),
             id: self.id.into(),
         };
         Ok((info, self.restarts.max(0) as u64))

@@ -213,7 +213,7 @@ pub async fn unfinished_tasks_are_the_queued_and_running_ones_oldest_first(f: &F
 pub async fn agents_keep_status_and_restarts_and_deleted_ones_are_not_started_again(f: &Fixture) {
     let agent = |name: &str| AgentInfo {
         id: uuid::Uuid::now_v7().to_string().into(),
-        name: name.into(),
+        name: Some(name.into()),
         role: "worker".to_owned().try_into().unwrap(),
         capabilities: vec!["gpu".to_owned().try_into().unwrap()]
             .try_into()
@@ -223,8 +223,10 @@ pub async fn agents_keep_status_and_restarts_and_deleted_ones_are_not_started_ag
         node: None,
     };
     let (kept, deleted) = (agent("kept"), agent("deleted"));
+    // Created without a name: the default is stored as text and derived again when read.
     let elsewhere = AgentInfo {
         node: Some("node-b".into()),
+        name: None,
         ..agent("elsewhere")
     };
     f.create_agents(vec![kept.clone(), deleted.clone(), elsewhere.clone()])
@@ -249,7 +251,11 @@ pub async fn agents_keep_status_and_restarts_and_deleted_ones_are_not_started_ag
     );
     assert_eq!(
         f.store.agent(&elsewhere.id).await.unwrap(),
-        Some((elsewhere, 0))
+        Some((elsewhere.clone(), 0))
+    );
+    assert_eq!(
+        elsewhere.name(),
+        format!("worker-{}", &elsewhere.id[elsewhere.id.len() - 8..])
     );
     assert_eq!(f.store.agent(&deleted.id).await.unwrap(), None);
 }
