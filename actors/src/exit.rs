@@ -73,23 +73,37 @@ impl fmt::Display for ExitReason {
 #[derive(Debug, Clone, Default)]
 pub struct ExitSlot(Arc<Mutex<SlotState>>);
 
+// 24 bytes under a one-byte lock, 48 with the `Arc`'s counts: jemalloc's 48-byte class, where a
+// separate `killed` flag made it 64. Every child has one.
 #[derive(Debug, Default)]
 struct SlotState {
     /// Boxed: every child has a slot, few ever hold a reason, and an inline reason would add
-    /// its full size to each of them.
+    /// its full size to each of them. `Killed` once the child was killed: no later reason
+    /// replaces it, which is how the slot remembers the kill without a flag of its own.
     reason: Option<Box<ExitReason>>,
-    killed: bool,
     /// The task that polls the child, woken by a kill.
     waker: Option<Waker>,
 }
 
+impl SlotState {
+    fn killed(&self) -> bool {
+        matches!(self.reason.as_deref(), Some(ExitReason::Killed))
+    }
+
+    fn record(&mut self, reason: ExitReason) {
+        if !self.killed() {
+            self.reason = Some(Box::new(reason));
+        }
+    }
+}
+
 impl ExitSlot {
     pub fn fail(&self, error: impl Into<String>) {
-        self.0.lock().reason = Some(Box::new(ExitReason::Error(error.into())));
+        self.0.lock().record(ExitReason::Error(error.into()));
     }
 
     pub(crate) fn set(&self, reason: ExitReason) {
-        self.0.lock().reason = Some(Box::new(reason));
+        self.0.lock().record(reason);
     }
 
     pub(crate) fn take(&self) -> Option<ExitReason> {
@@ -101,7 +115,7 @@ impl ExitSlot {
     pub fn kill(&self) {
         let waker = {
             let mut state = self.0.lock();
-            state.killed = true;
+            state.record(ExitReason::Killed);
             state.waker.take()
         };
         if let Some(waker) = waker {
@@ -113,7 +127,7 @@ impl ExitSlot {
     /// polls the child, before each poll.
     pub fn poll_killed(&self, cx: &Context<'_>) -> bool {
         let mut state = self.0.lock();
-        if state.killed {
+        if state.killed() {
             return true;
         }
         if !state
@@ -124,5 +138,27 @@ impl ExitSlot {
             state.waker = Some(cx.waker().clone());
         }
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A slot with its `Arc`'s two counts stays in jemalloc's 48-byte class.
+    #[test]
+    fn a_slot_with_its_counts_fits_48_bytes() {
+        let size = std::mem::size_of::<Mutex<SlotState>>() + 2 * std::mem::size_of::<usize>();
+        assert!(size <= 48, "{size} bytes");
+    }
+
+    /// A kill outlasts the reasons recorded after it: the child is reported killed.
+    #[test]
+    fn a_kill_is_not_replaced_by_a_later_reason() {
+        let slot = ExitSlot::default();
+        slot.set(ExitReason::Shutdown);
+        slot.kill();
+        slot.fail("stopping anyway");
+        assert_eq!(slot.take(), Some(ExitReason::Killed));
     }
 }
