@@ -25,7 +25,7 @@ use std::task::{Context, Poll, Waker};
 
 use futures::task::{waker_ref, ArcWake};
 
-use crate::sync::{AtomicBool, AtomicU32, Mutex, Ordering};
+use crate::sync::Mutex;
 
 /// Children a host polls before it lets the other tasks of its arbiter run.
 const HOST_BUDGET: usize = 256;
@@ -33,40 +33,59 @@ const HOST_BUDGET: usize = 256;
 /// Not in a host's table: not added yet, or already ended.
 const NO_SLOT: u32 = u32::MAX;
 
-// Kept to 64 bytes with the link's atomics (80 with the `Arc`'s counts): every idle child on
-// another arbiter carries one.
-#[derive(Default)]
+// 48 bytes under its one-byte lock, 64 with the `Arc`'s counts (jemalloc's 64-byte class; the
+// slot and the queued flag as atomics beside the lock made it 80): every idle child on another
+// arbiter carries one.
 struct State {
-    /// The payload of the child's panic, until the supervisor's end takes it.
-    panic: Option<Box<dyn Any + Send>>,
+    /// The payload of the child's panic, until the supervisor's end takes it; boxed again so
+    /// that the field is one pointer (only a panic pays for the second box).
+    panic: Option<Box<Box<dyn Any + Send>>>,
+    /// The task that watches the child, woken by its end.
+    supervisor: Option<Waker>,
+    /// The run queue of the host the child was added to.
+    queue: Option<Arc<RunQueue>>,
+    /// The child's index in its host's table; only the host's thread reads or writes it.
+    slot: u32,
     /// The child's end is gone: it finished, or was dropped unfinished (its arbiter stopped).
     ended: bool,
     /// It finished by returning: a normal end.
     returned: bool,
     /// The supervisor's end is gone: the child must stop.
     killed: bool,
-    /// The task that watches the child, woken by its end.
-    supervisor: Option<Waker>,
-    /// The run queue of the host the child was added to.
-    queue: Option<Arc<RunQueue>>,
+    /// In its host's run queue, or about to be: a second wake need not queue it again.
+    queued: bool,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            panic: None,
+            supervisor: None,
+            queue: None,
+            slot: NO_SLOT,
+            ended: false,
+            returned: false,
+            killed: false,
+            queued: false,
+        }
+    }
 }
 
 /// What a child and its supervisor share; also the child's waker.
 pub struct Link {
     state: Mutex<State>,
-    /// The child's index in its host's table; only the host's thread reads or writes it.
-    slot: AtomicU32,
-    /// In its host's run queue, or about to be: a second wake need not queue it again.
-    queued: AtomicBool,
 }
 
 impl ArcWake for Link {
     fn wake_by_ref(link: &Arc<Self>) {
-        if link.queued.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        // Not in a host yet: the host polls the child when it adds it.
-        let queue = link.state.lock().queue.clone();
+        let queue = {
+            let mut state = link.state.lock();
+            if std::mem::replace(&mut state.queued, true) {
+                return;
+            }
+            // Not in a host yet: the host polls the child when it adds it.
+            state.queue.clone()
+        };
         if let Some(queue) = queue {
             queue.push(link.clone());
         }
@@ -85,8 +104,6 @@ fn register(slot: &mut Option<Waker>, cx: &Context<'_>) {
 pub fn link() -> (ChildEnd, SupervisorEnd) {
     let link = Arc::new(Link {
         state: Mutex::new(State::default()),
-        slot: AtomicU32::new(NO_SLOT),
-        queued: AtomicBool::new(false),
     });
     (ChildEnd(link.clone()), SupervisorEnd(link))
 }
@@ -100,7 +117,7 @@ impl ChildEnd {
         let waker = {
             let mut state = self.0.state.lock();
             state.returned = panic.is_none();
-            state.panic = panic;
+            state.panic = panic.map(Box::new);
             state.ended = true;
             state.supervisor.take()
         };
@@ -241,9 +258,12 @@ impl Host {
                 }
             }
         };
-        link.slot.store(slot, Ordering::Relaxed);
-        link.state.lock().queue = Some(self.queue.clone());
-        link.queued.store(true, Ordering::Release);
+        {
+            let mut state = link.state.lock();
+            state.slot = slot;
+            state.queue = Some(self.queue.clone());
+            state.queued = true;
+        }
         self.queue.push(link);
     }
 
@@ -282,9 +302,12 @@ impl Host {
     }
 
     fn poll_one(&self, link: &Arc<Link>) {
-        // Cleared before the poll, so that a wake during it queues the child again.
-        link.queued.store(false, Ordering::Release);
-        let slot = link.slot.load(Ordering::Relaxed);
+        let slot = {
+            let mut state = link.state.lock();
+            // Cleared before the poll, so that a wake during it queues the child again.
+            state.queued = false;
+            state.slot
+        };
         // Taken out of the table while it runs, so that a child may add children here.
         let Some(mut child) = self
             .table
@@ -303,7 +326,7 @@ impl Host {
             .poll_child(&mut Context::from_waker(&waker))
             .is_ready();
         if ended {
-            link.slot.store(NO_SLOT, Ordering::Relaxed);
+            link.state.lock().slot = NO_SLOT;
             // Dropped outside the table's borrow: an actor's drop may add children here.
             drop(child);
             self.table.borrow_mut().free.push(slot);
@@ -328,7 +351,7 @@ impl Future for SupervisorEnd {
         }
         if let Some(payload) = state.panic.take() {
             drop(state);
-            resume_unwind(payload)
+            resume_unwind(*payload)
         }
         if state.returned {
             return Poll::Ready(());
@@ -377,5 +400,17 @@ impl Future for HostTask {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         self.0.poll_children(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A link with its `Arc`'s two counts stays in jemalloc's 64-byte class.
+    #[test]
+    fn a_link_with_its_counts_fits_64_bytes() {
+        let size = std::mem::size_of::<Link>() + 2 * std::mem::size_of::<usize>();
+        assert!(size <= 64, "{size} bytes");
     }
 }
