@@ -8,7 +8,6 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::Arc;
 
 use actix::dev::channel;
 use actix::prelude::*;
@@ -28,7 +27,7 @@ pub struct Shutdown;
 #[derive(Debug, Clone)]
 pub struct ChildContext {
     /// The child's id in its supervisor, stable across restarts.
-    pub id: Arc<str>,
+    pub id: arcstr::ArcStr,
     /// Starts at 0 and grows by one with every restart.
     pub generation: u64,
     /// Where the child records an error before stopping itself.

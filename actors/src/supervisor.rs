@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use actix::prelude::*;
+use arcstr::ArcStr;
 use parking_lot::RwLock;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -73,7 +74,8 @@ static DEFAULT_POLICY: std::sync::LazyLock<Arc<ChildPolicy>> =
 #[derive(Clone)]
 pub struct ChildSpec {
     /// Shared, not copied: a pool of agents names each child by the id its owner already holds.
-    pub id: Arc<str>,
+    /// One pointer (`ArcStr` keeps the length in the shared cell).
+    pub id: ArcStr,
     policy: Arc<ChildPolicy>,
     start: Factory,
 }
@@ -91,7 +93,7 @@ impl ChildSpec {
     /// A permanent child with the default backoff and shutdown timeout; `start` is called at the
     /// first start and again at every restart.
     pub fn new(
-        id: impl Into<Arc<str>>,
+        id: impl Into<ArcStr>,
         start: impl Fn(ChildContext) -> StartedChild + Send + Sync + 'static,
     ) -> Self {
         Self {

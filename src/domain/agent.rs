@@ -189,8 +189,8 @@ pub struct AgentSpec {
 
 /// An agent's id (a UUID's text), shared rather than copied: the registry, the agent's
 /// supervisor and the orchestrator each name every agent, and with 100,000 agents each copy of
-/// the ids was 4.8 MB.
-pub type AgentId = std::sync::Arc<str>;
+/// the ids was 4.8 MB. One pointer, as the names in `names` are.
+pub type AgentId = arcstr::ArcStr;
 
 /// What Hive knows of an agent that does not change while it lives.
 #[derive(Debug, Clone, PartialEq)]
@@ -198,8 +198,9 @@ pub struct AgentInfo {
     /// Shared by everything that names the agent (registry, supervisor, orchestrator), so that
     /// its text is held once.
     pub id: AgentId,
-    /// `None` for the default name, derived when shown rather than held (see [`Self::name`]).
-    pub name: Option<Box<str>>,
+    /// `None` for the default name, derived when shown rather than held (see [`Self::name`]);
+    /// one pointer otherwise.
+    pub name: Option<arcstr::ArcStr>,
     pub role: Role,
     pub capabilities: Capabilities,
     /// Shared by the agents of one batch.
@@ -213,15 +214,15 @@ impl AgentInfo {
     /// The name given at creation, or the default: `<role>-<the id's last 8 characters>`.
     pub fn name(&self) -> std::borrow::Cow<'_, str> {
         match &self.name {
-            Some(name) => std::borrow::Cow::Borrowed(name),
+            Some(name) => std::borrow::Cow::Borrowed(name.as_str()),
             None => std::borrow::Cow::Owned(default_name(&self.role, &self.id)),
         }
     }
 
     /// What to hold of `name`: nothing when it is the default, which most agents' is (16 bytes
     /// an agent).
-    pub fn held_name(name: String, role: &Role, id: &str) -> Option<Box<str>> {
-        (name != default_name(role, id)).then(|| name.into_boxed_str())
+    pub fn held_name(name: String, role: &Role, id: &str) -> Option<arcstr::ArcStr> {
+        (name != default_name(role, id)).then(|| name.into())
     }
 }
 
