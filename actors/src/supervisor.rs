@@ -229,16 +229,14 @@ struct Running {
     exit: ExitSlot,
 }
 
-// 32-bit counts and a 64-bit start time keep a child in jemalloc's 96-byte class (it was 112
-// with 64-bit counts and an `Instant`): a pool of agents has one per agent. A generation wraps after four billion starts, and a stale exit of
-// the same generation would need that many restarts in flight; restarts saturate.
+// A pool of agents has one per agent, so its size class counts: 80 bytes, with a 32-bit
+// generation, a 64-bit start time (an `Instant` takes 16) and the restart counts kept with the
+// other incidents (they were 112, then 96). A generation wraps after four billion starts, and a
+// stale exit of the same generation would need that many restarts in flight.
 struct Child {
     spec: ChildSpec,
     generation: u32,
     running: Option<Running>,
-    restarts: u32,
-    /// Crashes since the child last ran longer than its backoff's `reset_after`.
-    consecutive: u32,
     /// When the running incarnation started, in microseconds since the supervisor's `epoch`:
     /// 8 bytes where an `Instant` takes 16.
     started_us: u64,
@@ -258,6 +256,10 @@ struct Child {
 /// so that an idle child that never crashed carries one pointer for all of it.
 #[derive(Default)]
 struct Incidents {
+    /// Restarts so far; saturates.
+    restarts: u32,
+    /// Crashes since the child last ran longer than its backoff's `reset_after`.
+    consecutive: u32,
     last_exit: Option<ExitReason>,
     /// Epoch milliseconds of the next start while `restarting`.
     next_attempt_ms: Option<u64>,
@@ -294,7 +296,7 @@ impl Child {
             id: self.spec.id.to_string(),
             restart: self.spec.policy.restart,
             status: self.status,
-            restarts: u64::from(self.restarts),
+            restarts: self.incidents.as_ref().map_or(0, |i| u64::from(i.restarts)),
             last_exit: self.incidents.as_ref().and_then(|i| i.last_exit.clone()),
             next_attempt_ms: self.incidents.as_ref().and_then(|i| i.next_attempt_ms),
         }
@@ -428,8 +430,6 @@ impl Supervisor {
                 spec,
                 generation: 0,
                 running: None,
-                restarts: 0,
-                consecutive: 0,
                 started_us: 0,
                 terminating: false,
                 group_stop: false,
@@ -574,12 +574,14 @@ impl Supervisor {
         let Some(child) = self.children.get_mut(&seq) else {
             return;
         };
-        child.consecutive = if uptime >= child.spec.policy.backoff.reset_after {
+        let backoff = child.spec.policy.backoff;
+        let incidents = child.incidents();
+        incidents.consecutive = if uptime >= backoff.reset_after {
             1
         } else {
-            child.consecutive + 1
+            incidents.consecutive + 1
         };
-        let delay = child.spec.policy.backoff.delay(child.consecutive);
+        let delay = backoff.delay(incidents.consecutive);
         self.restart_group(seq, &reason, delay, ctx);
     }
 
@@ -622,9 +624,11 @@ impl Supervisor {
                 self.remove(member);
                 continue;
             }
-            child.restarts = child.restarts.saturating_add(1);
-            child.incidents().next_attempt_ms = Some(next_attempt);
-            let (id, restarts) = (child.spec.id.clone(), u64::from(child.restarts));
+            let incidents = child.incidents();
+            incidents.restarts = incidents.restarts.saturating_add(1);
+            incidents.next_attempt_ms = Some(next_attempt);
+            let restarts = u64::from(incidents.restarts);
+            let id = child.spec.id.clone();
             self.view.write().restarts += 1;
             self.set_status(member, ChildStatus::Restarting);
             let delay_ms = delay.as_millis() as u64;
@@ -865,6 +869,13 @@ impl Handler<Shutdown> for Supervisor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A child's record stays in jemalloc's 80-byte class: a pool keeps one per agent.
+    #[test]
+    fn a_child_record_fits_80_bytes() {
+        let size = std::mem::size_of::<Child>();
+        assert!(size <= 80, "{size} bytes");
+    }
 
     fn spec(id: &str) -> ChildSpec {
         ChildSpec::new(id, |ctx: ChildContext| {
