@@ -229,7 +229,11 @@ async fn committed(
 
 /// The tokens of the store as the policy holds them: the live ones, and whether any was made.
 async fn live_tokens(store: &Store) -> Result<(Vec<ActiveToken>, bool), StoreError> {
-    let rows = store.tokens().await?;
+    Ok(policy_of(store.tokens().await?))
+}
+
+/// The live tokens among `rows`, and whether any token was ever made.
+fn policy_of(rows: Vec<TokenRow>) -> (Vec<ActiveToken>, bool) {
     let issued = !rows.is_empty();
     let live = rows
         .into_iter()
@@ -246,7 +250,7 @@ async fn live_tokens(store: &Store) -> Result<(Vec<ActiveToken>, bool), StoreErr
             })
         })
         .collect();
-    Ok((live, issued))
+    (live, issued)
 }
 
 /// Create a token; answered with its secret once the policy that accepts it is published.
@@ -390,20 +394,22 @@ impl Handler<RevokeToken> for SecurityManager {
         ctx.wait(
             async move {
                 // Revocations are handled one at a time here, so the token read live is the
-                // one this write revokes (unless `hive token revoke` gets there first).
-                let live = hive
-                    .store
-                    .tokens()
-                    .await
-                    .map_err(Arc::new)?
-                    .iter()
-                    .any(|t| t.id == id && t.revoked_at.is_none());
-                if live {
-                    let at = now_ms();
-                    committed(&hive, |reply| Write::RevokeToken { id, at, reply }).await?;
-                }
-                let tokens = live_tokens(&hive.store).await.map_err(Arc::new)?;
-                Ok::<_, Arc<StoreError>>((live, tokens))
+                // one this write revokes (unless `hive token revoke` gets there first), and the
+                // policy published after it is that read without the token.
+                let mut rows = hive.store.tokens().await.map_err(Arc::new)?;
+                let live = rows
+                    .iter_mut()
+                    .find(|t| t.id == id && t.revoked_at.is_none());
+                let revoked = match live {
+                    Some(row) => {
+                        let at = now_ms();
+                        row.revoked_at = Some(at);
+                        committed(&hive, |reply| Write::RevokeToken { id, at, reply }).await?;
+                        true
+                    }
+                    None => false,
+                };
+                Ok::<_, Arc<StoreError>>((revoked, policy_of(rows)))
             }
             .into_actor(self)
             .map(move |outcome, act, _| match outcome {

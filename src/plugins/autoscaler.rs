@@ -90,11 +90,11 @@ fn added_name(role: &Role) -> String {
     format!("{role}-autoscaled")
 }
 
-fn is_added(role: &Role, name: &str) -> bool {
-    let prefix = added_name(role);
+/// `prefix` is [`added_name`] of the pool's role, made once per sample rather than per agent.
+fn is_added(prefix: &str, name: &str) -> bool {
     name == prefix
         || name
-            .strip_prefix(&prefix)
+            .strip_prefix(prefix)
             .is_some_and(|r| r.starts_with('-'))
 }
 
@@ -143,14 +143,16 @@ impl Autoscaler {
             };
             let pressure = pressure(&load, |p| self.hive.config.slo.of(p));
             let queued: usize = load.queued.iter().sum();
+            // Only a name that is held can be an added agent's: a default name is `<role>-<id>`,
+            // and deriving it for every idle agent each sample would allocate for nothing.
+            let prefix = added_name(&role);
             let idle_added: Vec<AgentId> = load
                 .idle
                 .iter()
                 .filter(|id| {
-                    self.hive
-                        .agents
-                        .get(id)
-                        .is_some_and(|e| is_added(&role, &e.info.name()))
+                    self.hive.agents.get(id).is_some_and(|e| {
+                        e.info.name.as_deref().is_some_and(|n| is_added(&prefix, n))
+                    })
                 })
                 .cloned()
                 .collect();
@@ -468,9 +470,10 @@ mod tests {
     #[test]
     fn added_agents_are_told_apart_by_name() {
         let role = Role::try_from("worker".to_owned()).unwrap();
-        assert!(is_added(&role, "worker-autoscaled"));
-        assert!(is_added(&role, "worker-autoscaled-3fa2c1d0"));
-        assert!(!is_added(&role, "worker-autoscaledx"));
-        assert!(!is_added(&role, "worker-7"));
+        let prefix = added_name(&role);
+        assert!(is_added(&prefix, "worker-autoscaled"));
+        assert!(is_added(&prefix, "worker-autoscaled-3fa2c1d0"));
+        assert!(!is_added(&prefix, "worker-autoscaledx"));
+        assert!(!is_added(&prefix, "worker-7"));
     }
 }

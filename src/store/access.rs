@@ -37,14 +37,7 @@ impl Store {
     /// Revoke a live token; `false` if no live token has that id.
     pub async fn revoke_token(&self, id: &str, at: i64) -> Result<bool, StoreError> {
         let mut conn = self.pool.get().await?;
-        let changed = with_conn!(pooled &mut conn, c => diesel::update(
-                api_tokens::table
-                    .filter(api_tokens::id.eq(id.to_owned()))
-                    .filter(api_tokens::revoked_at.is_null()),
-            )
-            .set(api_tokens::revoked_at.eq(Some(at)))
-            .execute(c)
-            .await)?;
+        let changed = with_conn!(pooled &mut conn, c => revocation(id, at).execute(c).await)?;
         Ok(changed == 1)
     }
 
@@ -67,4 +60,17 @@ impl Store {
             query.order(audit_log::id.asc()).limit(limit).load(c).await
         })?)
     }
+}
+
+/// Mark the live token `id` revoked at `at`: the one statement of a revocation, run by the
+/// command line here and by the server's writer in its batch.
+#[diesel::dsl::auto_type(no_type_alias)]
+pub(super) fn revocation<'a>(id: &'a str, at: i64) -> _ {
+    let revoked: Option<i64> = Some(at);
+    diesel::dsl::update(
+        api_tokens::table
+            .filter(api_tokens::id.eq(id))
+            .filter(api_tokens::revoked_at.is_null()),
+    )
+    .set(api_tokens::revoked_at.eq(revoked))
 }

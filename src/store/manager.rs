@@ -585,13 +585,7 @@ macro_rules! write_batch {
             $Run::execute(diesel::insert_into(api_tokens::table).values(chunk), $c)$($wait)*?;
         }
         for (id, at) in &$plan.revocations {
-            let revoke = diesel::update(
-                api_tokens::table
-                    .filter(api_tokens::id.eq(id))
-                    .filter(api_tokens::revoked_at.is_null()),
-            )
-            .set(api_tokens::revoked_at.eq(Some(*at)));
-            $Run::execute(revoke, $c)$($wait)*?;
+            $Run::execute(super::access::revocation(id, *at), $c)$($wait)*?;
         }
         let mut history = $plan.history;
         Plan::creations($plan.created, &holders, &mut history, &mut $results);

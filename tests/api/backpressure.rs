@@ -1,36 +1,48 @@
 //! A store that cannot keep up turns into 503 with Retry-After at the client, never into a queue
 //! that grows without bound, and nothing it accepted is lost.
 
+use std::future::Future;
+
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, SqliteConnection};
+use diesel::SqliteConnection;
 use futures::stream::{FuturesUnordered, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::spawn_with;
+use crate::helpers::{spawn_with, TestApp};
 
 const STORE_BOUND: usize = 4;
 const REQUESTS: usize = 20;
 
-#[actix_rt::test]
-async fn a_stalled_store_refuses_with_503_and_keeps_what_it_accepted() {
+/// A server whose store takes `STORE_BOUND` writes, with the database held by another writer:
+/// no commit can finish until the returned connection lets go.
+async fn stalled_store() -> (TestApp, SqliteConnection) {
     let app = spawn_with(|c| {
         c.mailbox.store = STORE_BOUND;
         // The hard bound alone: shedding ahead of it has its own test (plugins.rs).
         c.plugins.shedding.enabled = false;
     })
     .await;
-    // Another writer holds the database: no commit can finish until it lets go.
-    let db = app.data_dir().join("hive.db");
-    let mut holder = SqliteConnection::establish(db.to_str().unwrap()).unwrap();
-    holder.batch_execute("BEGIN EXCLUSIVE").unwrap();
+    let holder = app.hold_database();
+    (app, holder)
+}
 
-    let mut requests: FuturesUnordered<_> = (0..REQUESTS)
+/// `REQUESTS` task submissions at once, answered as they come.
+fn submissions(
+    app: &TestApp,
+) -> FuturesUnordered<impl Future<Output = reqwest::Result<reqwest::Response>> + use<>> {
+    (0..REQUESTS)
         .map(|i| {
             let body = json!({"role": "worker", "input": {"op": "echo", "value": i}});
             app.client.post(app.url("/api/v1/tasks")).json(&body).send()
         })
-        .collect();
+        .collect()
+}
+
+#[actix_rt::test]
+async fn a_stalled_store_refuses_with_503_and_keeps_what_it_accepted() {
+    let (app, mut holder) = stalled_store().await;
+    let mut requests = submissions(&app);
     let mut refused = 0;
     while refused < REQUESTS - STORE_BOUND {
         let response = requests
@@ -84,22 +96,9 @@ async fn a_stalled_store_refuses_with_503_and_keeps_what_it_accepted() {
 /// is committed and works.
 #[actix_rt::test]
 async fn token_writes_take_their_turn_in_the_stores_queue() {
-    let app = spawn_with(|c| {
-        c.mailbox.store = STORE_BOUND;
-        c.plugins.shedding.enabled = false;
-    })
-    .await;
-    let db = app.data_dir().join("hive.db");
-    let mut holder = SqliteConnection::establish(db.to_str().unwrap()).unwrap();
-    holder.batch_execute("BEGIN EXCLUSIVE").unwrap();
-
+    let (app, mut holder) = stalled_store().await;
     // Tasks until one is refused: from then on the store's queue is full.
-    let mut requests: FuturesUnordered<_> = (0..REQUESTS)
-        .map(|i| {
-            let body = json!({"role": "worker", "input": {"op": "echo", "value": i}});
-            app.client.post(app.url("/api/v1/tasks")).json(&body).send()
-        })
-        .collect();
+    let mut requests = submissions(&app);
     let first = requests.next().await.unwrap().unwrap();
     assert_eq!(first.status(), StatusCode::SERVICE_UNAVAILABLE);
 

@@ -219,6 +219,18 @@ impl TestApp {
         }
     }
 
+    /// Another writer takes the SQLite database of a server this test started: no commit can
+    /// finish until the returned connection runs `COMMIT`.
+    pub fn hold_database(&self) -> diesel::SqliteConnection {
+        use diesel::connection::SimpleConnection;
+        use diesel::Connection;
+        let db = self.data_dir().join("hive.db");
+        let mut holder = diesel::SqliteConnection::establish(db.to_str().expect("a UTF-8 path"))
+            .expect("opened");
+        holder.batch_execute("BEGIN EXCLUSIVE").expect("locked");
+        holder
+    }
+
     /// The mailbox probe of one actor kind as `/api/v1/system/status` shows it.
     pub async fn mailbox(&self, kind: &str) -> Value {
         let status = self.json("/api/v1/system/status").await;

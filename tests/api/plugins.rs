@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, SqliteConnection};
 use futures::stream::{FuturesUnordered, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -32,9 +31,7 @@ async fn low_priority_work_is_shed_while_the_store_mailbox_fills_and_critical_wo
     let mut events = app.events().await;
     // Another writer holds the database: commits wait, and submissions pile up in the store's
     // mailbox until it is nearly full.
-    let db = app.data_dir().join("hive.db");
-    let mut holder = SqliteConnection::establish(db.to_str().unwrap()).unwrap();
-    holder.batch_execute("BEGIN EXCLUSIVE").unwrap();
+    let mut holder = app.hold_database();
     // Sent now, answered once the commit goes through.
     let waiting: FuturesUnordered<_> = (0..STORE_BOUND - 1)
         .map(|i| {
