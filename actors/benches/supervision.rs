@@ -82,21 +82,21 @@ impl Handler<Shutdown> for Worker {
 const MAILBOX: usize = 8;
 
 /// One policy for every child, as a pool shares its policy among its agents.
-static IMMEDIATE: std::sync::LazyLock<Arc<ChildPolicy>> = std::sync::LazyLock::new(|| {
-    Arc::new(ChildPolicy {
+fn immediate() -> ChildPolicy {
+    ChildPolicy {
         backoff: Backoff::immediate(),
         ..ChildPolicy::default()
-    })
-});
+    }
+}
 
 type Addrs = Arc<parking_lot::Mutex<Vec<Option<Addr<Worker>>>>>;
 
-fn worker_spec(
-    i: usize,
-    addrs: Addrs,
-    started: Option<mpsc::UnboundedSender<Instant>>,
-) -> ChildSpec {
-    ChildSpec::new(format!("w{i}"), move |_ctx: ChildContext| {
+/// The one spec of a pool of workers, each started from it under its own id `w{i}` with
+/// [`ChildSpec::named`], as Hive's pools start their agents; worker `i`'s address is kept in
+/// `addrs[i]`.
+fn workers(addrs: Addrs, started: Option<mpsc::UnboundedSender<Instant>>) -> ChildSpec {
+    ChildSpec::new("w", move |ctx: ChildContext| {
+        let i = index(&ctx.id);
         let (addr, child) = StartedChild::new(
             Worker {
                 started: started.clone(),
@@ -110,7 +110,15 @@ fn worker_spec(
         addrs[i] = Some(addr);
         child
     })
-    .policy(IMMEDIATE.clone())
+    .policy(immediate())
+}
+
+fn name(i: usize) -> String {
+    format!("w{i}")
+}
+
+fn index(id: &str) -> usize {
+    id[1..].parse().expect("a worker's id is w and its index")
 }
 
 fn pool(sink: EventSink) -> Addr<Supervisor> {
@@ -147,7 +155,7 @@ async fn single_restarts(rounds: usize) -> Vec<Duration> {
     let sup = pool(sink);
     let (tx, mut starts) = mpsc::unbounded_channel();
     let addrs = Addrs::default();
-    sup.send(StartChild(worker_spec(0, addrs.clone(), Some(tx))))
+    sup.send(StartChild(workers(addrs.clone(), Some(tx)).named(name(0))))
         .await
         .unwrap()
         .unwrap();
@@ -170,8 +178,9 @@ async fn mass_restart(n: usize) -> Duration {
     let sup = pool(hive_actors::discard_events());
     let (tx, mut starts) = mpsc::unbounded_channel();
     let addrs = Addrs::default();
+    let spec = workers(addrs.clone(), Some(tx));
     for i in 0..n {
-        sup.send(StartChild(worker_spec(i, addrs.clone(), Some(tx.clone()))))
+        sup.send(StartChild(spec.named(name(i))))
             .await
             .unwrap()
             .unwrap();
@@ -199,15 +208,20 @@ async fn mass_kill(n: usize) -> Duration {
     let sup = pool(hive_actors::discard_events());
     let (tx, mut starts) = mpsc::unbounded_channel();
     let slots = Arc::new(parking_lot::Mutex::new(vec![None; n]));
-    for i in 0..n {
-        let (slots, tx) = (slots.clone(), tx.clone());
-        let spec = ChildSpec::new(format!("w{i}"), move |ctx: ChildContext| {
-            slots.lock()[i] = Some(ctx.exit);
+    let spec = {
+        let slots = slots.clone();
+        ChildSpec::new("w", move |ctx: ChildContext| {
+            slots.lock()[index(&ctx.id)] = Some(ctx.exit);
             let started = Some(tx.clone());
             StartedChild::new(Worker { started }, MAILBOX).1
         })
-        .policy(IMMEDIATE.clone());
-        sup.send(StartChild(spec)).await.unwrap().unwrap();
+        .policy(immediate())
+    };
+    for i in 0..n {
+        sup.send(StartChild(spec.named(name(i))))
+            .await
+            .unwrap()
+            .unwrap();
     }
     for _ in 0..n {
         starts.recv().await.unwrap();
@@ -232,9 +246,10 @@ async fn idle_children(n: usize) -> (f64, Duration) {
     let addrs = Addrs::default();
     addrs.lock().reserve(n);
     let before = LIVE_BYTES.load(Ordering::Relaxed);
+    let spec = workers(addrs.clone(), None);
     let t0 = Instant::now();
     for i in 0..n {
-        sup.send(StartChild(worker_spec(i, addrs.clone(), None)))
+        sup.send(StartChild(spec.named(name(i))))
             .await
             .unwrap()
             .unwrap();
@@ -242,7 +257,7 @@ async fn idle_children(n: usize) -> (f64, Duration) {
     let spawn = t0.elapsed() / n as u32;
     // A round trip through the supervisor: every child's start has been handled by then.
     let _ = sup
-        .send(StartChild(worker_spec(n, addrs.clone(), Some(tx))))
+        .send(StartChild(workers(addrs.clone(), Some(tx)).named(name(n))))
         .await;
     starts.recv().await.unwrap();
     let bytes = (LIVE_BYTES.load(Ordering::Relaxed) - before) as f64 / n as f64;
@@ -258,14 +273,16 @@ async fn idle_remote_children(n: usize) -> f64 {
     let sup = pool(hive_actors::discard_events());
     let (tx, mut starts) = mpsc::unbounded_channel::<Instant>();
     let before = LIVE_BYTES.load(Ordering::Relaxed);
+    let spec = ChildSpec::new("w", move |_ctx: ChildContext| {
+        let started = Some(tx.clone());
+        StartedChild::on_arbiter(&handle, MAILBOX, move || Worker { started }).1
+    })
+    .policy(immediate());
     for i in 0..n {
-        let (handle, tx) = (handle.clone(), tx.clone());
-        let spec = ChildSpec::new(format!("w{i}"), move |_ctx: ChildContext| {
-            let started = Some(tx.clone());
-            StartedChild::on_arbiter(&handle, MAILBOX, move || Worker { started }).1
-        })
-        .policy(IMMEDIATE.clone());
-        sup.send(StartChild(spec)).await.unwrap().unwrap();
+        sup.send(StartChild(spec.named(name(i))))
+            .await
+            .unwrap()
+            .unwrap();
     }
     for _ in 0..n {
         starts.recv().await.unwrap();
@@ -283,10 +300,10 @@ fn criterion_benches(c: &mut Criterion) {
         b.iter_custom(|iters| {
             system.block_on(async {
                 let sup = pool(hive_actors::discard_events());
-                let addrs = Addrs::default();
+                let spec = workers(Addrs::default(), None);
                 let t0 = Instant::now();
                 for i in 0..iters as usize {
-                    sup.send(StartChild(worker_spec(i, addrs.clone(), None)))
+                    sup.send(StartChild(spec.named(name(i))))
                         .await
                         .unwrap()
                         .unwrap();

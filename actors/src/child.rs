@@ -36,8 +36,27 @@ pub struct ChildContext {
 
 /// A started child as its supervisor holds it: the future to run and the way to ask it to stop.
 pub struct StartedChild {
-    pub(crate) future: Pin<Box<dyn Future<Output = ()>>>,
+    pub(crate) future: ChildFuture,
     pub(crate) stop: Box<dyn Fn()>,
+}
+
+/// What a supervisor polls for one child: the actor's own future, or for a child on another
+/// arbiter the supervisor's end of its link. The link is one pointer and needs no box of its
+/// own; either way the enum is two words, the size of the boxed future alone.
+pub(crate) enum ChildFuture {
+    Local(Pin<Box<dyn Future<Output = ()>>>),
+    Remote(remote::SupervisorEnd),
+}
+
+impl Future for ChildFuture {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        match self.get_mut() {
+            ChildFuture::Local(future) => future.as_mut().poll(cx),
+            ChildFuture::Remote(end) => Pin::new(end).poll(cx),
+        }
+    }
 }
 
 impl StartedChild {
@@ -52,7 +71,7 @@ impl StartedChild {
         keep_alive(&mut ctx);
         let addr = ctx.address();
         let stop = shutdown_by(&addr);
-        let future = Box::pin(ctx.into_future(actor));
+        let future = ChildFuture::Local(Box::pin(ctx.into_future(actor)));
         (addr, StartedChild { future, stop })
     }
 
@@ -79,10 +98,12 @@ impl StartedChild {
             keep_alive(&mut ctx);
             remote::host_here(child_end, ctx.into_future(make()));
         });
-        let future: Pin<Box<dyn Future<Output = ()>>> = if spawned {
-            Box::pin(supervisor_end)
+        let future = if spawned {
+            ChildFuture::Remote(supervisor_end)
         } else {
-            Box::pin(async { panic!("the arbiter for this child is not running") })
+            ChildFuture::Local(Box::pin(async {
+                panic!("the arbiter for this child is not running")
+            }))
         };
         let stop = shutdown_by(&addr);
         (addr, StartedChild { future, stop })
@@ -128,7 +149,7 @@ impl StartedChild {
     pub fn failed(exit: ExitSlot, reason: impl Into<String>) -> StartedChild {
         let reason = reason.into();
         StartedChild {
-            future: Box::pin(async move { exit.fail(reason) }),
+            future: ChildFuture::Local(Box::pin(async move { exit.fail(reason) })),
             stop: Box::new(|| {}),
         }
     }

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use crate::backoff::Backoff;
 use crate::child::{ChildContext, Shutdown, StartedChild};
 use crate::child_index::ChildIndex;
-use crate::child_set::{ChildSet, Exited};
+use crate::child_set::{generation_tag, ChildSet, Exited, MAX_SEQ};
 use crate::exit::{ExitReason, ExitSlot};
 use crate::tree::{
     epoch_millis, ChildStatus, ChildView, EventSink, Restart, Strategy, SupervisionEvent,
@@ -46,9 +46,6 @@ type Factory = Arc<dyn Fn(ChildContext) -> StartedChild + Send + Sync>;
 
 /// When a child is restarted, how it is stopped and how a crash loop backs off (OTP's
 /// `restart` and `shutdown` flags, and Hive's backoff).
-///
-/// A spec holds it behind an [`Arc`] so that the thousands of children of one pool share one
-/// copy: an idle child carries a pointer, not some eighty bytes of settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChildPolicy {
     pub restart: Restart,
@@ -66,17 +63,21 @@ impl Default for ChildPolicy {
     }
 }
 
-/// The policy of every spec that does not set its own, shared by all of them.
-static DEFAULT_POLICY: std::sync::LazyLock<Arc<ChildPolicy>> =
-    std::sync::LazyLock::new(Arc::default);
-
 /// How to start one child, and what to do when it ends.
 #[derive(Clone)]
 pub struct ChildSpec {
     /// Shared, not copied: a pool of agents names each child by the id its owner already holds.
     /// One pointer (`ArcStr` keeps the length in the shared cell).
     pub id: ArcStr,
-    policy: Arc<ChildPolicy>,
+    /// Shared by every child made from one spec with [`ChildSpec::named`], as the thousands of
+    /// agents of a pool are: an idle child carries one pointer for its start function and its
+    /// policy, where it carried three.
+    shared: Arc<Shared>,
+}
+
+#[derive(Clone)]
+struct Shared {
+    policy: ChildPolicy,
     start: Factory,
 }
 
@@ -84,7 +85,7 @@ impl std::fmt::Debug for ChildSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChildSpec")
             .field("id", &self.id)
-            .field("policy", &self.policy)
+            .field("policy", &self.shared.policy)
             .finish_non_exhaustive()
     }
 }
@@ -98,38 +99,60 @@ impl ChildSpec {
     ) -> Self {
         Self {
             id: id.into(),
-            policy: DEFAULT_POLICY.clone(),
-            start: Arc::new(start),
+            shared: Arc::new(Shared {
+                policy: ChildPolicy::default(),
+                start: Arc::new(start),
+            }),
         }
     }
 
-    /// Use `policy`, shared with every other spec given the same one.
-    pub fn policy(mut self, policy: Arc<ChildPolicy>) -> Self {
-        self.policy = policy;
-        self
+    /// Another child of this spec, named `id`: a dynamic pool keeps one spec and starts each of
+    /// its children from it under the child's own id (OTP's `simple_one_for_one`), and they all
+    /// share its start function and policy. The start function tells them apart by
+    /// [`ChildContext::id`].
+    pub fn named(&self, id: impl Into<ArcStr>) -> ChildSpec {
+        ChildSpec {
+            id: id.into(),
+            shared: self.shared.clone(),
+        }
     }
 
-    // The setters below copy a shared policy only when they change it, so that a spec asking
+    /// The policy it is restarted and stopped by.
+    pub fn child_policy(&self) -> &ChildPolicy {
+        &self.shared.policy
+    }
+
+    // The setters copy what the spec shares only when they change it, so that a spec asking
     // for what it already has keeps sharing.
-    pub fn restart(mut self, restart: Restart) -> Self {
-        if self.policy.restart != restart {
-            Arc::make_mut(&mut self.policy).restart = restart;
+    pub fn policy(mut self, policy: ChildPolicy) -> Self {
+        if self.shared.policy != policy {
+            Arc::make_mut(&mut self.shared).policy = policy;
         }
         self
     }
 
-    pub fn shutdown(mut self, shutdown: ShutdownPolicy) -> Self {
-        if self.policy.shutdown != shutdown {
-            Arc::make_mut(&mut self.policy).shutdown = shutdown;
-        }
-        self
+    pub fn restart(self, restart: Restart) -> Self {
+        let policy = ChildPolicy {
+            restart,
+            ..self.shared.policy.clone()
+        };
+        self.policy(policy)
     }
 
-    pub fn backoff(mut self, backoff: Backoff) -> Self {
-        if self.policy.backoff != backoff {
-            Arc::make_mut(&mut self.policy).backoff = backoff;
-        }
-        self
+    pub fn shutdown(self, shutdown: ShutdownPolicy) -> Self {
+        let policy = ChildPolicy {
+            shutdown,
+            ..self.shared.policy.clone()
+        };
+        self.policy(policy)
+    }
+
+    pub fn backoff(self, backoff: Backoff) -> Self {
+        let policy = ChildPolicy {
+            backoff,
+            ..self.shared.policy.clone()
+        };
+        self.policy(policy)
     }
 }
 
@@ -181,6 +204,9 @@ pub enum SupervisorError {
     NoSuchChild(String),
     #[error("the supervisor is shutting down")]
     ShuttingDown,
+    /// It has given out every sequence number (2^48 children added over its life).
+    #[error("the supervisor has added as many children as it can number")]
+    SequenceExhausted,
 }
 
 /// Add a child at run time (a dynamic pool adds agents this way); it starts at once.
@@ -229,10 +255,10 @@ struct Running {
     exit: ExitSlot,
 }
 
-// A pool of agents has one per agent, so its size class counts: 80 bytes, with a 32-bit
-// generation, a 64-bit start time (an `Instant` takes 16) and the restart counts kept with the
-// other incidents (they were 112, then 96). A generation wraps after four billion starts, and a
-// stale exit of the same generation would need that many restarts in flight.
+// A pool of agents has one per agent, so its size class counts: 64 bytes, with a spec of two
+// pointers, a 32-bit generation, a 64-bit start time (an `Instant` takes 16) and the restart
+// counts kept with the other incidents (they were 112, then 96, then 80). An exit names its
+// incarnation by the generation's low 16 bits (see `child_set`).
 struct Child {
     spec: ChildSpec,
     generation: u32,
@@ -286,7 +312,7 @@ impl Child {
         self.incidents().on_end = Some(tx);
         Some(StopStep {
             running,
-            policy: self.spec.policy.shutdown,
+            policy: self.spec.shared.policy.shutdown,
             done,
         })
     }
@@ -294,7 +320,7 @@ impl Child {
     fn view(&self) -> ChildView {
         ChildView {
             id: self.spec.id.to_string(),
-            restart: self.spec.policy.restart,
+            restart: self.spec.shared.policy.restart,
             status: self.status,
             restarts: self.incidents.as_ref().map_or(0, |i| u64::from(i.restarts)),
             last_exit: self.incidents.as_ref().and_then(|i| i.last_exit.clone()),
@@ -421,6 +447,9 @@ impl Supervisor {
             return Err(SupervisorError::DuplicateChild(spec.id.to_string()));
         }
         let seq = self.next_seq;
+        if seq > MAX_SEQ {
+            return Err(SupervisorError::SequenceExhausted);
+        }
         self.next_seq += 1;
         self.by_id.insert(&spec.id, seq);
         self.view.write().child_counts.add(ChildStatus::Stopped);
@@ -474,12 +503,12 @@ impl Supervisor {
         }
         child.started_once = true;
         let exit = ExitSlot::default();
-        let started = (child.spec.start)(ChildContext {
+        let started = (child.spec.shared.start)(ChildContext {
             id: child.spec.id.clone(),
             generation: u64::from(child.generation),
             exit: exit.clone(),
         });
-        let generation = u64::from(child.generation);
+        let generation = child.generation;
         self.running
             .add(seq, generation, started.future, exit.clone());
         child.running = Some(Running {
@@ -489,7 +518,12 @@ impl Supervisor {
         child.started_us = now;
         let id = child.spec.id.clone();
         self.set_status(seq, ChildStatus::Running);
-        self.emit(&id, SupervisionEventKind::ChildStarted { generation });
+        self.emit(
+            &id,
+            SupervisionEventKind::ChildStarted {
+                generation: u64::from(generation),
+            },
+        );
     }
 
     fn remove(&mut self, seq: u64) -> Option<Box<Child>> {
@@ -509,7 +543,7 @@ impl Supervisor {
         let Some(child) = self.children.get_mut(&seq) else {
             return;
         };
-        if u64::from(child.generation) != generation {
+        if generation_tag(child.generation) != generation {
             return;
         }
         child.running = None;
@@ -528,7 +562,7 @@ impl Supervisor {
             });
         }
         let uptime = Duration::from_micros(now.saturating_sub(child.started_us));
-        let policy = child.spec.policy.restart;
+        let policy = child.spec.shared.policy.restart;
         self.emit(
             &id,
             SupervisionEventKind::ChildExited {
@@ -574,7 +608,7 @@ impl Supervisor {
         let Some(child) = self.children.get_mut(&seq) else {
             return;
         };
-        let backoff = child.spec.policy.backoff;
+        let backoff = child.spec.shared.policy.backoff;
         let incidents = child.incidents();
         incidents.consecutive = if uptime >= backoff.reset_after {
             1
@@ -620,7 +654,7 @@ impl Supervisor {
             let Some(child) = self.children.get_mut(&member) else {
                 continue;
             };
-            if member != seq && child.spec.policy.restart == Restart::Temporary {
+            if member != seq && child.spec.shared.policy.restart == Restart::Temporary {
                 self.remove(member);
                 continue;
             }
@@ -870,11 +904,11 @@ impl Handler<Shutdown> for Supervisor {
 mod tests {
     use super::*;
 
-    /// A child's record stays in jemalloc's 80-byte class: a pool keeps one per agent.
+    /// A child's record stays in jemalloc's 64-byte class: a pool keeps one per agent.
     #[test]
-    fn a_child_record_fits_80_bytes() {
+    fn a_child_record_fits_64_bytes() {
         let size = std::mem::size_of::<Child>();
-        assert!(size <= 80, "{size} bytes");
+        assert!(size <= 64, "{size} bytes");
     }
 
     fn spec(id: &str) -> ChildSpec {
@@ -884,23 +918,15 @@ mod tests {
     }
 
     #[test]
-    fn specs_share_one_policy_until_one_changes_it() {
-        let (a, b) = (spec("a"), spec("b").restart(Restart::Permanent));
-        assert!(Arc::ptr_eq(&a.policy, &b.policy));
-        let c = spec("c").restart(Restart::Transient);
-        assert!(!Arc::ptr_eq(&a.policy, &c.policy));
-        assert_eq!(c.policy.restart, Restart::Transient);
-        assert_eq!(a.policy.restart, Restart::Permanent);
-        let shared = Arc::new(ChildPolicy {
-            backoff: Backoff::immediate(),
-            ..ChildPolicy::default()
-        });
-        let (d, e) = (
-            spec("d").policy(shared.clone()),
-            spec("e")
-                .policy(shared.clone())
-                .backoff(Backoff::immediate()),
-        );
-        assert!(Arc::ptr_eq(&d.policy, &shared) && Arc::ptr_eq(&e.policy, &shared));
+    fn named_children_share_their_spec_until_one_changes_it() {
+        let pool = spec("pool");
+        let (a, b) = (pool.named("a"), pool.named("b").restart(Restart::Permanent));
+        assert_eq!((&*a.id, &*b.id), ("a", "b"));
+        assert!(Arc::ptr_eq(&a.shared, &b.shared));
+        let c = pool.named("c").restart(Restart::Transient);
+        assert!(!Arc::ptr_eq(&a.shared, &c.shared));
+        assert_eq!(c.child_policy().restart, Restart::Transient);
+        assert_eq!(a.child_policy().restart, Restart::Permanent);
+        assert!(Arc::ptr_eq(&a.shared.start, &c.shared.start));
     }
 }

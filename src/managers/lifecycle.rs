@@ -61,8 +61,15 @@ pub struct DeleteAgent {
 /// Longest a creation request waits for its agents' first start.
 const AGENT_START_LIMIT: Duration = Duration::from_secs(30);
 
-/// Pool supervisors by role, updated by each pool's factory so that a restarted pool is found.
-type Pools = Arc<Mutex<HashMap<Role, Addr<Supervisor>>>>;
+/// The agents' pools and the spec their agents share.
+struct PoolSet {
+    /// Pool supervisors by role, updated by each pool's factory so that a restarted pool is
+    /// found.
+    by_role: Mutex<HashMap<Role, Addr<Supervisor>>>,
+    agent: ChildSpec,
+}
+
+type Pools = Arc<PoolSet>;
 
 pub struct LifecycleManager {
     hive: Hive,
@@ -73,11 +80,18 @@ fn pool_name(role: &Role) -> String {
     format!("pool:{role}")
 }
 
-/// The child spec of one agent: restarted whatever its exit, on the arbiter its id hashes to.
-fn agent_spec(hive: &Hive, entry: Arc<AgentEntry>) -> ChildSpec {
+/// The child spec every agent is started from, under its own id: restarted whatever its exit, on
+/// the arbiter its id hashes to. One spec for all agents, as OTP's `simple_one_for_one` has one
+/// for all of a pool's children, so that an idle agent carries no start closure of its own.
+fn agent_spec(hive: &Hive) -> ChildSpec {
     let hive = hive.clone();
-    ChildSpec::new(entry.info.id.clone(), move |ctx: ChildContext| {
-        let (hive2, entry, capacity) = (hive.clone(), entry.clone(), hive.config.mailbox.agent);
+    ChildSpec::new("agent", move |ctx: ChildContext| {
+        // An agent leaves the registry only once its pool has forgotten it (`DeleteAgent`), so
+        // every start finds its entry.
+        let Some(entry) = hive.agents.get(&ctx.id) else {
+            return StartedChild::failed(ctx.exit, format!("agent {} is not registered", ctx.id));
+        };
+        let (hive2, capacity) = (hive.clone(), hive.config.mailbox.agent);
         let make = move || Agent::new(hive2, entry, ctx.exit);
         match hive.arbiter_for(&ctx.id) {
             Some(arbiter) => StartedChild::on_arbiter(arbiter, capacity, make).1,
@@ -136,10 +150,11 @@ fn pool_sink(hive: &Hive) -> EventSink {
 
 impl LifecycleManager {
     pub fn new(hive: Hive) -> Self {
-        Self {
-            hive,
-            pools: Pools::default(),
-        }
+        let pools = Arc::new(PoolSet {
+            by_role: Mutex::default(),
+            agent: agent_spec(&hive),
+        });
+        Self { hive, pools }
     }
 
     /// The pool of `role`, started under the lifecycle supervisor when it is the first agent.
@@ -148,7 +163,13 @@ impl LifecycleManager {
         pools: Pools,
         role: Role,
     ) -> Result<Addr<Supervisor>, LifecycleError> {
-        if let Some(pool) = pools.lock().get(&role).filter(|p| p.connected()).cloned() {
+        if let Some(pool) = pools
+            .by_role
+            .lock()
+            .get(&role)
+            .filter(|p| p.connected())
+            .cloned()
+        {
             return Ok(pool);
         }
         let parent = hive
@@ -164,17 +185,17 @@ impl LifecycleManager {
                 max_restarts: config.pool_max_restarts,
                 period: Duration::from_millis(config.pool_restart_period_ms),
             });
-        let (h, r) = (hive.clone(), role.clone());
+        let (h, r, agent) = (hive.clone(), role.clone(), pools.agent.clone());
         let children = move || {
             h.agents
                 .of_role(&r)
                 .into_iter()
-                .map(|e| agent_spec(&h, e))
+                .map(|e| agent.named(e.info.id.clone()))
                 .collect()
         };
         let (registry, r) = (pools.clone(), role.clone());
         let on_start = move |addr: Addr<Supervisor>| {
-            registry.lock().insert(r.clone(), addr);
+            registry.by_role.lock().insert(r.clone(), addr);
         };
         let child = Supervisor::child_spec(spec, children, config.mailbox.lifecycle, on_start);
         match parent.send(StartChild(child)).await {
@@ -185,6 +206,7 @@ impl LifecycleManager {
             Err(e) => return Err(LifecycleError::Pool(e.to_string())),
         }
         pools
+            .by_role
             .lock()
             .get(&role)
             .cloned()
@@ -205,14 +227,18 @@ impl LifecycleManager {
                 .push(entry);
         }
         for (role, entries) in by_role {
-            let fresh = !pools.lock().get(&role).is_some_and(|p| p.connected());
+            let fresh = !pools
+                .by_role
+                .lock()
+                .get(&role)
+                .is_some_and(|p| p.connected());
             let pool = Self::pool(hive.clone(), pools.clone(), role).await?;
             if fresh {
                 // A pool started now took its children from the registry already.
                 continue;
             }
             for entry in entries {
-                let spec = agent_spec(&hive, entry);
+                let spec = pools.agent.named(entry.info.id.clone());
                 match pool.send(StartChild(spec)).await {
                     Ok(Ok(())) | Ok(Err(hive_actors::SupervisorError::DuplicateChild(_))) => {}
                     Ok(Err(e)) => return Err(LifecycleError::Pool(e.to_string())),
@@ -371,7 +397,7 @@ impl Handler<DeleteAgent> for LifecycleManager {
             let _ = reply.send(Err(LifecycleError::NotFound(id)));
             return;
         };
-        let pool = self.pools.lock().get(&entry.info.role).cloned();
+        let pool = self.pools.by_role.lock().get(&entry.info.role).cloned();
         let hive = self.hive.clone();
         // The orchestrator lets go of the agent first, so that its task is back in the queue
         // (committed) before the agent stops and before DELETE is answered.
