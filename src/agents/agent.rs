@@ -135,7 +135,7 @@ impl Handler<Run> for Agent {
         let started = Instant::now();
         let (task_id, attempt) = (run.task_id.clone(), run.attempt);
         let info = &self.entry.info;
-        let work = executor::for_spec(&info.executor, &self.hive, &info.id).run(&run.input);
+        let work = executor::for_spec(&info.kind.executor, &self.hive, &info.id).run(&run.input);
         let handle = ctx.spawn(work.into_actor(self).map(move |outcome, act, _| {
             if act
                 .current

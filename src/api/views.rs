@@ -34,9 +34,9 @@ impl From<&AgentEntry> for AgentView {
         Self {
             id: info.id.to_string(),
             name: info.name().into_owned(),
-            role: info.role.to_string(),
-            capabilities: info.capabilities.names(),
-            executor: (*info.executor).clone(),
+            role: info.kind.role.to_string(),
+            capabilities: info.kind.capabilities.names(),
+            executor: info.kind.executor.clone(),
             status: state.status,
             restarts: u64::from(state.restarts),
             current_task: state.current_task.as_deref().map(str::to_owned),

@@ -192,6 +192,14 @@ pub struct AgentSpec {
 /// the ids was 4.8 MB. One pointer, as the names in `names` are.
 pub type AgentId = arcstr::ArcStr;
 
+/// What the agents of one batch have in common: what they do and what work they take.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentKind {
+    pub role: Role,
+    pub capabilities: Capabilities,
+    pub executor: ExecutorSpec,
+}
+
 /// What Hive knows of an agent that does not change while it lives.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentInfo {
@@ -201,10 +209,10 @@ pub struct AgentInfo {
     /// `None` for the default name, derived when shown rather than held (see [`Self::name`]);
     /// one pointer otherwise.
     pub name: Option<arcstr::ArcStr>,
-    pub role: Role,
-    pub capabilities: Capabilities,
-    /// Shared by the agents of one batch.
-    pub executor: std::sync::Arc<ExecutorSpec>,
+    /// Shared by the agents of one batch, and by agents read back from the store one after
+    /// another with the same kind: one pointer where role, capabilities and executor took
+    /// three, which keeps a registry entry in jemalloc's 96-byte class.
+    pub kind: std::sync::Arc<AgentKind>,
     pub created_at: i64,
     /// The node it runs on, when several share the database; one pointer, as in `names`.
     pub node: Option<arcstr::ArcStr>,
@@ -215,8 +223,12 @@ impl AgentInfo {
     pub fn name(&self) -> std::borrow::Cow<'_, str> {
         match &self.name {
             Some(name) => std::borrow::Cow::Borrowed(name.as_str()),
-            None => std::borrow::Cow::Owned(default_name(&self.role, &self.id)),
+            None => std::borrow::Cow::Owned(default_name(self.role(), &self.id)),
         }
+    }
+
+    pub fn role(&self) -> &Role {
+        &self.kind.role
     }
 
     /// What to hold of `name`: nothing when it is the default, which most agents' is (16 bytes

@@ -30,7 +30,7 @@ impl AgentSlot {
     }
 
     pub fn role(&self) -> &Role {
-        &self.entry.info.role
+        self.entry.info.role()
     }
 }
 
@@ -90,15 +90,17 @@ mod tests {
 
     use super::*;
     use crate::agents::registry::AgentRegistry;
-    use crate::domain::agent::AgentInfo;
+    use crate::domain::agent::{AgentInfo, AgentKind};
 
     fn slot(registry: &AgentRegistry, id: &str, task: Option<&str>) -> AgentSlot {
         let info = AgentInfo {
             id: id.into(),
             name: None,
-            role: "worker".to_owned().try_into().unwrap(),
-            capabilities: Default::default(),
-            executor: Default::default(),
+            kind: Arc::new(AgentKind {
+                role: "worker".to_owned().try_into().unwrap(),
+                capabilities: Default::default(),
+                executor: Default::default(),
+            }),
             created_at: 0,
             node: None,
         };

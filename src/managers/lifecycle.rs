@@ -19,7 +19,7 @@ use super::orchestrator::AgentDown;
 use crate::agents::agent::Agent;
 use crate::agents::registry::{AgentEntry, Countdown};
 use crate::context::Hive;
-use crate::domain::agent::{name_suffix, AgentInfo, AgentSpec, AgentStatus};
+use crate::domain::agent::{name_suffix, AgentInfo, AgentKind, AgentSpec, AgentStatus};
 use crate::domain::names::Role;
 use crate::domain::time::now_ms;
 use crate::managers::supervision_sink;
@@ -222,7 +222,7 @@ impl LifecycleManager {
         let mut by_role: HashMap<Role, Vec<Arc<AgentEntry>>> = HashMap::new();
         for entry in entries {
             by_role
-                .entry(entry.info.role.clone())
+                .entry(entry.info.role().clone())
                 .or_default()
                 .push(entry);
         }
@@ -312,8 +312,12 @@ impl Handler<CreateAgents> for LifecycleManager {
             return;
         }
         let now = now_ms();
-        let (executor, node) = (
-            Arc::new(spec.executor.clone()),
+        let (kind, node) = (
+            Arc::new(AgentKind {
+                role: spec.role.clone(),
+                capabilities: spec.capabilities.clone(),
+                executor: spec.executor.clone(),
+            }),
             self.hive.node_id().map(arcstr::ArcStr::from),
         );
         let infos: Vec<AgentInfo> = (0..count)
@@ -327,9 +331,7 @@ impl Handler<CreateAgents> for LifecycleManager {
                 AgentInfo {
                     id: id.into(),
                     name,
-                    role: spec.role.clone(),
-                    capabilities: spec.capabilities.clone(),
-                    executor: executor.clone(),
+                    kind: kind.clone(),
                     created_at: now,
                     node: node.clone(),
                 }
@@ -369,7 +371,7 @@ impl Handler<CreateAgents> for LifecycleManager {
                     .map(|info| hive.agents.insert(info, 0, Some(countdown.clone())))
                     .collect();
                 for entry in &entries {
-                    hive.bus.publish("agent.created", json!({ "id": entry.info.id, "role": entry.info.role, "name": entry.info.name() }));
+                    hive.bus.publish("agent.created", json!({ "id": entry.info.id, "role": entry.info.role(), "name": entry.info.name() }));
                 }
                 Self::start_agents(hive, pools, entries.clone()).await?;
                 // Answered once every new agent runs and can take work; an agent that cannot
@@ -397,7 +399,7 @@ impl Handler<DeleteAgent> for LifecycleManager {
             let _ = reply.send(Err(LifecycleError::NotFound(id)));
             return;
         };
-        let pool = self.pools.by_role.lock().get(&entry.info.role).cloned();
+        let pool = self.pools.by_role.lock().get(entry.info.role()).cloned();
         let hive = self.hive.clone();
         // The orchestrator lets go of the agent first, so that its task is back in the queue
         // (committed) before the agent stops and before DELETE is answered.

@@ -327,7 +327,7 @@ impl Orchestrator {
                         queues.idle.iter().find(|a| {
                             self.agents
                                 .get(a)
-                                .is_some_and(|s| s.entry.info.capabilities.cover(required))
+                                .is_some_and(|s| s.entry.info.kind.capabilities.cover(required))
                         })
                     };
                     if let Some(agent) = agent {
@@ -887,7 +887,7 @@ impl Handler<AgentUp> for Orchestrator {
     fn handle(&mut self, up: AgentUp, ctx: &mut Context<Self>) {
         self.hive.kinds.orchestrator.handled();
         let _timer = self.hive.metrics.processing("orchestrator");
-        let (id, role) = (up.entry.info.id.clone(), up.entry.info.role.clone());
+        let (id, role) = (up.entry.info.id.clone(), up.entry.info.role().clone());
         tracing::debug!(agent = %id, role = %role, "agent up");
         self.agents.insert(AgentSlot {
             entry: up.entry,

@@ -19,7 +19,7 @@ use crate::domain::agent::AgentInfo;
 use crate::domain::names::Role;
 use crate::domain::task::{Priority, TaskRecord, TaskStatus};
 use backend::{with_conn, Pool};
-use models::{AgentRow, SupervisorEventRow, TaskEventRow, TaskRow};
+use models::{AgentRow, KindCache, SupervisorEventRow, TaskEventRow, TaskRow};
 use schema::{agents, supervisor_events, task_counts, task_events, tasks};
 
 pub use backend::{Conn, Database};
@@ -223,7 +223,10 @@ impl Store {
             };
             query.order(agents::id.asc()).load(c).await
         })?;
-        rows.into_iter().map(AgentRow::into_info).collect()
+        let mut kinds = KindCache::default();
+        rows.into_iter()
+            .map(|row| row.into_info(&mut kinds))
+            .collect()
     }
 
     /// One agent that was not deleted, wherever it runs: for a node asked about another's agent.
@@ -236,6 +239,7 @@ impl Store {
             .first(c)
             .await
             .optional())?;
-        row.map(AgentRow::into_info).transpose()
+        row.map(|row| row.into_info(&mut KindCache::default()))
+            .transpose()
     }
 }

@@ -4,7 +4,9 @@ use diesel::prelude::*;
 
 use super::schema::{agents, api_tokens, audit_log, supervisor_events, task_events, tasks};
 use super::StoreError;
-use crate::domain::agent::{AgentInfo, AgentStatus};
+use std::sync::Arc;
+
+use crate::domain::agent::{AgentInfo, AgentKind, AgentStatus};
 use crate::domain::names::Role;
 use crate::domain::task::{Priority, TaskRecord, TaskStatus};
 
@@ -180,10 +182,11 @@ impl AgentRow {
         Ok(Self {
             id: a.id.to_string(),
             name: a.name().into_owned(),
-            role: a.role.to_string(),
-            capabilities: serde_json::to_string(&a.capabilities)
+            role: a.kind.role.to_string(),
+            capabilities: serde_json::to_string(&a.kind.capabilities)
                 .map_err(|e| corrupt("capabilities", e))?,
-            executor: serde_json::to_string(&a.executor).map_err(|e| corrupt("executor", e))?,
+            executor: serde_json::to_string(&a.kind.executor)
+                .map_err(|e| corrupt("executor", e))?,
             status: AgentStatus::Idle.as_str().to_owned(),
             restarts: 0,
             created_at: a.created_at,
@@ -193,19 +196,46 @@ impl AgentRow {
         })
     }
 
-    pub fn into_info(self) -> Result<(AgentInfo, u64), StoreError> {
-        let role: Role = self.role.try_into().map_err(|e| corrupt("role", e))?;
+    /// The agent this row holds; `kinds` lets rows of one kind share it.
+    pub fn into_info(self, kinds: &mut KindCache) -> Result<(AgentInfo, u64), StoreError> {
+        let kind = kinds.kind(self.role, self.capabilities, self.executor)?;
         let info = AgentInfo {
-            name: AgentInfo::held_name(self.name, &role, &self.id),
-            role,
-            capabilities: serde_json::from_str(&self.capabilities)
-                .map_err(|e| corrupt("capabilities", e))?,
-            executor: serde_json::from_str(&self.executor).map_err(|e| corrupt("executor", e))?,
+            name: AgentInfo::held_name(self.name, &kind.role, &self.id),
+            kind,
             created_at: self.created_at,
             node: self.node.map(Into::into),
             id: self.id.into(),
         };
         Ok((info, self.restarts.max(0) as u64))
+    }
+}
+
+/// The kind of the last agent row read. The agents of one batch are stored one after another
+/// (their v7 ids sort by creation), so read back in id order they share one kind again, as
+/// they did when created, rather than each holding its own.
+#[derive(Default)]
+pub struct KindCache(Option<(String, String, String, Arc<AgentKind>)>);
+
+impl KindCache {
+    fn kind(
+        &mut self,
+        role: String,
+        capabilities: String,
+        executor: String,
+    ) -> Result<Arc<AgentKind>, StoreError> {
+        if let Some((r, c, e, kind)) = &self.0 {
+            if (r, c, e) == (&role, &capabilities, &executor) {
+                return Ok(kind.clone());
+            }
+        }
+        let kind = Arc::new(AgentKind {
+            role: Role::try_from(role.clone()).map_err(|e| corrupt("role", e))?,
+            capabilities: serde_json::from_str(&capabilities)
+                .map_err(|e| corrupt("capabilities", e))?,
+            executor: serde_json::from_str(&executor).map_err(|e| corrupt("executor", e))?,
+        });
+        self.0 = Some((role, capabilities, executor, kind.clone()));
+        Ok(kind)
     }
 }
 

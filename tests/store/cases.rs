@@ -1,7 +1,7 @@
 //! Each case takes a migrated, empty store; `main.rs` runs it on SQLite and on PostgreSQL.
 
 use futures::future::join_all;
-use hive::domain::agent::{AgentInfo, AgentStatus};
+use hive::domain::agent::{AgentInfo, AgentKind, AgentStatus};
 use hive::domain::task::{Priority, TaskStatus};
 use hive::domain::time::now_ms;
 use hive::store::manager::{Persist, Write};
@@ -214,11 +214,13 @@ pub async fn agents_keep_status_and_restarts_and_deleted_ones_are_not_started_ag
     let agent = |name: &str| AgentInfo {
         id: uuid::Uuid::now_v7().to_string().into(),
         name: Some(name.into()),
-        role: "worker".to_owned().try_into().unwrap(),
-        capabilities: vec!["gpu".to_owned().try_into().unwrap()]
-            .try_into()
-            .unwrap(),
-        executor: Default::default(),
+        kind: std::sync::Arc::new(AgentKind {
+            role: "worker".to_owned().try_into().unwrap(),
+            capabilities: vec!["gpu".to_owned().try_into().unwrap()]
+                .try_into()
+                .unwrap(),
+            executor: Default::default(),
+        }),
         created_at: now_ms(),
         node: None,
     };
@@ -258,6 +260,45 @@ pub async fn agents_keep_status_and_restarts_and_deleted_ones_are_not_started_ag
         format!("worker-{}", &elsewhere.id[elsewhere.id.len() - 8..])
     );
     assert_eq!(f.store.agent(&deleted.id).await.unwrap(), None);
+}
+
+pub async fn agents_of_one_kind_read_back_share_it(f: &Fixture) {
+    let kind = |role: &str| {
+        std::sync::Arc::new(AgentKind {
+            role: role.to_owned().try_into().unwrap(),
+            capabilities: Default::default(),
+            executor: Default::default(),
+        })
+    };
+    let (workers, critics) = (kind("worker"), kind("critic"));
+    // Ids in creation order: a batch of workers, one critic, another worker of the same kind.
+    let agents: Vec<AgentInfo> = [&workers, &workers, &workers, &critics, &workers]
+        .into_iter()
+        .map(|kind| AgentInfo {
+            id: uuid::Uuid::now_v7().to_string().into(),
+            name: None,
+            kind: kind.clone(),
+            created_at: now_ms(),
+            node: None,
+        })
+        .collect();
+    f.create_agents(agents.clone()).await;
+    f.flush().await;
+
+    let read: Vec<AgentInfo> = f
+        .store
+        .live_agents(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(info, _)| info)
+        .collect();
+    assert_eq!(read, agents);
+    // A restarted server holds one kind per run of rows, not one per agent.
+    let same = |a: usize, b: usize| std::sync::Arc::ptr_eq(&read[a].kind, &read[b].kind);
+    assert!(same(0, 1) && same(1, 2), "a batch shares its kind");
+    assert!(!same(2, 3) && !same(3, 4));
+    assert_eq!(read[4].kind, workers);
 }
 
 pub async fn a_task_is_held_by_one_node_and_a_lost_nodes_tasks_move_once(f: &Fixture) {

@@ -45,6 +45,7 @@ on_both_backends!(
     lists_filter_by_status_role_priority_and_time_and_page_stably,
     unfinished_tasks_are_the_queued_and_running_ones_oldest_first,
     agents_keep_status_and_restarts_and_deleted_ones_are_not_started_again,
+    agents_of_one_kind_read_back_share_it,
     a_task_is_held_by_one_node_and_a_lost_nodes_tasks_move_once,
     supervision_decisions_are_kept_in_order_and_filter_by_supervisor,
     concurrent_creates_share_commits_and_every_one_is_readable_once_answered,
