@@ -273,9 +273,9 @@ async fn idle_remote_children(n: usize) -> f64 {
     let sup = pool(hive_actors::discard_events());
     let (tx, mut starts) = mpsc::unbounded_channel::<Instant>();
     let before = LIVE_BYTES.load(Ordering::Relaxed);
-    let spec = ChildSpec::new("w", move |_ctx: ChildContext| {
+    let spec = ChildSpec::new("w", move |ctx: ChildContext| {
         let started = Some(tx.clone());
-        StartedChild::on_arbiter(&handle, MAILBOX, move || Worker { started }).1
+        StartedChild::on_arbiter(&handle, MAILBOX, &ctx.exit, move || Worker { started }).1
     })
     .policy(immediate());
     for i in 0..n {

@@ -40,23 +40,11 @@ pub struct StartedChild {
     pub(crate) stop: Box<dyn Fn()>,
 }
 
-/// What a supervisor polls for one child: the actor's own future, or for a child on another
-/// arbiter the supervisor's end of its link. The link is one pointer and needs no box of its
-/// own; either way the enum is two words, the size of the boxed future alone.
+/// How a supervisor follows one child: it polls the actor's own future, or for a child on
+/// another arbiter it has the link report the child's end to its queue of ends.
 pub(crate) enum ChildFuture {
     Local(Pin<Box<dyn Future<Output = ()>>>),
-    Remote(remote::SupervisorEnd),
-}
-
-impl Future for ChildFuture {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
-        match self.get_mut() {
-            ChildFuture::Local(future) => future.as_mut().poll(cx),
-            ChildFuture::Remote(end) => Pin::new(end).poll(cx),
-        }
-    }
+    Remote(remote::Watch),
 }
 
 impl StartedChild {
@@ -76,12 +64,14 @@ impl StartedChild {
     }
 
     /// Like [`StartedChild::new`], but the actor runs on `arbiter` (another thread) while its
-    /// supervisor stays where it is. Its end, panic included, is carried back and re-raised in
-    /// the returned future, so the supervisor classifies it as for a local child; dropping that
-    /// future (a kill) drops the actor on its arbiter.
+    /// supervisor stays where it is. Its end, panic included, is classified on its arbiter with
+    /// `exit` (the slot of its [`ChildContext`]) and carried back to the supervisor; a kill,
+    /// through `exit` or by the supervisor letting go of the child, drops the actor on its
+    /// arbiter.
     pub fn on_arbiter<A, F>(
         arbiter: &ArbiterHandle,
         capacity: usize,
+        exit: &ExitSlot,
         make: F,
     ) -> (Addr<A>, StartedChild)
     where
@@ -90,7 +80,7 @@ impl StartedChild {
     {
         let (tx, rx) = channel::channel::<A>(capacity);
         let addr = Addr::new(tx);
-        let (child_end, supervisor_end) = remote::link();
+        let (child_end, supervisor_end) = remote::link(exit.clone());
         // The closure is sent; the actor and its context are built on the arbiter's own thread.
         let spawned = arbiter.spawn_fn(move || {
             let mut ctx = Context::<A>::with_receiver(rx);
@@ -99,13 +89,21 @@ impl StartedChild {
             remote::host_here(child_end, ctx.into_future(make()));
         });
         let future = if spawned {
-            ChildFuture::Remote(supervisor_end)
+            ChildFuture::Remote(supervisor_end.watch())
         } else {
             ChildFuture::Local(Box::pin(async {
                 panic!("the arbiter for this child is not running")
             }))
         };
-        let stop = shutdown_by(&addr);
+        let weak = addr.downgrade();
+        // The supervisor holds this closure as long as it holds the running child, so the
+        // closure owns the supervisor's end of the link: letting go of the child kills it.
+        let stop: Box<dyn Fn()> = Box::new(move || {
+            let _held = &supervisor_end;
+            if let Some(addr) = weak.upgrade() {
+                addr.do_send(Shutdown);
+            }
+        });
         (addr, StartedChild { future, stop })
     }
 }
@@ -138,9 +136,22 @@ where
 impl StartedChild {
     /// Run a child that has no supervisor (the root of a tree) and answer how it ended.
     pub async fn run_unsupervised(self, exit: ExitSlot) -> ExitReason {
-        match AssertUnwindSafe(self.future).catch_unwind().await {
-            Err(payload) => ExitReason::from_panic(payload),
-            Ok(()) => exit.take().unwrap_or(ExitReason::Normal),
+        match self.future {
+            ChildFuture::Local(future) => match AssertUnwindSafe(future).catch_unwind().await {
+                Err(payload) => ExitReason::from_panic(payload),
+                Ok(()) => exit.take().unwrap_or(ExitReason::Normal),
+            },
+            ChildFuture::Remote(watch) => {
+                let ends = remote::EndQueue::default();
+                watch.report_to(&ends, 0);
+                // Held while the child runs: dropping it would kill the child.
+                let _stop = self.stop;
+                std::future::poll_fn(|cx| match ends.take(cx).pop() {
+                    Some((_, reason)) => std::task::Poll::Ready(reason),
+                    None => std::task::Poll::Pending,
+                })
+                .await
+            }
         }
     }
 

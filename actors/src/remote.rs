@@ -8,16 +8,18 @@
 //! the supervisor and a kill out to the child, so waking costs no allocation of its own.
 //!
 //! The one shared allocation per child carries:
-//! - the child's end (normal, or the payload of its panic) back to the supervisor;
-//! - a kill (the supervisor dropping its end) out to the child, which the host sees and answers
-//!   by dropping the actor on its own thread;
+//! - the child's end back to its supervisor: the reason, worked out on the child's thread
+//!   (where its panic and its exit slot are), and the link itself pushed into the supervisor's
+//!   [`EndQueue`]. The supervisor keeps no future per remote child: it drains the queue;
+//! - a kill (the supervisor dropping its end, or a kill in the child's exit slot) out to the
+//!   child, which the host sees and answers by dropping the actor on its own thread;
 //! - the child's place in the host's run queue, so that a wake from any thread reaches it.
 
 use std::any::Any;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::Future;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
@@ -25,6 +27,7 @@ use std::task::{Context, Poll, Waker};
 
 use futures::task::{waker_ref, ArcWake};
 
+use crate::exit::{ExitReason, ExitSlot};
 use crate::sync::Mutex;
 
 /// Children a host polls before it lets the other tasks of its arbiter run.
@@ -37,19 +40,19 @@ const NO_SLOT: u32 = u32::MAX;
 // slot and the queued flag as atomics beside the lock made it 80): every idle child on another
 // arbiter carries one.
 struct State {
-    /// The payload of the child's panic, until the supervisor's end takes it; boxed again so
-    /// that the field is one pointer (only a panic pays for the second box).
-    panic: Option<Box<Box<dyn Any + Send>>>,
-    /// The task that watches the child, woken by its end.
-    supervisor: Option<Waker>,
+    /// How the child ended, from its end until its supervisor takes it; boxed, so that the
+    /// field is one pointer.
+    reason: Option<Box<ExitReason>>,
+    /// The supervisor's queue of ended children, once it watches this one.
+    supervisor: Option<Arc<RunQueue>>,
+    /// The incarnation the supervisor reported the child as (see [`Watch::report_to`]).
+    incarnation: u64,
     /// The run queue of the host the child was added to.
     queue: Option<Arc<RunQueue>>,
     /// The child's index in its host's table; only the host's thread reads or writes it.
     slot: u32,
     /// The child's end is gone: it finished, or was dropped unfinished (its arbiter stopped).
     ended: bool,
-    /// It finished by returning: a normal end.
-    returned: bool,
     /// The supervisor's end is gone: the child must stop.
     killed: bool,
     /// In its host's run queue, or about to be: a second wake need not queue it again.
@@ -59,12 +62,12 @@ struct State {
 impl Default for State {
     fn default() -> Self {
         Self {
-            panic: None,
+            reason: None,
             supervisor: None,
+            incarnation: 0,
             queue: None,
             slot: NO_SLOT,
             ended: false,
-            returned: false,
             killed: false,
             queued: false,
         }
@@ -99,52 +102,79 @@ fn register(slot: &mut Option<Waker>, cx: &Context<'_>) {
     }
 }
 
-/// A new link: the child's end goes to the host on the child's arbiter, the supervisor's end
-/// is the future the supervisor polls.
-pub fn link() -> (ChildEnd, SupervisorEnd) {
+/// A new link for a child whose exit slot is `exit`: the child's end goes to the host on the
+/// child's arbiter, the supervisor's end kills the child when dropped.
+pub fn link(exit: ExitSlot) -> (ChildEnd, SupervisorEnd) {
     let link = Arc::new(Link {
         state: Mutex::new(State::default()),
     });
-    (ChildEnd(link.clone()), SupervisorEnd(link))
+    (
+        ChildEnd {
+            link: link.clone(),
+            exit,
+        },
+        SupervisorEnd(link),
+    )
 }
 
-/// The child's side of a [`link`].
-pub struct ChildEnd(Arc<Link>);
+/// The child's side of a [`link`], with the child's exit slot.
+pub struct ChildEnd {
+    link: Arc<Link>,
+    exit: ExitSlot,
+}
 
 impl ChildEnd {
-    /// The child ended: by returning, or with the payload of its panic.
+    /// Whether the child was killed, by its supervisor's end or through its exit slot; if not,
+    /// a kill through the slot wakes `cx`.
+    fn killed(&self, cx: &Context<'_>) -> bool {
+        self.link.state.lock().killed || self.exit.poll_killed(cx)
+    }
+
+    /// The child finished: by returning, or with the payload of its panic.
     fn finish(&self, panic: Option<Box<dyn Any + Send>>) {
-        let waker = {
-            let mut state = self.0.state.lock();
-            state.returned = panic.is_none();
-            state.panic = panic.map(Box::new);
-            state.ended = true;
-            state.supervisor.take()
+        let reason = match panic {
+            Some(payload) => ExitReason::from_panic(payload),
+            None => self.exit.take().unwrap_or(ExitReason::Normal),
         };
-        if let Some(waker) = waker {
-            waker.wake();
+        self.end(reason);
+    }
+
+    /// Record the child's end, once, and queue the link for its supervisor if it watches.
+    fn end(&self, reason: ExitReason) {
+        let supervisor = {
+            let mut state = self.link.state.lock();
+            // Out of its host for good: a later wake must not keep the link in a queue that
+            // nobody drains any more.
+            state.queue = None;
+            if std::mem::replace(&mut state.ended, true) {
+                return;
+            }
+            state.reason = Some(Box::new(reason));
+            state.supervisor.clone()
+        };
+        if let Some(supervisor) = supervisor {
+            supervisor.push(self.link.clone());
         }
     }
 }
 
 impl Drop for ChildEnd {
-    /// Dropped unfinished (its host, or its arbiter, stopped): the supervisor learns that the
-    /// child is gone.
+    /// Dropped unfinished (killed, or its host or arbiter stopped): the supervisor learns that
+    /// the child is gone, and why.
     fn drop(&mut self) {
-        let waker = {
-            let mut state = self.0.state.lock();
-            // Out of its host for good: a later wake must not keep the link in a queue that
-            // nobody drains any more.
-            state.queue = None;
+        let killed = {
+            let state = self.link.state.lock();
             if state.ended {
                 return;
             }
-            state.ended = true;
-            state.supervisor.take()
+            state.killed
         };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        let reason = match self.exit.take() {
+            Some(ExitReason::Killed) => ExitReason::Killed,
+            _ if killed => ExitReason::Killed,
+            _ => ExitReason::Panic("the arbiter of this child stopped".into()),
+        };
+        self.end(reason);
     }
 }
 
@@ -163,7 +193,7 @@ trait Hosted {
 
 impl<F: Future<Output = ()> + Unpin> Hosted for Linked<F> {
     fn poll_child(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.end.0.state.lock().killed {
+        if self.end.killed(cx) {
             self.future = None;
             return Poll::Ready(());
         }
@@ -182,7 +212,8 @@ impl<F: Future<Output = ()> + Unpin> Hosted for Linked<F> {
     }
 }
 
-/// Links woken since their host last looked, and the host's own task.
+/// Links queued for the task that drains them, and that task: children woken since their host
+/// last looked, or children ended since their supervisor last looked.
 #[derive(Default)]
 pub struct RunQueue {
     inner: Mutex<Woken>,
@@ -239,7 +270,7 @@ impl Host {
     where
         F: Future<Output = ()> + Unpin + 'static,
     {
-        let link = end.0.clone();
+        let link = end.link.clone();
         let child: Pin<Box<dyn Hosted>> = Box::pin(Linked {
             future: Some(future),
             end,
@@ -336,28 +367,13 @@ impl Host {
     }
 }
 
-/// The supervisor's side of a [`link`]: ends when the child does, re-raising its panic; dropped
-/// early, it kills the child.
+/// The supervisor's side of a [`link`]: dropped, it kills the child.
 pub struct SupervisorEnd(Arc<Link>);
 
-impl Future for SupervisorEnd {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut state = self.0.state.lock();
-        if !state.ended {
-            register(&mut state.supervisor, cx);
-            return Poll::Pending;
-        }
-        if let Some(payload) = state.panic.take() {
-            drop(state);
-            resume_unwind(*payload)
-        }
-        if state.returned {
-            return Poll::Ready(());
-        }
-        drop(state);
-        panic!("the arbiter of this child stopped")
+impl SupervisorEnd {
+    /// A handle through which the supervisor learns of the child's end, without owning it.
+    pub fn watch(&self) -> Watch {
+        Watch(self.0.clone())
     }
 }
 
@@ -366,6 +382,48 @@ impl Drop for SupervisorEnd {
         self.0.state.lock().killed = true;
         // Wakes the child in its host, which sees the kill and drops it.
         ArcWake::wake_by_ref(&self.0);
+    }
+}
+
+/// What a supervisor holds to learn of a remote child's end; dropping it kills nothing.
+pub struct Watch(Arc<Link>);
+
+impl Watch {
+    /// Report the child's end to `ends` as `incarnation`: at once if it has already ended,
+    /// otherwise when it does. Exactly once either way, since both sides decide under the
+    /// link's lock.
+    pub fn report_to(self, ends: &EndQueue, incarnation: u64) {
+        let ended = {
+            let mut state = self.0.state.lock();
+            state.supervisor = Some(ends.0.clone());
+            state.incarnation = incarnation;
+            state.ended
+        };
+        if ended {
+            ends.0.push(self.0);
+        }
+    }
+}
+
+/// Where a supervisor's children on other arbiters report their ends: one queue for all of
+/// them, in place of a future per child.
+#[derive(Clone, Default)]
+pub struct EndQueue(Arc<RunQueue>);
+
+impl EndQueue {
+    /// The children ended since the last call, as the incarnation each was reported as and how
+    /// it ended; when there are none, `cx` is woken by the next end.
+    pub fn take(&self, cx: &Context<'_>) -> Vec<(u64, ExitReason)> {
+        self.0
+            .take(cx)
+            .into_iter()
+            .map(|link| {
+                let mut state = link.state.lock();
+                // Set before the link is queued; a link is queued once.
+                let reason = state.reason.take().map_or(ExitReason::Killed, |r| *r);
+                (state.incarnation, reason)
+            })
+            .collect()
     }
 }
 

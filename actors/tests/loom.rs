@@ -111,7 +111,7 @@ fn a_kill_is_never_lost_between_polls() {
 fn a_wake_from_another_thread_always_reaches_the_host() {
     loom::model(|| {
         let host = hive_actors::remote::Host::default();
-        let (child, _supervisor) = hive_actors::remote::link();
+        let (child, _supervisor) = hive_actors::remote::link(hive_actors::ExitSlot::default());
         let signal = Arc::new(Signal::default());
         host.add(child, Waiting(signal.clone()));
         let (flag, waker) = Flag::waker();
@@ -132,7 +132,7 @@ fn a_wake_from_another_thread_always_reaches_the_host() {
 fn a_remote_kill_is_never_lost_between_polls() {
     loom::model(|| {
         let host = hive_actors::remote::Host::default();
-        let (child, supervisor) = hive_actors::remote::link();
+        let (child, supervisor) = hive_actors::remote::link(hive_actors::ExitSlot::default());
         host.add(child, std::future::pending::<()>());
         let (flag, waker) = Flag::waker();
         let mut cx = std::task::Context::from_waker(&waker);
@@ -145,14 +145,36 @@ fn a_remote_kill_is_never_lost_between_polls() {
     });
 }
 
-/// A child on another arbiter ends while its supervisor polls the link: either the poll sees
-/// the end, or the end wakes the waker the poll left, so an exit is never lost.
+/// A kill through a remote child's exit slot (a shutdown timeout) from another thread while its
+/// host polls: either that poll sees the kill, or the kill wakes the child in its host.
 #[test]
-fn a_remote_end_is_never_lost_between_polls() {
+fn a_kill_through_the_exit_slot_reaches_a_remote_child() {
     loom::model(|| {
-        let (child, mut supervisor) = hive_actors::remote::link();
+        let host = hive_actors::remote::Host::default();
+        let slot = hive_actors::ExitSlot::default();
+        let (child, _supervisor) = hive_actors::remote::link(slot.clone());
+        host.add(child, std::future::pending::<()>());
         let (flag, waker) = Flag::waker();
         let mut cx = std::task::Context::from_waker(&waker);
+        let _ = host.poll_children(&mut cx);
+        flag.lower();
+        let killer = thread::spawn(move || slot.kill());
+        let _ = host.poll_children(&mut cx);
+        killer.join().unwrap();
+        ended_or_host_woken(&host, &mut cx, &flag, "the kill");
+    });
+}
+
+/// A child on another arbiter ends while its supervisor starts to watch it: whichever comes
+/// first, the end is queued for the supervisor exactly once and wakes it.
+#[test]
+fn a_remote_end_is_reported_once_whether_it_comes_before_or_after_the_watch() {
+    loom::model(|| {
+        let (child, supervisor) = hive_actors::remote::link(hive_actors::ExitSlot::default());
+        let ends = hive_actors::remote::EndQueue::default();
+        let (flag, waker) = Flag::waker();
+        let cx = std::task::Context::from_waker(&waker);
+        assert!(ends.take(&cx).is_empty());
         let runner = thread::spawn(move || {
             let host = hive_actors::remote::Host::default();
             host.add(child, std::future::ready(()));
@@ -160,13 +182,16 @@ fn a_remote_end_is_never_lost_between_polls() {
                 host.poll_children(&mut std::task::Context::from_waker(std::task::Waker::noop()));
             assert_eq!(host.len(), 0);
         });
-        let seen = std::pin::Pin::new(&mut supervisor).poll(&mut cx).is_ready();
+        supervisor.watch().report_to(&ends, 7);
         runner.join().unwrap();
-        let woken = flag.raised();
-        assert!(seen || woken, "the end was neither seen nor signalled");
-        if !seen {
-            assert!(std::pin::Pin::new(&mut supervisor).poll(&mut cx).is_ready());
-        }
+        assert!(flag.raised(), "the end woke the supervisor");
+        assert_eq!(
+            ends.take(&cx),
+            [(7, hive_actors::ExitReason::Normal)],
+            "the end, once"
+        );
+        assert!(ends.take(&cx).is_empty(), "and only once");
+        drop(supervisor);
     });
 }
 

@@ -118,12 +118,14 @@ impl Harness {
         let arbiter = arbiter.clone();
         ChildSpec::new(name.clone(), move |ctx: ChildContext| {
             let (log, worker_name) = (log.clone(), name.clone());
-            let (addr, started) = StartedChild::on_arbiter(&arbiter, 8, move || Worker {
-                name: worker_name,
-                exit: ctx.exit,
-                log,
-                panic_on_start: false,
-            });
+            let exit = ctx.exit.clone();
+            let (addr, started) =
+                StartedChild::on_arbiter(&arbiter, 8, &ctx.exit, move || Worker {
+                    name: worker_name,
+                    exit,
+                    log,
+                    panic_on_start: false,
+                });
             addrs.lock().insert(name.clone(), addr);
             started
         })
@@ -459,9 +461,9 @@ async fn a_killed_child_on_another_arbiter_is_dropped_there_and_its_siblings_run
     };
     let (drops, mut dropped) = mpsc::unbounded_channel();
     let handle = arbiter.handle();
-    let stubborn = ChildSpec::new("stubborn", move |_ctx: ChildContext| {
+    let stubborn = ChildSpec::new("stubborn", move |ctx: ChildContext| {
         let drops = drops.clone();
-        StartedChild::on_arbiter(&handle, 4, move || DroppedOn(drops)).1
+        StartedChild::on_arbiter(&handle, 4, &ctx.exit, move || DroppedOn(drops)).1
     })
     .shutdown(ShutdownPolicy::BrutalKill);
     let sibling = h.remote_worker("sibling", &arbiter.handle());
@@ -484,6 +486,54 @@ async fn a_killed_child_on_another_arbiter_is_dropped_there_and_its_siblings_run
     assert_eq!(
         exit_reason(&h.until(exited("sibling")).await),
         ExitReason::Error("told to fail".into())
+    );
+    arbiter.stop();
+}
+
+/// A child on another arbiter that stops when asked ends with `Shutdown`; one that ignores the
+/// request is killed once its timeout passes, the kill carried to its arbiter through its exit
+/// slot.
+#[actix_rt::test]
+async fn a_child_on_another_arbiter_stops_when_asked_or_is_killed_after_its_timeout() {
+    let mut h = Harness::new();
+    let arbiter = actix_rt::Arbiter::new();
+    let (drops, mut dropped) = mpsc::unbounded_channel();
+    let handle = arbiter.handle();
+    let stubborn = ChildSpec::new("stubborn", move |ctx: ChildContext| {
+        let drops = drops.clone();
+        StartedChild::on_arbiter(&handle, 4, &ctx.exit, move || DroppedOn(drops)).1
+    })
+    .shutdown(ShutdownPolicy::Timeout(Duration::from_secs(3)));
+    let polite = h.remote_worker("polite", &arbiter.handle());
+    let sup = h.start(h.spec("sup", 1), vec![stubborn, polite]).await;
+
+    sup.send(TerminateChild("polite".into()))
+        .await
+        .expect("alive")
+        .expect("exists");
+    assert_eq!(
+        exit_reason(&h.until(exited("polite")).await),
+        ExitReason::Shutdown
+    );
+    // Paused only now: a paused clock jumps ahead whenever this thread idles, and it idles
+    // while the polite child stops on its own thread.
+    tokio::time::pause();
+    let t0 = tokio::time::Instant::now();
+    sup.send(TerminateChild("stubborn".into()))
+        .await
+        .expect("alive")
+        .expect("exists");
+    assert!(
+        t0.elapsed() >= Duration::from_secs(3),
+        "waited for the timeout"
+    );
+    assert_eq!(
+        exit_reason(&h.until(exited("stubborn")).await),
+        ExitReason::Killed
+    );
+    assert!(
+        dropped.recv().await.is_some(),
+        "the killed actor was dropped"
     );
     arbiter.stop();
 }

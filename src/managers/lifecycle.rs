@@ -91,10 +91,10 @@ fn agent_spec(hive: &Hive) -> ChildSpec {
         let Some(entry) = hive.agents.get(&ctx.id) else {
             return StartedChild::failed(ctx.exit, format!("agent {} is not registered", ctx.id));
         };
-        let (hive2, capacity) = (hive.clone(), hive.config.mailbox.agent);
-        let make = move || Agent::new(hive2, entry, ctx.exit);
+        let (hive2, capacity, exit) = (hive.clone(), hive.config.mailbox.agent, ctx.exit.clone());
+        let make = move || Agent::new(hive2, entry, exit);
         match hive.arbiter_for(&ctx.id) {
-            Some(arbiter) => StartedChild::on_arbiter(arbiter, capacity, make).1,
+            Some(arbiter) => StartedChild::on_arbiter(arbiter, capacity, &ctx.exit, make).1,
             None => StartedChild::new(make(), capacity).1,
         }
     })

@@ -117,10 +117,10 @@ pub fn root(hive: &Hive, database: Database) -> Supervisor {
     };
     let performance = {
         let hive = hive.clone();
-        ChildSpec::new("performance", move |_: ChildContext| {
+        ChildSpec::new("performance", move |ctx: ChildContext| {
             let h = hive.clone();
             let (addr, started) =
-                StartedChild::on_arbiter(&hive.monitor_arbiter, m.control, move || {
+                StartedChild::on_arbiter(&hive.monitor_arbiter, m.control, &ctx.exit, move || {
                     PerformanceManager::new(h)
                 });
             hive.slots.performance.set(addr);
