@@ -451,7 +451,9 @@ impl Supervisor {
             return Err(SupervisorError::SequenceExhausted);
         }
         self.next_seq += 1;
-        self.by_id.insert(&spec.id, seq);
+        let children = &self.children;
+        self.by_id
+            .insert(&spec.id, seq, |seq| children.get(&seq).map(|c| &*c.spec.id));
         self.view.write().child_counts.add(ChildStatus::Stopped);
         self.children.insert(
             seq,

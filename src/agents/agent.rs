@@ -12,13 +12,14 @@ use super::executor::{self, Outcome};
 use super::registry::AgentEntry;
 use crate::context::Hive;
 use crate::domain::agent::AgentStatus;
+use crate::domain::task::TaskId;
 use crate::managers::orchestrator::{AgentUp, TaskFinished};
 
 /// Run one attempt of a task.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Run {
-    pub task_id: Arc<str>,
+    pub task_id: TaskId,
     pub attempt: u32,
     pub input: Arc<Value>,
 }
@@ -27,7 +28,7 @@ pub struct Run {
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Cancel {
-    pub task_id: Arc<str>,
+    pub task_id: TaskId,
     pub attempt: u32,
 }
 
@@ -38,7 +39,7 @@ pub struct Cancel {
 pub struct Restart;
 
 struct Current {
-    task_id: Arc<str>,
+    task_id: TaskId,
     attempt: u32,
     handle: SpawnHandle,
 }
@@ -70,7 +71,7 @@ impl Agent {
 
     fn report(
         &self,
-        task_id: Arc<str>,
+        task_id: TaskId,
         attempt: u32,
         outcome: Outcome,
         elapsed: std::time::Duration,

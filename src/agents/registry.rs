@@ -9,11 +9,12 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::domain::agent::{AgentInfo, AgentStatus};
 use crate::domain::names::Role;
+use crate::domain::task::TaskId;
 
 #[derive(Debug, Clone)]
 pub struct AgentState {
     pub status: AgentStatus,
-    pub current_task: Option<Arc<str>>,
+    pub current_task: Option<TaskId>,
     /// 32 bits keep the entry in a smaller allocation class; a restart loop four billion deep
     /// saturates instead of wrapping.
     pub restarts: u32,
@@ -25,7 +26,7 @@ pub struct AgentState {
 }
 
 impl AgentState {
-    fn set(&mut self, status: AgentStatus, current_task: Option<Arc<str>>) {
+    fn set(&mut self, status: AgentStatus, current_task: Option<TaskId>) {
         // A stopped agent stays stopped, whatever a late message of its last life says.
         if self.status != AgentStatus::Stopped {
             self.status = status;
@@ -92,7 +93,7 @@ impl AgentEntry {
         self.state.lock().clone()
     }
 
-    pub fn set_status(&self, status: AgentStatus, current_task: Option<Arc<str>>) {
+    pub fn set_status(&self, status: AgentStatus, current_task: Option<TaskId>) {
         self.state.lock().set(status, current_task);
     }
 

@@ -5,6 +5,11 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::agent::Capabilities;
+
+/// A task's id as the orchestrator and the agents pass it around: shared, and one pointer
+/// (`ArcStr` keeps the length in the shared cell), since the orchestrator's slot of every agent
+/// holds one.
+pub type TaskId = arcstr::ArcStr;
 use super::names::Role;
 
 #[derive(

@@ -11,6 +11,7 @@ use hashbrown::HashTable;
 use crate::agents::agent::Agent;
 use crate::agents::registry::AgentEntry;
 use crate::domain::names::Role;
+use crate::domain::task::TaskId;
 
 pub struct AgentSlot {
     /// Its id, role and capabilities, read from the registry's entry rather than copied.
@@ -21,7 +22,7 @@ pub struct AgentSlot {
     /// per task, one restart per incarnation (and the kind's bound in its probe).
     pub addr: WeakAddr<Agent>,
     /// The task it is running.
-    pub task: Option<Arc<str>>,
+    pub task: Option<TaskId>,
 }
 
 impl AgentSlot {
@@ -108,8 +109,18 @@ mod tests {
         AgentSlot {
             entry: registry.insert(info, 0, None),
             addr: Addr::new(tx).downgrade(),
-            task: task.map(Arc::from),
+            task: task.map(TaskId::from),
         }
+    }
+
+    /// Three pointers a slot: the table keeps one per agent, and more than as many again in
+    /// free slots.
+    #[test]
+    fn a_slot_is_three_pointers() {
+        assert_eq!(
+            std::mem::size_of::<AgentSlot>(),
+            3 * std::mem::size_of::<usize>()
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::agents::registry::AgentEntry;
 use crate::context::Hive;
 use crate::domain::agent::{AgentId, AgentStatus};
 use crate::domain::names::Role;
+use crate::domain::task::TaskId;
 use crate::domain::task::{bounded_result, NewTask, Priority, TaskRecord, TaskStatus};
 use crate::domain::time::now_ms;
 use crate::managers::agent_slots::{AgentSlot, AgentSlots};
@@ -153,7 +154,7 @@ pub struct AgentDown {
 #[rtype(result = "()")]
 pub struct TaskFinished {
     pub agent_id: AgentId,
-    pub task_id: Arc<str>,
+    pub task_id: TaskId,
     pub attempt: u32,
     pub outcome: Outcome,
     pub elapsed: Duration,
@@ -196,13 +197,13 @@ struct Active {
 
 #[derive(Default)]
 struct RoleQueues {
-    by_priority: [VecDeque<Arc<str>>; 4],
+    by_priority: [VecDeque<TaskId>; 4],
     idle: BTreeSet<AgentId>,
 }
 
 pub struct Orchestrator {
     hive: Hive,
-    tasks: HashMap<Arc<str>, Active>,
+    tasks: HashMap<TaskId, Active>,
     roles: HashMap<Role, RoleQueues>,
     agents: AgentSlots,
     draining: Option<Vec<oneshot::Sender<()>>>,
@@ -261,7 +262,7 @@ impl Orchestrator {
     }
 
     /// Put a task at the back (or, when handed back, the front) of its queue and dispatch.
-    fn enqueue(&mut self, id: Arc<str>, front: bool, ctx: &mut Context<Self>) {
+    fn enqueue(&mut self, id: TaskId, front: bool, ctx: &mut Context<Self>) {
         let Some(active) = self.tasks.get_mut(&id) else {
             return;
         };
@@ -280,7 +281,7 @@ impl Orchestrator {
 
     fn admit(&mut self, record: TaskRecord, ctx: &mut Context<Self>) {
         tracing::debug!(task = %record.id, role = %record.role, "queued");
-        let id: Arc<str> = record.id.as_str().into();
+        let id: TaskId = record.id.as_str().into();
         let input = Arc::new(record.input.clone());
         self.tasks.insert(
             id.clone(),
@@ -357,7 +358,7 @@ impl Orchestrator {
         }
     }
 
-    fn start_attempt(&mut self, id: Arc<str>, agent_id: AgentId, ctx: &mut Context<Self>) {
+    fn start_attempt(&mut self, id: TaskId, agent_id: AgentId, ctx: &mut Context<Self>) {
         let Some(agent) = self.agents.get_mut(&agent_id) else {
             return;
         };
@@ -436,7 +437,7 @@ impl Orchestrator {
     /// Free the agent of a running task, cancel its timer, and answer the task's record.
     fn stop_running(
         &mut self,
-        id: &Arc<str>,
+        id: &TaskId,
         ctx: &mut Context<Self>,
         tell_agent: bool,
     ) -> Option<AgentId> {
@@ -480,7 +481,7 @@ impl Orchestrator {
 
     fn finish(
         &mut self,
-        id: &Arc<str>,
+        id: &TaskId,
         status: TaskStatus,
         result: Option<Value>,
     ) -> Option<TaskRecord> {
@@ -514,7 +515,7 @@ impl Orchestrator {
 
     fn fail_attempt(
         &mut self,
-        id: Arc<str>,
+        id: TaskId,
         error: String,
         failure: Failure,
         retryable: bool,
@@ -552,7 +553,7 @@ impl Orchestrator {
         });
     }
 
-    fn on_timeout(&mut self, id: Arc<str>, attempt: u32, ctx: &mut Context<Self>) {
+    fn on_timeout(&mut self, id: TaskId, attempt: u32, ctx: &mut Context<Self>) {
         let running = self.tasks.get(&id).is_some_and(|a| {
             a.record.attempts == attempt && matches!(a.state, State::Running { .. })
         });
@@ -597,7 +598,7 @@ impl Orchestrator {
 
     /// An attempt that ended through no fault of the task (its agent was deleted, the server is
     /// draining) is not counted: the task is queued again as it was before that attempt.
-    fn hand_back(&mut self, id: &Arc<str>) -> bool {
+    fn hand_back(&mut self, id: &TaskId) -> bool {
         let Some(active) = self.tasks.get_mut(id) else {
             return false;
         };
@@ -663,7 +664,7 @@ impl Orchestrator {
         if waiters.is_empty() {
             return;
         }
-        let running: Vec<Arc<str>> = self
+        let running: Vec<TaskId> = self
             .tasks
             .iter()
             .filter(|(_, a)| matches!(a.state, State::Running { .. }))
@@ -965,7 +966,7 @@ impl Handler<Release> for Orchestrator {
             let Some(queues) = self.roles.get_mut(&role) else {
                 continue;
             };
-            let ids: Vec<(Priority, Arc<str>)> = Priority::BY_URGENCY
+            let ids: Vec<(Priority, TaskId)> = Priority::BY_URGENCY
                 .into_iter()
                 .flat_map(|p| {
                     std::mem::take(&mut queues.by_priority[p.index()])

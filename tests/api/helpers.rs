@@ -227,7 +227,11 @@ impl TestApp {
         let db = self.data_dir().join("hive.db");
         let mut holder = diesel::SqliteConnection::establish(db.to_str().expect("a UTF-8 path"))
             .expect("opened");
-        holder.batch_execute("BEGIN EXCLUSIVE").expect("locked");
+        // The server may be committing at this moment: wait for its lock as its own
+        // connections do, rather than fail at once.
+        holder
+            .batch_execute("PRAGMA busy_timeout = 5000; BEGIN EXCLUSIVE")
+            .expect("locked");
         holder
     }
 
