@@ -1,10 +1,9 @@
 //! A supervisor's index from child id to start sequence number.
 //!
-//! The ids themselves live in the children's specs; the index keeps only each child's sequence
-//! number (8 bytes a slot, where a map keyed by a copy of the id would keep 32 bytes and a second
-//! copy of every id). A lookup, and a resize that rehashes, read each id through the caller's
-//! `id_of`; a resize is rare (the table doubles), and a lookup compares ids only for slots
-//! whose 7 hash bits already matched.
+//! The ids themselves live in the children's specs; the index keeps only each id's hash and the
+//! child's sequence number (16 bytes a slot, where a map keyed by a copy of the id would keep 32
+//! bytes and a second copy of every id). The stored hash is what a resize rehashes by, so growing
+//! never has to look the children up.
 
 use std::hash::{BuildHasher, RandomState};
 
@@ -12,7 +11,7 @@ use hashbrown::HashTable;
 
 #[derive(Default)]
 pub(crate) struct ChildIndex {
-    table: HashTable<u64>,
+    table: HashTable<(u64, u64)>,
     hasher: RandomState,
 }
 
@@ -22,26 +21,24 @@ impl ChildIndex {
     }
 
     /// The sequence number of the child named `id`; `id_of` names the child of a sequence
-    /// number.
+    /// number, to tell apart ids whose hashes collide.
     pub fn get<'a>(&self, id: &str, id_of: impl Fn(u64) -> Option<&'a str>) -> Option<u64> {
+        let hash = self.hash(id);
         self.table
-            .find(self.hash(id), |&seq| id_of(seq) == Some(id))
-            .copied()
+            .find(hash, |&(h, seq)| h == hash && id_of(seq) == Some(id))
+            .map(|&(_, seq)| seq)
     }
 
-    /// Index `seq` under `id`, which the caller has checked is not indexed yet; `id_of` names
-    /// every child indexed so far.
-    pub fn insert<'a>(&mut self, id: &str, seq: u64, id_of: impl Fn(u64) -> Option<&'a str>) {
+    /// Index `seq` under `id`, which the caller has checked is not indexed yet.
+    pub fn insert(&mut self, id: &str, seq: u64) {
         let hash = self.hash(id);
-        let hasher = &self.hasher;
-        self.table.insert_unique(hash, seq, |&seq| {
-            id_of(seq).map_or(0, |id| hasher.hash_one(id))
-        });
+        self.table.insert_unique(hash, (hash, seq), |&(h, _)| h);
     }
 
     /// Forget the child `seq`, indexed under `id`.
     pub fn remove(&mut self, id: &str, seq: u64) {
-        if let Ok(entry) = self.table.find_entry(self.hash(id), |&s| s == seq) {
+        let hash = self.hash(id);
+        if let Ok(entry) = self.table.find_entry(hash, |&(_, s)| s == seq) {
             entry.remove();
         }
     }
@@ -58,7 +55,7 @@ mod tests {
         let mut index = ChildIndex::default();
         for (seq, id) in ids.iter().enumerate() {
             assert_eq!(index.get(id, id_of), None);
-            index.insert(id, seq as u64, id_of);
+            index.insert(id, seq as u64);
         }
         for (seq, id) in ids.iter().enumerate() {
             assert_eq!(index.get(id, id_of), Some(seq as u64), "{id}");

@@ -451,9 +451,7 @@ impl Supervisor {
             return Err(SupervisorError::SequenceExhausted);
         }
         self.next_seq += 1;
-        let children = &self.children;
-        self.by_id
-            .insert(&spec.id, seq, |seq| children.get(&seq).map(|c| &*c.spec.id));
+        self.by_id.insert(&spec.id, seq);
         self.view.write().child_counts.add(ChildStatus::Stopped);
         self.children.insert(
             seq,
