@@ -95,14 +95,24 @@ type Addrs = Arc<parking_lot::Mutex<Vec<Option<Addr<Worker>>>>>;
 /// [`ChildSpec::named`], as Hive's pools start their agents; worker `i`'s address is kept in
 /// `addrs[i]`.
 fn workers(addrs: Addrs, started: Option<mpsc::UnboundedSender<Instant>>) -> ChildSpec {
+    workers_on(None, addrs, started)
+}
+
+/// [`workers`] that run on `arbiter` when one is given, as Hive's agents do.
+fn workers_on(
+    arbiter: Option<actix_rt::ArbiterHandle>,
+    addrs: Addrs,
+    started: Option<mpsc::UnboundedSender<Instant>>,
+) -> ChildSpec {
     ChildSpec::new("w", move |ctx: ChildContext| {
         let i = index(&ctx.id);
-        let (addr, child) = StartedChild::new(
-            Worker {
-                started: started.clone(),
-            },
-            MAILBOX,
-        );
+        let worker = Worker {
+            started: started.clone(),
+        };
+        let (addr, child) = match &arbiter {
+            Some(arbiter) => StartedChild::on_arbiter(arbiter, MAILBOX, &ctx.exit, || worker),
+            None => StartedChild::new(worker, MAILBOX),
+        };
         let mut addrs = addrs.lock();
         if addrs.len() <= i {
             addrs.resize(i + 1, None);
@@ -173,12 +183,12 @@ async fn single_restarts(rounds: usize) -> Vec<Duration> {
 }
 
 /// Time from the first crash order to the last of `n` children running again: the panics, the
-/// exits and the restarts, all of them.
-async fn mass_restart(n: usize) -> Duration {
+/// exits and the restarts, all of them. With `arbiter`, the children run there.
+async fn mass_restart(n: usize, arbiter: Option<actix_rt::ArbiterHandle>) -> Duration {
     let sup = pool(hive_actors::discard_events());
     let (tx, mut starts) = mpsc::unbounded_channel();
     let addrs = Addrs::default();
-    let spec = workers(addrs.clone(), Some(tx));
+    let spec = workers_on(arbiter, addrs.clone(), Some(tx));
     for i in 0..n {
         sup.send(StartChild(spec.named(name(i))))
             .await
@@ -341,17 +351,21 @@ fn main() {
         );
         report.insert("restart_p50_us".into(), micros(p50).into());
         report.insert("restart_p99_us".into(), micros(p99).into());
-        let mut bulk: Vec<Duration> = Vec::new();
-        for _ in 0..20 {
-            bulk.push(mass_restart(1000).await);
+        let arbiter = actix_rt::Arbiter::new();
+        for (place, key) in [(None, "restart_1000"), (Some(arbiter.handle()), "restart_1000_remote")] {
+            let mut bulk: Vec<Duration> = Vec::new();
+            for _ in 0..20 {
+                bulk.push(mass_restart(1000, place.clone()).await);
+            }
+            bulk.sort();
+            let (p50, max) = (percentile(&bulk, 50.0), *bulk.last().unwrap());
+            println!(
+                "1,000 simultaneous crashes ({key}), 20 rounds: crash orders sent → all running again p50 {p50:?}, max {max:?}"
+            );
+            report.insert(format!("{key}_p50_ms"), (micros(p50) / 1e3).into());
+            report.insert(format!("{key}_max_ms"), (micros(max) / 1e3).into());
         }
-        bulk.sort();
-        let (p50, max) = (percentile(&bulk, 50.0), *bulk.last().unwrap());
-        println!(
-            "1,000 simultaneous crashes, 20 rounds: crash orders sent → all running again p50 {p50:?}, max {max:?}"
-        );
-        report.insert("restart_1000_p50_ms".into(), (micros(p50) / 1e3).into());
-        report.insert("restart_1000_max_ms".into(), (micros(max) / 1e3).into());
+        arbiter.stop();
         let mut killed: Vec<Duration> = Vec::new();
         for _ in 0..20 {
             killed.push(mass_kill(1000).await);
