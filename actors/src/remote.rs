@@ -379,7 +379,13 @@ impl SupervisorEnd {
 
 impl Drop for SupervisorEnd {
     fn drop(&mut self) {
-        self.0.state.lock().killed = true;
+        {
+            let mut state = self.0.state.lock();
+            state.killed = true;
+            // Nobody will drain the supervisor's queue for this child any more: a link queued
+            // there and pointing back at the queue would keep both alive for ever.
+            state.supervisor = None;
+        }
         // Wakes the child in its host, which sees the kill and drops it.
         ArcWake::wake_by_ref(&self.0);
     }
@@ -464,6 +470,22 @@ impl Future for HostTask {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A supervisor that let go of a child (dropped its end, then its queue) leaves nothing
+    /// behind when the child ends afterwards: no link queued in a queue nobody drains.
+    #[test]
+    fn a_child_that_ends_after_its_supervisor_let_go_leaves_nothing_behind() {
+        let (child, supervisor) = link(ExitSlot::default());
+        let ends = EndQueue::default();
+        supervisor.watch().report_to(&ends, 1);
+        let queue = Arc::downgrade(&ends.0);
+        let link = Arc::downgrade(&child.link);
+        drop(supervisor);
+        drop(ends);
+        drop(child);
+        assert!(queue.upgrade().is_none(), "the queue is freed");
+        assert!(link.upgrade().is_none(), "the link is freed");
+    }
 
     /// A link with its `Arc`'s two counts stays in jemalloc's 64-byte class.
     #[test]
