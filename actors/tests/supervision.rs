@@ -325,6 +325,21 @@ impl Handler<Shutdown> for Stubborn {
     fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) {}
 }
 
+/// Terminate the child `stubborn`, which ignores `Shutdown`: the answer waits out `timeout` and
+/// the child is reported killed. Time must be paused.
+async fn terminated_after_its_timeout(h: &mut Harness, sup: &Addr<Supervisor>, timeout: Duration) {
+    let t0 = tokio::time::Instant::now();
+    sup.send(TerminateChild("stubborn".into()))
+        .await
+        .expect("alive")
+        .expect("child exists");
+    assert!(t0.elapsed() >= timeout, "waited for the timeout");
+    assert_eq!(
+        exit_reason(&h.until(exited("stubborn")).await),
+        ExitReason::Killed
+    );
+}
+
 #[actix_rt::test]
 async fn a_child_that_ignores_shutdown_is_killed_after_its_timeout() {
     tokio::time::pause();
@@ -332,19 +347,7 @@ async fn a_child_that_ignores_shutdown_is_killed_after_its_timeout() {
     let spec = ChildSpec::new("stubborn", |_ctx| StartedChild::new(Stubborn, 4).1)
         .shutdown(ShutdownPolicy::Timeout(Duration::from_secs(3)));
     let sup = h.start(h.spec("sup", 1), vec![spec]).await;
-    let t0 = tokio::time::Instant::now();
-    sup.send(TerminateChild("stubborn".into()))
-        .await
-        .expect("alive")
-        .expect("child exists");
-    assert!(
-        t0.elapsed() >= Duration::from_secs(3),
-        "waited for the timeout"
-    );
-    assert_eq!(
-        exit_reason(&h.until(exited("stubborn")).await),
-        ExitReason::Killed
-    );
+    terminated_after_its_timeout(&mut h, &sup, Duration::from_secs(3)).await;
 }
 
 #[actix_rt::test]
@@ -518,19 +521,7 @@ async fn a_child_on_another_arbiter_stops_when_asked_or_is_killed_after_its_time
     // Paused only now: a paused clock jumps ahead whenever this thread idles, and it idles
     // while the polite child stops on its own thread.
     tokio::time::pause();
-    let t0 = tokio::time::Instant::now();
-    sup.send(TerminateChild("stubborn".into()))
-        .await
-        .expect("alive")
-        .expect("exists");
-    assert!(
-        t0.elapsed() >= Duration::from_secs(3),
-        "waited for the timeout"
-    );
-    assert_eq!(
-        exit_reason(&h.until(exited("stubborn")).await),
-        ExitReason::Killed
-    );
+    terminated_after_its_timeout(&mut h, &sup, Duration::from_secs(3)).await;
     assert!(
         dropped.recv().await.is_some(),
         "the killed actor was dropped"
