@@ -27,7 +27,7 @@ pub trait Executor {
 
 pub fn for_spec(spec: &ExecutorSpec, hive: &Hive, agent_id: &str) -> Box<dyn Executor> {
     match spec {
-        ExecutorSpec::Builtin => Box::new(Builtin),
+        ExecutorSpec::Builtin {} => Box::new(Builtin),
         ExecutorSpec::Command { program } => {
             Box::new(Command::new(program.clone(), agent_id, hive.config.clone()))
         }

@@ -74,7 +74,7 @@ use crate::domain;
         domain::access::AccessRole,
         super::Limit,
     )),
-    modifiers(&BearerTokens)
+    modifiers(&BearerTokens, &ClosedVariants)
 )]
 pub struct ApiDoc;
 
@@ -171,6 +171,35 @@ impl utoipa::Modify for BearerTokens {
 }
 
 const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The tagged enums whose variants refuse unknown fields (serde's `deny_unknown_fields` on the
+/// enum). utoipa writes `additionalProperties: false` for such structs only; without it here a
+/// client (or the fuzzer in CI) would read the variants as open and send fields that are refused.
+const CLOSED_ENUMS: [&str; 1] = ["ExecutorSpec"];
+
+struct ClosedVariants;
+
+impl utoipa::Modify for ClosedVariants {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::{AdditionalProperties, Schema};
+        use utoipa::openapi::RefOr;
+
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        for name in CLOSED_ENUMS {
+            let Some(RefOr::T(Schema::OneOf(variants))) = components.schemas.get_mut(name) else {
+                continue;
+            };
+            for variant in &mut variants.items {
+                if let RefOr::T(Schema::Object(object)) = variant {
+                    object.additional_properties =
+                        Some(Box::new(AdditionalProperties::FreeForm(false)));
+                }
+            }
+        }
+    }
+}
 
 /// This document.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "system", responses((status = 200, content_type = "application/json")))]

@@ -36,23 +36,30 @@ impl AgentStatus {
 }
 
 /// How an agent does its work.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ExecutorSpec {
     /// Built-in operations for tests and load: echo, sleep, spin, fail, panic.
-    #[default]
-    Builtin,
+    // Braced, not a unit variant: serde lets a tagged unit variant through with fields it does
+    // not have, whatever `deny_unknown_fields` says.
+    Builtin {},
     /// Runs `program` (which the server's `allow_exec` must list) with the task's `args` and
     /// `stdin`, never through a shell. Task input: `{"args":["…"],"stdin":"…"}`.
     Command {
-        #[schema(value_type = String, example = "/usr/bin/env")]
+        #[schema(value_type = String, example = "/usr/bin/env", pattern = "^/", max_length = 2048)]
         program: ProgramPath,
     },
     /// POSTs the task's input as JSON to `url`; the result is the answer's status and body.
     Http {
-        #[schema(value_type = String, example = "http://127.0.0.1:9000/run")]
+        #[schema(value_type = String, example = "http://127.0.0.1:9000/run", max_length = 2048)]
         url: HttpUrl,
     },
+}
+
+impl Default for ExecutorSpec {
+    fn default() -> Self {
+        ExecutorSpec::Builtin {}
+    }
 }
 
 /// Longest program path or URL accepted.
@@ -247,4 +254,22 @@ pub fn default_name(role: &Role, id: &str) -> String {
 /// The last 8 characters of an id.
 pub fn name_suffix(id: &str) -> &str {
     id.get(id.len().saturating_sub(8)..).unwrap_or(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_location_limits_are_the_enforced_ones() {
+        let schema =
+            serde_json::to_value(<ExecutorSpec as utoipa::PartialSchema>::schema()).unwrap();
+        for (variant, field) in [(1, "program"), (2, "url")] {
+            let documented = &schema["oneOf"][variant]["properties"][field];
+            assert_eq!(documented["maxLength"], MAX_LOCATION_LEN, "{documented}");
+        }
+        let at_limit = format!("/{}", "a".repeat(MAX_LOCATION_LEN - 1));
+        assert!(ProgramPath::try_from(at_limit.clone()).is_ok());
+        assert!(ProgramPath::try_from(format!("{at_limit}a")).is_err());
+    }
 }

@@ -69,3 +69,31 @@ async fn the_openapi_document_lists_every_route() {
     }
     app.stop().await;
 }
+
+#[actix_rt::test]
+async fn an_executors_fields_are_closed_in_the_document_as_on_the_wire() {
+    let app = spawn_app().await;
+    let doc = app.json("/api/v1/openapi.json").await;
+    let variants = doc["components"]["schemas"]["ExecutorSpec"]["oneOf"]
+        .as_array()
+        .expect("the executor is one of its kinds");
+    assert_eq!(variants.len(), 3);
+    for variant in variants {
+        assert_eq!(variant["additionalProperties"], false, "{variant}");
+    }
+    // What the document says is what the server does: a field no kind has is refused, and
+    // nothing is created.
+    let body =
+        serde_json::json!({"role": "w", "executor": {"kind": "builtin", "program": "/bin/true"}});
+    let response = app.post("/api/v1/agents", &body).await;
+    assert_eq!(response.status().as_u16(), 422);
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(problem["field"], "executor.program", "{problem}");
+    let agents = app.json("/api/v1/agents").await;
+    assert_eq!(
+        agents["items"],
+        serde_json::json!([]),
+        "nothing was created: {agents}"
+    );
+    app.stop().await;
+}
