@@ -37,12 +37,12 @@ pub enum Command {
     /// The performance quality gate: the standard scenario with 10 and 200 agents on a server of
     /// its own; exits non-zero on a miss.
     Gate(GateArgs),
-    /// Drive a server of its own through overload traces (ramp, burst, leak): score the
+    /// Drive a server of its own through load traces (ramp, burst, leak, near): score the
     /// monitor's predictions made at least 10 s ahead, and count SLO violations with the
     /// prediction-driven plugins off and on.
     Replay {
-        /// Traces to run, comma-separated (ramp, burst, leak).
-        #[arg(long, value_delimiter = ',', default_value = "ramp,burst,leak")]
+        /// Traces to run, comma-separated (ramp, burst, leak, near).
+        #[arg(long, value_delimiter = ',', default_value = "ramp,burst,leak,near")]
         trace: Vec<String>,
         /// Agents in the pool under load.
         #[arg(long, default_value_t = 8)]

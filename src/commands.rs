@@ -79,7 +79,8 @@ pub async fn replay(
                 .find(|t| t.name == name.as_str())
                 .cloned()
                 .ok_or_else(|| {
-                    anyhow::anyhow!("no trace named {name:?}; there are ramp, burst and leak")
+                    let known: Vec<&str> = builtin.iter().map(|t| t.name).collect();
+                    anyhow::anyhow!("no trace named {name:?}; there are {}", known.join(", "))
                 })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;

@@ -81,6 +81,7 @@ pub async fn run(target: &Target, scenario: &Scenario, progress: bool) -> anyhow
     spawn_agents(target, &scenario.role, scenario.agents, &mut spawn_latency).await?;
 
     let watch = TaskWatch::start(target, &scenario.role).await?;
+    let monitor_before = observer::MonitorTime::read(target).await?;
     let started = Instant::now();
     let (memory, sampler) = MemoryWatch::start(target, started);
     let live = Arc::new(Live::default());
@@ -96,6 +97,7 @@ pub async fn run(target: &Target, scenario: &Scenario, progress: bool) -> anyhow
     sampler.abort();
     let rss_after = observer::rss(target).await?;
     let restarts_after = observer::restarts(target).await?;
+    let monitor = monitor_before.until(&observer::MonitorTime::read(target).await?);
 
     let mut samples = memory.samples();
     samples.push((started.elapsed().as_secs_f64(), rss_after));
@@ -138,6 +140,7 @@ pub async fn run(target: &Target, scenario: &Scenario, progress: bool) -> anyhow
         target_rate: scenario.rate,
         concurrency: scenario.concurrency,
         refusals,
+        monitor,
     })
 }
 

@@ -13,6 +13,7 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 use super::latency::Latency;
+use super::report::MonitorCost;
 use super::target::Target;
 
 /// Final task states by name, as the server's events name them.
@@ -225,6 +226,42 @@ pub async fn restarts(target: &Target) -> anyhow::Result<u64> {
         .unwrap_or(0))
 }
 
+/// The monitor's time spent sampling so far, from its own histogram: total seconds and samples.
+#[derive(Debug, Clone, Copy)]
+pub struct MonitorTime {
+    at: Instant,
+    seconds: f64,
+    samples: f64,
+}
+
+const SAMPLE_TIME: &str = "hive_forecast_sample_duration_seconds";
+
+impl MonitorTime {
+    pub async fn read(target: &Target) -> anyhow::Result<MonitorTime> {
+        Ok(MonitorTime {
+            at: Instant::now(),
+            seconds: target.metric_sum(&format!("{SAMPLE_TIME}_sum")).await?,
+            samples: target.metric_sum(&format!("{SAMPLE_TIME}_count")).await?,
+        })
+    }
+
+    /// What the monitor cost from `self` to `later`.
+    pub fn until(&self, later: &MonitorTime) -> MonitorCost {
+        let seconds = (later.seconds - self.seconds).max(0.0);
+        let samples = (later.samples - self.samples).max(0.0);
+        let wall = later.at.saturating_duration_since(self.at).as_secs_f64();
+        MonitorCost {
+            samples: samples as u64,
+            mean_sample_ms: if samples > 0.0 {
+                seconds / samples * 1e3
+            } else {
+                0.0
+            },
+            share_of_core: if wall > 0.0 { seconds / wall } else { 0.0 },
+        }
+    }
+}
+
 /// The least-squares slope of `samples` (seconds, bytes), in bytes per hour: how fast memory
 /// grows under a steady load. Fewer than two samples have no slope.
 pub fn slope_per_hour(samples: &[(f64, u64)]) -> Option<f64> {
@@ -254,6 +291,30 @@ mod tests {
         let flat: Vec<(f64, u64)> = (0..10).map(|s| (s as f64, 5000)).collect();
         assert_eq!(slope_per_hour(&flat), Some(0.0));
         assert_eq!(slope_per_hour(&flat[..1]), None);
+    }
+
+    #[test]
+    fn the_monitors_cost_is_its_sampling_time_over_the_wall_time() {
+        let at = Instant::now();
+        let before = MonitorTime {
+            at,
+            seconds: 0.5,
+            samples: 10.0,
+        };
+        let after = MonitorTime {
+            at: at + Duration::from_secs(60),
+            seconds: 0.8,
+            samples: 70.0,
+        };
+        let cost = before.until(&after);
+        assert_eq!(cost.samples, 60);
+        assert!((cost.mean_sample_ms - 5.0).abs() < 1e-9, "{cost:?}");
+        assert!((cost.share_of_core - 0.005).abs() < 1e-9, "{cost:?}");
+        let none = after.until(&after);
+        assert_eq!(
+            (none.samples, none.mean_sample_ms, none.share_of_core),
+            (0, 0.0, 0.0)
+        );
     }
 
     #[test]

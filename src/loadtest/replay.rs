@@ -1,5 +1,5 @@
-//! `hive replay`: drives a server of its own through load traces (a ramp, a burst, a slow leak)
-//! and measures two things. How well the monitor foresaw the overload: every second it reads the
+//! `hive replay`: drives a server of its own through load traces (a ramp, a burst, a slow leak,
+//! and a near miss that never overloads) and measures two things. How well the monitor foresaw the overload: every second it reads the
 //! forecasts and notes, per bounded series, whether the series was past its limit and whether the
 //! monitor warned of a breach (the series view's `warning`); the server is overloaded when a
 //! class's queue wait is past its target or a mailbox is full, and warned when the monitor warns
@@ -62,6 +62,17 @@ impl Trace {
             Trace {
                 name: "leak",
                 segments: vec![(20.0, 0.8, 0.8), (100.0, 1.12, 1.12), (30.0, 0.4, 0.4)],
+            },
+            // A near miss: demand climbs as the ramp's does, then levels off at nine tenths of
+            // capacity and stays there. No overload follows, so any warning is a false alarm.
+            Trace {
+                name: "near",
+                segments: vec![
+                    (30.0, 0.5, 0.5),
+                    (30.0, 0.5, 0.9),
+                    (60.0, 0.9, 0.9),
+                    (30.0, 0.4, 0.4),
+                ],
             },
         ]
     }
@@ -247,22 +258,6 @@ pub fn system_level(observations: &[Observation]) -> Vec<Observation> {
     seconds
 }
 
-async fn metric_sum(target: &Target, name: &str) -> anyhow::Result<u64> {
-    let text = target
-        .client
-        .get(target.url("/metrics"))
-        .send()
-        .await
-        .context("GET /metrics")?
-        .text()
-        .await?;
-    Ok(text
-        .lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64)
-}
-
 /// Run `trace` against a fresh server with the plugins `on` or off.
 pub async fn run_trace(settings: &Settings, trace: &Trace, plugins: bool) -> anyhow::Result<Run> {
     let dir = tempfile::tempdir().context("a directory for the replay's config")?;
@@ -363,8 +358,8 @@ pub async fn run_trace(settings: &Settings, trace: &Trace, plugins: bool) -> any
     }
     stop.store(true, Ordering::Relaxed);
     let _ = watcher.await;
-    let slo_missed = metric_sum(&target, "hive_task_slo_missed_total").await?;
-    let agents = metric_sum(&target, "hive_agents").await?;
+    let slo_missed = target.metric_sum("hive_task_slo_missed_total").await? as u64;
+    let agents = target.metric_sum("hive_agents").await? as u64;
     let mut run = std::mem::take(&mut *run.lock());
     run.slo_missed = slo_missed;
     run.violations = slo_missed + run.refused_critical as u64;

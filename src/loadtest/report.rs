@@ -36,6 +36,19 @@ pub struct Report {
     pub concurrency: usize,
     /// Requests refused with 429 or 503 (backpressure and rate limits).
     pub refusals: u64,
+    /// What the server's monitor cost while the load ran (absent from reports older than it).
+    #[serde(default)]
+    pub monitor: MonitorCost,
+}
+
+/// The monitoring actor's own cost over a run, from its `hive_forecast_sample_duration_seconds`:
+/// the wall time of its samples, an upper bound on the CPU they took.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct MonitorCost {
+    pub samples: u64,
+    pub mean_sample_ms: f64,
+    /// Time spent sampling over the run's wall time: the share of one core the monitor took.
+    pub share_of_core: f64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -150,6 +163,14 @@ impl fmt::Display for Report {
             )?;
         }
         writeln!(f)?;
-        writeln!(f, "restarts: {}", self.restarts)
+        writeln!(f, "restarts: {}", self.restarts)?;
+        let m = &self.monitor;
+        writeln!(
+            f,
+            "monitor: {} samples, {:.3} ms each, {:.3} % of one core",
+            m.samples,
+            m.mean_sample_ms,
+            m.share_of_core * 100.0
+        )
     }
 }

@@ -93,6 +93,28 @@ impl Target {
             .await
             .with_context(|| format!("reading GET {path}"))
     }
+    /// The sum over every label set of the Prometheus series `name` on `/metrics` (0 if absent):
+    /// a counter across its labels, or a histogram's `_sum` or `_count`.
+    pub async fn metric_sum(&self, name: &str) -> anyhow::Result<f64> {
+        let response = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .context("GET /metrics")?;
+        let status = response.status();
+        anyhow::ensure!(status.is_success(), "GET /metrics answered {status}");
+        let text = response.text().await.context("reading GET /metrics")?;
+        Ok(sum_of(&text, name))
+    }
+}
+
+/// [`Target::metric_sum`] over the text of `/metrics`.
+fn sum_of(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 fn client(token: Option<&str>) -> anyhow::Result<reqwest::Client> {
@@ -181,5 +203,26 @@ impl Drop for OwnServer {
             }
         }
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_metric_is_summed_over_its_labels_and_not_confused_with_a_longer_name() {
+        let text = "# HELP hive_agents Agents.\n\
+            hive_agents{status=\"idle\"} 3\n\
+            hive_agents{status=\"busy\"} 2\n\
+            hive_agents_started_total 40\n\
+            hive_forecast_sample_duration_seconds_sum 0.25\n\
+            hive_forecast_sample_duration_seconds_count 100\n";
+        assert_eq!(sum_of(text, "hive_agents"), 5.0);
+        assert_eq!(
+            sum_of(text, "hive_forecast_sample_duration_seconds_sum"),
+            0.25
+        );
+        assert_eq!(sum_of(text, "hive_missing"), 0.0);
     }
 }

@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 
-use hive_actors::forecast::holt::{time_to_breach, COVERAGE, FORECAST_WINDOW};
+use hive_actors::forecast::holt::{linear_trend, time_to_breach, COVERAGE, FORECAST_WINDOW};
 use hive_actors::forecast::{Detector, DetectorKind, Holt};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -36,6 +36,10 @@ pub const WARN_STREAK: u32 = 3;
 /// from a breach, its fitted trend still carries the climb, and the breach it would announce is
 /// the one just over.
 pub const WARN_RECOVERY: u32 = 30;
+/// Newest samples whose straight line must also reach the limit within the horizon for a
+/// forecast breach to count towards a warning. The trend fitted on two minutes still carries a
+/// climb for a while after it levelled off; ten seconds of a level series say it has.
+pub const WARN_RECENT: usize = 10;
 
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 pub struct ForecastView {
@@ -61,8 +65,9 @@ pub struct SeriesView {
     /// The forecast's probability of being past the limit at that time.
     pub confidence: Option<f64>,
     /// Whether the monitor warns that the limit will be reached: a breach forecast within the
-    /// horizon with at least [`WARN_CONFIDENCE`], held for [`WARN_STREAK`] samples, and not
-    /// while the series is coming back from a breach; or, for a series whose limit leads an
+    /// horizon with at least [`WARN_CONFIDENCE`], borne out by the line through the last
+    /// [`WARN_RECENT`] samples, held for [`WARN_STREAK`] samples, and not while the series is
+    /// coming back from a breach; or, for a series whose limit leads an
     /// overload (demand against capacity), the series at its limit. What
     /// `monitor.breach_forecast` events, alerts and `hive replay`'s scoring go by.
     pub warning: bool,
@@ -112,6 +117,19 @@ struct Series {
     forecast_streak: u32,
     /// Samples since the series was last at or past its limit.
     since_breach: u32,
+}
+
+impl Series {
+    /// Whether the straight line through the newest [`WARN_RECENT`] samples reaches the limit
+    /// within the horizon.
+    fn recent_line_reaches_limit(&self) -> bool {
+        let Some(limit) = self.limit else {
+            return false;
+        };
+        let skip = self.values.len().saturating_sub(WARN_RECENT);
+        let recent: Vec<f64> = self.values.iter().skip(skip).copied().collect();
+        linear_trend(&recent, HORIZON, COVERAGE).is_some_and(|f| f.value >= limit)
+    }
 }
 
 /// The monitor's state across samples.
@@ -194,7 +212,8 @@ impl Monitor {
         let horizon_s = HORIZON as f64 * self.interval_s;
         for (view, s) in series.iter_mut().zip(&mut self.series) {
             let forecast = view.time_to_breach_s.is_some_and(|t| t <= horizon_s)
-                && view.confidence.unwrap_or(0.0) >= WARN_CONFIDENCE;
+                && view.confidence.unwrap_or(0.0) >= WARN_CONFIDENCE
+                && s.recent_line_reaches_limit();
             s.forecast_streak = if forecast {
                 s.forecast_streak.saturating_add(1)
             } else {
@@ -390,6 +409,39 @@ mod tests {
         assert!(seen[back + WARN_RECOVERY as usize + 1..]
             .iter()
             .any(|s| s.1));
+    }
+
+    #[test]
+    fn a_climb_that_levels_off_under_its_limit_is_not_warned_of_once_the_level_is_seen() {
+        // Demand (tasks/s) as `hive replay --trace near` drove it: none while the pool was
+        // created, calm at half of what the agents finish (79/s), climbing for half a minute,
+        // then level at nine tenths. The trend fitted on two minutes carried the climb on for
+        // almost half a minute of the level.
+        let mut values = vec![0.0; 5];
+        values.extend([40.0; 31]);
+        values.extend([
+            41.0, 41.0, 43.0, 44.0, 45.0, 45.0, 47.0, 48.0, 49.0, 51.0, 51.0, 52.0, 53.0, 55.0,
+            55.0, 57.0, 57.0, 59.0, 60.0, 61.0, 61.0, 63.0, 64.0, 65.0, 66.0, 68.0, 68.0, 69.0,
+            71.0, 71.0,
+        ]);
+        let level_from = values.len();
+        values.extend([72.0; 60]);
+        let mut monitor = Monitor::new(1000);
+        let warned: Vec<usize> = values
+            .iter()
+            .enumerate()
+            .filter(|&(i, &v)| {
+                let view = monitor
+                    .observe(i as i64 * 1000, vec![reading("demand", v, Some(79.0))])
+                    .view;
+                view.series[0].warning
+            })
+            .map(|(i, _)| i)
+            .collect();
+        assert!(
+            warned.iter().all(|&i| i < level_from + WARN_RECENT),
+            "warned at {warned:?}; level from {level_from}"
+        );
     }
 
     #[test]
