@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 
 use super::latency::Latency;
 use super::report::MonitorCost;
-use super::target::Target;
+use super::target::{metric_sum, Target};
 
 /// Final task states by name, as the server's events name them.
 const FINAL: [&str; 4] = ["succeeded", "failed", "dead", "cancelled"];
@@ -238,10 +238,11 @@ const SAMPLE_TIME: &str = "hive_forecast_sample_duration_seconds";
 
 impl MonitorTime {
     pub async fn read(target: &Target) -> anyhow::Result<MonitorTime> {
+        let metrics = target.metrics().await?;
         Ok(MonitorTime {
             at: Instant::now(),
-            seconds: target.metric_sum(&format!("{SAMPLE_TIME}_sum")).await?,
-            samples: target.metric_sum(&format!("{SAMPLE_TIME}_count")).await?,
+            seconds: metric_sum(&metrics, &format!("{SAMPLE_TIME}_sum")),
+            samples: metric_sum(&metrics, &format!("{SAMPLE_TIME}_count")),
         })
     }
 

@@ -1,14 +1,13 @@
-//! `hive replay`: drives a server of its own through load traces (a ramp, a burst, a slow leak,
-//! and a near miss that never overloads) and measures two things. How well the monitor foresaw the overload: every second it reads the
-//! forecasts and notes, per bounded series, whether the series was past its limit and whether the
-//! monitor warned of a breach (the series view's `warning`); the server is overloaded when a
-//! class's queue wait is past its target or a mailbox is full, and warned when the monitor warns
-//! of either or of demand at or about to pass what the agents can finish. Warnings given at
-//! least 10 s ahead are scored
-//! ([`crate::evaluation::overload`]). And what the plugins buy: each trace runs twice, with the
-//! prediction-driven plugins off and on (shedding, and an autoscaler sizing the pool), counting
-//! SLO violations: attempts that waited past their class's target, and critical submissions
-//! refused.
+//! `hive replay`: drives a server of its own through load traces (a ramp, a burst, a slow leak, and
+//! a near miss that never overloads) and measures two things. How well the monitor foresaw the
+//! overload: every second it reads the forecasts and notes, per bounded series, whether the series
+//! was past its limit and whether the monitor warned of a breach (the series view's `warning`); the
+//! server is overloaded when a class's queue wait is past its target or a mailbox is full, and
+//! warned when the monitor warns of either or of demand at or about to pass what the agents can
+//! finish. Warnings given at least 10 s ahead are scored ([`crate::evaluation::overload`]). And
+//! what the plugins buy: each trace runs twice, with the prediction-driven plugins off and on
+//! (shedding, and an autoscaler sizing the pool), counting SLO violations: attempts that waited
+//! past their class's target, and critical submissions refused.
 //!
 //! Load is a multiple of the pool's capacity: `agents` agents each running sleep tasks of
 //! `sleep_ms`, so the traces overload any machine alike.
@@ -24,7 +23,7 @@ use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::target::Target;
+use super::target::{metric_sum, Target};
 use crate::evaluation::overload::{score, score_by_series, Observation, PredictionScore};
 
 const ROLE: &str = "replay";
@@ -358,8 +357,9 @@ pub async fn run_trace(settings: &Settings, trace: &Trace, plugins: bool) -> any
     }
     stop.store(true, Ordering::Relaxed);
     let _ = watcher.await;
-    let slo_missed = target.metric_sum("hive_task_slo_missed_total").await? as u64;
-    let agents = target.metric_sum("hive_agents").await? as u64;
+    let metrics = target.metrics().await?;
+    let slo_missed = metric_sum(&metrics, "hive_task_slo_missed_total") as u64;
+    let agents = metric_sum(&metrics, "hive_agents") as u64;
     let mut run = std::mem::take(&mut *run.lock());
     run.slo_missed = slo_missed;
     run.violations = slo_missed + run.refused_critical as u64;

@@ -76,6 +76,24 @@ impl Target {
 
     /// GET a JSON document, failing with the status and body on anything but 200.
     pub async fn get_json(&self, path: &str) -> anyhow::Result<Value> {
+        self.get_ok(path)
+            .await?
+            .json()
+            .await
+            .with_context(|| format!("reading GET {path}"))
+    }
+
+    /// The text of `/metrics`, for [`metric_sum`] to read as many series from as it needs.
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        self.get_ok("/metrics")
+            .await?
+            .text()
+            .await
+            .context("reading GET /metrics")
+    }
+
+    /// GET `path`, failing with the status and body on anything but success.
+    async fn get_ok(&self, path: &str) -> anyhow::Result<reqwest::Response> {
         let response = self
             .client
             .get(self.url(path))
@@ -88,29 +106,13 @@ impl Target {
             "GET {path} answered {status}: {}",
             response.text().await.unwrap_or_default()
         );
-        response
-            .json()
-            .await
-            .with_context(|| format!("reading GET {path}"))
-    }
-    /// The sum over every label set of the Prometheus series `name` on `/metrics` (0 if absent):
-    /// a counter across its labels, or a histogram's `_sum` or `_count`.
-    pub async fn metric_sum(&self, name: &str) -> anyhow::Result<f64> {
-        let response = self
-            .client
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .context("GET /metrics")?;
-        let status = response.status();
-        anyhow::ensure!(status.is_success(), "GET /metrics answered {status}");
-        let text = response.text().await.context("reading GET /metrics")?;
-        Ok(sum_of(&text, name))
+        Ok(response)
     }
 }
 
-/// [`Target::metric_sum`] over the text of `/metrics`.
-fn sum_of(text: &str, name: &str) -> f64 {
+/// The sum over every label set of the Prometheus series `name` in the text of `/metrics` (0 if
+/// absent): a counter across its labels, or a histogram's `_sum` or `_count`.
+pub fn metric_sum(text: &str, name: &str) -> f64 {
     text.lines()
         .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
@@ -218,11 +220,11 @@ mod tests {
             hive_agents_started_total 40\n\
             hive_forecast_sample_duration_seconds_sum 0.25\n\
             hive_forecast_sample_duration_seconds_count 100\n";
-        assert_eq!(sum_of(text, "hive_agents"), 5.0);
+        assert_eq!(metric_sum(text, "hive_agents"), 5.0);
         assert_eq!(
-            sum_of(text, "hive_forecast_sample_duration_seconds_sum"),
+            metric_sum(text, "hive_forecast_sample_duration_seconds_sum"),
             0.25
         );
-        assert_eq!(sum_of(text, "hive_missing"), 0.0);
+        assert_eq!(metric_sum(text, "hive_missing"), 0.0);
     }
 }
