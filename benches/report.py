@@ -156,6 +156,11 @@ def rows():
          "≥ 0.8 / ≥ 0.8", "replay",
          lambda r: f"{pct(r['prediction']['precision'])} / {pct(r['prediction']['recall'])} "
                    f"({r['prediction']['breaches']} breaches, {r['prediction']['alarms']} alarms)"),
+        ("the same, recall over the overloads the load gave ≥ 10 s notice of", "", "", "replay",
+         lambda r: f"{pct(r['foreseeable']['recall'])} ({r['foreseeable']['breaches_predicted']} of "
+                   f"{r['foreseeable']['breaches']}; too sudden: "
+                   + (", ".join(f"{n:.0} s" for n in r['foreseeable']['too_sudden_notice_s']) or "none")
+                   + " notice)"),
         ("SLO violations, plugins on vs off (same traces)", "", "≥ 80 % fewer", "replay",
          lambda r: f"{r['violations_on']:,} vs {r['violations_off']:,}: {pct(r['violation_reduction'])} fewer"),
         ("the monitor's own cost, 10,000 agents, 1,000 req/s (sample time / wall time)", "",

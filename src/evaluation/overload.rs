@@ -47,14 +47,12 @@ pub struct PredictionScore {
 }
 
 impl PredictionScore {
-    fn finish(&mut self, leads: Option<&mut Vec<f64>>) {
+    fn finish(&mut self, leads: &mut [f64]) {
         let share = |n: usize, of: usize| (of > 0).then(|| n as f64 / of as f64);
         self.precision = share(self.alarms_confirmed, self.alarms);
         self.recall = share(self.breaches_predicted, self.breaches);
-        if let Some(leads) = leads {
-            leads.sort_by(f64::total_cmp);
-            self.median_lead_s = leads.get(leads.len() / 2).copied();
-        }
+        leads.sort_by(f64::total_cmp);
+        self.median_lead_s = leads.get(leads.len() / 2).copied();
     }
 }
 
@@ -95,40 +93,85 @@ pub fn score_by_series(
         .collect()
 }
 
+/// One breach episode of one series, and whether it was foreseen.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Episode {
+    pub series: String,
+    /// Seconds since the start of the run at which it began.
+    pub start_s: f64,
+    /// How long before it the first alarm in `[start − window, start − lead]` came; `None` when
+    /// no alarm came in time.
+    pub lead_s: Option<f64>,
+}
+
+/// Every breach episode in `observations`, series by series, each with the lead of its earliest
+/// alarm made at least `lead` and at most `window` seconds ahead.
+pub fn episodes(observations: &[Observation], lead: f64, window: f64) -> Vec<Episode> {
+    by_series(observations, |_| true)
+        .into_iter()
+        .flat_map(|(name, samples)| breach_episodes(name, &samples, lead, window))
+        .collect()
+}
+
+fn by_series<'a>(
+    observations: &'a [Observation],
+    keep: impl Fn(&str) -> bool,
+) -> BTreeMap<&'a str, Vec<&'a Observation>> {
+    let mut by_series: BTreeMap<&str, Vec<&Observation>> = BTreeMap::new();
+    for o in observations.iter().filter(|o| keep(&o.series)) {
+        by_series.entry(o.series.as_str()).or_default().push(o);
+    }
+    for samples in by_series.values_mut() {
+        samples.sort_by(|a, b| a.t.total_cmp(&b.t));
+    }
+    by_series
+}
+
+/// An alarm: a prediction while the series was not already past its limit.
+fn alarm(o: &Observation) -> bool {
+    o.predicted && !o.breached
+}
+
+/// The breach episodes of one series' time-ordered `samples`.
+fn breach_episodes(name: &str, samples: &[&Observation], lead: f64, window: f64) -> Vec<Episode> {
+    onsets(samples, |o| o.breached)
+        .into_iter()
+        .map(|start| Episode {
+            series: name.to_owned(),
+            start_s: start,
+            lead_s: samples
+                .iter()
+                .find(|o| alarm(o) && o.t >= start - window && o.t <= start - lead)
+                .map(|first| start - first.t),
+        })
+        .collect()
+}
+
 fn score_series(
     observations: &[Observation],
     lead: f64,
     window: f64,
     keep: impl Fn(&str) -> bool,
 ) -> PredictionScore {
-    let mut by_series: BTreeMap<&str, Vec<&Observation>> = BTreeMap::new();
-    for o in observations.iter().filter(|o| keep(&o.series)) {
-        by_series.entry(o.series.as_str()).or_default().push(o);
-    }
     let mut total = PredictionScore::default();
     let mut leads = Vec::new();
-    for samples in by_series.values_mut() {
-        samples.sort_by(|a, b| a.t.total_cmp(&b.t));
-        let alarm = |o: &Observation| o.predicted && !o.breached;
-        let breaches = onsets(samples, |o| o.breached);
-        let alarms = onsets(samples, alarm);
+    for (name, samples) in by_series(observations, keep) {
+        let breaches = breach_episodes(name, &samples, lead, window);
+        let alarms = onsets(&samples, alarm);
         total.breaches += breaches.len();
         total.alarms += alarms.len();
-        for &start in &breaches {
-            let early = samples
-                .iter()
-                .find(|o| alarm(o) && o.t >= start - window && o.t <= start - lead);
-            if let Some(first) = early {
-                total.breaches_predicted += 1;
-                leads.push(start - first.t);
-            }
-        }
+        leads.extend(breaches.iter().filter_map(|e| e.lead_s));
         total.alarms_confirmed += alarms
             .iter()
-            .filter(|&&at| breaches.iter().any(|&b| b >= at && b <= at + window))
+            .filter(|&&at| {
+                breaches
+                    .iter()
+                    .any(|b| b.start_s >= at && b.start_s <= at + window)
+            })
             .count();
     }
-    total.finish(Some(&mut leads));
+    total.breaches_predicted = leads.len();
+    total.finish(&mut leads);
     total
 }
 
@@ -179,6 +222,34 @@ mod tests {
         assert_eq!((s.alarms, s.alarms_confirmed), (1, 0));
         assert_eq!((s.breaches, s.breaches_predicted), (1, 0));
         assert_eq!((s.precision, s.recall), (Some(0.0), Some(0.0)));
+    }
+
+    #[test]
+    fn each_breach_episode_carries_its_own_lead() {
+        // wait.low: alarm from 20 s, breach from 45 s; wait.normal: breaches at 10 s and 90 s,
+        // the second warned only 5 s ahead.
+        let mut obs = run("wait.low", 120, 45..50, 20..50);
+        let mut normal = run("wait.normal", 120, 10..15, 85..90);
+        normal
+            .iter_mut()
+            .filter(|o| (90..95).contains(&(o.t as u32)))
+            .for_each(|o| o.breached = true);
+        obs.extend(normal);
+        let found = episodes(&obs, 10.0, 40.0);
+        let summary: Vec<(&str, f64, Option<f64>)> = found
+            .iter()
+            .map(|e| (e.series.as_str(), e.start_s, e.lead_s))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("wait.low", 45.0, Some(25.0)),
+                ("wait.normal", 10.0, None),
+                ("wait.normal", 90.0, None),
+            ]
+        );
+        let s = score(&obs, 10.0, 40.0);
+        assert_eq!((s.breaches, s.breaches_predicted), (3, 1));
     }
 
     #[test]

@@ -24,7 +24,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::target::{metric_sum, Target};
-use crate::evaluation::overload::{score, score_by_series, Observation, PredictionScore};
+use crate::evaluation::overload::{episodes, score, score_by_series, Observation, PredictionScore};
 
 const ROLE: &str = "replay";
 /// Predictions must come this long before the breach to count.
@@ -90,6 +90,27 @@ impl Trace {
             start += secs;
         }
         0.0
+    }
+
+    /// When the rise in load that `t` is in, or last followed, began: the start of the latest
+    /// segment at or before `t` that steps up from the load before it or climbs, unless it
+    /// carries on from a climb. No predictor can know of a rise before it begins, so for an
+    /// overload at `t`, `t − rise_onset(t)` is the most notice any could give.
+    pub fn rise_onset(&self, t: f64) -> Option<f64> {
+        let (mut start, mut before, mut climbing, mut onset) = (0.0, 0.0, false, None);
+        for &(secs, from, to) in &self.segments {
+            if start > t {
+                break;
+            }
+            let climbs = to > from;
+            let carries_on = climbing && from >= before;
+            if (climbs || from > before) && !carries_on {
+                onset = Some(start);
+            }
+            (climbing, before) = (climbs, to);
+            start += secs;
+        }
+        onset
     }
 
     /// Send times (seconds from the start) for a pool of `capacity` tasks a second.
@@ -160,11 +181,32 @@ pub struct Run {
     pub violations: u64,
     pub agents_at_end: u64,
     pub prediction: PredictionScore,
+    /// Each overload episode, with the notice the trace gave of it.
+    pub episodes: Vec<OverloadEpisode>,
     /// The same, per series with any breach or alarm.
     pub by_series: std::collections::BTreeMap<String, PredictionScore>,
     /// Every bounded series as read each second: what is scored, and what `--timeline` writes.
     #[serde(skip)]
     pub timeline: Vec<TimelineRow>,
+}
+
+/// One overload episode of a run (the server as one, [`system_level`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OverloadEpisode {
+    /// Seconds since the start of the run at which it began.
+    pub start_s: f64,
+    /// Seconds between the start of the rise in load that led to it and its start: the most
+    /// notice any predictor could give.
+    pub notice_s: Option<f64>,
+    /// How far ahead the monitor warned, if at least [`LEAD_S`].
+    pub lead_s: Option<f64>,
+}
+
+impl OverloadEpisode {
+    /// Whether the trace gave at least [`LEAD_S`] of notice: a warning in time was possible.
+    pub fn foreseeable(&self) -> bool {
+        self.notice_s.is_some_and(|n| n >= LEAD_S)
+    }
 }
 
 /// One bounded series as the monitor showed it at one second of a run.
@@ -365,7 +407,16 @@ pub async fn run_trace(settings: &Settings, trace: &Trace, plugins: bool) -> any
     run.violations = slo_missed + run.refused_critical as u64;
     run.agents_at_end = agents;
     let observed = observations(&run.timeline);
-    run.prediction = score(&system_level(&observed), LEAD_S, WINDOW_S);
+    let server = system_level(&observed);
+    run.prediction = score(&server, LEAD_S, WINDOW_S);
+    run.episodes = episodes(&server, LEAD_S, WINDOW_S)
+        .into_iter()
+        .map(|e| OverloadEpisode {
+            start_s: e.start_s,
+            notice_s: trace.rise_onset(e.start_s).map(|onset| e.start_s - onset),
+            lead_s: e.lead_s,
+        })
+        .collect();
     run.by_series = score_by_series(&observed, LEAD_S, WINDOW_S);
     Ok(run)
 }
@@ -375,6 +426,32 @@ pub struct TraceReport {
     pub trace: Trace,
     pub off: Run,
     pub on: Run,
+}
+
+/// The overload episodes a warning [`LEAD_S`] ahead was possible for, and how many got one.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Foreseeable {
+    pub breaches: usize,
+    pub breaches_predicted: usize,
+    pub recall: Option<f64>,
+    /// The notice, in seconds, of each episode left out: the load rose too late before it.
+    pub too_sudden_notice_s: Vec<f64>,
+}
+
+impl Foreseeable {
+    pub fn of<'a>(episodes: impl IntoIterator<Item = &'a OverloadEpisode>) -> Self {
+        let mut f = Foreseeable::default();
+        for e in episodes {
+            if e.foreseeable() {
+                f.breaches += 1;
+                f.breaches_predicted += usize::from(e.lead_s.is_some());
+            } else {
+                f.too_sudden_notice_s.extend(e.notice_s);
+            }
+        }
+        f.recall = (f.breaches > 0).then(|| f.breaches_predicted as f64 / f.breaches as f64);
+        f
+    }
 }
 
 /// What `hive replay --json` prints.
@@ -387,6 +464,9 @@ pub struct Report {
     pub traces: Vec<TraceReport>,
     /// Predictions over every trace, plugins off (the load the monitor saw was the trace's own).
     pub prediction: PredictionScore,
+    /// Recall over the overload episodes (plugins off) whose trace gave at least [`LEAD_S`] of
+    /// notice: what a warning in time was possible for.
+    pub foreseeable: Foreseeable,
     pub violations_off: u64,
     pub violations_on: u64,
     /// 1 − on/off: the share of SLO violations the plugins avoided.
@@ -428,6 +508,7 @@ pub async fn replay(
         on_total += on.violations;
         reports.push(TraceReport { trace, off, on });
     }
+    let foreseeable = Foreseeable::of(reports.iter().flat_map(|t| &t.off.episodes));
     Ok(Report {
         capacity_per_s: settings.capacity(),
         settings,
@@ -435,6 +516,7 @@ pub async fn replay(
         window_s: WINDOW_S,
         traces: reports,
         prediction: score(&all, LEAD_S, WINDOW_S),
+        foreseeable,
         violations_off: off_total,
         violations_on: on_total,
         violation_reduction: (off_total > 0).then(|| 1.0 - on_total as f64 / off_total as f64),
@@ -485,6 +567,22 @@ impl std::fmt::Display for Report {
             self.prediction
                 .median_lead_s
                 .map_or("n/a".to_owned(), |s| format!("{s:.0} s"))
+        )?;
+        let sudden: Vec<String> = self
+            .foreseeable
+            .too_sudden_notice_s
+            .iter()
+            .map(|n| format!("{n:.0} s"))
+            .collect();
+        writeln!(
+            f,
+            "overloads the load gave ≥ {:.0} s notice of: {}, predicted {} (recall {}); too sudden: {} (notice {})",
+            self.lead_s,
+            self.foreseeable.breaches,
+            self.foreseeable.breaches_predicted,
+            pct(self.foreseeable.recall),
+            sudden.len(),
+            if sudden.is_empty() { "n/a".to_owned() } else { sudden.join(", ") }
         )?;
         write!(
             f,
@@ -561,6 +659,7 @@ mod tests {
                 on: run("on"),
             }],
             prediction: PredictionScore::default(),
+            foreseeable: Foreseeable::default(),
             violations_off: 0,
             violations_on: 0,
             violation_reduction: None,
@@ -578,6 +677,64 @@ mod tests {
         // Nothing forecast: the cells are empty, not zero.
         assert_eq!(lines[2], "ramp,off,1.0,demand,3.0,10.0,,,false");
         assert!(lines[4].starts_with("ramp,on,1.0,wait.low,"), "{text}");
+    }
+
+    #[test]
+    fn the_notice_of_an_overload_runs_from_the_start_of_the_rise_that_led_to_it() {
+        let onsets = |name: &str, at: &[f64]| {
+            let trace = Trace::builtin()
+                .into_iter()
+                .find(|t| t.name == name)
+                .unwrap();
+            at.iter().map(|&t| trace.rise_onset(t)).collect::<Vec<_>>()
+        };
+        // The ramp's climb starts at 30 s; its relief is no rise, so a breach during it still
+        // dates from the climb.
+        assert_eq!(
+            onsets("ramp", &[10.0, 70.0, 100.0]),
+            [Some(0.0), Some(30.0), Some(30.0)]
+        );
+        assert_eq!(onsets("burst", &[34.0]), [Some(30.0)]);
+        assert_eq!(onsets("leak", &[60.0]), [Some(20.0)]);
+        // A step up that carries on climbing is one rise; a climb after a level stretch another.
+        let trace = Trace {
+            name: "t",
+            segments: vec![
+                (10.0, 0.5, 0.5),
+                (10.0, 0.6, 1.0),
+                (10.0, 1.0, 1.4),
+                (10.0, 1.4, 1.4),
+                (10.0, 1.4, 1.8),
+            ],
+        };
+        let at = |t| trace.rise_onset(t);
+        assert_eq!(
+            (at(25.0), at(35.0), at(45.0)),
+            (Some(10.0), Some(10.0), Some(40.0))
+        );
+        let empty = Trace {
+            name: "t",
+            segments: vec![],
+        };
+        assert_eq!(empty.rise_onset(5.0), None);
+    }
+
+    #[test]
+    fn only_overloads_with_notice_enough_count_as_foreseeable() {
+        let episode = |notice_s: Option<f64>, lead_s: Option<f64>| OverloadEpisode {
+            start_s: 60.0,
+            notice_s,
+            lead_s,
+        };
+        let f = Foreseeable::of(&[
+            episode(Some(40.0), Some(21.0)),
+            episode(Some(4.0), None),
+            episode(Some(LEAD_S), None),
+            episode(None, None),
+        ]);
+        assert_eq!((f.breaches, f.breaches_predicted), (2, 1));
+        assert_eq!(f.recall, Some(0.5));
+        assert_eq!(f.too_sudden_notice_s, vec![4.0]);
     }
 
     #[test]
