@@ -159,7 +159,7 @@ def rows():
         ("the same, recall over the overloads the load gave ≥ 10 s notice of", "", "", "replay",
          lambda r: f"{pct(r['foreseeable']['recall'])} ({r['foreseeable']['breaches_predicted']} of "
                    f"{r['foreseeable']['breaches']}; too sudden: "
-                   + (", ".join(f"{n:.0} s" for n in r['foreseeable']['too_sudden_notice_s']) or "none")
+                   + (", ".join(f"{n:.0f} s" for n in r['foreseeable']['too_sudden_notice_s']) or "none")
                    + " notice)"),
         ("SLO violations, plugins on vs off (same traces)", "", "≥ 80 % fewer", "replay",
          lambda r: f"{r['violations_on']:,} vs {r['violations_off']:,}: {pct(r['violation_reduction'])} fewer"),
