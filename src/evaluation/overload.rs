@@ -113,10 +113,10 @@ pub fn episodes(observations: &[Observation], lead: f64, window: f64) -> Vec<Epi
         .collect()
 }
 
-fn by_series<'a>(
-    observations: &'a [Observation],
+fn by_series(
+    observations: &[Observation],
     keep: impl Fn(&str) -> bool,
-) -> BTreeMap<&'a str, Vec<&'a Observation>> {
+) -> BTreeMap<&str, Vec<&Observation>> {
     let mut by_series: BTreeMap<&str, Vec<&Observation>> = BTreeMap::new();
     for o in observations.iter().filter(|o| keep(&o.series)) {
         by_series.entry(o.series.as_str()).or_default().push(o);
