@@ -62,7 +62,8 @@ pub struct SeriesView {
     pub forecast: Option<ForecastView>,
     /// Seconds until the forecast reaches `limit`, if within the look-ahead.
     pub time_to_breach_s: Option<f64>,
-    /// The forecast's probability of being past the limit at that time.
+    /// The forecast's highest probability, at any step of the look-ahead, of being past the
+    /// limit: at least that likely, the limit is reached within it. 1 at the limit.
     pub confidence: Option<f64>,
     /// Whether the monitor warns that the limit will be reached: a breach forecast within the
     /// horizon with at least [`WARN_CONFIDENCE`], borne out by the line through the last
