@@ -45,8 +45,18 @@ fn main() -> std::process::ExitCode {
         server => actix_rt::System::new().block_on(async move {
             match server {
                 Command::Serve(args) => {
-                    let app = Application::build(args.config()?).await?;
-                    app.run_until_stopped(shutdown_signal()).await
+                    let config = args.config()?;
+                    let mut stop = std::pin::pin!(shutdown_signal());
+                    // A start-up can wait long (migrations behind another process's lock): a
+                    // signal then ends it, as it would a running server, rather than waiting.
+                    let app = tokio::select! {
+                        app = Application::build(config) => app?,
+                        () = &mut stop => {
+                            tracing::info!("stopped by a signal before the server was ready");
+                            return Ok(());
+                        }
+                    };
+                    app.run_until_stopped(stop).await
                 }
                 Command::Migrate(args) => {
                     let database = prepare_store(&args.config()?).await?;

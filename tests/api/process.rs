@@ -255,6 +255,26 @@ async fn the_api_answers_503_while_migrations_wait_and_serves_once_they_ran() {
     stop(server);
 }
 
+/// A SIGTERM while the server is still starting (its migrations waiting on another process's
+/// lock) stops it cleanly, as one while it serves does, rather than by the signal's default
+/// action or only once start-up is over.
+#[actix_rt::test]
+async fn sigterm_during_start_up_stops_the_server_cleanly() {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hive.db");
+    let mut holder = diesel::SqliteConnection::establish(db.to_str().unwrap()).unwrap();
+    holder.batch_execute("BEGIN EXCLUSIVE").unwrap();
+    let server = start(dir.path(), None);
+    let ready = server.app().get("/readyz").await;
+    assert_eq!(ready.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    let log = stop(server);
+    assert!(log.contains("before the server was ready"), "{log}");
+    holder.batch_execute("COMMIT").unwrap();
+}
+
 fn stop(mut server: Server) -> String {
     let pid = server.child.id() as libc::pid_t;
     // SAFETY: sending a signal to a child process this test started and still owns.
