@@ -282,31 +282,14 @@ async fn wait_started(hive: &Hive) {
 /// Called before start-up, not when serving begins: until a process listens for a signal, its
 /// default action kills the process, so a SIGTERM during start-up (an orchestrator stopping a
 /// server that has just reported ready) would end it without the orderly stop.
-pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+pub fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let listen = |kind: SignalKind, name: &'static str| match signal(kind) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot listen for {name}");
-            None
-        }
-    };
-    let (terminate, interrupt) = (
-        listen(SignalKind::terminate(), "SIGTERM"),
-        listen(SignalKind::interrupt(), "SIGINT"),
-    );
-    async move {
-        let arrives = |s: Option<tokio::signal::unix::Signal>| async move {
-            match s {
-                Some(mut s) => {
-                    s.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
         tokio::select! {
-            _ = arrives(terminate) => {}
-            _ = arrives(interrupt) => {}
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    }
+    })
 }

@@ -1,3 +1,4 @@
+use anyhow::Context as _;
 use clap::Parser;
 use hive::app::{prepare_store, shutdown_signal, Application};
 use hive::cli::{Cli, Command};
@@ -46,7 +47,9 @@ fn main() -> std::process::ExitCode {
             match server {
                 Command::Serve(args) => {
                     let config = args.config()?;
-                    let mut stop = std::pin::pin!(shutdown_signal());
+                    let mut stop = std::pin::pin!(
+                        shutdown_signal().context("listening for SIGTERM and SIGINT")?
+                    );
                     // A start-up can wait long (migrations behind another process's lock): a
                     // signal then ends it, as it would a running server, rather than waiting.
                     let app = tokio::select! {

@@ -214,17 +214,24 @@ async fn every_accepted_task_survives_sigkill_mid_load_on_postgres() {
     every_accepted_task_survives_sigkill_mid_load(Some(&schema.url)).await;
 }
 
-#[actix_rt::test]
-async fn the_api_answers_503_while_migrations_wait_and_serves_once_they_ran() {
+/// A server whose start-up waits: another connection, returned, holds the database's lock, so
+/// the server's migrations wait until that connection commits.
+fn start_behind_a_lock(data_dir: &Path) -> (diesel::SqliteConnection, Server) {
     use diesel::connection::SimpleConnection;
     use diesel::Connection;
 
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("hive.db");
-    // Another process holds the database: migrations wait on its lock.
+    let db = data_dir.join("hive.db");
     let mut holder = diesel::SqliteConnection::establish(db.to_str().unwrap()).unwrap();
     holder.batch_execute("BEGIN EXCLUSIVE").unwrap();
-    let server = start(dir.path(), None);
+    (holder, start(data_dir, None))
+}
+
+#[actix_rt::test]
+async fn the_api_answers_503_while_migrations_wait_and_serves_once_they_ran() {
+    use diesel::connection::SimpleConnection;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (mut holder, server) = start_behind_a_lock(dir.path());
     let app = server.app();
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
@@ -261,13 +268,9 @@ async fn the_api_answers_503_while_migrations_wait_and_serves_once_they_ran() {
 #[actix_rt::test]
 async fn sigterm_during_start_up_stops_the_server_cleanly() {
     use diesel::connection::SimpleConnection;
-    use diesel::Connection;
 
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("hive.db");
-    let mut holder = diesel::SqliteConnection::establish(db.to_str().unwrap()).unwrap();
-    holder.batch_execute("BEGIN EXCLUSIVE").unwrap();
-    let server = start(dir.path(), None);
+    let (mut holder, server) = start_behind_a_lock(dir.path());
     let ready = server.app().get("/readyz").await;
     assert_eq!(ready.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
     let log = stop(server);
