@@ -91,6 +91,8 @@ pub struct Config {
     /// a client creating agents in a loop meets a limit rather than exhausting memory.
     pub max_agents: usize,
     pub max_sse_clients: usize,
+    /// Most event streams one client (a token, or an address without one) may hold open.
+    pub max_sse_per_client: usize,
     /// First retry delay of a failed task; doubles per attempt.
     pub retry_backoff_ms: u64,
     /// Restart intensity of an agent pool: crashes of its agents it absorbs in the period before
@@ -129,6 +131,10 @@ pub struct Config {
     pub rate_limit: u32,
     /// Serve `/metrics` without a token (for a scraper on a trusted network).
     pub metrics_open: bool,
+    /// Host names (without port) an open API, one with no tokens yet, answers besides
+    /// `localhost`, `*.localhost` and loopback addresses: a request naming any other host is a
+    /// DNS-rebinding page's and is refused.
+    pub open_hosts: Vec<String>,
     /// Longest a client may take to send its request headers and body.
     pub client_timeout_ms: u64,
     /// Limits on the JSON of a request body, beyond its size.
@@ -374,6 +380,7 @@ impl Default for Config {
             max_batch_agents: 10_000,
             max_agents: 100_000,
             max_sse_clients: 256,
+            max_sse_per_client: 16,
             retry_backoff_ms: 100,
             pool_max_restarts: 1000,
             pool_restart_period_ms: 10_000,
@@ -393,6 +400,7 @@ impl Default for Config {
             http_timeout_ms: 30_000,
             rate_limit: 1_000,
             metrics_open: false,
+            open_hosts: Vec::new(),
             client_timeout_ms: 10_000,
             json: JsonLimits::default(),
             retention_ms: 7 * DAY_MS,

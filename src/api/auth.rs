@@ -1,20 +1,30 @@
-//! The access check every request passes: who is calling (a bearer token, or nobody when the API
-//! runs without tokens for loopback clients only), the caller's rate limit, and whether the
-//! caller's role may use the route.
+//! The access check every request passes, in two steps.
+//!
+//! 1. [`gate`], around every route: who is calling (a bearer token, or nobody when the API runs
+//!    without tokens for loopback clients only), whether an open API is being reached through a
+//!    foreign host name or origin (DNS rebinding, cross-site forms), and the caller's rate limit.
+//!    It judges nothing about the route: the path it sees is the raw one, which the router
+//!    percent-decodes and normalises before matching.
+//! 2. [`require`], on each route as it is registered: the role that route needs, checked after
+//!    the router chose it, so every spelling of a path that reaches a handler meets the same
+//!    check, and a method no route declares is 405 whoever asks.
 //!
 //! | route | needs |
 //! | --- | --- |
-//! | `/livez`, `/readyz`, `/health` | nothing |
+//! | `/livez`, `/readyz`, `/health`, the dashboard's page and assets | nothing |
 //! | `/metrics` | viewer, or nothing with `metrics_open` |
 //! | `GET /api/v1/tokens`, `GET /api/v1/audit` | admin |
-//! | any other `GET` (the dashboard and the event stream too) | viewer |
-//! | `POST /api/v1/tasks`, `POST /api/v1/tasks/{id}/cancel` | operator |
+//! | any other `GET` (the event stream too) | viewer |
+//! | `POST /api/v1/tasks`, `POST /api/v1/tasks/{id}/cancel`, `POST /api/v1/agents/{id}/restart` | operator |
 //! | everything else (agents, tokens) | admin |
+//!
+//! Probes (`/livez`, `/readyz`, `/health`) and `/metrics` draw on no rate limit: a flood from the
+//! address a kubelet or scraper shares must not make a healthy server look dead.
 
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::{header, Method};
-use actix_web::middleware::Next;
+use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, HttpMessage, ResponseError};
 
 use super::problem::ApiError;
@@ -26,42 +36,26 @@ use crate::managers::security::{Caller, Denied};
 /// What a route asks of its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Needs {
-    Nothing,
     Role(AccessRole),
+    /// `/metrics`: a viewer, unless the operator opened it to scrapers.
+    Metrics,
 }
 
-pub fn needs(method: &Method, path: &str, metrics_open: bool) -> Needs {
-    let path = path.trim_end_matches('/');
-    match path {
-        // The dashboard's page and assets hold no data: what it shows, it reads with the token
-        // its viewer gives it.
-        "/livez" | "/readyz" | "/health" | "/dashboard" => return Needs::Nothing,
-        _ if path.starts_with("/dashboard/") && method == Method::GET => return Needs::Nothing,
-        "/metrics" if metrics_open => return Needs::Nothing,
-        "/metrics" => return Needs::Role(AccessRole::Viewer),
-        _ => {}
-    }
-    let admin_reads = ["/api/v1/tokens", "/api/v1/audit"];
-    if method == Method::GET || method == Method::HEAD {
-        if admin_reads.iter().any(|p| path.starts_with(p)) {
-            return Needs::Role(AccessRole::Admin);
-        }
-        return Needs::Role(AccessRole::Viewer);
-    }
-    let is_cancel = path
-        .strip_prefix("/api/v1/tasks/")
-        .is_some_and(|rest| rest.ends_with("/cancel") && rest.matches('/').count() == 1);
-    let is_restart = path
-        .strip_prefix("/api/v1/agents/")
-        .is_some_and(|rest| rest.ends_with("/restart") && rest.matches('/').count() == 1);
-    if method == Method::POST && (path == "/api/v1/tasks" || is_cancel || is_restart) {
-        return Needs::Role(AccessRole::Operator);
-    }
-    Needs::Role(AccessRole::Admin)
+/// Who the gate found calling, kept in the request for the route's check.
+#[derive(Debug, Clone)]
+enum Identity {
+    Known(Caller),
+    Refused(Denied),
+    /// The tokens have not been read yet: nobody can be judged.
+    Unjudged,
 }
 
-/// Identify, limit, authorise; the caller goes into the request's extensions for the handlers
-/// and the audit log.
+/// Paths answered without a token and without drawing on a rate limit. Matched on the raw path:
+/// a percent-encoded spelling is not exempt, which only costs its sender a token from the bucket.
+const PROBES: [&str; 4] = ["/livez", "/readyz", "/health", "/metrics"];
+
+/// Identify, screen and limit; the caller goes into the request's extensions for the route's
+/// check, the handlers and the audit log.
 pub async fn gate(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -72,28 +66,29 @@ pub async fn gate(
             .await
             .map(ServiceResponse::map_into_left_body);
     };
-    let peer = req.peer_addr().map(|a| a.ip());
+    let probe = PROBES.contains(&req.path());
     let policy = hive.access.load();
-    let needs = needs(req.method(), req.path(), policy.metrics_open);
-    let caller = match needs {
-        Needs::Nothing => None,
-        Needs::Role(_) if !policy.loaded => {
-            let refusal = super::not_ready(hive.readiness.get())
-                .unwrap_or_else(|| ApiError::Unavailable("the server is starting".into()));
-            return Ok(refuse(req, refusal));
+    let identity = if !policy.loaded {
+        Identity::Unjudged
+    } else {
+        if policy.open() && !probe {
+            if let Err(why) = same_origin(&req, &hive.config.open_hosts) {
+                return Ok(refuse(req, ApiError::Forbidden(why)));
+            }
         }
-        Needs::Role(_) => {
-            let authorization = req
-                .headers()
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok());
-            Some(policy.caller(authorization, peer))
+        let authorization = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        match policy.caller(authorization, req.peer_addr().map(|a| a.ip())) {
+            Ok(caller) => Identity::Known(caller),
+            Err(denied) => Identity::Refused(denied),
         }
     };
-    if let Some(limits) = &hive.rate_limits {
-        let key = match &caller {
-            Some(Ok(Caller::Token { id, .. })) => Some(LimitKey::Token(id.clone())),
-            _ => peer.map(LimitKey::Address),
+    if let (Some(limits), false) = (&hive.rate_limits, probe) {
+        let key = match &identity {
+            Identity::Known(Caller::Token { id, .. }) => Some(LimitKey::Token(id.clone())),
+            _ => req.peer_addr().map(|a| LimitKey::Address(a.ip())),
         };
         if let Some(Err(wait)) = key.map(|k| limits.check(&k)) {
             hive.metrics.rate_limited.inc();
@@ -101,45 +96,121 @@ pub async fn gate(
             return Ok(refuse(req, ApiError::TooManyRequests { retry_after_s }));
         }
     }
-    let caller = match (needs, caller) {
-        (Needs::Role(needed), Some(Ok(caller))) if caller.role() < needed => {
-            let held = caller.role();
-            req.extensions_mut().insert(caller);
-            return Ok(refuse(
-                req,
-                ApiError::Forbidden(format!(
-                    "this needs the {needed} role; the token has {held}"
-                )),
-            ));
-        }
-        (_, Some(Ok(caller))) => Some(caller),
-        (_, Some(Err(Denied::Unauthenticated(why)))) => {
-            return Ok(refuse(req, ApiError::Unauthorized(why)));
-        }
-        (_, Some(Err(Denied::NotLoopback))) => {
-            return Ok(refuse(
-                req,
-                ApiError::Forbidden(
-                    "no API tokens exist, so only loopback clients are served".into(),
-                ),
-            ));
-        }
-        (_, Some(Err(Denied::Forbidden { needed, held }))) => {
-            return Ok(refuse(
-                req,
-                ApiError::Forbidden(format!(
-                    "this needs the {needed} role; the token has {held}"
-                )),
-            ));
-        }
-        (_, None) => None,
-    };
-    if let Some(caller) = caller {
-        req.extensions_mut().insert(caller);
+    if let Identity::Known(caller) = &identity {
+        req.extensions_mut().insert(caller.clone());
     }
+    req.extensions_mut().insert(identity);
     next.call(req)
         .await
         .map(ServiceResponse::map_into_left_body)
+}
+
+/// A route's middleware that lets through only callers `needs` admits.
+pub fn require<S>(
+    needs: Needs,
+) -> impl Transform<
+    S,
+    ServiceRequest,
+    Response = ServiceResponse<EitherBody<BoxBody>>,
+    Error = actix_web::Error,
+    InitError = (),
+> + 'static
+where
+    S: Service<ServiceRequest, Response = ServiceResponse, Error = actix_web::Error> + 'static,
+{
+    from_fn(move |req: ServiceRequest, next: Next<BoxBody>| async move {
+        match admitted(&req, needs) {
+            Ok(()) => next
+                .call(req)
+                .await
+                .map(ServiceResponse::map_into_left_body),
+            Err(refusal) => Ok(refuse(req, refusal)),
+        }
+    })
+}
+
+fn admitted(req: &ServiceRequest, needs: Needs) -> Result<(), ApiError> {
+    let hive = req.app_data::<web::Data<Hive>>();
+    let needed = match needs {
+        Needs::Metrics if hive.is_some_and(|h| h.access.load().metrics_open) => return Ok(()),
+        Needs::Metrics => AccessRole::Viewer,
+        Needs::Role(role) => role,
+    };
+    let extensions = req.extensions();
+    // No identity means the gate did not run for this route: refuse rather than guess.
+    match extensions.get::<Identity>() {
+        Some(Identity::Known(caller)) if caller.role() >= needed => Ok(()),
+        Some(Identity::Known(caller)) => Err(forbidden(needed, caller.role())),
+        Some(Identity::Refused(Denied::Unauthenticated(why))) => Err(ApiError::Unauthorized(why)),
+        Some(Identity::Refused(Denied::Forbidden { needed, held })) => {
+            Err(forbidden(*needed, *held))
+        }
+        Some(Identity::Refused(Denied::NotLoopback)) => Err(ApiError::Forbidden(
+            "no API tokens exist, so only loopback clients are served".into(),
+        )),
+        Some(Identity::Unjudged) => Err(hive
+            .and_then(|h| super::not_ready(h.readiness.get()))
+            .unwrap_or_else(|| ApiError::Unavailable("the server is starting".into()))),
+        None => Err(ApiError::Unauthorized("a bearer token is required")),
+    }
+}
+
+fn forbidden(needed: AccessRole, held: AccessRole) -> ApiError {
+    ApiError::Forbidden(format!(
+        "this needs the {needed} role; the token has {held}"
+    ))
+}
+
+/// An open API answers only requests that name it by a loopback host, and takes changes only
+/// from pages of such a host: a page on `attacker.example` whose name was rebound to 127.0.0.1
+/// sends its own host name, and a cross-site form sends its own origin.
+fn same_origin(req: &ServiceRequest, open_hosts: &[String]) -> Result<(), String> {
+    let header_text = |name| {
+        req.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("\u{fffd}"))
+    };
+    if let Some(host) = header_text(header::HOST) {
+        if !local_host(host_name(host), open_hosts) {
+            return Err(format!(
+                "no API tokens exist, so only requests to a loopback host name are served, not {host:?}; create a token or list the name in open_hosts"
+            ));
+        }
+    }
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if let (Some(origin), false) = (header_text(header::ORIGIN), safe) {
+        let host = origin
+            .split_once("://")
+            .map(|(_, rest)| host_name(rest))
+            .unwrap_or_default();
+        if !local_host(host, open_hosts) {
+            return Err(format!(
+                "no API tokens exist, so changes are taken only from loopback origins, not {origin:?}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The host of a `Host` header or an origin's authority: without port, IPv6 brackets kept off.
+fn host_name(authority: &str) -> &str {
+    let authority = authority.split('/').next().unwrap_or_default();
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or_default();
+    }
+    authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, _port)| host)
+}
+
+fn local_host(host: &str, open_hosts: &[String]) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+        || open_hosts.iter().any(|h| h.eq_ignore_ascii_case(&host))
 }
 
 fn refuse<B>(req: ServiceRequest, error: ApiError) -> ServiceResponse<EitherBody<B>> {
@@ -152,78 +223,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn routes_need_the_roles_the_table_says() {
-        let cases = [
-            (Method::GET, "/livez", Needs::Nothing),
-            (Method::GET, "/readyz", Needs::Nothing),
-            (Method::GET, "/metrics", Needs::Role(AccessRole::Viewer)),
-            (
-                Method::GET,
-                "/api/v1/tasks",
-                Needs::Role(AccessRole::Viewer),
-            ),
-            (
-                Method::GET,
-                "/api/v1/events",
-                Needs::Role(AccessRole::Viewer),
-            ),
-            (
-                Method::GET,
-                "/api/v1/tokens",
-                Needs::Role(AccessRole::Admin),
-            ),
-            (Method::GET, "/api/v1/audit", Needs::Role(AccessRole::Admin)),
-            (
-                Method::POST,
-                "/api/v1/tasks",
-                Needs::Role(AccessRole::Operator),
-            ),
-            (
-                Method::POST,
-                "/api/v1/tasks/x/cancel",
-                Needs::Role(AccessRole::Operator),
-            ),
-            (
-                Method::POST,
-                "/api/v1/tasks/x/y/cancel",
-                Needs::Role(AccessRole::Admin),
-            ),
-            (
-                Method::POST,
-                "/api/v1/agents",
-                Needs::Role(AccessRole::Admin),
-            ),
-            (
-                Method::DELETE,
-                "/api/v1/agents/x",
-                Needs::Role(AccessRole::Admin),
-            ),
-            (
-                Method::POST,
-                "/api/v1/tokens",
-                Needs::Role(AccessRole::Admin),
-            ),
-            (
-                Method::POST,
-                "/api/v1/agents/x/restart",
-                Needs::Role(AccessRole::Operator),
-            ),
-            (
-                Method::POST,
-                "/api/v1/agents/x/y/restart",
-                Needs::Role(AccessRole::Admin),
-            ),
-            (Method::GET, "/dashboard", Needs::Nothing),
-            (Method::GET, "/dashboard/app.js", Needs::Nothing),
-            (
-                Method::POST,
-                "/dashboard/app.js",
-                Needs::Role(AccessRole::Admin),
-            ),
-        ];
-        for (method, path, expected) in cases {
-            assert_eq!(needs(&method, path, false), expected, "{method} {path}");
+    fn loopback_names_are_local_and_others_are_not() {
+        let extra = vec!["hive.internal".to_owned()];
+        for local in [
+            "localhost:8080",
+            "LOCALHOST",
+            "app.localhost:3000",
+            "127.0.0.1:8080",
+            "127.5.6.7",
+            "[::1]:8080",
+            "hive.internal:80",
+        ] {
+            assert!(local_host(host_name(local), &extra), "{local}");
         }
-        assert_eq!(needs(&Method::GET, "/metrics", true), Needs::Nothing);
+        for foreign in [
+            "attacker.example",
+            "attacker.example:8080",
+            "localhost.attacker.example",
+            "10.0.0.1:8080",
+            "[2001:db8::1]:80",
+            "",
+        ] {
+            assert!(!local_host(host_name(foreign), &extra), "{foreign}");
+        }
     }
 }

@@ -1,9 +1,10 @@
 //! `GET /api/v1/events`: server-sent events of agent, task and supervision lifecycle, through
 //! actix-web-lab's SSE responder (framing, keep-alive) rather than hand-written stream plumbing.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{web, Responder};
+use actix_web::{web, HttpRequest, Responder};
 use actix_web_lab::sse;
 use futures::stream;
 use serde::Deserialize;
@@ -13,10 +14,16 @@ use utoipa::IntoParams;
 use super::ask;
 use super::problem::ApiError;
 use crate::context::Hive;
+use crate::domain::access::AccessRole;
 use crate::managers::communication::SubscribeWith;
+use crate::managers::security::Caller;
 
 /// A comment every so often keeps proxies from closing an idle stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How often an idle stream checks that its caller may still read it.
+const ACCESS_RECHECK: Duration = Duration::from_millis(500);
+/// Event kinds only admins receive, as only admins read the log they come from.
+const ADMIN_ONLY: [&str; 1] = ["audit"];
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -27,12 +34,18 @@ pub struct EventsQuery {
 }
 
 /// A stream of events; each has the event's kind as its SSE event name and its JSON as data.
+/// The stream carries only what its caller's role may read (`audit` events go to admins), and
+/// ends within [`ACCESS_RECHECK`] of its token's revocation (or, for a stream opened while the
+/// API had no tokens, of the first token's creation).
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventsQuery),
     responses((status = 200, content_type = "text/event-stream"), (status = 503, body = super::problem::Problem)))]
 pub async fn events(
     hive: web::Data<Hive>,
+    req: HttpRequest,
+    caller: web::ReqData<Caller>,
     query: super::query::Query<EventsQuery>,
 ) -> Result<impl Responder, ApiError> {
+    let caller = caller.into_inner();
     // Shared by every step of the stream: a clone per event is a reference count.
     let prefixes: std::sync::Arc<[String]> = query
         .0
@@ -43,8 +56,14 @@ pub async fn events(
         .filter(|k| !k.is_empty())
         .map(str::to_owned)
         .collect();
+    let client: Arc<str> = match &caller {
+        Caller::Token { id, .. } => id.clone(),
+        Caller::Anonymous => req
+            .peer_addr()
+            .map_or_else(|| "unknown".into(), |a| a.ip().to_string().into()),
+    };
     // Asked through the probe, so that a flood of subscribers meets the mailbox bound.
-    let request = |reply| SubscribeWith { reply };
+    let request = |reply| SubscribeWith { client, reply };
     let subscription = ask(
         &hive.slots.communication,
         &hive.kinds.communication,
@@ -53,28 +72,40 @@ pub async fn events(
     )
     .await?
     .ok_or(ApiError::Busy("event stream limit"))?;
+    let admin = caller.role() >= AccessRole::Admin;
     let wanted = move |kind: &str| {
         kind == crate::bus::DRAINING
-            || prefixes.is_empty()
-            || prefixes.iter().any(|p| kind.starts_with(p.as_str()))
+            || (prefixes.is_empty() || prefixes.iter().any(|p| kind.starts_with(p.as_str())))
+                && (admin || !ADMIN_ONLY.contains(&kind))
     };
-    let events = stream::unfold(Some(subscription), move |sub| {
-        let wanted = wanted.clone();
+    let hive = hive.into_inner();
+    let allowed = move || still_allowed(&hive, &caller);
+    let mut recheck = tokio::time::interval(ACCESS_RECHECK);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let events = stream::unfold(Some((subscription, recheck)), move |state| {
+        let (wanted, allowed) = (wanted.clone(), allowed.clone());
         async move {
-            let mut sub = sub?;
+            let (mut sub, mut recheck) = state?;
             loop {
-                match sub.events.recv().await {
+                let received = tokio::select! {
+                    received = sub.events.recv() => received,
+                    _ = recheck.tick() => {
+                        if allowed() { continue } else { return None }
+                    }
+                };
+                match received {
                     Ok(event) if !wanted(event.kind) => continue,
+                    Ok(_) if !allowed() => return None,
                     Ok(event) => {
                         let data = sse::Data::new_json(&*event).ok()?.event(event.kind);
-                        let next = (event.kind != crate::bus::DRAINING).then_some(sub);
+                        let next = (event.kind != crate::bus::DRAINING).then_some((sub, recheck));
                         return Some((sse::Event::from(data), next));
                     }
                     // A subscriber that fell behind is told how many events it missed, and goes on.
                     Err(RecvError::Lagged(missed)) => {
                         let data =
                             sse::Data::new(format!("{{\"missed\":{missed}}}")).event("lagged");
-                        return Some((sse::Event::from(data), Some(sub)));
+                        return Some((sse::Event::from(data), Some((sub, recheck))));
                     }
                     Err(RecvError::Closed) => return None,
                 }
@@ -82,4 +113,14 @@ pub async fn events(
         }
     });
     Ok(sse::Sse::from_infallible_stream(events).with_keep_alive(KEEP_ALIVE))
+}
+
+/// Whether `caller` may still read the stream it opened: its token is live, or, for a caller
+/// of an open API, the API is still open.
+fn still_allowed(hive: &Hive, caller: &Caller) -> bool {
+    let policy = hive.access.load();
+    match caller {
+        Caller::Token { id, .. } => policy.tokens.iter().any(|t| t.id == *id),
+        Caller::Anonymous => policy.open(),
+    }
 }

@@ -28,6 +28,7 @@ use actix_web::{web, HttpRequest};
 use serde::Deserialize;
 
 use crate::context::{Hive, Phase, Slot};
+use crate::domain::access::AccessRole;
 use problem::ApiError;
 
 /// Ask an actor on a client path: the request goes through the kind's probe, so a full mailbox is
@@ -170,100 +171,133 @@ fn path_error(err: actix_web::error::PathError, _: &HttpRequest) -> actix_web::E
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    use auth::Needs;
+    use AccessRole::{Admin, Operator, Viewer};
+    let viewer = Needs::Role(Viewer);
     cfg.app_data(web::PathConfig::default().error_handler(path_error))
         .service(
             web::scope("")
                 .wrap(from_fn(auth::gate))
                 .wrap(from_fn(audit::record_mutations))
                 .wrap(from_fn(record))
-                .service(get_only("/livez", system::livez))
-                .service(get_only("/readyz", system::readyz))
-                .service(get_only("/health", system::health))
-                .service(get_only("/metrics", system::metrics))
-                .service(get_only("/dashboard", dashboard::page))
-                .service(get_only("/dashboard/{asset}", dashboard::asset))
+                .service(get_only("/livez", None, system::livez))
+                .service(get_only("/readyz", None, system::readyz))
+                .service(get_only("/health", None, system::health))
+                .service(get_only("/metrics", Some(Needs::Metrics), system::metrics))
+                // The dashboard's page and assets hold no data: what it shows, it reads with the
+                // token its viewer gives it.
+                .service(get_only("/dashboard", None, dashboard::page))
+                .service(get_only("/dashboard/{asset}", None, dashboard::asset))
                 .service(
                     web::scope(API)
                         .wrap(from_fn(until_ready))
-                        .service(get_only("/openapi.json", openapi::openapi_json))
-                        .service(get_only("/system/status", system::status))
-                        .service(get_only("/supervision", system::supervision))
-                        .service(get_only("/supervision/events", system::supervision_events))
-                        .service(get_only("/sla", sla::sla))
-                        .service(get_only("/cluster", cluster::cluster))
-                        .service(get_only("/monitor/forecasts", monitor::forecasts))
-                        .service(get_only("/monitor/anomalies", monitor::anomalies))
-                        .service(get_only("/events", events::events))
+                        .service(get_only(
+                            "/openapi.json",
+                            Some(viewer),
+                            openapi::openapi_json,
+                        ))
+                        .service(get_only("/system/status", Some(viewer), system::status))
+                        .service(get_only("/supervision", Some(viewer), system::supervision))
+                        .service(get_only(
+                            "/supervision/events",
+                            Some(viewer),
+                            system::supervision_events,
+                        ))
+                        .service(get_only("/sla", Some(viewer), sla::sla))
+                        .service(get_only("/cluster", Some(viewer), cluster::cluster))
+                        .service(get_only(
+                            "/monitor/forecasts",
+                            Some(viewer),
+                            monitor::forecasts,
+                        ))
+                        .service(get_only(
+                            "/monitor/anomalies",
+                            Some(viewer),
+                            monitor::anomalies,
+                        ))
+                        .service(get_only("/events", Some(viewer), events::events))
                         .service(
                             web::resource("/agents")
-                                .route(web::post().to(agents::create_agent))
-                                .route(web::get().to(agents::list_agents))
+                                .route(allow(Admin, web::post().to(agents::create_agent)))
+                                .route(allow(Viewer, web::get().to(agents::list_agents)))
                                 .default_service(web::to(|| not_allowed("POST, GET"))),
                         )
                         .service(
                             web::resource("/agents/batch")
-                                .route(web::post().to(agents::create_batch))
+                                .route(allow(Admin, web::post().to(agents::create_batch)))
                                 .default_service(web::to(batch_other_methods)),
                         )
                         .service(
                             web::resource("/agents/{id}")
-                                .route(web::get().to(agents::get_agent))
-                                .route(web::delete().to(agents::delete_agent))
+                                .route(allow(Viewer, web::get().to(agents::get_agent)))
+                                .route(allow(Admin, web::delete().to(agents::delete_agent)))
                                 .default_service(web::to(|| not_allowed("GET, DELETE"))),
                         )
                         .service(
                             web::resource("/agents/{id}/restart")
-                                .route(web::post().to(agents::restart_agent))
+                                .route(allow(Operator, web::post().to(agents::restart_agent)))
                                 .default_service(web::to(|| not_allowed("POST"))),
                         )
                         .service(
                             web::resource("/tasks")
-                                .route(web::post().to(tasks::submit))
-                                .route(web::get().to(tasks::list_tasks))
+                                .route(allow(Operator, web::post().to(tasks::submit)))
+                                .route(allow(Viewer, web::get().to(tasks::list_tasks)))
                                 .default_service(web::to(|| not_allowed("POST, GET"))),
                         )
                         .service(
                             web::resource("/tasks/{id}")
-                                .route(web::get().to(tasks::get_task))
+                                .route(allow(Viewer, web::get().to(tasks::get_task)))
                                 .default_service(web::to(|| not_allowed("GET"))),
                         )
                         .service(
                             web::resource("/tasks/{id}/events")
-                                .route(web::get().to(tasks::task_events))
+                                .route(allow(Viewer, web::get().to(tasks::task_events)))
                                 .default_service(web::to(|| not_allowed("GET"))),
                         )
                         .service(
                             web::resource("/tasks/{id}/cancel")
-                                .route(web::post().to(tasks::cancel))
+                                .route(allow(Operator, web::post().to(tasks::cancel)))
                                 .default_service(web::to(|| not_allowed("POST"))),
                         )
                         .service(
                             web::resource("/tokens")
-                                .route(web::post().to(tokens::create))
-                                .route(web::get().to(tokens::list))
+                                .route(allow(Admin, web::post().to(tokens::create)))
+                                .route(allow(Admin, web::get().to(tokens::list)))
                                 .default_service(web::to(|| not_allowed("POST, GET"))),
                         )
                         .service(
                             web::resource("/tokens/{id}")
-                                .route(web::delete().to(tokens::revoke))
+                                .route(allow(Admin, web::delete().to(tokens::revoke)))
                                 .default_service(web::to(|| not_allowed("DELETE"))),
                         )
-                        .service(get_only("/audit", audit::list))
+                        .service(get_only("/audit", Some(Needs::Role(Admin)), audit::list))
                         .default_service(web::to(no_route)),
                 )
                 .default_service(web::to(no_route)),
         );
 }
 
-/// A resource that answers GET, and 405 to any other method (not the 404 of an unknown path).
-fn get_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
+/// A route that only callers with `role` (or more) may use; the check runs once the router has
+/// chosen this route, whatever spelling of the path led to it.
+fn allow(role: AccessRole, route: actix_web::Route) -> actix_web::Route {
+    route.wrap(auth::require(auth::Needs::Role(role)))
+}
+
+/// A resource that answers GET to callers `needs` admits (anyone for `None`), and 405 to any
+/// other method (not the 404 of an unknown path).
+fn get_only<F, Args>(path: &str, needs: Option<auth::Needs>, handler: F) -> actix_web::Resource
 where
     F: actix_web::Handler<Args>,
     Args: actix_web::FromRequest + 'static,
     F::Output: actix_web::Responder + 'static,
 {
+    let route = web::get().to(handler);
+    let route = match needs {
+        Some(needs) => route.wrap(auth::require(needs)),
+        None => route,
+    };
     web::resource(path)
-        .route(web::get().to(handler))
+        .route(route)
         .default_service(web::to(|| not_allowed("GET")))
 }
 

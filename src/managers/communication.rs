@@ -1,6 +1,8 @@
 //! The CommunicationManager actor: hands out event-stream subscriptions and bounds how many are
-//! open, so that a flood of SSE clients is refused rather than served without limit.
+//! open, in all and per client, so that a flood of SSE clients is refused rather than served
+//! without limit, and one client cannot take every place.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -17,28 +19,43 @@ pub struct Subscription {
     _place: Place,
 }
 
+/// Open streams per client: a token's id, or the address of a caller without one.
+type PerClient = Arc<parking_lot::Mutex<HashMap<Arc<str>, usize>>>;
+
 struct Place {
     open: Arc<AtomicUsize>,
+    per_client: PerClient,
+    client: Arc<str>,
     hive: Hive,
 }
 
 impl Drop for Place {
     fn drop(&mut self) {
         self.open.fetch_sub(1, Ordering::Relaxed);
+        let mut per_client = self.per_client.lock();
+        if let Some(count) = per_client.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                per_client.remove(&self.client);
+            }
+        }
         self.hive.metrics.sse_clients.dec();
     }
 }
 
-/// Ask for a subscription; `None` when the limit of open streams is reached.
+/// Ask for a subscription for `client`; `None` when the limit of open streams, in all or of
+/// that client, is reached.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct SubscribeWith {
+    pub client: Arc<str>,
     pub reply: oneshot::Sender<Option<Subscription>>,
 }
 
 pub struct CommunicationManager {
     hive: Hive,
     open: Arc<AtomicUsize>,
+    per_client: PerClient,
 }
 
 impl CommunicationManager {
@@ -46,6 +63,7 @@ impl CommunicationManager {
         Self {
             hive,
             open: Arc::new(AtomicUsize::new(0)),
+            per_client: Default::default(),
         }
     }
 }
@@ -65,19 +83,30 @@ impl Actor for CommunicationManager {
 impl Handler<SubscribeWith> for CommunicationManager {
     type Result = ();
 
-    fn handle(&mut self, SubscribeWith { reply }: SubscribeWith, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: SubscribeWith, _: &mut Context<Self>) {
         self.hive.kinds.communication.handled();
         let _timer = self.hive.metrics.processing("communication");
         if self.open.load(Ordering::Relaxed) >= self.hive.config.max_sse_clients {
-            let _ = reply.send(None);
+            let _ = msg.reply.send(None);
             return;
+        }
+        {
+            let mut per_client = self.per_client.lock();
+            let count = per_client.entry(msg.client.clone()).or_default();
+            if *count >= self.hive.config.max_sse_per_client {
+                let _ = msg.reply.send(None);
+                return;
+            }
+            *count += 1;
         }
         self.open.fetch_add(1, Ordering::Relaxed);
         self.hive.metrics.sse_clients.inc();
-        let _ = reply.send(Some(Subscription {
+        let _ = msg.reply.send(Some(Subscription {
             events: self.hive.bus.subscribe(),
             _place: Place {
                 open: self.open.clone(),
+                per_client: self.per_client.clone(),
+                client: msg.client,
                 hive: self.hive.clone(),
             },
         }));

@@ -290,6 +290,11 @@ pub struct Events {
 impl Events {
     /// The next event, as (event name, JSON data).
     pub async fn next(&mut self) -> (String, Value) {
+        self.try_next().await.expect("stream open")
+    }
+
+    /// The next event, or `None` once the server ended the stream.
+    pub async fn try_next(&mut self) -> Option<(String, Value)> {
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
                 let frame: String = self.buffer.drain(..end + 2).collect();
@@ -307,12 +312,11 @@ impl Events {
                 }
                 let data: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
                 let data = data.get("data").cloned().unwrap_or(data);
-                return (kind, data);
+                return Some((kind, data));
             }
             let chunk = tokio::time::timeout(PATIENCE, self.stream.next())
                 .await
-                .expect("an event within the patience limit")
-                .expect("stream open")
+                .expect("an event within the patience limit")?
                 .expect("stream chunk");
             self.buffer.push_str(&String::from_utf8_lossy(&chunk));
         }
