@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use hive_actors::{ExitReason, ExitSlot, Shutdown, StartedChild, Supervisor};
 use tokio::sync::oneshot;
 
+use crate::agents::programs::AllowedPrograms;
 use crate::api;
 use crate::config::Config;
 use crate::context::{Hive, HiveInner, Phase};
@@ -57,6 +58,14 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         crate::allocator::init();
         let config = Arc::new(config);
+        let programs = AllowedPrograms::pin(&config.allow_exec)?;
+        for risky in programs.runs_anything() {
+            tracing::warn!(
+                program = %risky.listed.display(),
+                resolves_to = %risky.canonical.display(),
+                "allow_exec lists a shell, interpreter or env: whoever may create a command agent on it can run anything as this server's user"
+            );
+        }
         let database = Database::resolve(config.database_url.as_deref(), &config.data_dir)?;
         if matches!(database, Database::Sqlite(_)) {
             crate::store::sqlite_heap::limit(config.sqlite_heap_limit_bytes);
@@ -81,6 +90,7 @@ impl Application {
             store,
             agent_arbiters,
             monitor_arbiter,
+            programs,
         );
         hive.readiness.set(Phase::Migrating);
 

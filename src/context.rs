@@ -131,6 +131,8 @@ pub struct HiveInner {
     pub rate_limits: Option<RateLimits>,
     /// One pooled HTTP client for every `http` agent.
     pub http: reqwest::Client,
+    /// The programs command agents may run, pinned at start.
+    pub programs: Arc<crate::agents::programs::AllowedPrograms>,
     /// Audit entries waiting for the SecurityManager to hand them to the store.
     pub audit: crate::api::audit::AuditBuffer,
     /// The running plugins, told of every monitor sample.
@@ -152,6 +154,7 @@ impl HiveInner {
         store: Store,
         agent_arbiters: Vec<ArbiterHandle>,
         monitor_arbiter: ArbiterHandle,
+        programs: crate::agents::programs::AllowedPrograms,
     ) -> Hive {
         let probes = Probes::default();
         let m = &config.mailbox;
@@ -184,6 +187,7 @@ impl HiveInner {
                 .timeout(std::time::Duration::from_millis(config.http_timeout_ms))
                 .build()
                 .unwrap_or_default(),
+            programs: Arc::new(programs),
             audit: Default::default(),
             plugins: Default::default(),
             shedding: Default::default(),

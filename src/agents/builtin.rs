@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use futures::future::{self, FutureExt, LocalBoxFuture};
 use serde_json::{json, Value};
 
-use super::executor::{Executor, Outcome, TaskError};
+use super::executor::{parse_input, Executor, InputError, Outcome, TaskError};
 use crate::domain::task::{BuiltinOp, MAX_SPIN_US};
 
 pub struct Builtin;
@@ -59,7 +59,17 @@ impl Executor for Builtin {
 
 impl BuiltinOp {
     fn deserialize_input(input: &Value) -> Result<BuiltinOp, String> {
-        serde_path_to_error::deserialize(input)
-            .map_err(|e| format!("invalid builtin input at {}: {}", e.path(), e.inner()))
+        parse_input(input, "builtin").map_err(|e| format!("{} at {}", e.detail, e.field))
+    }
+}
+
+/// Whether `input` is an operation the builtin executor runs, within its limits.
+pub fn check_input(input: &Value) -> Result<(), InputError> {
+    match parse_input(input, "builtin")? {
+        BuiltinOp::Spin { us } if us > MAX_SPIN_US => Err(InputError {
+            field: "input.us".into(),
+            detail: format!("spin of {us} µs is over the limit of {MAX_SPIN_US} µs"),
+        }),
+        _ => Ok(()),
     }
 }

@@ -5,6 +5,7 @@
 //! killed, grandchildren included. Output is kept up to a cap per stream; the rest is read and
 //! dropped, so a chatty program never blocks on a full pipe.
 
+use std::os::fd::RawFd;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -14,8 +15,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
-use super::executor::{Executor, Outcome, TaskError};
+use super::executor::{parse_input, Executor, InputError, Outcome, TaskError};
+use super::programs::{AllowedPrograms, Pinned};
 use crate::config::Config;
+use crate::context::Hive;
 use crate::domain::agent::ProgramPath;
 
 /// Bytes of stderr quoted in the error of a failed run.
@@ -34,16 +37,24 @@ pub struct Command {
     program: ProgramPath,
     workdir: PathBuf,
     config: Arc<Config>,
+    programs: Arc<AllowedPrograms>,
 }
 
 impl Command {
-    pub fn new(program: ProgramPath, agent_id: &str, config: Arc<Config>) -> Self {
+    pub fn new(program: ProgramPath, agent_id: &str, hive: &Hive) -> Self {
         Self {
-            workdir: config.data_dir.join("agents").join(agent_id),
+            workdir: hive.config.data_dir.join("agents").join(agent_id),
             program,
-            config,
+            config: hive.config.clone(),
+            programs: hive.programs.clone(),
         }
     }
+}
+
+/// Whether `input` is a command task's input (`args`, `stdin`; nothing else, `env` included:
+/// a task never chooses its program's environment).
+pub fn check_input(input: &Value) -> Result<(), InputError> {
+    parse_input::<CommandInput>(input, "command").map(drop)
 }
 
 fn invalid(message: String) -> TaskError {
@@ -55,42 +66,42 @@ fn invalid(message: String) -> TaskError {
 
 impl Executor for Command {
     fn run(&self, input: &Value) -> LocalBoxFuture<'static, Outcome> {
-        let input: CommandInput = match serde_path_to_error::deserialize(input) {
+        let input: CommandInput = match parse_input(input, "command") {
             Ok(input) => input,
             Err(e) => {
-                let message = format!("invalid command input at {}: {}", e.path(), e.inner());
+                let message = format!("{} at {}", e.detail, e.field);
                 return futures::future::ready(Err(invalid(message))).boxed_local();
             }
         };
-        // Checked at every run, not only when the agent was created: the operator may have
-        // taken the program off the list since.
-        if !self
-            .config
-            .allow_exec
-            .iter()
-            .any(|p| p == self.program.as_path())
-        {
-            let message = format!(
-                "{} is not in the server's allow_exec list",
-                self.program.as_path().display()
-            );
-            return futures::future::ready(Err(invalid(message))).boxed_local();
+        // Checked at every run, not only when the agent was created: an agent stored by a
+        // server with another list may name a program this one does not allow.
+        if self.programs.find(self.program.as_path()).is_none() {
+            return futures::future::ready(Err(not_allowed(&self.program))).boxed_local();
         }
-        let (program, workdir, config) = (
+        let (program, workdir, config, programs) = (
             self.program.clone(),
             self.workdir.clone(),
             self.config.clone(),
+            self.programs.clone(),
         );
-        async move { run(program, workdir, &config, input).await }.boxed_local()
+        async move {
+            match programs.find(program.as_path()) {
+                Some(pinned) => run(pinned, workdir, &config, input).await,
+                None => Err(not_allowed(&program)),
+            }
+        }
+        .boxed_local()
     }
 }
 
-async fn run(
-    program: ProgramPath,
-    workdir: PathBuf,
-    config: &Config,
-    input: CommandInput,
-) -> Outcome {
+fn not_allowed(program: &ProgramPath) -> TaskError {
+    invalid(format!(
+        "{} is not in the server's allow_exec list",
+        program.as_path().display()
+    ))
+}
+
+async fn run(program: &Pinned, workdir: PathBuf, config: &Config, input: CommandInput) -> Outcome {
     // One mkdir on local disk: not worth a trip to the blocking pool.
     std::fs::create_dir_all(&workdir).map_err(|e| TaskError {
         message: format!(
@@ -99,8 +110,10 @@ async fn run(
         ),
         retryable: true,
     })?;
-    let mut command = tokio::process::Command::new(program.as_path());
+    // The pinned file itself runs, under the name it was listed by.
+    let mut command = tokio::process::Command::new(program.exec_path());
     command
+        .arg0(&program.listed)
         .args(&input.args)
         .env_clear()
         .envs(
@@ -119,9 +132,15 @@ async fn run(
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    let (fd, parent) = (program.fd(), std::process::id());
+    // SAFETY: the closure runs in the child between fork and exec and calls only
+    // async-signal-safe functions (fcntl, prctl, getppid), touching no memory of the parent's.
+    unsafe {
+        command.pre_exec(move || in_child(fd, parent));
+    }
     let mut child = command
         .spawn()
-        .map_err(|e| invalid(format!("cannot start {}: {e}", program.as_path().display())))?;
+        .map_err(|e| invalid(format!("cannot start {}: {e}", program.listed.display())))?;
     let _group = child.id().map(ProcessGroup);
     let cap = config.exec_output_bytes;
     let stdin = child.stdin.take();
@@ -161,6 +180,27 @@ async fn run(
             retryable: true,
         }),
     }
+}
+
+/// Set up the child before it runs the program: it keeps the pinned file open across `exec` (a
+/// script's interpreter reads it through that descriptor), and it is killed when the server
+/// dies, however it dies, so no run outlives the server and overlaps the attempt a restarted
+/// server makes of the same task.
+fn in_child(pinned: RawFd, parent: u32) -> std::io::Result<()> {
+    // SAFETY: plain system calls on integers; async-signal-safe.
+    unsafe {
+        if libc::fcntl(pinned, libc::F_SETFD, 0) == -1 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) == -1 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // The server died between fork and prctl: the signal will never come.
+        if u32::try_from(libc::getppid()).ok() != Some(parent) {
+            return Err(std::io::Error::other("the server exited"));
+        }
+    }
+    Ok(())
 }
 
 /// Read `pipe` to its end, keeping the first `cap` bytes; whether anything was dropped.

@@ -5,4 +5,5 @@ pub mod builtin;
 pub mod command;
 pub mod executor;
 pub mod http;
+pub mod programs;
 pub mod registry;

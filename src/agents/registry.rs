@@ -2,12 +2,12 @@
 //! runtime state (busy, idle, current task); its supervisor's events write restarts.
 
 use std::borrow::Borrow;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::domain::agent::{AgentInfo, AgentStatus};
+use crate::domain::agent::{AgentInfo, AgentStatus, ExecutorSpec};
 use crate::domain::names::Role;
 use crate::domain::task::TaskId;
 
@@ -140,6 +140,31 @@ impl Ord for ById {
 #[derive(Debug, Default, Clone)]
 pub struct AgentRegistry {
     inner: Arc<RwLock<BTreeSet<ById>>>,
+    /// How many agents of each role run each kind of executor: what a submission's input is
+    /// checked against, without a walk over every agent.
+    executors: Arc<Mutex<HashMap<Role, ExecutorMix>>>,
+}
+
+/// The executors the agents of one role run, counted by kind.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ExecutorMix {
+    pub builtin: usize,
+    pub command: usize,
+    pub http: usize,
+}
+
+impl ExecutorMix {
+    fn count(&mut self, executor: &ExecutorSpec) -> &mut usize {
+        match executor {
+            ExecutorSpec::Builtin {} => &mut self.builtin,
+            ExecutorSpec::Command { .. } => &mut self.command,
+            ExecutorSpec::Http { .. } => &mut self.http,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.builtin + self.command + self.http == 0
+    }
 }
 
 /// One page of agents.
@@ -168,9 +193,36 @@ impl AgentRegistry {
             }),
             info,
         });
+        let kind = entry.info.kind.clone();
         // Replaces an entry of the same id, as a map's insert would.
-        self.inner.write().replace(ById(entry.clone()));
+        let replaced = self.inner.write().replace(ById(entry.clone()));
+        if let Some(ById(old)) = replaced {
+            self.uncount(&old);
+        }
+        *self
+            .executors
+            .lock()
+            .entry(kind.role.clone())
+            .or_default()
+            .count(&kind.executor) += 1;
         entry
+    }
+
+    fn uncount(&self, entry: &AgentEntry) {
+        let mut executors = self.executors.lock();
+        let role = entry.info.role();
+        if let Some(mix) = executors.get_mut(role) {
+            let count = mix.count(&entry.info.kind.executor);
+            *count = count.saturating_sub(1);
+            if mix.is_empty() {
+                executors.remove(role);
+            }
+        }
+    }
+
+    /// The executors this node's agents of `role` run.
+    pub fn executors_of(&self, role: &Role) -> ExecutorMix {
+        self.executors.lock().get(role).copied().unwrap_or_default()
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<AgentEntry>> {
@@ -187,7 +239,11 @@ impl AgentRegistry {
     }
 
     pub fn remove(&self, id: &str) -> Option<Arc<AgentEntry>> {
-        self.inner.write().take(id).map(|e| e.0)
+        let removed = self.inner.write().take(id).map(|e| e.0);
+        if let Some(entry) = &removed {
+            self.uncount(entry);
+        }
+        removed
     }
 
     /// Agents of one role, in id order: what a pool supervisor starts.

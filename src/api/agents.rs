@@ -50,12 +50,7 @@ impl From<LifecycleError> for ApiError {
 /// server's configuration, never in a request.
 fn check_executor(hive: &Hive, spec: &AgentSpec, field: &str) -> Result<(), ApiError> {
     if let ExecutorSpec::Command { program } = &spec.executor {
-        if !hive
-            .config
-            .allow_exec
-            .iter()
-            .any(|p| p == program.as_path())
-        {
+        if hive.programs.find(program.as_path()).is_none() {
             return Err(ApiError::invalid(
                 field,
                 format!(

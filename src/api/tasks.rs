@@ -43,6 +43,9 @@ pub async fn submit(
     hive: web::Data<Hive>,
     Json(task): Json<NewTask>,
 ) -> Result<HttpResponse, ApiError> {
+    let executors = hive.agents.executors_of(&task.role);
+    crate::agents::executor::check_input(executors, &task.input.0)
+        .map_err(|e| ApiError::invalid(e.field, e.detail))?;
     let shed = hive.shedding.load();
     if shed.refuses(task.priority) {
         let priority = task.priority.as_str();

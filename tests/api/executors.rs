@@ -72,18 +72,27 @@ async fn a_command_agent_runs_its_program_with_args_stdin_and_a_cleared_environm
         "{names:?}"
     );
 
-    let bad = run_on(
-        &app,
-        &echo,
-        json!({"input": {"args": "not a list"}, "max_retries": 3}),
-    )
-    .await;
-    assert_eq!(
-        bad["status"], "failed",
-        "invalid input is not retried: {bad}"
-    );
-    assert_eq!(bad["attempts"], 1);
-    assert!(bad["error"].as_str().unwrap().contains("args"), "{bad}");
+    // Input a command agent cannot take is refused at submission, naming the field; a task
+    // never sets its program's environment.
+    for (input, field) in [
+        (json!({"args": "not a list"}), "input.args"),
+        (
+            json!({"args": [], "env": {"LD_PRELOAD": "/tmp/x.so"}}),
+            "input.env",
+        ),
+        (json!({"stdin": 3}), "input.stdin"),
+    ] {
+        let response = app
+            .post("/api/v1/tasks", &json!({"role": echo, "input": input}))
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{input}"
+        );
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["field"], field, "{input}: {problem}");
+    }
 }
 
 #[actix_rt::test]
@@ -264,4 +273,98 @@ async fn an_http_agent_posts_its_input_and_retries_a_server_error() {
         .await;
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
     hooks.stop(true).await;
+}
+
+/// A directory of programs for one test, closed to other users as `allow_exec` requires.
+fn program_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    dir
+}
+
+fn write_program(path: &std::path::Path, text: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[actix_rt::test]
+async fn what_runs_is_the_file_pinned_at_start_not_whatever_the_name_points_at_later() {
+    let dir = program_dir();
+    let link = dir.path().join("tool");
+    std::os::unix::fs::symlink("/bin/echo", &link).unwrap();
+    let script = dir.path().join("script");
+    write_program(&script, "#!/bin/sh\necho \"script says $1\"\n", 0o755);
+    let (link_s, script_s) = (link.clone(), script.clone());
+    let app = spawn_with(move |c| c.allow_exec = vec![link_s, script_s]).await;
+    let (tool, _) = command_agent(&app, link.to_str().unwrap()).await;
+    let (scripted, _) = command_agent(&app, script.to_str().unwrap()).await;
+
+    // After start the name is pointed at a shell and the script replaced: neither change runs.
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink("/bin/sh", &link).unwrap();
+    let replacement = dir.path().join("replacement");
+    write_program(&replacement, "#!/bin/sh\necho replaced\n", 0o755);
+    std::fs::rename(&replacement, &script).unwrap();
+
+    let done = run_on(
+        &app,
+        &tool,
+        json!({"input": {"args": ["-c", "echo shell"]}}),
+    )
+    .await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(
+        done["result"]["stdout"], "-c echo shell\n",
+        "echo ran, not a shell"
+    );
+    let done = run_on(&app, &scripted, json!({"input": {"args": ["hi"]}})).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(
+        done["result"]["stdout"], "script says hi\n",
+        "the pinned script ran"
+    );
+
+    // The resolved name is allowed too; a name never listed is not.
+    let canonical = app
+        .post(
+            "/api/v1/agents",
+            &json!({"role": "c", "executor": {"kind": "command", "program": "/usr/bin/echo"}}),
+        )
+        .await;
+    let echo_is_usr_bin = std::fs::canonicalize("/bin/echo").unwrap() == *"/usr/bin/echo";
+    assert_eq!(canonical.status().is_success(), echo_is_usr_bin);
+}
+
+#[actix_rt::test]
+async fn an_allow_list_entry_that_is_missing_or_writable_by_others_stops_the_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = program_dir();
+    let missing = dir.path().join("later");
+    let writable = dir.path().join("writable");
+    write_program(&writable, "#!/bin/sh\n", 0o777);
+    let open_dir = dir.path().join("open");
+    std::fs::create_dir(&open_dir).unwrap();
+    std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let in_open_dir = open_dir.join("tool");
+    write_program(&in_open_dir, "#!/bin/sh\n", 0o755);
+    let not_executable = dir.path().join("data");
+    write_program(&not_executable, "x", 0o644);
+    for (entry, says) in [
+        (&missing, "No such file"),
+        (&writable, "can be written by other users"),
+        (&in_open_dir, "can be written by other users"),
+        (&not_executable, "not an executable"),
+    ] {
+        let data = tempfile::tempdir().unwrap();
+        let mut config = crate::helpers::test_config(&data);
+        config.allow_exec = vec![entry.clone()];
+        let error = match hive::app::Application::build(config).await {
+            Ok(_) => panic!("{} was accepted", entry.display()),
+            Err(e) => format!("{e:#}"),
+        };
+        assert!(error.contains(says), "{}: {error}", entry.display());
+        assert!(error.contains(entry.to_str().unwrap()), "{error}");
+    }
 }

@@ -484,3 +484,62 @@ fn the_command_line_names_its_commands_and_migrates() {
         "{said}"
     );
 }
+
+/// Wait until process `pid` has exited (or was already gone); `false` if it still runs after
+/// [`PATIENCE`]. A pidfd turns readable at the exit: no polling of /proc.
+fn exits(pid: libc::pid_t) -> bool {
+    // SAFETY: pidfd_open(2) and poll(2) on a descriptor this function owns and closes.
+    unsafe {
+        let fd = libc::syscall(libc::SYS_pidfd_open, pid, 0) as libc::c_int;
+        if fd < 0 {
+            return std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        }
+        let mut poll = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ready = libc::poll(&mut poll, 1, PATIENCE.as_millis() as libc::c_int);
+        libc::close(fd);
+        ready == 1
+    }
+}
+
+#[actix_rt::test]
+async fn a_command_run_dies_with_a_server_killed_by_sigkill() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let fifo = dir.path().join("pid.fifo");
+    let fifo_c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) on a NUL-terminated path this test owns.
+    assert_eq!(unsafe { libc::mkfifo(fifo_c.as_ptr(), 0o600) }, 0);
+    let program = bin.join("long-run");
+    std::fs::write(
+        &program,
+        format!("#!/bin/sh\necho $$ > {}\nexec sleep 600\n", fifo.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let data = dir.path().join("data");
+    let mut server = start_with(&data, &["--allow-exec".as_ref(), program.as_os_str()]);
+    server.wait_for_line("ready on ");
+    let app = server.app();
+    app.create_agent(json!({"role": "long", "executor": {"kind": "command", "program": program}}))
+        .await;
+    app.submit(json!({"role": "long", "input": {}, "timeout_ms": 600000}))
+        .await;
+    // The run announces its pid through the pipe: reading blocks until it has written.
+    let pid: libc::pid_t = tokio::task::spawn_blocking(move || std::fs::read_to_string(fifo))
+        .await
+        .unwrap()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    assert!(exits(pid), "the command run {pid} outlived its server");
+}

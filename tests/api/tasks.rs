@@ -46,9 +46,30 @@ async fn an_error_is_retried_then_the_task_fails_keeping_the_last_error() {
 async fn invalid_builtin_input_fails_at_once_without_retries() {
     let app = spawn_app().await;
     app.worker().await;
+    // Input no builtin agent of the role could run is refused at submission, naming the field.
+    for (input, field) in [
+        (json!({"op": "fly"}), "input.op"),
+        (json!({"op": "sleep", "ms": -1}), "input"),
+        (json!({"op": "sleep", "ms": "soon"}), "input"),
+        (json!({"op": "spin", "us": 10_000_001}), "input.us"),
+        (json!({"op": "echo", "value": 1, "extra": true}), "input"),
+    ] {
+        let response = app
+            .post("/api/v1/tasks", &json!({"role": "worker", "input": input}))
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{input}"
+        );
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["field"], field, "{input}: {problem}");
+    }
+    // A role with no agent yet takes any input; the agent that comes fails it at once.
     let accepted = app
-        .submit(json!({"role": "worker", "input": {"op": "fly"}}))
+        .submit(json!({"role": "later", "input": {"op": "fly"}}))
         .await;
+    app.create_agent(json!({"role": "later"})).await;
     let task = app.finished(accepted["id"].as_str().unwrap()).await;
     assert_eq!(task["status"], "failed");
     assert_eq!(task["attempts"], 1);
@@ -59,6 +80,8 @@ async fn invalid_builtin_input_fails_at_once_without_retries() {
             .contains("invalid builtin input"),
         "{task}"
     );
+    let tasks = app.json("/api/v1/tasks?role=worker").await;
+    assert_eq!(tasks["items"], json!([]), "nothing refused was stored");
     app.stop().await;
 }
 
