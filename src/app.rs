@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use hive_actors::{ExitReason, ExitSlot, Shutdown, StartedChild, Supervisor};
 use tokio::sync::oneshot;
 
+use crate::agents::destinations::HttpDestinations;
 use crate::agents::programs::AllowedPrograms;
 use crate::api;
 use crate::config::Config;
@@ -66,6 +67,8 @@ impl Application {
                 "allow_exec lists a shell, interpreter or env: whoever may create a command agent on it can run anything as this server's user"
             );
         }
+        let destinations =
+            HttpDestinations::parse(&config.allow_http).map_err(anyhow::Error::msg)?;
         let database = Database::resolve(config.database_url.as_deref(), &config.data_dir)?;
         if matches!(database, Database::Sqlite(_)) {
             crate::store::sqlite_heap::limit(config.sqlite_heap_limit_bytes);
@@ -91,6 +94,7 @@ impl Application {
             agent_arbiters,
             monitor_arbiter,
             programs,
+            destinations,
         );
         hive.readiness.set(Phase::Migrating);
 

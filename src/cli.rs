@@ -251,6 +251,11 @@ pub struct ServeArgs {
     /// a comma-separated list in the variable). Replaces the config file's `allow_exec`.
     #[arg(long = "allow-exec", env = "HIVE_ALLOW_EXEC", value_delimiter = ',')]
     pub allow_exec: Vec<PathBuf>,
+    /// A destination `http` agents may call: `HOST[:PORT]` or a network `ADDR/BITS` (repeat
+    /// the flag for more, or give a comma-separated list in the variable). Replaces the config
+    /// file's `allow_http`.
+    #[arg(long = "allow-http", env = "HIVE_ALLOW_HTTP", value_delimiter = ',')]
+    pub allow_http: Vec<String>,
     /// Requests per second per token (per client address for requests without one), with a
     /// burst of twice that; 0 turns the limit off [default: 1000].
     #[arg(long, env = "HIVE_RATE_LIMIT")]
@@ -314,6 +319,9 @@ impl ServeArgs {
         if !self.allow_exec.is_empty() {
             config.allow_exec = self.allow_exec.clone();
         }
+        if !self.allow_http.is_empty() {
+            config.allow_http = self.allow_http.clone();
+        }
         if let Some(rate) = self.rate_limit {
             config.rate_limit = rate;
         }
@@ -344,6 +352,8 @@ impl ServeArgs {
         }
         config.plugins.validate()?;
         config.cluster.validate(config.database_url.as_deref())?;
+        crate::agents::destinations::HttpDestinations::parse(&config.allow_http)
+            .map_err(anyhow::Error::msg)?;
         if let Some(relative) = config.allow_exec.iter().find(|p| !p.is_absolute()) {
             anyhow::bail!(
                 "allow_exec entries must be absolute paths; {} is not",

@@ -120,6 +120,9 @@ pub struct Config {
     pub max_result_bytes: usize,
     /// Executables `command` agents may run (absolute paths); nothing else is ever run.
     pub allow_exec: Vec<PathBuf>,
+    /// Where `http` agents may send requests: hosts (`name[:port]`, `10.0.0.7`, `[::1]:80`) and
+    /// networks (`10.0.0.0/8`); nothing when empty (see `agents::destinations`).
+    pub allow_http: Vec<String>,
     /// The only environment variables a command agent's process inherits from the server.
     pub exec_env: Vec<String>,
     /// Largest stdout and stderr kept of one command run, each; the rest is cut with a marker.
@@ -395,6 +398,7 @@ impl Default for Config {
             slo: SloTargets::default(),
             max_result_bytes: 1024 * 1024,
             allow_exec: Vec::new(),
+            allow_http: Vec::new(),
             exec_env: vec!["PATH".into(), "LANG".into()],
             exec_output_bytes: 256 * 1024,
             http_timeout_ms: 30_000,

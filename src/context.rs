@@ -133,6 +133,11 @@ pub struct HiveInner {
     pub http: reqwest::Client,
     /// The programs command agents may run, pinned at start.
     pub programs: Arc<crate::agents::programs::AllowedPrograms>,
+    /// Where `http` agents may send requests.
+    pub destinations: Arc<crate::agents::destinations::HttpDestinations>,
+    /// The `http` agents' own client: it connects only to addresses `destinations` allows and
+    /// follows no redirect.
+    pub agent_http: reqwest::Client,
     /// Audit entries waiting for the SecurityManager to hand them to the store.
     pub audit: crate::api::audit::AuditBuffer,
     /// The running plugins, told of every monitor sample.
@@ -155,7 +160,9 @@ impl HiveInner {
         agent_arbiters: Vec<ArbiterHandle>,
         monitor_arbiter: ArbiterHandle,
         programs: crate::agents::programs::AllowedPrograms,
+        destinations: crate::agents::destinations::HttpDestinations,
     ) -> Hive {
+        let destinations = Arc::new(destinations);
         let probes = Probes::default();
         let m = &config.mailbox;
         let kinds = KindProbes {
@@ -188,6 +195,15 @@ impl HiveInner {
                 .build()
                 .unwrap_or_default(),
             programs: Arc::new(programs),
+            agent_http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_millis(config.http_timeout_ms))
+                .redirect(reqwest::redirect::Policy::none())
+                .dns_resolver(Arc::new(crate::agents::destinations::GuardedResolver(
+                    destinations.clone(),
+                )))
+                .build()
+                .unwrap_or_default(),
+            destinations,
             audit: Default::default(),
             plugins: Default::default(),
             shedding: Default::default(),

@@ -71,6 +71,6 @@ pub fn for_spec(spec: &ExecutorSpec, hive: &Hive, agent_id: &str) -> Box<dyn Exe
         ExecutorSpec::Command { program } => {
             Box::new(Command::new(program.clone(), agent_id, hive))
         }
-        ExecutorSpec::Http { url } => Box::new(Http::new(url.clone(), hive.http.clone())),
+        ExecutorSpec::Http { url } => Box::new(Http::new(url.clone(), hive)),
     }
 }

@@ -3,6 +3,7 @@
 pub mod agent;
 pub mod builtin;
 pub mod command;
+pub mod destinations;
 pub mod executor;
 pub mod http;
 pub mod programs;

@@ -46,21 +46,26 @@ impl From<LifecycleError> for ApiError {
     }
 }
 
-/// A command agent may only name a program the operator allow-listed; the list lives in the
-/// server's configuration, never in a request.
+/// A command agent may only name a program the operator allow-listed, an http agent only a
+/// destination the operator allows; the lists live in the server's configuration, never in a
+/// request. `field` names the executor in the request.
 fn check_executor(hive: &Hive, spec: &AgentSpec, field: &str) -> Result<(), ApiError> {
-    if let ExecutorSpec::Command { program } = &spec.executor {
-        if hive.programs.find(program.as_path()).is_none() {
-            return Err(ApiError::invalid(
-                field,
+    match &spec.executor {
+        ExecutorSpec::Command { program } if hive.programs.find(program.as_path()).is_none() => {
+            Err(ApiError::invalid(
+                format!("{field}.program"),
                 format!(
                     "{} is not among the executables this server allows (--allow-exec)",
                     program.as_path().display()
                 ),
-            ));
+            ))
         }
+        ExecutorSpec::Http { url } => reqwest::Url::parse(url.as_str())
+            .map_err(|e| e.to_string())
+            .and_then(|parsed| hive.destinations.allows_url(&parsed))
+            .map_err(|why| ApiError::invalid(format!("{field}.url"), why)),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 async fn create(
@@ -85,7 +90,7 @@ pub async fn create_agent(
     hive: web::Data<Hive>,
     Json(spec): Json<AgentSpec>,
 ) -> Result<HttpResponse, ApiError> {
-    check_executor(&hive, &spec, "executor.program")?;
+    check_executor(&hive, &spec, "executor")?;
     let created = create(&hive, spec, 1).await?;
     let entry = created
         .first()
@@ -102,7 +107,7 @@ pub async fn create_batch(
     hive: web::Data<Hive>,
     Json(batch): Json<BatchRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    check_executor(&hive, &batch.template, "template.executor.program")?;
+    check_executor(&hive, &batch.template, "template.executor")?;
     let max = hive.config.max_batch_agents;
     if batch.count == 0 || batch.count > max {
         return Err(ApiError::invalid(

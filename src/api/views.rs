@@ -36,7 +36,7 @@ impl From<&AgentEntry> for AgentView {
             name: info.name().into_owned(),
             role: info.kind.role.to_string(),
             capabilities: info.kind.capabilities.names(),
-            executor: info.kind.executor.clone(),
+            executor: info.kind.executor.shown(),
             status: state.status,
             restarts: u64::from(state.restarts),
             current_task: state.current_task.as_deref().map(str::to_owned),

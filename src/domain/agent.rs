@@ -126,6 +126,31 @@ impl HttpUrl {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The URL as readers see it: without any credentials it holds (creation refuses them now,
+    /// but an agent stored before may carry some).
+    pub fn shown(&self) -> String {
+        match reqwest::Url::parse(&self.0) {
+            Ok(mut url) if !url.username().is_empty() || url.password().is_some() => {
+                let _ = url.set_username("");
+                let _ = url.set_password(None);
+                url.into()
+            }
+            _ => self.0.clone(),
+        }
+    }
+}
+
+impl ExecutorSpec {
+    /// The spec as readers see it (see [`HttpUrl::shown`]).
+    pub fn shown(&self) -> ExecutorSpec {
+        match self {
+            ExecutorSpec::Http { url } => ExecutorSpec::Http {
+                url: HttpUrl(url.shown()),
+            },
+            other => other.clone(),
+        }
+    }
 }
 
 /// A list of capabilities, bounded in length and without duplicates.

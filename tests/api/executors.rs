@@ -17,6 +17,7 @@ const ALLOWED: [&str; 4] = ["/bin/echo", "/bin/sh", "/usr/bin/head", "/usr/bin/e
 async fn with_commands() -> TestApp {
     spawn_with(|c| {
         c.allow_exec = ALLOWED.iter().map(PathBuf::from).collect();
+        c.allow_http = vec!["127.0.0.0/8".into()];
         c.exec_output_bytes = 1000;
     })
     .await
@@ -367,4 +368,205 @@ async fn an_allow_list_entry_that_is_missing_or_writable_by_others_stops_the_sta
         assert!(error.contains(says), "{}: {error}", entry.display());
         assert!(error.contains(entry.to_str().unwrap()), "{error}");
     }
+}
+
+/// A server for the destination tests: `/echo` answers what it got, `/redirect` sends the caller
+/// to `target` with a 307, `/endless` streams an answer that never ends. Counts its requests.
+async fn destination_server(
+    target: String,
+) -> (u16, Arc<AtomicUsize>, actix_web::dev::ServerHandle) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    let server = HttpServer::new(move || {
+        let (counted, target) = (counted.clone(), target.clone());
+        App::new()
+            .wrap_fn(move |req, srv| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                actix_web::dev::Service::call(srv, req)
+            })
+            .route(
+                "/echo",
+                web::post().to(|body: web::Json<Value>| async move {
+                    HttpResponse::Ok().json(json!({"got": body.into_inner()}))
+                }),
+            )
+            .route(
+                "/redirect",
+                web::post().to(move || {
+                    let target = target.clone();
+                    async move {
+                        HttpResponse::TemporaryRedirect()
+                            .insert_header(("location", target))
+                            .finish()
+                    }
+                }),
+            )
+            .route(
+                "/endless",
+                web::post().to(|| async {
+                    let chunk = bytes::Bytes::from(vec![b'x'; 64 * 1024]);
+                    HttpResponse::Ok().streaming(futures::stream::repeat_with(move || {
+                        Ok::<_, actix_web::Error>(chunk.clone())
+                    }))
+                }),
+            )
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let port = server.addrs()[0].port();
+    let server = server.run();
+    let handle = server.handle();
+    actix_rt::spawn(server);
+    (port, hits, handle)
+}
+
+#[actix_rt::test]
+async fn an_http_agent_reaches_only_what_the_operator_allows_and_follows_no_redirect() {
+    let (inner_port, inner_hits, inner) = destination_server(String::new()).await;
+    let inner_url = format!("http://127.0.0.1:{inner_port}/echo");
+    let (port, _, outer) = destination_server(inner_url.clone()).await;
+    let app = spawn_with(move |c| {
+        c.allow_http = vec![format!("127.0.0.1:{port}")];
+        c.max_result_bytes = 256 * 1024;
+    })
+    .await;
+
+    // Refused at creation, naming the field: another port, a name for the address, an internal
+    // address nobody listed, credentials in the URL.
+    for (path, body, field) in [
+        (
+            "/api/v1/agents",
+            json!({"role": "x", "executor": {"kind": "http", "url": inner_url}}),
+            "executor.url",
+        ),
+        (
+            "/api/v1/agents",
+            json!({"role": "x", "executor": {"kind": "http", "url": format!("http://localhost:{port}/echo")}}),
+            "executor.url",
+        ),
+        (
+            "/api/v1/agents",
+            json!({"role": "x", "executor": {"kind": "http", "url": "http://169.254.169.254/latest/meta-data"}}),
+            "executor.url",
+        ),
+        (
+            "/api/v1/agents",
+            json!({"role": "x", "executor": {"kind": "http", "url": format!("http://admin:secret@127.0.0.1:{port}/echo")}}),
+            "executor.url",
+        ),
+        (
+            "/api/v1/agents/batch",
+            json!({"count": 1, "template": {"role": "x", "executor": {"kind": "http", "url": inner_url}}}),
+            "template.executor.url",
+        ),
+    ] {
+        let response = app.post(path, &body).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}"
+        );
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["field"], field, "{problem}");
+        assert!(!problem.to_string().contains("secret"), "{problem}");
+    }
+    let agents = app.json("/api/v1/agents").await;
+    assert_eq!(agents["items"], json!([]), "nothing was created");
+
+    let base = format!("http://127.0.0.1:{port}");
+    for (role, route) in [
+        ("echo", "echo"),
+        ("redirect", "redirect"),
+        ("endless", "endless"),
+    ] {
+        app.create_agent(
+            json!({"role": role, "executor": {"kind": "http", "url": format!("{base}/{route}")}}),
+        )
+        .await;
+    }
+    let done = run_on(&app, "echo", json!({"input": {"n": 1}})).await;
+    assert_eq!(
+        done["result"],
+        json!({"status": 200, "body": {"got": {"n": 1}}}),
+        "{done}"
+    );
+
+    // A redirect to a destination off the list is an answer, not a hop.
+    let redirected = run_on(&app, "redirect", json!({"input": {}, "max_retries": 0})).await;
+    assert_eq!(redirected["status"], "failed", "{redirected}");
+    assert!(
+        redirected["error"].as_str().unwrap().contains("307"),
+        "{redirected}"
+    );
+    assert_eq!(
+        inner_hits.load(Ordering::SeqCst),
+        0,
+        "the redirect was not followed"
+    );
+
+    // An answer that never ends is cut at the result limit, not read whole.
+    let endless = run_on(&app, "endless", json!({"input": {}, "max_retries": 0})).await;
+    assert_eq!(endless["status"], "failed", "{endless}");
+    assert!(
+        endless["error"]
+            .as_str()
+            .unwrap()
+            .contains("larger than max_result_bytes"),
+        "{endless}"
+    );
+    inner.stop(true).await;
+    outer.stop(true).await;
+}
+
+/// This machine's host name and the address it resolves to.
+async fn own_host_name() -> (String, std::net::IpAddr) {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname(2) writes at most the given length into the buffer.
+    assert_eq!(
+        unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) },
+        0
+    );
+    let end = buf.iter().position(|b| *b == 0).unwrap();
+    let name = String::from_utf8(buf[..end].to_vec()).unwrap();
+    let ip = tokio::net::lookup_host((name.as_str(), 0))
+        .await
+        .unwrap_or_else(|e| panic!("the host name {name} resolves: {e}"))
+        .next()
+        .unwrap()
+        .ip();
+    (name, ip)
+}
+
+#[actix_rt::test]
+async fn a_listed_name_that_resolves_to_an_internal_address_needs_a_network_that_covers_it() {
+    let (name, ip) = own_host_name().await;
+    assert!(
+        ip.is_loopback(),
+        "{name} resolves to {ip}, not to a loopback address as in /etc/hosts"
+    );
+    let (port, hits, server) = destination_server(String::new()).await;
+    let url = format!("http://{name}:{port}/echo");
+    let listed = name.clone();
+    let app = spawn_with(move |c| c.allow_http = vec![listed]).await;
+    app.create_agent(json!({"role": "named", "executor": {"kind": "http", "url": url}}))
+        .await;
+    let refused = run_on(&app, "named", json!({"input": {}, "max_retries": 0})).await;
+    assert_eq!(refused["status"], "failed", "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("internal address"),
+        "{refused}"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "no connection was made");
+
+    let listed = name.clone();
+    let app = spawn_with(move |c| c.allow_http = vec![listed, "127.0.0.0/8".into()]).await;
+    app.create_agent(json!({"role": "named", "executor": {"kind": "http", "url": format!("http://{name}:{port}/echo")}}))
+        .await;
+    let done = run_on(&app, "named", json!({"input": {"n": 2}})).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    server.stop(true).await;
 }
