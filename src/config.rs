@@ -87,6 +87,10 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Most agents one `POST /api/v1/agents/batch` may create.
     pub max_batch_agents: usize,
+    /// Most unfinished tasks (queued, waiting to retry, running) this node holds; a submission
+    /// past it is refused with 503 and Retry-After. 0 sizes it from `memory_budget_bytes` (see
+    /// [`Config::queued_task_limit`]).
+    pub max_queued_tasks: usize,
     /// Most agents this node hosts; a creation that would pass it is refused (409), so that
     /// a client creating agents in a loop meets a limit rather than exhausting memory.
     pub max_agents: usize,
@@ -138,6 +142,9 @@ pub struct Config {
     /// `localhost`, `*.localhost` and loopback addresses: a request naming any other host is a
     /// DNS-rebinding page's and is refused.
     pub open_hosts: Vec<String>,
+    /// Longest a request waits for the server's own answer (a commit, a manager) before it is
+    /// answered 503 with Retry-After.
+    pub answer_timeout_ms: u64,
     /// Longest a client may take to send its request headers and body.
     pub client_timeout_ms: u64,
     /// Limits on the JSON of a request body, beyond its size.
@@ -372,6 +379,10 @@ impl Default for JsonLimits {
 
 const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 
+/// What one unfinished task costs the server's resident memory, as measured with a backlog of
+/// 400,000 small tasks (its record, input, queue entries and the allocator's share), rounded up.
+pub const QUEUED_TASK_BYTES: u64 = 2048;
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -382,6 +393,7 @@ impl Default for Config {
             max_body_bytes: 256 * 1024,
             max_batch_agents: 10_000,
             max_agents: 100_000,
+            max_queued_tasks: 0,
             max_sse_clients: 256,
             max_sse_per_client: 16,
             retry_backoff_ms: 100,
@@ -405,6 +417,7 @@ impl Default for Config {
             rate_limit: 1_000,
             metrics_open: false,
             open_hosts: Vec::new(),
+            answer_timeout_ms: 5_000,
             client_timeout_ms: 10_000,
             json: JsonLimits::default(),
             retention_ms: 7 * DAY_MS,
@@ -426,6 +439,16 @@ impl Config {
         let text = std::fs::read_to_string(file)
             .with_context(|| format!("reading config file {}", file.display()))?;
         toml::from_str(&text).with_context(|| format!("parsing config file {}", file.display()))
+    }
+
+    /// The bound on unfinished tasks: `max_queued_tasks`, or half the memory budget at
+    /// [`QUEUED_TASK_BYTES`] a task (19,531 at the default 80 MB).
+    pub fn queued_task_limit(&self) -> usize {
+        if self.max_queued_tasks > 0 {
+            return self.max_queued_tasks;
+        }
+        let share = self.memory_budget_bytes / 2 / QUEUED_TASK_BYTES;
+        usize::try_from(share).unwrap_or(usize::MAX).max(1)
     }
 
     pub fn cores() -> usize {

@@ -18,6 +18,7 @@ pub struct Metrics {
     pub tasks_finished: IntCounterVec,
     pub task_retries: IntCounter,
     pub task_queue_depth: IntGaugeVec,
+    pub task_backlog: IntGauge,
     pub task_queue_wait: HistogramVec,
     pub task_slo_missed: IntCounterVec,
     pub task_run: Histogram,
@@ -51,6 +52,8 @@ pub struct Metrics {
     pub autoscaler_agents: IntGaugeVec,
     pub cluster_redis_up: IntGauge,
     pub store_up: IntGauge,
+    pub answers_timed_out: IntCounter,
+    pub store_full: IntGauge,
     pub cluster_tasks: IntCounterVec,
     pub cluster_events: IntCounterVec,
 }
@@ -189,6 +192,13 @@ impl Metrics {
                 IntCounter::new(
                     "hive_task_retries_total",
                     "Attempts that failed and were scheduled again."
+                )
+            ),
+            task_backlog: register!(
+                r,
+                IntGauge::new(
+                    "hive_task_backlog",
+                    "Unfinished tasks this node holds (queued, waiting to retry, running, being accepted), against max_queued_tasks."
                 )
             ),
             task_queue_depth: register!(
@@ -467,6 +477,20 @@ impl Metrics {
                         "Agents in a pool the autoscaler sizes, as it last counted them."
                     ),
                     &["pool"]
+                )
+            ),
+            answers_timed_out: register!(
+                r,
+                IntCounter::new(
+                    "hive_http_answers_timed_out_total",
+                    "Requests answered 503 because the server's own answer took longer than answer_timeout_ms."
+                )
+            ),
+            store_full: register!(
+                r,
+                IntGauge::new(
+                    "hive_store_storage_full",
+                    "1 while the database's volume is full: new work is refused, state changes wait."
                 )
             ),
             store_up: register!(

@@ -22,9 +22,13 @@ pub fn init() {
     // A second initialisation (tests start many servers in one process) keeps the first.
     // Colour only for a person at a terminal; files and log collectors get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // A line that cannot be written (stderr on a full disk, a closed pipe) is dropped: the
+    // subscriber's default reports it with `eprintln!`, which panics on the same error, and a
+    // panic logged through this hook panics again and aborts the server.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
         .with_writer(std::io::stderr)
+        .log_internal_errors(false)
         .try_init();
 }

@@ -32,8 +32,12 @@ use crate::domain::access::AccessRole;
 use problem::ApiError;
 
 /// Ask an actor on a client path: the request goes through the kind's probe, so a full mailbox is
-/// a counted refusal (503 with Retry-After), and the answer comes back on a oneshot channel.
+/// a counted refusal (503 with Retry-After), and the answer comes back on a oneshot channel
+/// within `answer_timeout_ms`, or the client hears 503 with Retry-After: a database that hangs
+/// or a disk that is full never holds a client past that bound. What was asked may still happen
+/// (a task may commit later; its idempotency key then answers the original on a retry).
 pub(crate) async fn ask<A, M, R>(
+    hive: &Hive,
     slot: &Slot<A>,
     probe: &hive_actors::MailboxProbe,
     what: &'static str,
@@ -54,9 +58,17 @@ where
             hive_actors::Refused::Full { .. } => ApiError::Busy(what),
             hive_actors::Refused::Closed { .. } => restarting(),
         })?;
-    answer
-        .await
-        .map_err(|_| ApiError::Unavailable(format!("the {what} stopped")))
+    let bound = std::time::Duration::from_millis(hive.config.answer_timeout_ms);
+    match tokio::time::timeout(bound, answer).await {
+        Ok(answered) => answered.map_err(|_| ApiError::Unavailable(format!("the {what} stopped"))),
+        Err(_) => {
+            hive.metrics.answers_timed_out.inc();
+            Err(ApiError::Unavailable(format!(
+                "the {what} did not answer within {} ms (the database may be slow or its disk full); retry, with the same idempotency key for a task",
+                bound.as_millis()
+            )))
+        }
+    }
 }
 
 pub const API: &str = "/api/v1";

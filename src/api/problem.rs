@@ -33,6 +33,9 @@ pub enum ApiError {
     Busy(&'static str),
     #[error("{0}")]
     Unavailable(String),
+    /// The database's volume is full: nothing new is taken until space returns.
+    #[error("{0}")]
+    InsufficientStorage(String),
     #[error("no route matches this path")]
     NoRoute,
     #[error("this method is not allowed on this path")]
@@ -81,6 +84,7 @@ impl ApiError {
             ApiError::AgentLimit(_) => ("agent-limit", "Agent limit reached"),
             ApiError::Busy(_) => ("overloaded", "Server at capacity"),
             ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
+            ApiError::InsufficientStorage(_) => ("storage-full", "Insufficient storage"),
             ApiError::NoRoute => ("no-route", "Not found"),
             ApiError::MethodNotAllowed { .. } => ("method-not-allowed", "Method not allowed"),
             ApiError::BodyTimeout { .. } => ("request-timeout", "Request timeout"),
@@ -112,6 +116,7 @@ impl ResponseError for ApiError {
             ApiError::Busy(_) | ApiError::Unavailable(_) | ApiError::Shed { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -152,7 +157,7 @@ impl ResponseError for ApiError {
             ApiError::Busy(_) => {
                 response.insert_header((header::RETRY_AFTER, BUSY_RETRY_AFTER_S));
             }
-            ApiError::Unavailable(_) => {
+            ApiError::Unavailable(_) | ApiError::InsufficientStorage(_) => {
                 response.insert_header((header::RETRY_AFTER, UNAVAILABLE_RETRY_AFTER_S));
             }
             ApiError::MethodNotAllowed { allow } => {

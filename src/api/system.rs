@@ -40,6 +40,9 @@ fn readiness(hive: &Hive) -> Readiness {
     } else if phase == Phase::Ready && hive.metrics.store_up.get() == 0 {
         failing.push("database".to_owned());
     }
+    if hive.metrics.store_full.get() == 1 {
+        failing.push("storage".to_owned());
+    }
     if hive.slots.orchestrator.get().is_none_or(|a| !a.connected()) {
         failing.push("orchestrator".to_owned());
     }

@@ -29,6 +29,7 @@ impl From<&StoreError> for ApiError {
                 ApiError::Unavailable(e.to_string())
             }
             StoreError::Busy => ApiError::Busy("store"),
+            StoreError::StorageFull => ApiError::InsufficientStorage(e.to_string()),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -57,6 +58,7 @@ pub async fn submit(
         });
     }
     let created = ask(
+        &hive,
         &hive.slots.orchestrator,
         &hive.kinds.orchestrator,
         "orchestrator",
@@ -65,6 +67,7 @@ pub async fn submit(
     .await?
     .map_err(|e| match e {
         SubmitError::StoreBusy => ApiError::Busy("store"),
+        SubmitError::Backlog { .. } => ApiError::Busy("task backlog"),
         SubmitError::Draining => ApiError::Unavailable("the server is shutting down".into()),
         SubmitError::Store(e) => ApiError::from(&*e),
     })?;
@@ -154,6 +157,7 @@ pub async fn cancel(
         reply,
     };
     let outcome = ask(
+        &hive,
         &hive.slots.orchestrator,
         &hive.kinds.orchestrator,
         "orchestrator",
@@ -204,6 +208,7 @@ async fn cancel_elsewhere(
                     done: Some(reply),
                 };
             ask(
+                hive,
                 &hive.slots.orchestrator,
                 &hive.kinds.orchestrator,
                 "orchestrator",

@@ -38,6 +38,8 @@ const JAMMED_AGENT_PAUSE: Duration = Duration::from_millis(10);
 pub enum SubmitError {
     #[error("the store is busy; try again shortly")]
     StoreBusy,
+    #[error("this node holds as many unfinished tasks as it may ({limit}); try again shortly")]
+    Backlog { limit: usize },
     #[error("the server is shutting down")]
     Draining,
     #[error(transparent)]
@@ -207,6 +209,8 @@ pub struct Orchestrator {
     roles: HashMap<Role, RoleQueues>,
     agents: AgentSlots,
     draining: Option<Vec<oneshot::Sender<()>>>,
+    /// Submissions sent to the store and not yet answered: they count against the backlog.
+    accepting: usize,
 }
 
 impl Orchestrator {
@@ -217,6 +221,7 @@ impl Orchestrator {
             roles: HashMap::new(),
             agents: AgentSlots::default(),
             draining: None,
+            accepting: 0,
         }
     }
 
@@ -243,6 +248,18 @@ impl Orchestrator {
                 .do_send(&store, crate::store::manager::Flush(tx));
         }
         rx
+    }
+
+    /// Unfinished tasks held here, and submissions on their way to being.
+    fn backlog(&self) -> usize {
+        self.tasks.len() + self.accepting
+    }
+
+    fn backlog_gauge(&self) {
+        self.hive
+            .metrics
+            .task_backlog
+            .set(i64::try_from(self.backlog()).unwrap_or(i64::MAX));
     }
 
     /// After a task joined or left a class's queue: its depth gauge and its oldest task's age.
@@ -292,6 +309,7 @@ impl Orchestrator {
                 queued_at: Instant::now(),
             },
         );
+        self.backlog_gauge();
         self.enqueue(id, false, ctx);
     }
 
@@ -486,6 +504,7 @@ impl Orchestrator {
         result: Option<Value>,
     ) -> Option<TaskRecord> {
         let mut active = self.tasks.remove(id)?;
+        self.backlog_gauge();
         if matches!(active.state, State::Queued) {
             if let Some(queues) = self.roles.get_mut(&active.record.role) {
                 let queue = &mut queues.by_priority[active.record.priority.index()];
@@ -799,6 +818,11 @@ impl Handler<Submit> for Orchestrator {
             let _ = reply.send(Err(SubmitError::Draining));
             return;
         }
+        let limit = self.hive.config.queued_task_limit();
+        if self.backlog() >= limit {
+            let _ = reply.send(Err(SubmitError::Backlog { limit }));
+            return;
+        }
         let record = TaskRecord::accepted(task, now_ms());
         let Some(store) = self.hive.slots.store.get() else {
             let _ = reply.send(Err(SubmitError::Store(Arc::new(StoreError::Unavailable))));
@@ -819,7 +843,11 @@ impl Handler<Submit> for Orchestrator {
             let _ = reply.send(Err(error));
             return;
         }
+        self.accepting += 1;
+        self.backlog_gauge();
         ctx.spawn(rx.into_actor(self).map(move |committed, act, ctx| {
+            act.accepting -= 1;
+            act.backlog_gauge();
             let answer = match committed {
                 Ok(Ok(created)) => {
                     if !created.existing {
@@ -977,6 +1005,7 @@ impl Handler<Release> for Orchestrator {
             for (priority, id) in ids {
                 self.queue_gauge(priority, -1);
                 if let Some(mut active) = self.tasks.remove(&id) {
+                    self.backlog_gauge();
                     // A stream entry it came with is done: it goes out on a new one.
                     if let Some(cluster) = self.hive.cluster() {
                         cluster.settled(&id);

@@ -108,6 +108,13 @@ impl PerformanceManager {
             limit: None,
             leading: false,
         }));
+        readings.push(Reading {
+            name: "tasks.backlog".into(),
+            unit: "tasks",
+            value: self.hive.metrics.task_backlog.get() as f64,
+            limit: Some(self.hive.config.queued_task_limit() as f64),
+            leading: false,
+        });
         readings.extend(self.demand());
         let now = Instant::now();
         readings.extend(Priority::BY_URGENCY.into_iter().map(|p| Reading {

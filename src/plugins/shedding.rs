@@ -16,8 +16,17 @@ use crate::domain::task::Priority;
 use crate::domain::time::now_ms;
 use crate::managers::monitor::{MonitorView, HORIZON};
 
-/// The mailboxes every submission passes through.
-const WATCHED: [&str; 2] = ["mailbox.orchestrator", "mailbox.store"];
+/// What every submission fills: the mailboxes it passes through, the backlog of unfinished
+/// tasks, and the memory they take.
+const WATCHED: [&str; 4] = [
+    "mailbox.orchestrator",
+    "mailbox.store",
+    "tasks.backlog",
+    MEMORY,
+];
+/// Memory is shared with what is not work (agents, caches): nearing the budget sheds low
+/// priority only, so that a node whose agents alone fill its budget still takes normal work.
+const MEMORY: &str = "memory.rss";
 /// Share of its capacity at which a mailbox is about to fill whatever the trend says.
 const NEARLY_FULL: f64 = 0.9;
 
@@ -97,6 +106,10 @@ pub fn assess(view: &MonitorView, min_confidence: f64) -> Option<Call> {
                 Some((below, why))
             })
         };
+        let call = call.map(|(below, reason)| match s.name.as_str() {
+            MEMORY => (below.min(Priority::Normal), reason),
+            _ => (below, reason),
+        });
         if let Some((below, reason)) = call {
             if worst.as_ref().is_none_or(|w| below > w.below) {
                 worst = Some(Call {
@@ -241,6 +254,20 @@ mod tests {
         assert_eq!(assess(&close, 0.5).map(|c| c.below), Some(Priority::High));
         let full = view(vec![series("mailbox.store", 950.0, None, 0.0)]);
         assert_eq!(assess(&full, 0.5).map(|c| c.below), Some(Priority::High));
+    }
+
+    #[test]
+    fn a_backlog_or_memory_nearing_its_limit_sheds_but_memory_spares_normal_work() {
+        let backlog = view(vec![series("tasks.backlog", 950.0, None, 0.0)]);
+        assert_eq!(assess(&backlog, 0.5).map(|c| c.below), Some(Priority::High));
+        let coming = view(vec![series("memory.rss", 300.0, Some(4.0), 0.9)]);
+        let call = assess(&coming, 0.5).expect("a call");
+        assert_eq!(
+            (call.below, call.series.as_str()),
+            (Priority::Normal, "memory.rss")
+        );
+        let over = view(vec![series("memory.rss", 1200.0, None, 0.0)]);
+        assert_eq!(assess(&over, 0.5).map(|c| c.below), Some(Priority::Normal));
     }
 
     #[test]

@@ -192,6 +192,10 @@ pub struct StoreManager {
     pruned_last: bool,
     /// The database stopped answering: new tasks and agents are refused, state changes wait.
     outage: bool,
+    /// The database's volume is full: the same, until a batch commits again.
+    full: bool,
+    /// Waiting before the next attempt at a batch the full volume refused.
+    paused: bool,
 }
 
 impl StoreManager {
@@ -218,11 +222,54 @@ impl StoreManager {
             prune_requests: Vec::new(),
             pruned_last: false,
             outage: false,
+            full: false,
+            paused: false,
         }
     }
 
+    /// Why a creation is refused now.
+    fn refusal(&self) -> StoreError {
+        if self.full {
+            StoreError::StorageFull
+        } else {
+            StoreError::Unreachable
+        }
+    }
+
+    /// A batch met a full volume: keep its state changes, refuse creations (queued ones too),
+    /// and try again after a pause. Said once, not per batch.
+    fn storage_full(
+        &mut self,
+        error: &str,
+        again: Vec<Option<Op>>,
+        waiters: Vec<Waiter>,
+        ctx: &mut Context<Self>,
+    ) {
+        if !self.full {
+            tracing::error!(%error, "the database's disk is full: new tasks and agents are refused (507), state changes wait and are written when space returns");
+            self.full = true;
+            self.metrics.store_full.set(1);
+            self.bus
+                .publish("store.storage", serde_json::json!({ "full": true }));
+        }
+        self.write_again(again, waiters);
+        let refused: Vec<(Op, Waiter)> = self
+            .pending
+            .extract_if(.., |(op, _)| op.again().is_none())
+            .collect();
+        for (_, waiter) in refused {
+            self.probe.handled();
+            refuse(waiter, StoreError::StorageFull);
+        }
+        self.paused = true;
+        ctx.run_later(RECONNECT_EVERY, |act, ctx| {
+            act.paused = false;
+            act.commit_next(ctx);
+        });
+    }
+
     fn commit_next(&mut self, ctx: &mut Context<Self>) {
-        if self.committing {
+        if self.committing || self.paused {
             return;
         }
         let prune = (self.prune_due || !self.prune_requests.is_empty())
@@ -247,9 +294,9 @@ impl StoreManager {
         let (ops, waiters): (Vec<Op>, Vec<Waiter>) = self.pending.drain(..take).unzip();
         let batch = ops.len();
         let started = Instant::now();
-        // PostgreSQL is across a network: keep what a lost connection must not lose.
-        let again: Option<Vec<Option<Op>>> =
-            matches!(conn, Conn::Postgres(_)).then(|| ops.iter().map(Op::again).collect());
+        // Keep what a lost connection (PostgreSQL is across a network) or a full disk must not
+        // lose: the batch's state changes are written again.
+        let again: Vec<Option<Op>> = ops.iter().map(Op::again).collect();
         let commit = async move {
             let outcome = commit(&mut conn, ops).await;
             let lost = outcome.is_err() && !conn.answers().await;
@@ -260,8 +307,17 @@ impl StoreManager {
                 .into_actor(self)
                 .map(move |(conn, outcome, lost), act, ctx| {
                     act.committing = false;
-                    let retry = match (&outcome, again) {
-                        (Err(e), Some(again)) if lost || is_transient(e) => Some(again),
+                    let postgres = matches!(conn, Conn::Postgres(_));
+                    if let Err(e) = outcome.as_ref().map(drop) {
+                        if is_storage_full(e) {
+                            let error = e.to_string();
+                            act.conn = Some(conn);
+                            act.storage_full(&error, again, waiters, ctx);
+                            return;
+                        }
+                    }
+                    let retry = match (&outcome, postgres) {
+                        (Err(e), true) if lost || is_transient(e) => Some(again),
                         _ => None,
                     };
                     if let Some(again) = retry {
@@ -277,6 +333,13 @@ impl StoreManager {
                         return;
                     }
                     act.conn = Some(conn);
+                    if act.full && outcome.is_ok() {
+                        tracing::info!("the database's disk has room again; taking new work");
+                        act.full = false;
+                        act.metrics.store_full.set(0);
+                        act.bus
+                            .publish("store.storage", serde_json::json!({ "full": false }));
+                    }
                     // Writes count against the store's bound until they are committed.
                     for _ in 0..batch {
                         act.probe.handled();
@@ -299,7 +362,7 @@ impl StoreManager {
                 (Some(op), waiter) => kept.push((op, waiter)),
                 (None, waiter) => {
                     self.probe.handled();
-                    refuse(waiter);
+                    refuse(waiter, self.refusal());
                 }
             }
         }
@@ -318,7 +381,7 @@ impl StoreManager {
             .collect();
         for (_, waiter) in refused {
             self.probe.handled();
-            refuse(waiter);
+            refuse(waiter, StoreError::Unreachable);
         }
         self.reconnect(ctx);
     }
@@ -360,9 +423,27 @@ fn is_transient(e: &diesel::result::Error) -> bool {
     ) || matches!(e, Error::DatabaseError(_, info) if info.message().contains("deadlock detected"))
 }
 
+/// A full volume: SQLite's `SQLITE_FULL` and I/O errors, PostgreSQL's `disk_full` and failed
+/// file extensions. The same batch commits once space returns.
+fn is_storage_full(e: &diesel::result::Error) -> bool {
+    let diesel::result::Error::DatabaseError(_, info) = e else {
+        return false;
+    };
+    let message = info.message().to_ascii_lowercase();
+    [
+        "disk is full",
+        "no space left",
+        "could not extend file",
+        "disk i/o error",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
+}
+
 /// Answer a creation the database cannot take now.
-fn refuse(waiter: Waiter) {
-    let unavailable = || Arc::new(StoreError::Unreachable);
+fn refuse(waiter: Waiter, why: StoreError) {
+    let why = Arc::new(why);
+    let unavailable = || why.clone();
     match waiter {
         Waiter::Task(reply) => {
             let _ = reply.send(Err(unavailable()));
@@ -789,9 +870,9 @@ impl Handler<Persist> for StoreManager {
                 (Op::RevokeToken { id, at }, Waiter::Unit(reply))
             }
         };
-        if self.outage && entry.0.again().is_none() {
+        if (self.outage || self.full) && entry.0.again().is_none() {
             self.probe.handled();
-            refuse(entry.1);
+            refuse(entry.1, self.refusal());
             return;
         }
         self.pending.push(entry);

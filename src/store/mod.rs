@@ -49,6 +49,9 @@ pub enum StoreError {
     /// The writer lost its database and waits for it: creations are refused meanwhile.
     #[error("the database is unreachable; retry shortly")]
     Unreachable,
+    /// The database's volume is full: creations are refused, state changes wait for space.
+    #[error("the database's disk is full; nothing new is taken until space returns")]
+    StorageFull,
     #[error(
         "unsupported database URL {0:?}: give a postgres:// URL, a sqlite:// URL or a file path"
     )]

@@ -136,3 +136,53 @@ async fn token_writes_take_their_turn_in_the_stores_queue() {
     assert_eq!(names, ["ops"]);
     app.stop().await;
 }
+
+#[actix_rt::test]
+async fn the_backlog_of_unfinished_tasks_is_bounded_and_refusals_lose_nothing() {
+    const LIMIT: usize = 40;
+    let app = spawn_with(|c| c.max_queued_tasks = LIMIT).await;
+    // No agent serves the role: everything accepted waits.
+    let mut accepted = Vec::new();
+    for n in 0..LIMIT {
+        let task = app
+            .submit(json!({"role": "idle", "input": {"op": "echo", "value": n}}))
+            .await;
+        accepted.push(task["id"].as_str().unwrap().to_owned());
+    }
+    for priority in ["low", "critical"] {
+        let refused = app
+            .post(
+                "/api/v1/tasks",
+                &json!({"role": "idle", "input": {}, "priority": priority}),
+            )
+            .await;
+        assert_eq!(
+            refused.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{priority}"
+        );
+        assert!(refused.headers().contains_key("retry-after"));
+        let problem: Value = refused.json().await.unwrap();
+        assert!(
+            problem["detail"].as_str().unwrap().contains("task backlog"),
+            "{problem}"
+        );
+    }
+    assert_eq!(app.metric("hive_task_backlog").await, LIMIT as f64);
+    // A task that ends makes room for one more.
+    let cancel = app
+        .client
+        .post(app.url(&format!("/api/v1/tasks/{}/cancel", accepted[0])))
+        .send()
+        .await
+        .unwrap();
+    assert!(cancel.status().is_success());
+    app.submit(json!({"role": "idle", "input": {}})).await;
+    let listed = app.ids_of_all_pages("/api/v1/tasks?status=queued").await;
+    assert_eq!(
+        listed.len(),
+        LIMIT,
+        "every accepted task but the cancelled one waits"
+    );
+    assert!(accepted[1..].iter().all(|id| listed.contains(id)));
+}

@@ -29,6 +29,9 @@ pub fn test_config(dir: &TempDir) -> Config {
         addr: "127.0.0.1:0".parse().expect("literal address"),
         data_dir: dir.path().to_owned(),
         retry_backoff_ms: 5,
+        // Every test's server shares this process's memory: the budget that sheds work on one
+        // server's behalf cannot be told apart from the others', so it is out of their way.
+        memory_budget_bytes: 1 << 40,
         http_workers: 2,
         agent_threads: 2,
         ..Config::default()

@@ -35,10 +35,17 @@ async fn sampled(app: &TestApp, name: &str, samples: u64) -> Value {
 
 #[actix_rt::test]
 async fn every_bounded_series_is_forecast_against_its_limit() {
-    let app = spawn_with(|c| c.sample_interval_ms = 100).await;
+    let app = spawn_with(|c| {
+        c.sample_interval_ms = 100;
+        c.memory_budget_bytes = 80_000_000;
+        c.max_queued_tasks = 5_000;
+    })
+    .await;
     let rss = sampled(&app, "memory.rss", 20).await;
     assert_eq!(rss["unit"], "bytes");
     assert_eq!(rss["limit"], 80_000_000.0);
+    let backlog = sampled(&app, "tasks.backlog", 2).await;
+    assert_eq!(backlog["limit"], 5_000.0);
     let f = &rss["forecast"];
     assert!(
         f["lower"].as_f64() <= f["value"].as_f64() && f["value"].as_f64() <= f["upper"].as_f64(),

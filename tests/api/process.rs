@@ -543,3 +543,142 @@ async fn a_command_run_dies_with_a_server_killed_by_sigkill() {
     server.child.wait().unwrap();
     assert!(exits(pid), "the command run {pid} outlived its server");
 }
+
+/// A small tmpfs of this test's own, unmounted when dropped.
+struct SmallVolume(tempfile::TempDir);
+
+impl SmallVolume {
+    /// `None`, after saying why, where this process may not mount (CI runs as root and may).
+    fn mount(size: &str, test: &str) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            assert!(
+                !crate::postgres_schema::required(),
+                "HIVE_TEST_REQUIRE_SERVICES=1 but a tmpfs cannot be mounted here"
+            );
+            eprintln!("SKIPPED {test}: mounting a tmpfs needs root");
+            return None;
+        }
+        Some(Self(dir))
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for SmallVolume {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.0.path()).status();
+    }
+}
+
+/// Write to `path` until the volume has no room left.
+fn fill(path: &Path) {
+    use std::io::Write;
+    let mut filler = std::fs::File::create(path).unwrap();
+    let chunk = vec![0u8; 64 * 1024];
+    while filler
+        .write_all(&chunk)
+        .and_then(|()| filler.sync_data())
+        .is_ok()
+    {}
+}
+
+#[actix_rt::test]
+async fn a_full_disk_refuses_new_work_with_507_keeps_what_it_accepted_and_carries_on_when_space_returns(
+) {
+    let test = "a_full_disk_refuses_new_work";
+    let Some(volume) = SmallVolume::mount("24m", test) else {
+        return;
+    };
+    let mut server = start_with(&volume.path().join("data"), &[]);
+    server.wait_for_line("ready on ");
+    // From here the server's log goes nowhere: every line it writes fails, as on a full volume.
+    server.log = mpsc::channel().1;
+    let app = server.app();
+    app.worker().await;
+    let mut events = app.events().await;
+    let long = app
+        .submit(json!({"role": "worker", "input": {"op": "sleep", "ms": 600000}}))
+        .await;
+    let long = long["id"].as_str().unwrap().to_owned();
+    events
+        .until(|kind, data| kind == "task.started" && data["id"] == long.as_str())
+        .await;
+    fill(&volume.path().join("filler"));
+    // A state change while the disk is full waits for space instead of being lost; its caller
+    // is not held past the answer bound.
+    let cancel = app
+        .client
+        .post(app.url(&format!("/api/v1/tasks/{long}/cancel")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancel.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    assert!(cancel.headers().contains_key("retry-after"));
+
+    let padding = "x".repeat(60 * 1024);
+    let mut accepted = Vec::new();
+    let mut refusal = None;
+    for n in 0..2000 {
+        let response = app
+            .post(
+                "/api/v1/tasks",
+                &json!({"role": "worker", "input": {"op": "echo", "value": [n, padding]}}),
+            )
+            .await;
+        match response.status().as_u16() {
+            202 => {
+                let task: serde_json::Value = response.json().await.unwrap();
+                accepted.push(task["id"].as_str().unwrap().to_owned());
+            }
+            507 => {
+                refusal = Some(response);
+                break;
+            }
+            other => panic!("submission {n}: {other} {}", response.text().await.unwrap()),
+        }
+    }
+    let refusal = refusal.expect("a full disk refuses new tasks with 507");
+    assert!(refusal.headers().contains_key("retry-after"));
+    let problem: serde_json::Value = refusal.json().await.unwrap();
+    assert_eq!(
+        problem["type"], "urn:hive:problem:storage-full",
+        "{problem}"
+    );
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    let ready: serde_json::Value = ready.json().await.unwrap();
+    assert!(
+        ready["failing"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("storage")),
+        "{ready}"
+    );
+    assert_eq!(app.metric("hive_store_storage_full").await, 1.0);
+
+    std::fs::remove_file(volume.path().join("filler")).unwrap();
+    events
+        .until(|kind, data| kind == "store.storage" && data["full"] == false)
+        .await;
+    assert_eq!(app.task(&long).await["status"], "cancelled");
+    // Everything accepted before or during the full disk runs to its end, without a restart.
+    let ids: Vec<&str> = accepted.iter().map(String::as_str).collect();
+    for task in app.all_finished(&ids).await {
+        assert_eq!(task["status"], "succeeded", "{task}");
+    }
+    assert!(app.get("/readyz").await.status().is_success());
+    let after = app.run(json!({"op": "echo", "value": "after"})).await;
+    assert_eq!(after["status"], "succeeded", "{after}");
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "the server lives on with its log unwritable"
+    );
+}
