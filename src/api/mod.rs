@@ -167,6 +167,30 @@ async fn until_ready(
     }
 }
 
+/// Every API request is answered within `answer_timeout_ms`: a read that waits on a database
+/// that stalled (a blackholed connection never refuses) is answered 503 with Retry-After rather
+/// than holding its client. A streamed answer (the event stream) is bounded only until its
+/// head is sent.
+async fn within_bound(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let bound = req
+        .app_data::<web::Data<Hive>>()
+        .map(|hive| std::time::Duration::from_millis(hive.config.answer_timeout_ms));
+    let Some(bound) = bound else {
+        return next.call(req).await;
+    };
+    match tokio::time::timeout(bound, next.call(req)).await {
+        Ok(answered) => answered,
+        Err(_) => Err(ApiError::Unavailable(format!(
+            "no answer within {} ms (the database may be slow or unreachable); retry shortly",
+            bound.as_millis()
+        ))
+        .into()),
+    }
+}
+
 /// The answer to a request that came before the server was ready, if it did.
 pub(crate) fn not_ready(phase: Phase) -> Option<ApiError> {
     match phase {
@@ -203,6 +227,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(
                     web::scope(API)
                         .wrap(from_fn(until_ready))
+                        .wrap(from_fn(within_bound))
                         .service(get_only(
                             "/openapi.json",
                             Some(viewer),

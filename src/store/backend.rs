@@ -40,6 +40,11 @@ const SQLITE_WRITER_CACHE_KIB: u32 = 1024;
 const SQLITE_READER_CACHE_KIB: u32 = 256;
 /// How long a reader waits for a pooled connection before the request fails.
 const POOL_WAIT: Duration = Duration::from_secs(5);
+/// Longest PostgreSQL may take to answer the writer (a batch's commit, a connection, a probe)
+/// before the connection counts as lost: a stalled network (a blackholed connection) never
+/// answers or refuses, and without a bound the writer would wait for ever while clients time
+/// out. The writer then reconnects, keeping its state changes and refusing creations meanwhile.
+pub const DATABASE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Which database, from `--database-url` / `HIVE_DATABASE_URL`.
 #[derive(Clone, PartialEq, Eq)]
@@ -208,7 +213,13 @@ impl Conn {
         match self {
             // A file: an error is the file's answer, not a network's.
             Conn::Sqlite(_) => true,
-            Conn::Postgres(c) => diesel::sql_query("SELECT 1").execute(c).await.is_ok(),
+            Conn::Postgres(c) => {
+                let probe = diesel::sql_query("SELECT 1").execute(c);
+                matches!(
+                    tokio::time::timeout(DATABASE_TIMEOUT, probe).await,
+                    Ok(Ok(_))
+                )
+            }
         }
     }
 
@@ -223,10 +234,15 @@ impl Conn {
                     .map(|c| Conn::Sqlite(SyncConnectionWrapper::new(c)))
                     .map_err(|e| database.open_error(e))
             }
-            Database::Postgres(url) => PgConn::establish(url)
-                .await
-                .map(Conn::Postgres)
-                .map_err(|e| database.open_error(e)),
+            Database::Postgres(url) => {
+                match tokio::time::timeout(DATABASE_TIMEOUT, PgConn::establish(url)).await {
+                    Ok(opened) => opened
+                        .map(Conn::Postgres)
+                        .map_err(|e| database.open_error(e)),
+                    Err(_) => Err(database
+                        .open_error(format!("no answer within {} s", DATABASE_TIMEOUT.as_secs()))),
+                }
+            }
         }
     }
 }

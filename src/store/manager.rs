@@ -14,7 +14,7 @@ use diesel_async::AsyncConnection;
 use hive_actors::{ExitSlot, MailboxProbe, Shutdown};
 use tokio::sync::oneshot;
 
-use super::backend::{Conn, Database};
+use super::backend::{Conn, Database, DATABASE_TIMEOUT};
 use super::models::{AgentRow, NewAuditEntry, NewSupervisorEvent, NewTaskEvent, TaskRow, TokenRow};
 use super::retention::{self, Cutoffs, Pruned, Retention};
 use super::schema::{agents, api_tokens, audit_log, supervisor_events, task_events, tasks};
@@ -298,7 +298,13 @@ impl StoreManager {
         // lose: the batch's state changes are written again.
         let again: Vec<Option<Op>> = ops.iter().map(Op::again).collect();
         let commit = async move {
-            let outcome = commit(&mut conn, ops).await;
+            let outcome = match conn {
+                // A database across a network may stall without refusing: bounded.
+                Conn::Postgres(_) => tokio::time::timeout(DATABASE_TIMEOUT, commit(&mut conn, ops))
+                    .await
+                    .unwrap_or_else(|_| Err(timed_out())),
+                Conn::Sqlite(_) => commit(&mut conn, ops).await,
+            };
             let lost = outcome.is_err() && !conn.answers().await;
             (conn, outcome, lost)
         };
@@ -438,6 +444,14 @@ fn is_storage_full(e: &diesel::result::Error) -> bool {
     ]
     .iter()
     .any(|m| message.contains(m))
+}
+
+/// A commit PostgreSQL did not answer within [`DATABASE_TIMEOUT`].
+fn timed_out() -> diesel::result::Error {
+    diesel::result::Error::DatabaseError(
+        diesel::result::DatabaseErrorKind::UnableToSendCommand,
+        Box::new(format!("no answer within {} s", DATABASE_TIMEOUT.as_secs())),
+    )
 }
 
 /// Answer a creation the database cannot take now.

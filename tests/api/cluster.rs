@@ -238,10 +238,51 @@ async fn drop_keys(ns: &Namespace) {
     }
 }
 
-/// A TCP relay between a node and Redis (or PostgreSQL) that a test can cut and restore.
+/// What a relay does with its connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    Open,
+    /// Connections are closed and new ones refused: the peer sees resets.
+    Cut,
+    /// Nothing is forwarded and nothing closed, as behind a firewall that drops packets; when
+    /// the link opens again what waited goes through, as a healed network retransmits it.
+    Stalled,
+}
+
+/// A TCP relay between a node and Redis (or PostgreSQL) that a test can cut, stall and restore.
 struct Cut {
     addr: std::net::SocketAddr,
-    open: Arc<watch::Sender<bool>>,
+    link: Arc<watch::Sender<Link>>,
+}
+
+/// Forward `from` to `to` while the link is open; paused while it is stalled; ended when cut.
+async fn forward(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut link: watch::Receiver<Link>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let Ok(Link::Open) = link.wait_for(|l| *l != Link::Stalled).await.map(|l| *l) else {
+            return;
+        };
+        let n = tokio::select! {
+            read = from.read(&mut buf) => match read {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            },
+            _ = link.wait_for(|l| *l == Link::Cut) => return,
+        };
+        // A chunk read as the link stalls waits for it to open again.
+        match link.wait_for(|l| *l != Link::Stalled).await.map(|l| *l) {
+            Ok(Link::Open) => {}
+            _ => return,
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
 }
 
 impl Cut {
@@ -254,8 +295,8 @@ impl Cut {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
-        let open = Arc::new(watch::Sender::new(true));
-        let state = open.clone();
+        let link = Arc::new(watch::Sender::new(Link::Open));
+        let state = link.clone();
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -264,24 +305,33 @@ impl Cut {
             runtime.block_on(async move {
                 let listener = TcpListener::from_std(listener).unwrap();
                 while let Ok((mut inbound, _)) = listener.accept().await {
-                    if !*state.borrow() {
+                    if *state.borrow() == Link::Cut {
                         let _ = inbound.shutdown().await;
                         continue;
                     }
-                    let (target, mut closed) = (target.clone(), state.subscribe());
+                    let (target, mut link) = (target.clone(), state.subscribe());
                     tokio::spawn(async move {
-                        let Ok(mut outbound) = TcpStream::connect(&target).await else {
+                        // A connection made while stalled waits, unanswered, for the link.
+                        if !matches!(
+                            link.wait_for(|l| *l != Link::Stalled).await.map(|l| *l),
+                            Ok(Link::Open)
+                        ) {
+                            return;
+                        }
+                        let Ok(outbound) = TcpStream::connect(&target).await else {
                             return;
                         };
-                        tokio::select! {
-                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                            _ = closed.wait_for(|open| !*open) => {}
-                        }
+                        let (in_read, in_write) = inbound.into_split();
+                        let (out_read, out_write) = outbound.into_split();
+                        tokio::join!(
+                            forward(in_read, out_write, link.clone()),
+                            forward(out_read, in_write, link),
+                        );
                     });
                 }
             });
         });
-        Cut { addr, open }
+        Cut { addr, link }
     }
 
     fn url(&self) -> String {
@@ -289,7 +339,12 @@ impl Cut {
     }
 
     fn set(&self, open: bool) {
-        self.open.send_replace(open);
+        self.link
+            .send_replace(if open { Link::Open } else { Link::Cut });
+    }
+
+    fn stall(&self) {
+        self.link.send_replace(Link::Stalled);
     }
 }
 
@@ -366,7 +421,19 @@ async fn a_node_cut_off_from_redis_runs_tasks_itself_says_degraded_and_catches_u
 /// end is written and new tasks are taken again.
 #[actix_rt::test]
 async fn a_server_whose_database_goes_away_refuses_new_tasks_keeps_running_ones_and_recovers() {
-    let Some(schema) = postgres_schema::schema("database_cut").await else {
+    database_outage("database_cut", Link::Cut).await;
+}
+
+/// As above with a database that stalls instead of refusing (a blackholed connection): the
+/// writer gives up on it within its bound, every request is answered within the answer bound,
+/// and readiness fails while it lasts.
+#[actix_rt::test]
+async fn a_server_whose_database_stalls_answers_within_its_bound_and_recovers() {
+    database_outage("database_stall", Link::Stalled).await;
+}
+
+async fn database_outage(test: &str, outage: Link) {
+    let Some(schema) = postgres_schema::schema(test).await else {
         return;
     };
     // postgres://user@host:port/db?… → the same through the relay.
@@ -396,7 +463,35 @@ async fn a_server_whose_database_goes_away_refuses_new_tasks_keeps_running_ones_
         .until(|kind, data| kind == "task.started" && data["id"] == id.as_str())
         .await;
 
-    cut.set(false);
+    match outage {
+        Link::Stalled => cut.stall(),
+        _ => cut.set(false),
+    }
+    // A client that gives up after 15 s is answered before then, whatever the database does.
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(15))
+        .build()
+        .unwrap();
+    let submit = || {
+        impatient
+            .post(app.url("/api/v1/tasks"))
+            .json(&json!({"role": "worker", "input": {"op": "echo", "value": 1}}))
+            .send()
+    };
+    let early = submit()
+        .await
+        .expect("answered within the client's patience");
+    assert_eq!(early.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let read = impatient
+        .get(app.url("/api/v1/tasks?limit=1"))
+        .send()
+        .await
+        .expect("a read answered within the client's patience");
+    assert!(
+        [StatusCode::OK, StatusCode::SERVICE_UNAVAILABLE].contains(&read.status()),
+        "{}",
+        read.status()
+    );
     // Seen when the task's end cannot be committed.
     events
         .until(|kind, data| kind == "store.database" && data["up"] == false)
@@ -406,12 +501,9 @@ async fn a_server_whose_database_goes_away_refuses_new_tasks_keeps_running_ones_
         (&down["status"], &down["failing"]),
         (&json!("unavailable"), &json!(["database"]))
     );
-    let refused = app
-        .post(
-            "/api/v1/tasks",
-            &json!({"role": "worker", "input": {"op": "echo", "value": 1}}),
-        )
-        .await;
+    let refused = submit()
+        .await
+        .expect("answered within the client's patience");
     assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(refused.headers().contains_key("retry-after"));
     let problem: Value = refused.json().await.unwrap();
