@@ -134,6 +134,11 @@ impl Application {
             migrate(&database).await?;
             refuse_open_non_loopback(&hive).await?;
             if let Some(cluster) = hive.cluster() {
+                // Before any task is taken over: a previous run of this node is fenced.
+                cluster
+                    .claim_lease(&hive)
+                    .await
+                    .context("taking this node's lease in the database")?;
                 // Submissions go to the streams from the first one if Redis answers now.
                 if !cluster.ping().await {
                     tracing::warn!("redis does not answer: starting degraded");

@@ -52,6 +52,7 @@ pub struct Metrics {
     pub autoscaler_agents: IntGaugeVec,
     pub cluster_redis_up: IntGauge,
     pub store_up: IntGauge,
+    pub cluster_lease_held: IntGauge,
     pub answers_timed_out: IntCounter,
     pub store_full: IntGauge,
     pub cluster_tasks: IntCounterVec,
@@ -484,6 +485,13 @@ impl Metrics {
                 IntCounter::new(
                     "hive_http_answers_timed_out_total",
                     "Requests answered 503 because the server's own answer took longer than answer_timeout_ms."
+                )
+            ),
+            cluster_lease_held: register!(
+                r,
+                IntGauge::new(
+                    "hive_cluster_lease_held",
+                    "1 while this node holds its lease in the database and may start work (nodes of a cluster)."
                 )
             ),
             store_full: register!(

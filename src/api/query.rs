@@ -22,7 +22,20 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
         ready(
             serde_path_to_error::deserialize(pairs)
                 .map(Query)
-                .map_err(|e| invalid_field(&e.path().to_string(), &e.inner().to_string())),
+                .map_err(|e| query_error(&e.path().to_string(), &e.inner().to_string())),
         )
+    }
+}
+
+/// A query's error names its parameter: serde reports a repeated one at the top level, where a
+/// body's error would name the body.
+fn query_error(path: &str, message: &str) -> ApiError {
+    let repeated = message
+        .strip_prefix("duplicate field `")
+        .and_then(|rest| rest.split('`').next());
+    match (path, repeated) {
+        (".", Some(name)) => ApiError::invalid(name, format!("{name} is given more than once")),
+        (".", None) => ApiError::invalid("query", message.to_owned()),
+        _ => invalid_field(path, message),
     }
 }

@@ -15,7 +15,7 @@ use crate::domain::time::now_ms;
 const DEFAULT_WINDOW: Duration = Duration::from_secs(300);
 const MAX_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
-/// A report window such as `30s`, `5m` or `2h`: 1 second to 24 hours.
+/// A report window such as `30s`, `5m` or `2h`: 1 second to 24 hours; empty means the default.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(try_from = "String")]
 pub struct Window(Duration);
@@ -24,6 +24,9 @@ impl TryFrom<String> for Window {
     type Error = String;
 
     fn try_from(s: String) -> Result<Self, String> {
+        if s.is_empty() {
+            return Ok(Self(DEFAULT_WINDOW));
+        }
         let window = humantime::parse_duration(&s)
             .map_err(|_| format!("{s:?} is not a duration such as 30s, 5m or 2h"))?;
         if window < Duration::from_secs(1) || window > MAX_WINDOW {
@@ -36,7 +39,7 @@ impl TryFrom<String> for Window {
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct SlaQuery {
-    /// How far back to look: `30s`, `5m`, `2h` (1 s to 24 h; 5 m by default).
+    /// How far back to look: `30s`, `5m`, `2h` (1 s to 24 h; 5 m by default, or when empty).
     #[param(value_type = Option<String>)]
     pub window: Option<Window>,
 }

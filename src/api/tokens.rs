@@ -23,7 +23,7 @@ use crate::store::StoreError;
 pub struct NewToken {
     pub role: AccessRole,
     /// A label for listings, such as who holds the token.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_.:-]+$")]
     pub name: Option<AgentName>,
 }
 

@@ -44,6 +44,7 @@ impl Actor for ClusterFeeder {
         let (h, c) = (&self.hive, &self.cluster);
         ctx.spawn(feed(h.clone(), c.clone()).into_actor(self));
         ctx.spawn(beat(h.clone(), c.clone()).into_actor(self));
+        ctx.spawn(super::lease::hold(h.clone(), c.clone()).into_actor(self));
         ctx.spawn(relay::send_out(h.clone(), c.clone()).into_actor(self));
         ctx.spawn(relay::take_in(h.clone(), c.clone()).into_actor(self));
     }
@@ -250,11 +251,22 @@ async fn beat(hive: Hive, cluster: Arc<Cluster>) {
                 continue;
             }
         };
-        let lost: Vec<NodeView> = nodes
+        // Lost by Redis (its heartbeat key expired) or by the database (its lease ran out while
+        // it still holds tasks): either way taken over only once it is fenced in the database.
+        let mut lost: Vec<NodeView> = nodes
             .iter()
             .filter(|n| n.status == "lost" && n.lost_at_ms.is_none() && *n.id != *cluster.node)
             .cloned()
             .collect();
+        if let Ok(lapsed) = hive.store.lapsed_nodes().await {
+            for id in lapsed {
+                if id != *cluster.node && !lost.iter().any(|n| n.id == id) {
+                    if let Some(node) = nodes.iter().find(|n| n.id == id) {
+                        lost.push(node.clone());
+                    }
+                }
+            }
+        }
         let any = !lost.is_empty();
         for node in lost {
             if let Err(e) = take_over(&hive, &cluster, node).await {
@@ -272,12 +284,31 @@ async fn beat(hive: Hive, cluster: Arc<Cluster>) {
 /// it was in, as after a crash), its pending stream entries, and any task committed and never
 /// published.
 async fn take_over(hive: &Hive, cluster: &Cluster, lost: NodeView) -> Result<(), ClusterError> {
-    if !cluster.lock_takeover(&lost.id).await? {
+    // A survivor that cannot prove its own lease takes nothing: it may be the one cut off.
+    if !cluster.lease_held() || !cluster.lock_takeover(&lost.id).await? {
         return Ok(());
     }
-    let tasks = hive.store.take_over(&lost.id, &cluster.node).await?;
-    let held: HashSet<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
+    // The database decides: a node whose lease has not run out is alive (cut off from Redis
+    // only), and keeps its work.
+    if !hive.store.fence_lapsed(&lost.id).await? {
+        cluster.unlock_takeover(&lost.id).await?;
+        return Ok(());
+    }
+    let mut tasks = hive.store.take_over(&lost.id, &cluster.node).await?;
     let claimed = cluster.claim_from(&lost.id).await?;
+    // An entry the lost node read but whose task it had not yet taken in the database: the task
+    // is nobody's, and would be stranded if its entry went; this node takes it instead.
+    let unheld: Vec<&str> = {
+        let held: HashSet<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
+        claimed
+            .iter()
+            .map(|e| &*e.task)
+            .filter(|id| !held.contains(id))
+            .collect()
+    };
+    let taken = hive.store.take(&unheld, &cluster.node).await?;
+    tasks.extend(taken);
+    let held: HashSet<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
     let (mine, done): (Vec<Entry>, Vec<Entry>) =
         claimed.into_iter().partition(|e| held.contains(&*e.task));
     for entry in mine {

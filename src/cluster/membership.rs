@@ -137,6 +137,16 @@ impl Cluster {
         Ok(won.is_some())
     }
 
+    /// Let go of the takeover of `lost` without taking it over: it was alive after all.
+    pub async fn unlock_takeover(&self, lost: &str) -> Result<(), ClusterError> {
+        let mut conn = self.conn().await?;
+        let _: i64 = redis::cmd("DEL")
+            .arg(self.keys.takeover(lost))
+            .query_async(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
     /// Become the one node that republishes unheld tasks now, for a lease.
     pub async fn lock_republish(&self) -> Result<bool, ClusterError> {
         let mut conn = self.conn().await?;

@@ -15,6 +15,7 @@
 
 pub mod feeder;
 pub mod keys;
+pub mod lease;
 pub mod membership;
 pub mod relay;
 pub mod streams;
@@ -65,6 +66,8 @@ pub struct Cluster {
     entries: Mutex<HashMap<Arc<str>, Entry>>,
     /// Streams whose consumer group exists (created once per process).
     groups: Mutex<std::collections::HashSet<String>>,
+    /// This node's lease in PostgreSQL: whether it may start work.
+    proof: lease::Lease,
 }
 
 impl Cluster {
@@ -95,6 +98,7 @@ impl Cluster {
             room: tokio::sync::Notify::new(),
             entries: Mutex::new(HashMap::new()),
             groups: Mutex::new(Default::default()),
+            proof: lease::Lease::default(),
         }))
     }
 

@@ -115,15 +115,20 @@ macro_rules! bounded {
     ($(#[$doc:meta])* $name:ident, $ty:ty, $tyname:literal, $min:expr, $max:expr, $default:expr, $what:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-        #[serde(try_from = $tyname)]
+        // Read as a number, not only as an integer literal: JSON Schema's `integer` (which the
+        // OpenAPI document gives) includes `3665.0`, so the server takes it too.
+        #[serde(try_from = "f64")]
         pub struct $name(pub $ty);
 
-        impl TryFrom<$ty> for $name {
+        impl TryFrom<f64> for $name {
             type Error = String;
 
-            fn try_from(v: $ty) -> Result<Self, String> {
-                if ($min..=$max).contains(&v) {
-                    Ok(Self(v))
+            fn try_from(v: f64) -> Result<Self, String> {
+                if v.fract() != 0.0 {
+                    return Err(format!("{} must be a whole number", $what));
+                }
+                if ($min as f64..=$max as f64).contains(&v) {
+                    Ok(Self(v as $ty))
                 } else {
                     Err(format!("{} must be between {} and {}", $what, $min, $max))
                 }

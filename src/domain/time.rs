@@ -27,11 +27,12 @@ impl TryFrom<String> for Timestamp {
     fn try_from(s: String) -> Result<Self, String> {
         let at = humantime::parse_rfc3339(&s)
             .map_err(|_| format!("{s:?} is not an RFC 3339 time such as 2026-11-25T10:00:00Z"))?;
-        let ms = at
-            .duration_since(UNIX_EPOCH)
-            .map_err(|_| format!("{s:?} is before 1970"))?
-            .as_millis();
-        Ok(Self(ms as i64))
+        // Times before 1970 are as valid as the schema's `date-time` says: negative milliseconds.
+        let ms = match at.duration_since(UNIX_EPOCH) {
+            Ok(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
+            Err(before) => -i64::try_from(before.duration().as_millis()).unwrap_or(i64::MAX),
+        };
+        Ok(Self(ms))
     }
 }
 
@@ -45,5 +46,7 @@ mod tests {
         assert_eq!(rfc3339(t.0), "2026-11-25T10:00:00.250Z");
         assert!(Timestamp::try_from("yesterday".to_owned()).is_err());
         assert!(Timestamp::try_from("2026-11-25".to_owned()).is_err());
+        let early = Timestamp::try_from("0001-01-01T00:00:01Z".to_owned()).unwrap();
+        assert!(early.0 < 0, "{}", early.0);
     }
 }

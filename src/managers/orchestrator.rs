@@ -162,6 +162,14 @@ pub struct TaskFinished {
     pub elapsed: Duration,
 }
 
+/// This node's lease in the database was lost or regained (nodes of a cluster): without it no
+/// attempt starts, and those running are stopped and queued again here.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LeaseChanged {
+    pub held: bool,
+}
+
 /// Stop dispatching, let running attempts finish for up to `grace`, hand the rest back to the
 /// queue in the store; answered when the store has committed it all.
 #[derive(Message)]
@@ -315,6 +323,10 @@ impl Orchestrator {
 
     fn dispatch(&mut self, role: &Role, ctx: &mut Context<Self>) {
         if self.draining.is_some() {
+            return;
+        }
+        // A node that cannot prove it is alive starts nothing: another may be taking over.
+        if self.hive.cluster().is_some_and(|c| !c.lease_held()) {
             return;
         }
         loop {
@@ -1136,6 +1148,41 @@ impl Handler<TaskFinished> for Orchestrator {
         }
         if self.draining.is_some() && self.drained() {
             self.complete_drain(ctx);
+        }
+    }
+}
+
+impl Handler<LeaseChanged> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, LeaseChanged { held }: LeaseChanged, ctx: &mut Context<Self>) {
+        self.hive.kinds.orchestrator.handled();
+        if held {
+            let roles: Vec<Role> = self.roles.keys().cloned().collect();
+            for role in roles {
+                self.dispatch(&role, ctx);
+            }
+            return;
+        }
+        // Stopped before the lease runs out by the database's clock, which is when a survivor
+        // may take these tasks over and run them again.
+        let running: Vec<TaskId> = self
+            .tasks
+            .iter()
+            .filter(|(_, a)| matches!(a.state, State::Running { .. }))
+            .map(|(id, _)| id.clone())
+            .collect();
+        if !running.is_empty() {
+            tracing::warn!(
+                tasks = running.len(),
+                "stopping the attempts this node runs: its lease cannot be renewed"
+            );
+        }
+        for id in running {
+            self.stop_running(&id, ctx, true);
+            if self.hand_back(&id) {
+                self.enqueue(id, true, ctx);
+            }
         }
     }
 }

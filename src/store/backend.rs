@@ -184,14 +184,32 @@ fn connect_sqlite_writer(path: &Path) -> Result<SqliteConnection, String> {
     Ok(conn)
 }
 
+/// A PostgreSQL connection whose server ends what its client abandoned. A client cut off in the
+/// middle of a transaction (a stalled network) would otherwise hold that transaction's locks, the
+/// writers' advisory lock among them, for as long as the server keeps the dead connection, and
+/// every node's writer would wait behind it: a batch's transaction never waits on its client for
+/// long, so after 2 s idle in one the server ends it. A statement that waits for a lock, or runs
+/// on after its client gave up, ends too.
+async fn connect_postgres(url: &str) -> diesel::ConnectionResult<PgConn> {
+    let mut conn = PgConn::establish(url).await?;
+    conn.batch_execute(
+        "SET idle_in_transaction_session_timeout = '2s'; SET lock_timeout = '10s'; \
+         SET statement_timeout = '60s'",
+    )
+    .await
+    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
+}
+
 /// Taken by every write transaction on PostgreSQL, for its duration. Several nodes each run a
 /// writer on one database, and the status counts (kept by triggers) make every transaction lock
 /// a few shared rows in the order its changes happen to come: two writers could each hold one the
 /// other needs. Taking turns costs one round trip per batch and rules that deadlock out.
 pub async fn serialize_writers(c: &mut PgConn) -> diesel::QueryResult<()> {
     use diesel_async::RunQueryDsl;
-    // "HIVE" in ASCII: any fixed key shared by every node.
-    diesel::sql_query("SELECT pg_advisory_xact_lock(1212765765)")
+    // "HIVE" in ASCII, with the schema: every node of one Hive shares the key, and Hives in
+    // other schemas of the same database (or tests) do not wait for each other.
+    diesel::sql_query("SELECT pg_advisory_xact_lock(1212765765, hashtext(current_schema()))")
         .execute(c)
         .await
         .map(|_| ())
@@ -235,7 +253,7 @@ impl Conn {
                     .map_err(|e| database.open_error(e))
             }
             Database::Postgres(url) => {
-                match tokio::time::timeout(DATABASE_TIMEOUT, PgConn::establish(url)).await {
+                match tokio::time::timeout(DATABASE_TIMEOUT, connect_postgres(url)).await {
                     Ok(opened) => opened
                         .map(Conn::Postgres)
                         .map_err(|e| database.open_error(e)),
@@ -303,7 +321,10 @@ impl Pool {
                 )
             }
             Database::Postgres(url) => {
-                let manager = AsyncDieselConnectionManager::<PgConn>::new(url.clone());
+                let mut config = ManagerConfig::<PgConn>::default();
+                config.custom_setup = Box::new(|url| connect_postgres(url).boxed());
+                let manager =
+                    AsyncDieselConnectionManager::<PgConn>::new_with_config(url.clone(), config);
                 Pool::Postgres(builder(size).build_unchecked(manager))
             }
         }

@@ -6,6 +6,7 @@
 mod access;
 pub mod backend;
 mod holders;
+mod leases;
 pub mod manager;
 pub mod models;
 pub mod retention;

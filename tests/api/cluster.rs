@@ -568,3 +568,245 @@ async fn in_a_cluster_a_task_past_its_class_target_is_read_before_younger_urgent
     }
     app.stop().await;
 }
+
+/// What the hook that partition tests' agents call saw of each task: how many attempts reached
+/// it, and whether one began while another of the same task was still running.
+#[derive(Default)]
+struct Runs {
+    started: std::collections::HashMap<i64, usize>,
+    running: std::collections::HashMap<i64, usize>,
+    overlapped: Vec<i64>,
+}
+
+/// An HTTP hook whose every call takes 200 ms, recording each task's attempts by its `n`.
+async fn counting_hook() -> (
+    String,
+    Arc<std::sync::Mutex<Runs>>,
+    actix_web::dev::ServerHandle,
+) {
+    use actix_web::{web, App, HttpResponse, HttpServer};
+    let runs = Arc::new(std::sync::Mutex::new(Runs::default()));
+    let seen = runs.clone();
+    let server = HttpServer::new(move || {
+        let seen = seen.clone();
+        App::new().route(
+            "/run",
+            web::post().to(move |body: web::Json<Value>| {
+                let seen = seen.clone();
+                async move {
+                    let n = body["n"].as_i64().unwrap_or(-1);
+                    {
+                        let mut runs = seen.lock().unwrap();
+                        *runs.started.entry(n).or_default() += 1;
+                        let running = runs.running.entry(n).or_default();
+                        *running += 1;
+                        if *running > 1 {
+                            runs.overlapped.push(n);
+                        }
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    *seen.lock().unwrap().running.entry(n).or_default() -= 1;
+                    HttpResponse::Ok().json(json!({"n": n}))
+                }
+            }),
+        )
+    })
+    .workers(2)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let url = format!("http://{}/run", server.addrs()[0]);
+    let server = server.run();
+    let handle = server.handle();
+    actix_rt::spawn(server);
+    (url, runs, handle)
+}
+
+/// `hive serve` as node `id`, on the database and Redis at the given URLs, allowed to call the
+/// hooks on loopback.
+fn node_on(dir: &Path, s: &Services, id: &str, database_url: &str, redis_url: &str) -> Server {
+    let config = dir.join("hive.toml");
+    std::fs::write(&config, CLUSTER_CONFIG).unwrap();
+    let flags: Vec<std::ffi::OsString> = vec![
+        "--config".into(),
+        config.into(),
+        "--database-url".into(),
+        database_url.into(),
+        "--redis-url".into(),
+        redis_url.into(),
+        "--redis-prefix".into(),
+        s.redis.prefix.clone().into(),
+        "--node-id".into(),
+        id.into(),
+        "--allow-http".into(),
+        "127.0.0.1".into(),
+    ];
+    let flags: Vec<&std::ffi::OsStr> = flags.iter().map(|f| f.as_os_str()).collect();
+    let server = start_with(dir, &flags);
+    server.wait_for_line("ready on ");
+    server
+}
+
+/// The same URL with its host and port replaced by `addr` (a relay's).
+fn through(url: &str, addr: std::net::SocketAddr) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (userinfo, rest) = match rest.split_once('@') {
+        Some((user, rest)) => (format!("{user}@"), rest),
+        None => (String::new(), rest),
+    };
+    let tail = rest.find('/').map_or("", |i| &rest[i..]);
+    format!("{scheme}://{userinfo}{addr}{tail}")
+}
+
+/// Two nodes under a steady load of 200 ms tasks; n1 loses Redis, PostgreSQL or both for twice
+/// the lease (the link stalled or cut), then gets them back. Every task ends, and no task ever
+/// runs on two nodes at once. Cut off from Redis alone, n1 keeps its lease and its work: no task
+/// runs twice at all. Cut off from PostgreSQL, n1 stops its attempts before its lease runs out
+/// and n2 takes them over: only those few run again, after n1 stopped them.
+async fn partition(test: &str, redis: bool, database: bool, how: Link) {
+    let Some(s) = services(test).await else {
+        return;
+    };
+    let (hook, runs, hook_server) = counting_hook().await;
+    let redis_link = Cut::to(&s.redis.url).await;
+    let database_link = Cut::to(
+        s.schema
+            .url
+            .split_once('@')
+            .unwrap()
+            .1
+            .split('/')
+            .next()
+            .unwrap(),
+    )
+    .await;
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let n1 = node_on(
+        d1.path(),
+        &s,
+        "n1",
+        &through(&s.schema.url, database_link.addr),
+        &redis_link.url(),
+    );
+    let n2 = node_on(d2.path(), &s, "n2", &s.schema.url, &s.redis.url);
+    let (a1, a2) = (n1.app(), n2.app());
+    for app in [&a1, &a2] {
+        let created = app
+            .post(
+                "/api/v1/agents/batch",
+                &json!({"count": 2, "template": {"role": "hook", "executor": {"kind": "http", "url": hook}}}),
+            )
+            .await;
+        let status = created.status();
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "{}",
+            created.text().await.unwrap()
+        );
+    }
+
+    let submit = |app: TestApp, from: i64, count: i64| async move {
+        let mut ids = Vec::new();
+        for n in from..from + count {
+            let response = app
+                .post(
+                    "/api/v1/tasks",
+                    &json!({"role": "hook", "input": {"n": n}, "max_retries": 10}),
+                )
+                .await;
+            if response.status() == StatusCode::ACCEPTED {
+                let task: Value = response.json().await.unwrap();
+                ids.push(task["id"].as_str().unwrap().to_owned());
+            }
+            // The load's pace, not a wait for anything.
+            tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+        }
+        ids
+    };
+    let mut ids = Vec::new();
+    // Before: both nodes take submissions and run work.
+    ids.extend(submit(remote(&a1.base), 0, 20).await);
+    let outage = std::time::Duration::from_millis(6000);
+    let links: Vec<&Cut> = [(redis, &redis_link), (database, &database_link)]
+        .into_iter()
+        .filter(|(cut, _)| *cut)
+        .map(|(_, link)| link)
+        .collect();
+    for link in &links {
+        match how {
+            Link::Stalled => link.stall(),
+            _ => link.set(false),
+        }
+    }
+    // During: the load goes to both nodes (150 tasks each at 40 ms is the outage's length);
+    // what n1 accepts while cut off from Redis it holds and runs itself.
+    let (to_n1, to_n2) = tokio::join!(
+        submit(remote(&a1.base), 1000, 150),
+        submit(remote(&a2.base), 5000, 150)
+    );
+    ids.extend(to_n1);
+    ids.extend(to_n2);
+    let _ = outage;
+    for link in &links {
+        link.set(true);
+    }
+    ids.extend(submit(remote(&a2.base), 2000, 20).await);
+
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    for task in a2.all_finished(&ids).await {
+        assert_eq!(task["status"], "succeeded", "{task}");
+    }
+    check_runs(&runs.lock().unwrap(), database);
+    drop((n1, n2));
+    hook_server.stop(false).await;
+}
+
+/// No task ran on two nodes at once; only a node that lost the database ran any twice, and only
+/// those its agents had under way.
+fn check_runs(runs: &Runs, database: bool) {
+    assert!(
+        runs.overlapped.is_empty(),
+        "tasks ran on two nodes at once: {:?}",
+        runs.overlapped
+    );
+    let twice: Vec<(&i64, &usize)> = runs.started.iter().filter(|(_, c)| **c > 1).collect();
+    if database {
+        // At most the attempts n1's two agents had running when it lost the database.
+        assert!(twice.len() <= 2, "ran again: {twice:?}");
+    } else {
+        assert!(
+            twice.is_empty(),
+            "ran twice although n1 kept its lease: {twice:?}"
+        );
+    }
+}
+
+#[actix_rt::test]
+async fn a_node_cut_off_from_redis_keeps_its_work_and_nothing_runs_twice() {
+    partition("partition_redis_cut", true, false, Link::Cut).await;
+}
+
+#[actix_rt::test]
+async fn a_node_whose_redis_stalls_keeps_its_work_and_nothing_runs_twice() {
+    partition("partition_redis_stall", true, false, Link::Stalled).await;
+}
+
+#[actix_rt::test]
+async fn a_node_cut_off_from_its_database_stops_before_its_work_is_taken_over() {
+    partition("partition_database_cut", false, true, Link::Cut).await;
+}
+
+#[actix_rt::test]
+async fn a_node_whose_database_stalls_stops_before_its_work_is_taken_over() {
+    partition("partition_database_stall", false, true, Link::Stalled).await;
+}
+
+#[actix_rt::test]
+async fn a_node_cut_off_from_both_stops_before_its_work_is_taken_over() {
+    partition("partition_full_cut", true, true, Link::Cut).await;
+}
+
+#[actix_rt::test]
+async fn a_node_whose_links_both_stall_stops_before_its_work_is_taken_over() {
+    partition("partition_full_stall", true, true, Link::Stalled).await;
+}

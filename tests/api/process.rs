@@ -59,10 +59,16 @@ fn start_at(addr: &str, data_dir: &Path, flags: &[&std::ffi::OsStr]) -> Server {
         log: mpsc::channel().1,
     };
     let stderr = server.child.stderr.take().expect("piped stderr");
+    let addr = data_dir.display().to_string();
     let (tx, log) = mpsc::channel();
     server.log = log;
+    // HIVE_TEST_ECHO=1 shows every server's log, for a test being looked into.
+    let echo = std::env::var_os("HIVE_TEST_ECHO").is_some();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if echo {
+                eprintln!("[{addr}] {line}");
+            }
             if tx.send(line).is_err() {
                 break;
             }
