@@ -256,6 +256,10 @@ pub struct ServeArgs {
     /// file's `allow_http`.
     #[arg(long = "allow-http", env = "HIVE_ALLOW_HTTP", value_delimiter = ',')]
     pub allow_http: Vec<String>,
+    /// Let a loopback client create the first API token over HTTP while none exists (by
+    /// default the first is made with `hive token create`).
+    #[arg(long, env = "HIVE_FIRST_TOKEN_OVER_HTTP")]
+    pub first_token_over_http: bool,
     /// Requests per second per token (per client address for requests without one), with a
     /// burst of twice that; 0 turns the limit off [default: 1000].
     #[arg(long, env = "HIVE_RATE_LIMIT")]
@@ -321,6 +325,9 @@ impl ServeArgs {
         }
         if !self.allow_http.is_empty() {
             config.allow_http = self.allow_http.clone();
+        }
+        if self.first_token_over_http {
+            config.first_token_over_http = true;
         }
         if let Some(rate) = self.rate_limit {
             config.rate_limit = rate;

@@ -142,6 +142,9 @@ pub struct Config {
     /// `localhost`, `*.localhost` and loopback addresses: a request naming any other host is a
     /// DNS-rebinding page's and is refused.
     pub open_hosts: Vec<String>,
+    /// Let a loopback client of an open API (no token yet) create the first token over HTTP;
+    /// otherwise the first one is made with `hive token create`.
+    pub first_token_over_http: bool,
     /// Longest a request waits for the server's own answer (a commit, a manager) before it is
     /// answered 503 with Retry-After.
     pub answer_timeout_ms: u64,
@@ -417,6 +420,7 @@ impl Default for Config {
             rate_limit: 1_000,
             metrics_open: false,
             open_hosts: Vec::new(),
+            first_token_over_http: false,
             answer_timeout_ms: 5_000,
             client_timeout_ms: 10_000,
             json: JsonLimits::default(),

@@ -14,7 +14,7 @@ use crate::context::Hive;
 use crate::domain::access::AccessRole;
 use crate::domain::names::AgentName;
 use crate::managers::security::{
-    CreateToken, IssuedToken, RevokeToken, SecurityManager, TokenView,
+    Caller, CreateToken, IssuedToken, RevokeToken, SecurityManager, TokenView,
 };
 use crate::store::StoreError;
 
@@ -59,8 +59,16 @@ where
     responses((status = 201, body = IssuedToken), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn create(
     hive: web::Data<Hive>,
+    caller: web::ReqData<Caller>,
     Json(new): Json<NewToken>,
 ) -> Result<HttpResponse, ApiError> {
+    // Without tokens any loopback process may call: the first admin token is the operator's to
+    // make, on the command line, unless they chose otherwise.
+    if *caller == Caller::Anonymous && !hive.config.first_token_over_http {
+        return Err(ApiError::Forbidden(
+            "no API token exists yet: create the first with `hive token create --role admin` (same --data-dir or --database-url), or start the server with --first-token-over-http".into(),
+        ));
+    }
     let issued = ask_security(&hive, |reply| CreateToken {
         role: new.role,
         name: new.name.map(|n| n.to_string()),

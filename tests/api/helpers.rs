@@ -32,6 +32,8 @@ pub fn test_config(dir: &TempDir) -> Config {
         // Every test's server shares this process's memory: the budget that sheds work on one
         // server's behalf cannot be told apart from the others', so it is out of their way.
         memory_budget_bytes: 1 << 40,
+        // Tests make their first token as an operator who chose this would.
+        first_token_over_http: true,
         http_workers: 2,
         agent_threads: 2,
         ..Config::default()

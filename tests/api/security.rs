@@ -686,3 +686,24 @@ async fn one_client_cannot_take_every_event_stream() {
     // Another client still finds a place.
     let _other = other.events().await;
 }
+
+#[actix_rt::test]
+async fn the_first_token_is_made_on_the_command_line_unless_the_operator_opens_http_for_it() {
+    let app = spawn_with(|c| c.first_token_over_http = false).await;
+    let refused = app.post("/api/v1/tokens", &json!({"role": "admin"})).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let problem: Value = refused.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("hive token create"),
+        "{problem}"
+    );
+    let tokens = app.json("/api/v1/tokens").await;
+    assert_eq!(
+        tokens["items"],
+        json!([]),
+        "the API is still open, with no token"
+    );
+}
