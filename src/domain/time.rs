@@ -25,15 +25,28 @@ impl TryFrom<String> for Timestamp {
     type Error = String;
 
     fn try_from(s: String) -> Result<Self, String> {
-        let at = humantime::parse_rfc3339(&s)
-            .map_err(|_| format!("{s:?} is not an RFC 3339 time such as 2026-11-25T10:00:00Z"))?;
-        // Times before 1970 are as valid as the schema's `date-time` says: negative milliseconds.
-        let ms = match at.duration_since(UNIX_EPOCH) {
-            Ok(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
-            Err(before) => -i64::try_from(before.duration().as_millis()).unwrap_or(i64::MAX),
+        let invalid = || format!("{s:?} is not an RFC 3339 time such as 2026-11-25T10:00:00Z");
+        let at = match humantime::parse_rfc3339(&s) {
+            Ok(at) => at,
+            // A valid time before 1970 (which the parser does not represent) is as good as the
+            // schema's `date-time` says: it lies before every task, as -1 ms does.
+            Err(_) if before_1970(&s) => return Ok(Self(-1)),
+            Err(_) => return Err(invalid()),
         };
-        Ok(Self(ms))
+        let ms = at
+            .duration_since(UNIX_EPOCH)
+            .map_err(|_| invalid())?
+            .as_millis();
+        Ok(Self(i64::try_from(ms).unwrap_or(i64::MAX)))
     }
+}
+
+/// Whether `s` is a well-formed RFC 3339 time of a year before 1970.
+fn before_1970(s: &str) -> bool {
+    let Some(year) = s.get(..4).and_then(|y| y.parse::<u16>().ok()) else {
+        return false;
+    };
+    year < 1970 && humantime::parse_rfc3339(&format!("1970{}", &s[4..])).is_ok()
 }
 
 #[cfg(test)]

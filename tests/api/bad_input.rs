@@ -306,3 +306,44 @@ async fn every_route_answers_bad_input_with_a_problem_naming_the_field() {
     assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
     app.stop().await;
 }
+
+/// Inputs the OpenAPI document allows are taken as it says; a repeated query parameter is named.
+#[actix_rt::test]
+async fn what_the_document_allows_the_server_takes() {
+    let app = spawn_app().await;
+    let task = app
+        .submit(json!({"role": "none", "input": {}, "timeout_ms": 3665.0, "max_retries": 2.0}))
+        .await;
+    assert_eq!(
+        (task["timeout_ms"].as_u64(), task["max_retries"].as_u64()),
+        (Some(3665), Some(2))
+    );
+    let fraction = app
+        .post(
+            "/api/v1/tasks",
+            &json!({"role": "none", "input": {}, "timeout_ms": 3665.5}),
+        )
+        .await;
+    assert_eq!(fraction.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Value = fraction.json().await.unwrap();
+    assert_eq!(problem["field"], "timeout_ms");
+
+    assert!(app.get("/api/v1/sla?window=").await.status().is_success());
+    let early = app
+        .json("/api/v1/tasks?created_until=0001-01-01T00:00:01Z")
+        .await;
+    assert_eq!(
+        early["items"],
+        json!([]),
+        "nothing was created before year 2"
+    );
+    let all = app
+        .json("/api/v1/tasks?created_since=1969-07-20T20:17:40Z")
+        .await;
+    assert_eq!(all["items"].as_array().unwrap().len(), 1);
+
+    let repeated = app.get("/api/v1/tasks?limit=1&limit=2").await;
+    assert_eq!(repeated.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Value = repeated.json().await.unwrap();
+    assert_eq!(problem["field"], "limit", "{problem}");
+}
