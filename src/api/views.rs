@@ -96,7 +96,7 @@ impl From<TaskRecord> for TaskView {
             attempts: t.attempts,
             max_retries: t.max_retries,
             timeout_ms: t.timeout_ms,
-            input: t.input,
+            input: std::sync::Arc::unwrap_or_clone(t.input),
             result: t.result,
             error: t.error,
             agent_id: t.agent_id,

@@ -243,7 +243,9 @@ pub enum BuiltinOp {
 pub struct TaskRecord {
     pub id: String,
     pub role: Role,
-    pub input: Value,
+    /// Shared: the orchestrator's record, the attempt it hands an agent and the writes that
+    /// store the task's state all hold one input, not a copy each.
+    pub input: std::sync::Arc<Value>,
     pub required_capabilities: Capabilities,
     pub priority: Priority,
     pub status: TaskStatus,
@@ -272,7 +274,7 @@ impl TaskRecord {
         Self {
             id: uuid::Uuid::now_v7().to_string(),
             role: task.role,
-            input: task.input.0,
+            input: std::sync::Arc::new(task.input.0),
             required_capabilities: task.required_capabilities,
             priority: task.priority,
             status: TaskStatus::Queued,

@@ -200,7 +200,6 @@ enum State {
 
 struct Active {
     record: TaskRecord,
-    input: Arc<Value>,
     state: State,
     queued_at: Instant,
 }
@@ -307,12 +306,10 @@ impl Orchestrator {
     fn admit(&mut self, record: TaskRecord, ctx: &mut Context<Self>) {
         tracing::debug!(task = %record.id, role = %record.role, "queued");
         let id: TaskId = record.id.as_str().into();
-        let input = Arc::new(record.input.clone());
         self.tasks.insert(
             id.clone(),
             Active {
                 record,
-                input,
                 state: State::Queued,
                 queued_at: Instant::now(),
             },
@@ -399,7 +396,7 @@ impl Orchestrator {
         let run = Run {
             task_id: id.clone(),
             attempt,
-            input: active.input.clone(),
+            input: active.record.input.clone(),
         };
         // Busy before the send: an agent on another thread may finish the task (and mark itself
         // idle) before this thread would get to a mark made after it.

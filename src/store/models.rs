@@ -70,7 +70,9 @@ impl TaskRow {
     pub fn into_record(self) -> Result<TaskRecord, StoreError> {
         Ok(TaskRecord {
             role: self.role.try_into().map_err(|e| corrupt("role", e))?,
-            input: serde_json::from_str(&self.input).map_err(|e| corrupt("input", e))?,
+            input: std::sync::Arc::new(
+                serde_json::from_str(&self.input).map_err(|e| corrupt("input", e))?,
+            ),
             required_capabilities: serde_json::from_str(&self.required_capabilities)
                 .map_err(|e| corrupt("capabilities", e))?,
             priority: Priority::from_i16(self.priority),

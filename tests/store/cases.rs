@@ -13,13 +13,13 @@ use serde_json::json;
 use crate::fixture::{task, Fixture};
 
 pub async fn migrations_run_once_and_then_find_nothing_to_do(f: &Fixture) {
-    assert_eq!(f.migrated, 5, "a fresh database gets every migration");
+    assert_eq!(f.migrated, 6, "a fresh database gets every migration");
     assert_eq!(f.database.migrate().await.unwrap(), 0);
 }
 
 pub async fn a_created_task_reads_back_field_for_field(f: &Fixture) {
     let mut t = task("worker", Priority::High);
-    t.input = json!({"op": "echo", "value": {"nested": [1, 2.5, "ünïcode", null]}});
+    t.input = json!({"op": "echo", "value": {"nested": [1, 2.5, "ünïcode", null]}}).into();
     t.required_capabilities = vec!["gpu".to_owned().try_into().unwrap()]
         .try_into()
         .unwrap();
