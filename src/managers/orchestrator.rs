@@ -684,6 +684,22 @@ impl Orchestrator {
             .any(|a| matches!(a.state, State::Running { .. }))
     }
 
+    /// Stop every running attempt and hand its task back without counting the attempt; answers
+    /// the tasks handed back.
+    fn hand_back_running(&mut self, ctx: &mut Context<Self>) -> Vec<TaskId> {
+        let running: Vec<TaskId> = self
+            .tasks
+            .iter()
+            .filter(|(_, a)| matches!(a.state, State::Running { .. }))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &running {
+            self.stop_running(id, ctx, true);
+            self.hand_back(id);
+        }
+        running
+    }
+
     /// Hand back every running attempt without counting it, and tell the waiters once committed.
     fn complete_drain(&mut self, ctx: &mut Context<Self>) {
         let Some(waiters) = self.draining.as_mut().map(std::mem::take) else {
@@ -692,16 +708,7 @@ impl Orchestrator {
         if waiters.is_empty() {
             return;
         }
-        let running: Vec<TaskId> = self
-            .tasks
-            .iter()
-            .filter(|(_, a)| matches!(a.state, State::Running { .. }))
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in running {
-            self.stop_running(&id, ctx, true);
-            self.hand_back(&id);
-        }
+        self.hand_back_running(ctx);
         let rx = self.flush();
         ctx.spawn(
             async move {
@@ -1163,23 +1170,15 @@ impl Handler<LeaseChanged> for Orchestrator {
         }
         // Stopped before the lease runs out by the database's clock, which is when a survivor
         // may take these tasks over and run them again.
-        let running: Vec<TaskId> = self
-            .tasks
-            .iter()
-            .filter(|(_, a)| matches!(a.state, State::Running { .. }))
-            .map(|(id, _)| id.clone())
-            .collect();
-        if !running.is_empty() {
+        let stopped = self.hand_back_running(ctx);
+        if !stopped.is_empty() {
             tracing::warn!(
-                tasks = running.len(),
-                "stopping the attempts this node runs: its lease cannot be renewed"
+                tasks = stopped.len(),
+                "stopped the attempts this node ran: its lease cannot be renewed"
             );
         }
-        for id in running {
-            self.stop_running(&id, ctx, true);
-            if self.hand_back(&id) {
-                self.enqueue(id, true, ctx);
-            }
+        for id in stopped {
+            self.enqueue(id, true, ctx);
         }
     }
 }

@@ -253,14 +253,7 @@ impl StoreManager {
                 .publish("store.storage", serde_json::json!({ "full": true }));
         }
         self.write_again(again, waiters);
-        let refused: Vec<(Op, Waiter)> = self
-            .pending
-            .extract_if(.., |(op, _)| op.again().is_none())
-            .collect();
-        for (_, waiter) in refused {
-            self.probe.handled();
-            refuse(waiter, StoreError::StorageFull);
-        }
+        self.refuse_creations(|| StoreError::StorageFull);
         self.paused = true;
         ctx.run_later(RECONNECT_EVERY, |act, ctx| {
             act.paused = false;
@@ -375,20 +368,26 @@ impl StoreManager {
         self.pending.splice(0..0, kept);
     }
 
-    /// The database is gone: reconnect in the background; until then creations are refused.
-    fn lose_connection(&mut self, ctx: &mut Context<Self>) {
-        self.outage = true;
-        self.metrics.store_up.set(0);
-        self.bus
-            .publish("store.database", serde_json::json!({ "up": false }));
+    /// Refuse the creations waiting to be written (new tasks, agents, tokens): their clients hear
+    /// why and may retry; state changes stay queued.
+    fn refuse_creations(&mut self, why: impl Fn() -> StoreError) {
         let refused: Vec<(Op, Waiter)> = self
             .pending
             .extract_if(.., |(op, _)| op.again().is_none())
             .collect();
         for (_, waiter) in refused {
             self.probe.handled();
-            refuse(waiter, StoreError::Unreachable);
+            refuse(waiter, why());
         }
+    }
+
+    /// The database is gone: reconnect in the background; until then creations are refused.
+    fn lose_connection(&mut self, ctx: &mut Context<Self>) {
+        self.outage = true;
+        self.metrics.store_up.set(0);
+        self.bus
+            .publish("store.database", serde_json::json!({ "up": false }));
+        self.refuse_creations(|| StoreError::Unreachable);
         self.reconnect(ctx);
     }
 
