@@ -31,6 +31,8 @@ use crate::store::StoreError;
 /// How far into each priority queue the dispatcher looks for a task that an idle agent's
 /// capabilities cover; bounds the cost of one dispatch when the head of a queue is unservable.
 const DISPATCH_SCAN: usize = 256;
+/// How often a backlog spilled to the store is checked for room to read more of it.
+const REFILL_EVERY: Duration = Duration::from_millis(100);
 /// How long an agent whose mailbox was full waits before it is offered work again.
 const JAMMED_AGENT_PAUSE: Duration = Duration::from_millis(10);
 
@@ -218,6 +220,12 @@ pub struct Orchestrator {
     draining: Option<Vec<oneshot::Sender<()>>>,
     /// Submissions sent to the store and not yet answered: they count against the backlog.
     accepting: usize,
+    /// Unfinished tasks a restart found beyond what this node holds at once: they wait in the
+    /// store (inputs and all), count against the backlog, and are read a page at a time as
+    /// room frees, after the task `spill_after`.
+    spilled: usize,
+    spill_after: Option<String>,
+    refilling: bool,
 }
 
 impl Orchestrator {
@@ -229,6 +237,9 @@ impl Orchestrator {
             agents: AgentSlots::default(),
             draining: None,
             accepting: 0,
+            spilled: 0,
+            spill_after: None,
+            refilling: false,
         }
     }
 
@@ -257,9 +268,46 @@ impl Orchestrator {
         rx
     }
 
-    /// Unfinished tasks held here, and submissions on their way to being.
+    /// Unfinished tasks held here or waiting in the store for room, and submissions on their
+    /// way to being.
     fn backlog(&self) -> usize {
-        self.tasks.len() + self.accepting
+        self.tasks.len() + self.accepting + self.spilled
+    }
+
+    /// Read the next page of a spilled backlog once a quarter of the room is free.
+    fn refill(&mut self, ctx: &mut Context<Self>) {
+        let limit = self.hive.config.queued_task_limit();
+        let room = limit.saturating_sub(self.tasks.len() + self.accepting);
+        if self.spilled == 0 || self.refilling || room < (limit / 4).max(1) {
+            return;
+        }
+        self.refilling = true;
+        let store = self.hive.store.clone();
+        let after = self.spill_after.clone();
+        let page = i64::try_from(room).unwrap_or(i64::MAX);
+        let load = async move { store.unfinished_tasks(after.as_deref(), page).await };
+        ctx.spawn(load.into_actor(self).map(move |loaded, act, ctx| {
+            act.refilling = false;
+            let tasks = match loaded {
+                Ok(tasks) => tasks,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the next page of the backlog; retrying");
+                    return;
+                }
+            };
+            act.spilled = if tasks.len() < room {
+                0
+            } else {
+                act.spilled.saturating_sub(tasks.len())
+            };
+            if let Some(last) = tasks.last() {
+                act.spill_after = Some(last.id.clone());
+            }
+            for task in tasks {
+                act.resume(task, "the server stopped", ctx);
+            }
+            act.backlog_gauge();
+        }));
     }
 
     fn backlog_gauge(&self) {
@@ -764,21 +812,40 @@ impl Orchestrator {
     fn recover(&mut self, ctx: &mut Context<Self>) {
         let store = self.hive.store.clone();
         let node = self.hive.cluster().map(|c| c.node.clone());
+        let limit = self.hive.config.queued_task_limit();
+        // A single server reads at most what it holds at once; the rest waits in the store and
+        // is read as room frees, so a restart with any backlog stays within the memory budget.
         let load = async move {
             match node {
-                Some(node) => store.take_over(&node, &node).await,
-                None => store.unfinished_tasks().await,
+                Some(node) => Ok((store.take_over(&node, &node).await?, 0)),
+                None => {
+                    let page = store
+                        .unfinished_tasks(None, i64::try_from(limit).unwrap_or(i64::MAX))
+                        .await?;
+                    let total = store.unfinished_count().await?;
+                    let spilled = total.saturating_sub(page.len());
+                    Ok((page, spilled))
+                }
             }
         };
         ctx.wait(load.into_actor(self).map(|loaded, act, ctx| {
-            let tasks = match loaded {
-                Ok(tasks) => tasks,
+            let (tasks, spilled) = match loaded {
+                Ok(loaded) => loaded,
                 Err(e) => {
+                    let e: StoreError = e;
                     tracing::error!(error = %e, "cannot read unfinished tasks; they stay in the store");
                     act.hive.recovered.send_modify(|r| r.tasks = true);
                     return;
                 }
             };
+            act.spilled = spilled;
+            act.spill_after = tasks.last().map(|t| t.id.clone());
+            if spilled > 0 {
+                tracing::info!(
+                    waiting_in_store = spilled,
+                    "the backlog is larger than this node holds at once; the rest is read as room frees"
+                );
+            }
             let count = tasks.len();
             for task in tasks {
                 act.resume(task, "the server stopped", ctx);
@@ -817,6 +884,7 @@ impl Actor for Orchestrator {
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.hive.kinds.orchestrator.actor_started();
         self.recover(ctx);
+        ctx.run_interval(REFILL_EVERY, |act, ctx| act.refill(ctx));
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {

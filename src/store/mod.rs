@@ -126,17 +126,36 @@ impl Store {
         rows.into_iter().map(TaskRow::into_record).collect()
     }
 
-    /// Tasks a previous process accepted and did not finish, oldest first.
-    pub async fn unfinished_tasks(&self) -> Result<Vec<TaskRecord>, StoreError> {
+    /// Tasks a previous process accepted and did not finish, oldest first: at most `limit`, after
+    /// the task `after` if given (a page of a backlog larger than a node holds at once).
+    pub async fn unfinished_tasks(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<TaskRecord>, StoreError> {
         let mut conn = self.pool.get().await?;
         let unfinished = [TaskStatus::Queued.as_str(), TaskStatus::Running.as_str()];
+        let after = after.unwrap_or_default();
         let rows: Vec<TaskRow> = with_conn!(pooled &mut conn, c => tasks::table
             .select(TaskRow::as_select())
             .filter(tasks::status.eq_any(unfinished))
+            .filter(tasks::id.gt(after))
             .order(tasks::id.asc())
+            .limit(limit)
             .load(c)
             .await)?;
         rows.into_iter().map(TaskRow::into_record).collect()
+    }
+
+    /// How many tasks are queued or running, from the status counts the store keeps.
+    pub async fn unfinished_count(&self) -> Result<usize, StoreError> {
+        let counts = self.task_counts().await?;
+        let unfinished = [TaskStatus::Queued.as_str(), TaskStatus::Running.as_str()];
+        Ok(counts
+            .iter()
+            .filter(|(status, _)| unfinished.contains(&status.as_str()))
+            .map(|(_, n)| usize::try_from(*n).unwrap_or(0))
+            .sum())
     }
 
     pub async fn task_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {

@@ -688,3 +688,58 @@ async fn a_full_disk_refuses_new_work_with_507_keeps_what_it_accepted_and_carrie
         "the server lives on with its log unwritable"
     );
 }
+
+#[actix_rt::test]
+async fn a_restart_with_a_backlog_larger_than_a_node_holds_reads_it_a_page_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hive.toml");
+    let with_limit = |limit: usize| {
+        std::fs::write(&config, format!("max_queued_tasks = {limit}\n")).unwrap();
+        start_with(dir.path(), &["--config".as_ref(), config.as_os_str()])
+    };
+    let server = with_limit(1000);
+    server.wait_for_line("ready on ");
+    let app = server.app();
+    let mut ids = Vec::new();
+    for n in 0..120 {
+        let task = app
+            .submit(json!({"role": "later", "input": {"op": "echo", "value": n}}))
+            .await;
+        ids.push(task["id"].as_str().unwrap().to_owned());
+    }
+    stop(server);
+
+    // Restarted holding at most 50: the other 70 wait in the store and count against the bound.
+    let server = with_limit(50);
+    server.wait_for_line("ready on ");
+    let app = server.app();
+    assert_eq!(
+        app.metric("hive_task_queue_depth{priority=\"normal\"}")
+            .await,
+        50.0
+    );
+    assert_eq!(app.metric("hive_task_backlog").await, 120.0);
+    let refused = app
+        .post("/api/v1/tasks", &json!({"role": "later", "input": {}}))
+        .await;
+    assert_eq!(refused.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+
+    // Agents come: every task of the backlog runs, oldest first, and new work is taken again.
+    app.post(
+        "/api/v1/agents/batch",
+        &json!({"count": 4, "template": {"role": "later"}}),
+    )
+    .await;
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    for task in app.all_finished(&ids).await {
+        assert_eq!(task["status"], "succeeded", "{task}");
+    }
+    let after = app
+        .submit(json!({"role": "later", "input": {"op": "echo", "value": "after"}}))
+        .await;
+    assert_eq!(
+        app.finished(after["id"].as_str().unwrap()).await["status"],
+        "succeeded"
+    );
+    stop(server);
+}

@@ -191,7 +191,7 @@ pub async fn unfinished_tasks_are_the_queued_and_running_ones_oldest_first(f: &F
     f.flush().await;
     let ids: Vec<_> = f
         .store
-        .unfinished_tasks()
+        .unfinished_tasks(None, i64::MAX)
         .await
         .unwrap()
         .into_iter()
