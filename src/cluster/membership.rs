@@ -161,16 +161,16 @@ impl Cluster {
         Ok(won.is_some())
     }
 
-    /// Mark a lost node as taken over (kept listed for an hour), unless it came back meanwhile.
+    /// Mark a lost node as taken over (kept listed for an hour). It was fenced in the database
+    /// first, so it is lost whatever its heartbeat key says: the key goes too (a node fenced
+    /// while cut off from the database alone still had one), and a run of the node that starts
+    /// again writes both anew.
     pub async fn record_loss(&self, mut lost: NodeView, moved: usize) -> Result<(), ClusterError> {
         let mut conn = self.conn().await?;
-        let back: bool = redis::cmd("EXISTS")
+        let _: i64 = redis::cmd("DEL")
             .arg(self.keys.node(&lost.id))
             .query_async(&mut *conn)
             .await?;
-        if back {
-            return Ok(());
-        }
         lost.lost_at_ms = Some(now_ms());
         lost.taken_over_by = Some(self.node.to_string());
         lost.tasks_taken_over = Some(moved);
