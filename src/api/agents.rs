@@ -75,7 +75,6 @@ async fn create(
 ) -> Result<Vec<std::sync::Arc<crate::agents::registry::AgentEntry>>, ApiError> {
     let request = |reply| CreateAgents { spec, count, reply };
     Ok(ask(
-        hive,
         &hive.slots.lifecycle,
         &hive.kinds.lifecycle,
         "agent manager",
@@ -191,7 +190,6 @@ pub async fn delete_agent(
     }
     let request = |reply| DeleteAgent { id, reply };
     ask(
-        &hive,
         &hive.slots.lifecycle,
         &hive.kinds.lifecycle,
         "agent manager",
@@ -223,7 +221,6 @@ pub async fn restart_agent(
         reply,
     };
     let outcome = ask(
-        &hive,
         &hive.slots.orchestrator,
         &hive.kinds.orchestrator,
         "orchestrator",

@@ -65,7 +65,6 @@ pub async fn events(
     // Asked through the probe, so that a flood of subscribers meets the mailbox bound.
     let request = |reply| SubscribeWith { client, reply };
     let subscription = ask(
-        &hive,
         &hive.slots.communication,
         &hive.kinds.communication,
         "event service",

@@ -32,12 +32,9 @@ use crate::domain::access::AccessRole;
 use problem::ApiError;
 
 /// Ask an actor on a client path: the request goes through the kind's probe, so a full mailbox is
-/// a counted refusal (503 with Retry-After), and the answer comes back on a oneshot channel
-/// within `answer_timeout_ms`, or the client hears 503 with Retry-After: a database that hangs
-/// or a disk that is full never holds a client past that bound. What was asked may still happen
-/// (a task may commit later; its idempotency key then answers the original on a retry).
+/// a counted refusal (503 with Retry-After), and the answer comes back on a oneshot channel. How
+/// long the client waits for it is bounded for every API request alike (`within_bound`).
 pub(crate) async fn ask<A, M, R>(
-    hive: &Hive,
     slot: &Slot<A>,
     probe: &hive_actors::MailboxProbe,
     what: &'static str,
@@ -58,17 +55,9 @@ where
             hive_actors::Refused::Full { .. } => ApiError::Busy(what),
             hive_actors::Refused::Closed { .. } => restarting(),
         })?;
-    let bound = std::time::Duration::from_millis(hive.config.answer_timeout_ms);
-    match tokio::time::timeout(bound, answer).await {
-        Ok(answered) => answered.map_err(|_| ApiError::Unavailable(format!("the {what} stopped"))),
-        Err(_) => {
-            hive.metrics.answers_timed_out.inc();
-            Err(ApiError::Unavailable(format!(
-                "the {what} did not answer within {} ms (the database may be slow or its disk full); retry, with the same idempotency key for a task",
-                bound.as_millis()
-            )))
-        }
-    }
+    answer
+        .await
+        .map_err(|_| ApiError::Unavailable(format!("the {what} stopped")))
 }
 
 pub const API: &str = "/api/v1";
@@ -175,19 +164,20 @@ async fn within_bound(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let bound = req
-        .app_data::<web::Data<Hive>>()
-        .map(|hive| std::time::Duration::from_millis(hive.config.answer_timeout_ms));
-    let Some(bound) = bound else {
+    let Some(hive) = req.app_data::<web::Data<Hive>>().cloned() else {
         return next.call(req).await;
     };
+    let bound = std::time::Duration::from_millis(hive.config.answer_timeout_ms);
     match tokio::time::timeout(bound, next.call(req)).await {
         Ok(answered) => answered,
-        Err(_) => Err(ApiError::Unavailable(format!(
-            "no answer within {} ms (the database may be slow or unreachable); retry shortly",
-            bound.as_millis()
-        ))
-        .into()),
+        Err(_) => {
+            hive.metrics.answers_timed_out.inc();
+            Err(ApiError::Unavailable(format!(
+                "no answer within {} ms (the database may be slow or unreachable, or its disk full); retry, with the same idempotency key for a task",
+                bound.as_millis()
+            ))
+            .into())
+        }
     }
 }
 

@@ -58,7 +58,6 @@ pub async fn submit(
         });
     }
     let created = ask(
-        &hive,
         &hive.slots.orchestrator,
         &hive.kinds.orchestrator,
         "orchestrator",
@@ -157,7 +156,6 @@ pub async fn cancel(
         reply,
     };
     let outcome = ask(
-        &hive,
         &hive.slots.orchestrator,
         &hive.kinds.orchestrator,
         "orchestrator",
@@ -208,7 +206,6 @@ async fn cancel_elsewhere(
                     done: Some(reply),
                 };
             ask(
-                hive,
                 &hive.slots.orchestrator,
                 &hive.kinds.orchestrator,
                 "orchestrator",

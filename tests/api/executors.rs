@@ -83,15 +83,9 @@ async fn a_command_agent_runs_its_program_with_args_stdin_and_a_cleared_environm
         ),
         (json!({"stdin": 3}), "input.stdin"),
     ] {
-        let response = app
-            .post("/api/v1/tasks", &json!({"role": echo, "input": input}))
+        let problem = app
+            .invalid("/api/v1/tasks", &json!({"role": echo, "input": input}))
             .await;
-        assert_eq!(
-            response.status(),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{input}"
-        );
-        let problem: Value = response.json().await.unwrap();
         assert_eq!(problem["field"], field, "{input}: {problem}");
     }
 }
@@ -113,13 +107,7 @@ async fn a_program_off_the_allow_list_is_refused_at_creation_naming_the_field() 
             json!({"role": "rel", "executor": {"kind": "command", "program": "echo"}}),
         ),
     ] {
-        let response = app.post(path, &body).await;
-        assert_eq!(
-            response.status(),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{body}"
-        );
-        let problem: Value = response.json().await.unwrap();
+        let problem = app.invalid(path, &body).await;
         // serde buffers a tagged enum's fields, so a malformed path is named by its executor.
         let field = problem["field"].as_str().unwrap();
         assert!(
@@ -461,13 +449,7 @@ async fn an_http_agent_reaches_only_what_the_operator_allows_and_follows_no_redi
             "template.executor.url",
         ),
     ] {
-        let response = app.post(path, &body).await;
-        assert_eq!(
-            response.status(),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{body}"
-        );
-        let problem: Value = response.json().await.unwrap();
+        let problem = app.invalid(path, &body).await;
         assert_eq!(problem["field"], field, "{problem}");
         assert!(!problem.to_string().contains("secret"), "{problem}");
     }

@@ -124,6 +124,22 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// POST `body` to `path`, which must be refused as invalid (422, problem+json); answers the
+    /// problem, whose `field` the caller checks.
+    pub async fn invalid(&self, path: &str, body: &Value) -> Value {
+        let response = self.post(path, body).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "POST {path} {body}"
+        );
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        response.json().await.expect("a problem body")
+    }
+
     pub async fn json(&self, path: &str) -> Value {
         let response = self.get(path).await;
         assert_eq!(response.status(), StatusCode::OK, "GET {path}");
