@@ -26,6 +26,13 @@ async fn token(app: &TestApp, role: &str) -> (String, String) {
     )
 }
 
+/// A token of `role` made by `maker`, and the server as that token's holder sees it; answers
+/// (token id, holder).
+async fn holder(maker: &TestApp, role: &str) -> (String, TestApp) {
+    let (id, secret) = token(maker, role).await;
+    (id, maker.with_token(&secret))
+}
+
 /// Who calls, in increasing rights; `None` for no token at all.
 const CALLERS: [&str; 5] = ["none", "bogus", "viewer", "operator", "admin"];
 
@@ -46,8 +53,7 @@ type Route = (
 async fn every_role_gets_exactly_the_routes_it_may_use() {
     let open = spawn_app().await;
     // With no token yet the API is open to loopback clients: the first admin token is made so.
-    let (_, admin_secret) = token(&open, "admin").await;
-    let admin = open.with_token(&admin_secret);
+    let (_, admin) = holder(&open, "admin").await;
     let (_, operator_secret) = token(&admin, "operator").await;
     let (_, viewer_secret) = token(&admin, "viewer").await;
     let callers = [
@@ -179,6 +185,7 @@ async fn every_role_gets_exactly_the_routes_it_may_use() {
 #[actix_rt::test]
 async fn a_revoked_token_is_refused_and_the_audit_log_names_every_mutating_call() {
     let open = spawn_app().await;
+    // The secrets themselves are kept: the audit log must show neither.
     let (admin_id, admin_secret) = token(&open, "admin").await;
     let admin = open.with_token(&admin_secret);
     let (operator_id, operator_secret) = token(&admin, "operator").await;
@@ -337,11 +344,9 @@ fn spellings(path: &str) -> Vec<String> {
 #[actix_rt::test]
 async fn every_spelling_of_a_route_meets_the_role_of_the_route_it_reaches() {
     let open = spawn_app().await;
-    let (_, admin_secret) = token(&open, "admin").await;
-    let admin = open.with_token(&admin_secret);
+    let (_, admin) = holder(&open, "admin").await;
     let (_, operator_secret) = token(&admin, "operator").await;
-    let (_, viewer_secret) = token(&admin, "viewer").await;
-    let viewer = open.with_token(&viewer_secret);
+    let (_, viewer) = holder(&admin, "viewer").await;
     let operator = open.with_token(&operator_secret);
     let task = admin
         .submit(json!({"role": "nobody", "input": {"op": "echo", "value": 1}}))
@@ -442,10 +447,8 @@ async fn every_spelling_of_a_route_meets_the_role_of_the_route_it_reaches() {
 #[actix_rt::test]
 async fn every_documented_operation_asks_for_a_token() {
     let open = spawn_app().await;
-    let (_, admin_secret) = token(&open, "admin").await;
-    let admin = open.with_token(&admin_secret);
-    let (_, viewer_secret) = token(&admin, "viewer").await;
-    let viewer = open.with_token(&viewer_secret);
+    let (_, admin) = holder(&open, "admin").await;
+    let (_, viewer) = holder(&admin, "viewer").await;
     let document = admin.json("/api/v1/openapi.json").await;
     let paths = document["paths"].as_object().unwrap();
     let public = ["/livez", "/readyz", "/health"];
@@ -616,10 +619,8 @@ async fn an_open_api_answers_only_its_own_host_and_origin() {
 #[actix_rt::test]
 async fn a_revoked_token_loses_its_stream_and_viewers_see_no_audit_events() {
     let open = spawn_app().await;
-    let (_, admin_secret) = token(&open, "admin").await;
-    let admin = open.with_token(&admin_secret);
-    let (viewer_id, viewer_secret) = token(&admin, "viewer").await;
-    let viewer = open.with_token(&viewer_secret);
+    let (_, admin) = holder(&open, "admin").await;
+    let (viewer_id, viewer) = holder(&admin, "viewer").await;
     let mut admin_events = admin.events().await;
     let mut viewer_events = viewer.events().await;
 
@@ -672,10 +673,8 @@ async fn one_client_cannot_take_every_event_stream() {
         c.max_sse_per_client = 3;
     })
     .await;
-    let (_, admin_secret) = token(&app, "admin").await;
-    let admin = app.with_token(&admin_secret);
-    let (_, other_secret) = token(&admin, "viewer").await;
-    let other = app.with_token(&other_secret);
+    let (_, admin) = holder(&app, "admin").await;
+    let (_, other) = holder(&admin, "viewer").await;
     let mut held = Vec::new();
     for _ in 0..3 {
         held.push(admin.events().await);
