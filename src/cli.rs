@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::Config;
 use crate::domain::access::AccessRole;
 use crate::loadtest::scenario::{Mix, Scenario};
-use hive_actors::forecast::{DetectorKind, ForecasterKind};
+use hive_stats::{DetectorKind, ForecasterKind};
 
 #[derive(Debug, Parser)]
 #[command(

@@ -7,13 +7,14 @@ use anyhow::Context as _;
 use crate::app::prepare_store;
 use crate::cli::{GateArgs, LoadtestArgs, TokenCommand};
 use crate::domain::time::rfc3339;
-use crate::evaluation::{self, series::Series};
+use crate::evaluation;
 use crate::gate::run_gate;
 use crate::loadtest::capacity;
 use crate::loadtest::target::Target;
 use crate::managers::security::{issue, TokenView};
 use crate::store::Store;
-use hive_actors::forecast::{DetectorKind, ForecasterKind};
+use hive_stats::series::Series;
+use hive_stats::{DetectorKind, ForecasterKind};
 
 /// `hive token …`: straight on the store, so they work whether or not a server runs; a running
 /// server sees the change at its next read of the tokens (within seconds).

@@ -13,14 +13,12 @@
 //! - [`remote`] — children on another arbiter: their link to the supervisor and the host that
 //!   runs all of one arbiter's children in one task.
 //! - [`mailbox`] — bounded-mailbox probes and the `try_send` that counts refusals.
-//! - [`forecast`] — pure statistics for the monitor: detectors, forecasters, time-to-breach.
 
 pub mod backoff;
 pub mod child;
 mod child_index;
 mod child_set;
 pub mod exit;
-pub mod forecast;
 pub mod mailbox;
 pub mod remote;
 pub mod supervisor;

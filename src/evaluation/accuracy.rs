@@ -2,8 +2,8 @@
 //! that of the naive forecast (the value now, for `h` rows later) over the same rows. Below 1,
 //! the forecaster beats doing nothing.
 
-use hive_actors::forecast::holt::{COVERAGE, FORECAST_WINDOW};
-use hive_actors::forecast::ForecasterKind;
+use hive_stats::holt::{COVERAGE, FORECAST_WINDOW};
+use hive_stats::ForecasterKind;
 
 /// Rows before a forecast counts: the forecaster's window is full by then.
 const WARMUP: usize = FORECAST_WINDOW;

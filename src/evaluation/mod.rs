@@ -1,22 +1,18 @@
 //! Measuring the monitor's statistics on data nobody here wrote: `hive detect`, `hive forecast`
-//! and `hive evaluate` run exactly the detectors and forecasters of `hive_actors::forecast` with
+//! and `hive evaluate` run exactly the detectors and forecasters of `hive_stats` with
 //! the monitor's default settings, one row at a time, with no look-ahead.
 //!
 //! # Layout
-//! - [`series`] — NAB's `timestamp,value` CSV.
-//! - [`nab`] — NAB's scoring rules and the threshold sweep.
 //! - [`accuracy`] — forecast accuracy as MASE against the naive forecast, per horizon.
 //! - [`overload`] — overload predictions scored against real breaches (`hive replay`).
 //! - [`report`] — `hive evaluate`: every detector on a NAB corpus, every forecaster's MASE.
 
 pub mod accuracy;
-pub mod nab;
 pub mod overload;
 pub mod report;
-pub mod series;
 
-use hive_actors::forecast::holt::{COVERAGE, FORECAST_WINDOW};
-use hive_actors::forecast::{DetectorKind, Forecast, ForecasterKind};
+use hive_stats::holt::{COVERAGE, FORECAST_WINDOW};
+use hive_stats::{DetectorKind, Forecast, ForecasterKind};
 
 /// The score of every value, each from that value and earlier ones only.
 pub fn detect(values: &[f64], kind: DetectorKind) -> Vec<f64> {

@@ -5,12 +5,12 @@ use std::fmt;
 use std::path::Path;
 
 use anyhow::Context as _;
-use hive_actors::forecast::{DetectorKind, ForecasterKind};
+use hive_stats::{DetectorKind, ForecasterKind};
 use serde::Serialize;
 
 use super::accuracy::mase_every;
-use super::nab::{self, Scored};
-use hive_actors::forecast::window::median_in_place;
+use hive_stats::nab::{self, Scored};
+use hive_stats::window::median_in_place;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DetectorScores {

@@ -1,13 +1,14 @@
 //! What the monitoring actor (the PerformanceManager) knows between samples: a bounded history
 //! of each watched series, its forecast with an 80 % interval and time-to-breach of its limit,
 //! and the anomalies its detector flagged. Plain data and arithmetic, driven by the actor once
-//! per sample and unit-tested without one; the statistics are `hive_actors::forecast`'s, with
+//! per sample and unit-tested without one; the statistics are `hive_stats`'s, with
 //! the monitor's defaults, the same code `hive detect` and `hive forecast` run.
 
 use std::collections::VecDeque;
 
-use hive_actors::forecast::holt::{linear_trend, time_to_breach, COVERAGE, FORECAST_WINDOW};
-use hive_actors::forecast::{Detector, DetectorKind, Holt};
+use hive_stats::holt::{linear_trend, time_to_breach, COVERAGE, FORECAST_WINDOW};
+use hive_stats::novelty::NoveltyParams;
+use hive_stats::{Detector, DetectorKind, Holt};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -20,10 +21,9 @@ pub const HORIZON: usize = 30;
 pub const BREACH_LOOKAHEAD: usize = 300;
 /// Anomalies kept for `GET /api/v1/monitor/anomalies`.
 pub const ANOMALIES_KEPT: usize = 200;
-/// A score at or above this is an anomaly: the robust z-score's best threshold under NAB's
-/// low-false-positive profile on the shared corpus (`hive evaluate`), since an operator pays
-/// for every false alarm.
-pub const ANOMALY_THRESHOLD: f64 = 0.53;
+/// A score at or above this is an anomaly: the detector's own alarm (a value or a stretch beyond
+/// all the series showed lately), which is also its best threshold on NAB (`hive evaluate`).
+pub const ANOMALY_THRESHOLD: f64 = hive_stats::novelty::NOVELTY_ALARM;
 /// Fewest samples before a series is forecast: a trend fitted on a handful is noise.
 const MIN_SAMPLES: usize = 10;
 /// The least confidence of a forecast breach that counts towards a warning.
@@ -280,7 +280,9 @@ impl Monitor {
     }
 
     fn history_bytes(&self) -> usize {
-        let per_series = std::mem::size_of::<Series>() + HISTORY * std::mem::size_of::<f64>();
+        let per_series = std::mem::size_of::<Series>()
+            + HISTORY * std::mem::size_of::<f64>()
+            + NoveltyParams::default().bytes();
         self.series.len() * per_series
             + self.anomalies.capacity() * std::mem::size_of::<AnomalyView>()
     }
@@ -327,7 +329,7 @@ mod tests {
     fn a_flat_series_never_breaches_and_a_spike_in_it_is_an_anomaly() {
         let mut monitor = Monitor::new(1000);
         let noise = |i: i64| if i % 2 == 0 { 1.0 } else { -1.0 };
-        for i in 0..100 {
+        for i in 0..200 {
             let f = monitor.observe(
                 i * 1000,
                 vec![reading("queue", 100.0 + noise(i), Some(1000.0))],
@@ -335,9 +337,9 @@ mod tests {
             assert!(f.anomalies.is_empty(), "sample {i}: {:?}", f.anomalies);
             assert_eq!(f.view.series[0].time_to_breach_s, None);
         }
-        let spike = monitor.observe(100_000, vec![reading("queue", 400.0, Some(1000.0))]);
+        let spike = monitor.observe(200_000, vec![reading("queue", 400.0, Some(1000.0))]);
         assert_eq!(spike.anomalies.len(), 1);
-        assert_eq!(spike.anomalies[0].at_ms, 100_000);
+        assert_eq!(spike.anomalies[0].at_ms, 200_000);
         assert!(spike.anomalies[0].score >= ANOMALY_THRESHOLD);
         assert_eq!(spike.view.anomalies.len(), 1);
     }

@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use hive_actors::forecast::holt::{ForecasterKind, COVERAGE};
 use hive_actors::Shutdown;
+use hive_stats::holt::{ForecasterKind, COVERAGE};
 use tokio::sync::oneshot;
 
 use super::{Insight, Plugin};

@@ -15,10 +15,30 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::Context as _;
 use serde::Serialize;
 
-use super::series::Series;
+use super::series::{Series, SeriesError};
+
+/// Why a NAB corpus folder could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum CorpusError {
+    #[error("cannot read {path}")]
+    Labels {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not NAB's windows file")]
+    Windows {
+        path: std::path::PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(transparent)]
+    Series(#[from] SeriesError),
+    #[error("{0}: a window holds no row")]
+    EmptyWindow(String),
+}
 
 /// The cost weights of one NAB profile.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -74,12 +94,14 @@ fn sigma(y: f64) -> f64 {
 
 /// Every file of a NAB corpus folder (`data/<category>/<file>.csv` and
 /// `combined_windows.json`), in name order.
-pub fn load_corpus(root: &Path) -> anyhow::Result<Vec<Labelled>> {
-    let windows_path = root.join("combined_windows.json");
-    let text = std::fs::read_to_string(&windows_path)
-        .with_context(|| format!("reading {}", windows_path.display()))?;
-    let labels: BTreeMap<String, Vec<(String, String)>> = serde_json::from_str(&text)
-        .with_context(|| format!("parsing {}", windows_path.display()))?;
+pub fn load_corpus(root: &Path) -> Result<Vec<Labelled>, CorpusError> {
+    let path = root.join("combined_windows.json");
+    let text = std::fs::read_to_string(&path).map_err(|source| CorpusError::Labels {
+        path: path.clone(),
+        source,
+    })?;
+    let labels: BTreeMap<String, Vec<(String, String)>> =
+        serde_json::from_str(&text).map_err(|source| CorpusError::Windows { path, source })?;
     let mut corpus = Vec::new();
     for (name, windows) in labels {
         let series = Series::read_path(&root.join("data").join(&name))?;
@@ -87,7 +109,7 @@ pub fn load_corpus(root: &Path) -> anyhow::Result<Vec<Labelled>> {
             .iter()
             .map(|(start, end)| rows_between(&series, start, end))
             .collect::<Option<Vec<_>>>()
-            .with_context(|| format!("{name}: a window holds no row"))?;
+            .ok_or_else(|| CorpusError::EmptyWindow(name.clone()))?;
         corpus.push(Labelled {
             name,
             series,

@@ -1,9 +1,26 @@
 //! Time series in NAB's CSV format: a header, then `timestamp,value` rows in time order.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
+/// Why a series could not be read; a bad row names its line (the header is line 1).
+#[derive(Debug, thiserror::Error)]
+pub enum SeriesError {
+    #[error("cannot read {path}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    In {
+        path: PathBuf,
+        #[source]
+        source: Box<SeriesError>,
+    },
+    #[error("line {line}: {reason}")]
+    Line { line: usize, reason: String },
+}
 
 /// One series: timestamps as written (NAB's are `YYYY-MM-DD HH:MM:SS`, which sort as text) and
 /// values.
@@ -14,29 +31,35 @@ pub struct Series {
 }
 
 impl Series {
-    pub fn read_path(path: &Path) -> anyhow::Result<Series> {
-        let file =
-            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-        Series::read(file).with_context(|| format!("reading {}", path.display()))
+    pub fn read_path(path: &Path) -> Result<Series, SeriesError> {
+        let file = std::fs::File::open(path).map_err(|source| SeriesError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        Series::read(file).map_err(|source| SeriesError::In {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
     }
 
     /// Rows of `timestamp,value` after a header line; a value that is not a number is an error
     /// naming its line.
-    pub fn read(input: impl Read) -> anyhow::Result<Series> {
+    pub fn read(input: impl Read) -> Result<Series, SeriesError> {
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
             .from_reader(input);
         let mut series = Series::default();
         for (n, row) in reader.records().enumerate() {
             let line = n + 2;
-            let row = row.with_context(|| format!("line {line}"))?;
+            let bad = |reason: String| SeriesError::Line { line, reason };
+            let row = row.map_err(|e| bad(e.to_string()))?;
             let (Some(timestamp), Some(value)) = (row.get(0), row.get(1)) else {
-                anyhow::bail!("line {line}: expected timestamp,value");
+                return Err(bad("expected timestamp,value".into()));
             };
             let value: f64 = value
                 .trim()
                 .parse()
-                .with_context(|| format!("line {line}: `{value}` is not a number"))?;
+                .map_err(|_| bad(format!("`{value}` is not a number")))?;
             series.timestamps.push(timestamp.trim().to_owned());
             series.values.push(value);
         }

@@ -84,6 +84,9 @@ impl Hold {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DetectorKind {
+    /// Values outside the range seen so far, and stretches further from every earlier one than
+    /// any of late ([`super::novelty`]).
+    Novelty,
     /// Distance from the window's median in MADs (robust z-score).
     RobustZ,
     /// Distance from an exponentially weighted mean in exponentially weighted deviations.
@@ -96,7 +99,8 @@ pub enum DetectorKind {
 }
 
 impl DetectorKind {
-    pub const ALL: [DetectorKind; 4] = [
+    pub const ALL: [DetectorKind; 5] = [
+        DetectorKind::Novelty,
         DetectorKind::RobustZ,
         DetectorKind::Ewma,
         DetectorKind::Cusum,
@@ -104,10 +108,11 @@ impl DetectorKind {
     ];
 
     /// The monitor's detector with its default settings.
-    pub const MONITOR_DEFAULT: DetectorKind = DetectorKind::RobustZ;
+    pub const MONITOR_DEFAULT: DetectorKind = DetectorKind::Novelty;
 
     pub fn as_str(self) -> &'static str {
         match self {
+            DetectorKind::Novelty => "novelty",
             DetectorKind::RobustZ => "robust_z",
             DetectorKind::Ewma => "ewma",
             DetectorKind::Cusum => "cusum",
@@ -118,6 +123,7 @@ impl DetectorKind {
     /// A new detector of this kind with the default settings (the monitor's).
     pub fn build(self) -> Box<dyn Detector + Send> {
         match self {
+            DetectorKind::Novelty => Box::new(super::novelty::Novelty::default()),
             DetectorKind::RobustZ => Box::new(RobustZ::default()),
             DetectorKind::Ewma => Box::new(Ewma::default()),
             DetectorKind::Cusum => Box::new(Cusum::default()),
@@ -139,7 +145,9 @@ impl FromStr for DetectorKind {
         DetectorKind::ALL
             .into_iter()
             .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown detector `{s}` (robust_z, ewma, cusum, baseline)"))
+            .ok_or_else(|| {
+                format!("unknown detector `{s}` (novelty, robust_z, ewma, cusum, baseline)")
+            })
     }
 }
 

@@ -1,0 +1,22 @@
+//! Pure statistics for Hive's monitor: no actors, no clocks, every function unit-tested. The
+//! monitor, `hive detect`, `hive forecast`, `hive predict` and `hive evaluate` all run this code
+//! with the same defaults.
+//!
+//! # Layout
+//! - [`window`] — a sliding window with mean, σ, median and MAD.
+//! - [`detect`] — online anomaly detectors by name; scores in [0, 1).
+//! - [`novelty`] — the monitor's detector: values and stretches beyond all seen lately.
+//! - [`holt`] — forecasters (Holt's linear trend, damped trend, least-squares line) with
+//!   prediction intervals, and time-to-breach.
+//! - [`series`] — `timestamp,value` CSV, as NAB writes it.
+//! - [`nab`] — the Numenta Anomaly Benchmark's scoring rules and the threshold sweep.
+
+pub mod detect;
+pub mod holt;
+pub mod nab;
+pub mod novelty;
+pub mod series;
+pub mod window;
+
+pub use detect::{Detector, DetectorKind};
+pub use holt::{Forecast, ForecasterKind, Holt};
