@@ -65,7 +65,7 @@ pub enum Command {
     Detect {
         #[arg(long)]
         input: PathBuf,
-        /// robust_z (the monitor's), ewma, cusum, or baseline (the predecessor's rule).
+        /// novelty (the monitor's), robust_z, ewma, cusum, or baseline (the predecessor's rule).
         #[arg(long, default_value_t = DetectorKind::MONITOR_DEFAULT)]
         detector: DetectorKind,
     },
@@ -76,11 +76,22 @@ pub enum Command {
         input: PathBuf,
         #[arg(long)]
         horizon: usize,
-        /// damped (the monitor's), holt, or linear.
+        /// select (the monitor's), damped, holt, or linear.
         #[arg(long, default_value_t = ForecasterKind::MONITOR_DEFAULT)]
         forecaster: ForecasterKind,
     },
-    /// Score every detector by NAB's rules and every forecaster's MASE on a NAB corpus folder.
+    /// The monitor's breach warnings on one bounded series: reads `timestamp,value` rows at a
+    /// fixed interval and writes `timestamp,value,time_to_breach_s,confidence,warning`, each row
+    /// what the monitor with its defaults computes from that row and earlier ones.
+    Predict {
+        #[arg(long)]
+        input: PathBuf,
+        /// The bound the series must stay under.
+        #[arg(long)]
+        limit: f64,
+    },
+    /// Score every detector by NAB's rules beside the published ones, and the forecasters'
+    /// accuracy per horizon, on a NAB corpus folder.
     Evaluate {
         /// The corpus: `data/<category>/<file>.csv` and `combined_windows.json`.
         #[arg(long)]

@@ -175,7 +175,8 @@ pub fn forecast(
 ) -> anyhow::Result<()> {
     anyhow::ensure!(horizon >= 1, "--horizon must be at least 1");
     let series = Series::read_path(input)?;
-    let forecasts = evaluation::forecasts(&series.values, forecaster, horizon);
+    let step = series.step_s().unwrap_or(0.0);
+    let forecasts = evaluation::forecasts(&series.values, forecaster, horizon, step);
     let mut out = csv::Writer::from_writer(std::io::stdout().lock());
     out.write_record(["timestamp", "value", "forecast", "lower", "upper"])?;
     for ((t, v), f) in series.timestamps.iter().zip(&series.values).zip(forecasts) {
@@ -184,6 +185,34 @@ pub fn forecast(
             None => Default::default(),
         };
         out.write_record([t.as_str(), &v.to_string(), &value, &lower, &upper])?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `hive predict`: `timestamp,value,time_to_breach_s,confidence,warning` for every input row;
+/// the time and confidence are empty where no breach is forecast within the look-ahead.
+pub fn predict(input: &std::path::Path, limit: f64) -> anyhow::Result<()> {
+    let series = Series::read_path(input)?;
+    let rows = evaluation::predict::predict(&series, limit)
+        .with_context(|| format!("predicting on {}", input.display()))?;
+    let mut out = csv::Writer::from_writer(std::io::stdout().lock());
+    out.write_record([
+        "timestamp",
+        "value",
+        "time_to_breach_s",
+        "confidence",
+        "warning",
+    ])?;
+    let cell = |x: Option<f64>| x.map_or_else(String::new, |x| format!("{x:.3}"));
+    for row in rows {
+        out.write_record([
+            row.timestamp.as_str(),
+            &row.value.to_string(),
+            &cell(row.time_to_breach_s),
+            &cell(row.confidence),
+            if row.warning { "1" } else { "0" },
+        ])?;
     }
     out.flush()?;
     Ok(())

@@ -38,6 +38,7 @@ fn main() -> std::process::ExitCode {
             horizon,
             forecaster,
         } => hive::commands::forecast(&input, horizon, forecaster),
+        Command::Predict { input, limit } => hive::commands::predict(&input, limit),
         Command::Evaluate {
             nab,
             horizons,

@@ -2,8 +2,10 @@
 //!
 //! Each sample it asks the orchestrator for each pool's load and tracks the pool's *pressure*:
 //! the largest share of its class target that the oldest queued task of any class has waited.
-//! A pressure of 1 is a broken target. It forecasts pressure a few seconds ahead with the
-//! monitor's forecaster and adds agents while that forecast (or pressure now) passes
+//! A pressure of 1 is a broken target. It forecasts pressure a few seconds ahead with a damped
+//! trend (a climb is what it must see coming; the monitor's selecting forecaster believes nothing
+//! but naive until it has scored forecasts that far ahead, which a short window does not give)
+//! and adds agents while that forecast (or pressure now) passes
 //! [`HEADROOM`], before the target breaks rather than after; half as many again as the pool has,
 //! at least one. Agents it added (named `<role>-autoscaled…`) are removed again once the pool has
 //! had no queue and idle agents for `idle_ms`, half of the idle ones at a time, never below
@@ -183,7 +185,7 @@ impl Autoscaler {
             let forecast = (pool.pressure.len() >= MIN_SAMPLES)
                 .then(|| {
                     let recent: Vec<f64> = pool.pressure.iter().copied().collect();
-                    ForecasterKind::MONITOR_DEFAULT.forecast(&recent, LEAD, COVERAGE)
+                    ForecasterKind::Damped.forecast(&recent, LEAD, COVERAGE)
                 })
                 .flatten()
                 .map(|f| f.value);

@@ -244,23 +244,27 @@ pub fn linear_trend(values: &[f64], horizon: usize, coverage: f64) -> Option<For
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ForecasterKind {
+    /// Candidates side by side, the best lately believed ([`crate::select`]).
+    Select,
     Holt,
     Damped,
     Linear,
 }
 
 impl ForecasterKind {
-    pub const ALL: [ForecasterKind; 3] = [
+    pub const ALL: [ForecasterKind; 4] = [
+        ForecasterKind::Select,
         ForecasterKind::Holt,
         ForecasterKind::Damped,
         ForecasterKind::Linear,
     ];
 
     /// The monitor's forecaster.
-    pub const MONITOR_DEFAULT: ForecasterKind = ForecasterKind::Damped;
+    pub const MONITOR_DEFAULT: ForecasterKind = ForecasterKind::Select;
 
     pub fn as_str(self) -> &'static str {
         match self {
+            ForecasterKind::Select => "select",
             ForecasterKind::Holt => "holt",
             ForecasterKind::Damped => "damped",
             ForecasterKind::Linear => "linear",
@@ -280,6 +284,13 @@ impl ForecasterKind {
         coverage: f64,
     ) -> Option<Vec<Forecast>> {
         match self {
+            ForecasterKind::Select => {
+                let mut select = crate::select::Selecting::new(horizons, 0.0, coverage);
+                for x in recent {
+                    select.observe(*x);
+                }
+                (0..horizons.len()).map(|k| select.forecast(k)).collect()
+            }
             // One fit per horizon: the smoothing that forecasts best one step ahead is
             // rarely the one that does twenty steps ahead.
             ForecasterKind::Holt | ForecasterKind::Damped => horizons
@@ -311,7 +322,7 @@ impl std::str::FromStr for ForecasterKind {
         ForecasterKind::ALL
             .into_iter()
             .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown forecaster `{s}` (holt, damped, linear)"))
+            .ok_or_else(|| format!("unknown forecaster `{s}` (select, holt, damped, linear)"))
     }
 }
 

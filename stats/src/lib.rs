@@ -3,18 +3,22 @@
 //! with the same defaults.
 //!
 //! # Layout
+//! - [`accuracy`] — forecast accuracy (relMAE against naive, interval coverage), online.
 //! - [`window`] — a sliding window with mean, σ, median and MAD.
 //! - [`detect`] — online anomaly detectors by name; scores in [0, 1).
 //! - [`novelty`] — the monitor's detector: values and stretches beyond all seen lately.
 //! - [`holt`] — forecasters (Holt's linear trend, damped trend, least-squares line) with
 //!   prediction intervals, and time-to-breach.
+//! - [`select`] — the monitor's forecaster: candidates side by side, the best lately believed.
 //! - [`series`] — `timestamp,value` CSV, as NAB writes it.
 //! - [`nab`] — the Numenta Anomaly Benchmark's scoring rules and the threshold sweep.
 
+pub mod accuracy;
 pub mod detect;
 pub mod holt;
 pub mod nab;
 pub mod novelty;
+pub mod select;
 pub mod series;
 pub mod window;
 

@@ -66,6 +66,23 @@ impl Series {
         Ok(series)
     }
 
+    /// The sampling interval in seconds: the median gap between the first rows' timestamps
+    /// (`YYYY-MM-DD HH:MM:SS`, or seconds as a number); `None` if they are neither.
+    pub fn step_s(&self) -> Option<f64> {
+        let times: Vec<f64> = self
+            .timestamps
+            .iter()
+            .take(101)
+            .map(|t| seconds(t))
+            .collect::<Option<_>>()?;
+        let mut gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+        if gaps.is_empty() {
+            return None;
+        }
+        let median = crate::window::median_in_place(&mut gaps);
+        (median > 0.0).then_some(median)
+    }
+
     pub fn len(&self) -> usize {
         self.values.len()
     }
@@ -73,6 +90,32 @@ impl Series {
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }
+}
+
+/// Seconds since 1970 of `YYYY-MM-DD HH:MM:SS` (fractions of a second ignored), or of a plain
+/// number of seconds.
+pub fn seconds(t: &str) -> Option<f64> {
+    let t = t.trim();
+    if let Ok(s) = t.parse::<f64>() {
+        return Some(s);
+    }
+    let (date, time) = t.split_once([' ', 'T'])?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let mut c = time
+        .split('.')
+        .next()?
+        .split(':')
+        .map(|p| p.parse::<i64>().ok());
+    let (hh, mm, ss) = (c.next()??, c.next()??, c.next().flatten().unwrap_or(0));
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + hh * 3600 + mm * 60 + ss) as f64)
 }
 
 #[cfg(test)]
@@ -89,5 +132,8 @@ mod tests {
         assert_eq!(series.timestamps[1], "2014-01-01 00:05:00");
         let err = Series::read("timestamp,value\nt,1\nt,x\n".as_bytes()).unwrap_err();
         assert!(format!("{err:#}").contains("line 3"), "{err:#}");
+        assert_eq!(series.step_s(), Some(300.0));
+        assert_eq!(seconds("1970-01-02 00:00:01"), Some(86_401.0));
+        assert_eq!(seconds("2014-03-01 00:00:00"), Some(1_393_632_000.0));
     }
 }

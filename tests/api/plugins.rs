@@ -153,7 +153,7 @@ async fn an_anomaly_is_posted_to_the_webhook_once_per_cooldown() {
         .as_array()
         .and_then(|s| s.iter().find(|s| s["name"] == "queue.low").cloned())
         .and_then(|s| s["samples"].as_u64())
-        < Some(60)
+        < Some(160)
     {
         assert!(started.elapsed() < PATIENCE, "queue.low never sampled");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -179,7 +179,7 @@ async fn an_anomaly_is_posted_to_the_webhook_once_per_cooldown() {
         }
     };
     assert_eq!(alert["kind"], "anomaly");
-    assert!(alert["score"].as_f64().unwrap() >= 0.53, "{alert}");
+    assert!(alert["score"].as_f64().unwrap() >= 0.5, "{alert}");
     assert!(alert["summary"].as_str().unwrap().contains("queue.low"));
     // More of the same within the cooldown is counted by the detector, not posted again.
     for i in 0..400 {
