@@ -37,13 +37,22 @@ pub enum Command {
     /// The performance quality gate: the standard scenario with 10 and 200 agents on a server of
     /// its own; exits non-zero on a miss.
     Gate(GateArgs),
-    /// Drive a server of its own through load traces (ramp, burst, leak, near): score the
-    /// monitor's predictions made at least 10 s ahead, and count SLO violations with the
-    /// prediction-driven plugins off and on.
+    /// Drive a server of its own through load traces (ramp, burst, leak, near, periodic, spikes,
+    /// and any `--trace-file`): score the monitor's predictions made at least 10 s ahead, and
+    /// count SLO violations with the plugins off, reactive and predictive.
     Replay {
-        /// Traces to run, comma-separated (ramp, burst, leak, near).
-        #[arg(long, value_delimiter = ',', default_value = "ramp,burst,leak,near")]
+        /// Built-in traces to run, comma-separated (ramp, burst, leak, near, periodic, spikes);
+        /// empty for none.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "ramp,burst,leak,near,periodic,spikes"
+        )]
         trace: Vec<String>,
+        /// A trace of your own: CSV `t_s,load` after a header, load a multiple of the pool's
+        /// capacity, linear between rows; named after the file's stem. Repeatable.
+        #[arg(long = "trace-file")]
+        trace_file: Vec<PathBuf>,
         /// Agents in the pool under load.
         #[arg(long, default_value_t = 8)]
         agents: usize,

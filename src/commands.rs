@@ -61,9 +61,11 @@ pub async fn token(command: TokenCommand) -> anyhow::Result<()> {
 }
 
 /// `hive loadtest`: the report (or the capacity steps) on stdout, as text or one JSON object.
-/// `hive replay`: the named traces, each with the plugins off and on.
+/// `hive replay`: the named traces and those read from `trace_files`, each with the plugins off,
+/// reactive and predictive.
 pub async fn replay(
     names: &[String],
+    trace_files: &[std::path::PathBuf],
     agents: usize,
     sleep_ms: u64,
     max_agents: usize,
@@ -72,19 +74,24 @@ pub async fn replay(
 ) -> anyhow::Result<()> {
     use crate::loadtest::replay::{Settings, Trace};
     let builtin = Trace::builtin();
-    let traces = names
+    let mut traces = names
         .iter()
+        .filter(|name| !name.is_empty())
         .map(|name| {
             builtin
                 .iter()
                 .find(|t| t.name == name.as_str())
                 .cloned()
                 .ok_or_else(|| {
-                    let known: Vec<&str> = builtin.iter().map(|t| t.name).collect();
+                    let known: Vec<&str> = builtin.iter().map(|t| t.name.as_str()).collect();
                     anyhow::anyhow!("no trace named {name:?}; there are {}", known.join(", "))
                 })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    for path in trace_files {
+        traces.push(Trace::from_csv(path).with_context(|| format!("reading {}", path.display()))?);
+    }
+    anyhow::ensure!(!traces.is_empty(), "no trace to replay");
     anyhow::ensure!(
         agents > 0 && sleep_ms > 0,
         "--agents and --sleep-ms must be positive"

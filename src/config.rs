@@ -245,9 +245,22 @@ impl ClusterConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Plugins {
+    /// Whether the plugins act on the monitor's forecasts (`predictive`, the default) or on
+    /// current readings only (`reactive`: shedding when a mailbox is nearly full, scaling on
+    /// the pressure now), the policy the predictive one is measured against.
+    pub mode: PluginMode,
     pub shedding: Shedding,
     pub alerts: Alerts,
     pub autoscaler: Autoscaler,
+}
+
+/// What the plugins act on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PluginMode {
+    #[default]
+    Predictive,
+    Reactive,
 }
 
 /// Turning low-priority submissions away before a mailbox on the submission path fills.

@@ -14,6 +14,7 @@ fn main() -> std::process::ExitCode {
         }
         Command::Replay {
             trace,
+            trace_file,
             agents,
             sleep_ms,
             max_agents,
@@ -22,6 +23,7 @@ fn main() -> std::process::ExitCode {
         } => client_runtime().and_then(|rt| {
             rt.block_on(hive::commands::replay(
                 &trace,
+                &trace_file,
                 agents,
                 sleep_ms,
                 max_agents,

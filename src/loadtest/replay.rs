@@ -42,8 +42,19 @@ const DRAIN: Duration = Duration::from_secs(180);
 /// of the pool's capacity, linear within a segment.
 #[derive(Debug, Clone, Serialize)]
 pub struct Trace {
-    pub name: &'static str,
+    pub name: String,
     pub segments: Vec<(f64, f64, f64)>,
+}
+
+/// Why a trace file cannot be replayed; lines are the file's (the header is line 1).
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum TraceError {
+    #[error("cannot read {0}")]
+    Read(String),
+    #[error("line {line}: {reason}")]
+    Line { line: usize, reason: String },
+    #[error("a trace needs at least two rows (t_s,load)")]
+    TooShort,
 }
 
 impl Trace {
@@ -51,23 +62,23 @@ impl Trace {
         vec![
             // Calm, then demand climbs past capacity over a minute, then relief.
             Trace {
-                name: "ramp",
+                name: "ramp".into(),
                 segments: vec![(30.0, 0.5, 0.5), (60.0, 0.5, 1.6), (30.0, 0.4, 0.4)],
             },
             // Calm, a sudden burst at two and a half times capacity, calm.
             Trace {
-                name: "burst",
+                name: "burst".into(),
                 segments: vec![(30.0, 0.5, 0.5), (15.0, 2.5, 2.5), (45.0, 0.4, 0.4)],
             },
             // Just over capacity for a long while: the queue, and its wait, grow slowly.
             Trace {
-                name: "leak",
+                name: "leak".into(),
                 segments: vec![(20.0, 0.8, 0.8), (100.0, 1.12, 1.12), (30.0, 0.4, 0.4)],
             },
             // A near miss: demand climbs as the ramp's does, then levels off at nine tenths of
             // capacity and stays there. No overload follows, so any warning is a false alarm.
             Trace {
-                name: "near",
+                name: "near".into(),
                 segments: vec![
                     (30.0, 0.5, 0.5),
                     (30.0, 0.5, 0.9),
@@ -75,7 +86,94 @@ impl Trace {
                     (30.0, 0.4, 0.4),
                 ],
             },
+            // Periodic load: three waves a minute long, each climbing from half of capacity to
+            // 1.4 times it over 30 s and back.
+            Trace {
+                name: "periodic".into(),
+                segments: std::iter::once((20.0, 0.5, 0.5))
+                    .chain((0..3).flat_map(|_| [(30.0, 0.5, 1.4), (30.0, 1.4, 0.5)]))
+                    .chain(std::iter::once((20.0, 0.4, 0.4)))
+                    .collect(),
+            },
+            Trace::spikes(),
         ]
+    }
+
+    /// Heavy-tailed spikes: calm at 0.6 of capacity with a spike every 10 to 25 s, each 3 s long
+    /// and as high as a Pareto draw (shape 1.5, from 1.0 times capacity): mostly small, now and
+    /// then several times capacity. Fixed by its seed, so every run sends the same load.
+    pub fn spikes() -> Trace {
+        let mut state = 0x5eed_0f5a_1ce5u64;
+        let mut uniform = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut segments = vec![(20.0, 0.6, 0.6)];
+        let mut t = 20.0;
+        while t < 140.0 {
+            let height = (1.0 / (1.0 - uniform()).powf(1.0 / 1.5)).min(6.0);
+            let calm = 10.0 + 15.0 * uniform();
+            segments.push((3.0, height, height));
+            segments.push((calm, 0.6, 0.6));
+            t += 3.0 + calm;
+        }
+        segments.push((20.0, 0.4, 0.4));
+        Trace {
+            name: "spikes".into(),
+            segments,
+        }
+    }
+
+    /// A trace from CSV rows `t_s,load` after a header, load a multiple of the pool's capacity,
+    /// linear between rows; named after the file's stem.
+    pub fn from_csv(path: &std::path::Path) -> Result<Trace, TraceError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| TraceError::Read(format!("{}: {e}", path.display())))?;
+        let name = path
+            .file_stem()
+            .map_or_else(|| "trace".to_owned(), |s| s.to_string_lossy().into_owned());
+        Trace::parse(name, &text)
+    }
+
+    /// The rows of a trace file's `text`.
+    pub fn parse(name: String, text: &str) -> Result<Trace, TraceError> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(text.as_bytes());
+        let mut rows: Vec<(f64, f64)> = Vec::new();
+        for (n, record) in reader.records().enumerate() {
+            let line = n + 2;
+            let bad = |reason: String| TraceError::Line { line, reason };
+            let record = record.map_err(|e| bad(e.to_string()))?;
+            let number = |i: usize, what: &str| -> Result<f64, TraceError> {
+                let cell = record.get(i).unwrap_or("").trim();
+                cell.parse::<f64>()
+                    .ok()
+                    .filter(|x| x.is_finite())
+                    .ok_or_else(|| bad(format!("{what} `{cell}` is not a number")))
+            };
+            let (t, load) = (number(0, "t_s")?, number(1, "load")?);
+            if load < 0.0 {
+                return Err(bad(format!("load {load} is negative")));
+            }
+            if let Some((before, _)) = rows.last() {
+                if t <= *before {
+                    return Err(bad(format!("t_s {t} does not come after {before}")));
+                }
+            }
+            rows.push((t, load));
+        }
+        if rows.len() < 2 {
+            return Err(TraceError::TooShort);
+        }
+        let mut segments = Vec::with_capacity(rows.len());
+        if rows[0].0 > 0.0 {
+            segments.push((rows[0].0, rows[0].1, rows[0].1));
+        }
+        segments.extend(rows.windows(2).map(|w| (w[1].0 - w[0].0, w[0].1, w[1].1)));
+        Ok(Trace { name, segments })
     }
 
     pub fn duration(&self) -> f64 {
@@ -145,17 +243,44 @@ impl Settings {
         self.agents as f64 * 1000.0 / self.sleep_ms.max(1) as f64
     }
 
-    fn config(&self, plugins: bool) -> String {
+    fn config(&self, arm: Arm) -> String {
         let mut toml = String::from("agent_threads = 2\n");
-        if plugins {
-            toml.push_str(&format!(
-                "[plugins.autoscaler]\ncooldown_ms = 2000\n[plugins.autoscaler.pools.{ROLE}]\nmin = {}\nmax = {}\n",
-                self.agents, self.max_agents
-            ));
-        } else {
-            toml.push_str("[plugins.shedding]\nenabled = false\n");
+        match arm {
+            Arm::Off => toml.push_str("[plugins.shedding]\nenabled = false\n"),
+            Arm::Reactive | Arm::Predictive => {
+                let mode = if arm == Arm::Reactive {
+                    "reactive"
+                } else {
+                    "predictive"
+                };
+                toml.push_str(&format!(
+                    "[plugins]\nmode = \"{mode}\"\n[plugins.autoscaler]\ncooldown_ms = 2000\n[plugins.autoscaler.pools.{ROLE}]\nmin = {}\nmax = {}\n",
+                    self.agents, self.max_agents
+                ));
+            }
         }
         toml
+    }
+}
+
+/// The three ways a trace is run: the plugins off; on, acting on current readings only; on,
+/// acting on the monitor's forecasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arm {
+    Off,
+    Reactive,
+    Predictive,
+}
+
+impl Arm {
+    /// As the timeline's `plugins` column writes it (`on` is the predictive arm, as before the
+    /// reactive one existed).
+    pub fn label(self) -> &'static str {
+        match self {
+            Arm::Off => "off",
+            Arm::Reactive => "reactive",
+            Arm::Predictive => "on",
+        }
     }
 }
 
@@ -214,8 +339,8 @@ impl OverloadEpisode {
 /// One bounded series as the monitor showed it at one second of a run.
 #[derive(Debug, Clone, Serialize)]
 pub struct TimelineRow {
-    pub trace: &'static str,
-    /// Whether the prediction-driven plugins were on: `on` or `off`.
+    pub trace: std::sync::Arc<str>,
+    /// Which arm: `off`, `reactive`, or `on` (predictive).
     pub plugins: &'static str,
     pub t: f64,
     pub series: String,
@@ -243,14 +368,14 @@ fn observations(timeline: &[TimelineRow]) -> Vec<Observation> {
 }
 
 /// Which run a timeline row belongs to.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct RunId {
-    trace: &'static str,
+    trace: std::sync::Arc<str>,
     plugins: &'static str,
 }
 
 /// Read every bounded series' state at `t`.
-async fn observe(target: &Target, run: RunId, t: f64) -> anyhow::Result<Vec<TimelineRow>> {
+async fn observe(target: &Target, run: &RunId, t: f64) -> anyhow::Result<Vec<TimelineRow>> {
     let view = target.get_json("/api/v1/monitor/forecasts").await?;
     Ok(view["series"]
         .as_array()
@@ -260,7 +385,7 @@ async fn observe(target: &Target, run: RunId, t: f64) -> anyhow::Result<Vec<Time
             let time_to_breach_s = s["time_to_breach_s"].as_f64();
             let confidence = s["confidence"].as_f64();
             Some(TimelineRow {
-                trace: run.trace,
+                trace: run.trace.clone(),
                 plugins: run.plugins,
                 t,
                 series: s["name"].as_str()?.to_owned(),
@@ -301,11 +426,11 @@ pub fn system_level(observations: &[Observation]) -> Vec<Observation> {
     seconds
 }
 
-/// Run `trace` against a fresh server with the plugins `on` or off.
-pub async fn run_trace(settings: &Settings, trace: &Trace, plugins: bool) -> anyhow::Result<Run> {
+/// Run `trace` against a fresh server in one `arm`.
+pub async fn run_trace(settings: &Settings, trace: &Trace, arm: Arm) -> anyhow::Result<Run> {
     let dir = tempfile::tempdir().context("a directory for the replay's config")?;
     let config = dir.path().join("hive.toml");
-    std::fs::write(&config, settings.config(plugins)).context("writing the replay's config")?;
+    std::fs::write(&config, settings.config(arm)).context("writing the replay's config")?;
     let exe = std::env::current_exe().context("finding the hive binary")?;
     let config = config.to_string_lossy().into_owned();
     let target = Target::start_server(&exe, &["--config", &config])?;
@@ -323,8 +448,8 @@ pub async fn run_trace(settings: &Settings, trace: &Trace, plugins: bool) -> any
     );
 
     let id = RunId {
-        trace: trace.name,
-        plugins: if plugins { "on" } else { "off" },
+        trace: trace.name.as_str().into(),
+        plugins: arm.label(),
     };
     let run = Arc::new(Mutex::new(Run::default()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -341,7 +466,7 @@ pub async fn run_trace(settings: &Settings, trace: &Trace, plugins: bool) -> any
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             while !stop.load(Ordering::Relaxed) {
                 tick.tick().await;
-                if let Ok(seen) = observe(&target, id, start.elapsed().as_secs_f64()).await {
+                if let Ok(seen) = observe(&target, &id, start.elapsed().as_secs_f64()).await {
                     run.lock().timeline.extend(seen);
                 }
             }
@@ -427,6 +552,9 @@ pub async fn run_trace(settings: &Settings, trace: &Trace, plugins: bool) -> any
 pub struct TraceReport {
     pub trace: Trace,
     pub off: Run,
+    /// The plugins acting on current readings only.
+    pub reactive: Run,
+    /// The plugins acting on the monitor's forecasts.
     pub on: Run,
 }
 
@@ -471,8 +599,12 @@ pub struct Report {
     pub foreseeable: Foreseeable,
     pub violations_off: u64,
     pub violations_on: u64,
+    /// The same traces with the plugins acting on current readings only.
+    pub violations_reactive: u64,
     /// 1 − on/off: the share of SLO violations the plugins avoided.
     pub violation_reduction: Option<f64>,
+    /// 1 − reactive/off.
+    pub violation_reduction_reactive: Option<f64>,
 }
 
 pub async fn replay(
@@ -482,20 +614,23 @@ pub async fn replay(
 ) -> anyhow::Result<Report> {
     let mut reports = Vec::new();
     let mut all = Vec::new();
-    let (mut off_total, mut on_total) = (0, 0);
+    let (mut off_total, mut on_total, mut reactive_total) = (0, 0, 0);
     for trace in traces {
-        progress(&format!(
-            "{} ({:.0} s), plugins off",
-            trace.name,
-            trace.duration()
-        ));
-        let off = run_trace(&settings, &trace, false).await?;
-        progress(&format!(
-            "{} ({:.0} s), plugins on",
-            trace.name,
-            trace.duration()
-        ));
-        let on = run_trace(&settings, &trace, true).await?;
+        let mut runs = Vec::with_capacity(3);
+        for arm in [Arm::Off, Arm::Reactive, Arm::Predictive] {
+            progress(&format!(
+                "{} ({:.0} s), plugins {}",
+                trace.name,
+                trace.duration(),
+                arm.label()
+            ));
+            runs.push(run_trace(&settings, &trace, arm).await?);
+        }
+        let (on, reactive, off) = (
+            runs.pop().unwrap_or_default(),
+            runs.pop().unwrap_or_default(),
+            runs.pop().unwrap_or_default(),
+        );
         // Runs are kept apart in time, so that one's breach is never another's alarm.
         let offset = 100_000.0 * reports.len() as f64;
         all.extend(
@@ -508,7 +643,13 @@ pub async fn replay(
         );
         off_total += off.violations;
         on_total += on.violations;
-        reports.push(TraceReport { trace, off, on });
+        reactive_total += reactive.violations;
+        reports.push(TraceReport {
+            trace,
+            off,
+            reactive,
+            on,
+        });
     }
     let foreseeable = Foreseeable::of(reports.iter().flat_map(|t| &t.off.episodes));
     Ok(Report {
@@ -521,7 +662,10 @@ pub async fn replay(
         foreseeable,
         violations_off: off_total,
         violations_on: on_total,
+        violations_reactive: reactive_total,
         violation_reduction: (off_total > 0).then(|| 1.0 - on_total as f64 / off_total as f64),
+        violation_reduction_reactive: (off_total > 0)
+            .then(|| 1.0 - reactive_total as f64 / off_total as f64),
     })
 }
 
@@ -531,7 +675,13 @@ impl Report {
     pub fn write_timeline(&self, out: impl std::io::Write) -> anyhow::Result<()> {
         let mut csv = csv::Writer::from_writer(out);
         for t in &self.traces {
-            for row in t.off.timeline.iter().chain(&t.on.timeline) {
+            for row in t
+                .off
+                .timeline
+                .iter()
+                .chain(&t.reactive.timeline)
+                .chain(&t.on.timeline)
+            {
                 csv.serialize(row)?;
             }
         }
@@ -549,10 +699,10 @@ impl std::fmt::Display for Report {
             self.settings.agents, self.settings.sleep_ms, self.capacity_per_s
         )?;
         for t in &self.traces {
-            for (label, run) in [("off", &t.off), ("on", &t.on)] {
+            for (label, run) in [("off", &t.off), ("reactive", &t.reactive), ("on", &t.on)] {
                 writeln!(
                     f,
-                    "{:>6} plugins {label:>3}: {} sent, {} accepted, refused low/normal/critical {}/{}/{}, SLO missed {}, violations {}, agents at end {}; breaches {} (predicted ≥ {:.0} s ahead: {}), alarms {} (confirmed {})",
+                    "{:>8} plugins {label:>8}: {} sent, {} accepted, refused low/normal/critical {}/{}/{}, SLO missed {}, violations {}, agents at end {}; breaches {} (predicted ≥ {:.0} s ahead: {}), alarms {} (confirmed {})",
                     t.trace.name, run.submitted, run.accepted, run.refused_low, run.refused_normal,
                     run.refused_critical, run.slo_missed, run.violations, run.agents_at_end,
                     run.prediction.breaches, self.lead_s, run.prediction.breaches_predicted,
@@ -588,8 +738,10 @@ impl std::fmt::Display for Report {
         )?;
         write!(
             f,
-            "SLO violations: {} with the plugins off, {} on: {} fewer",
+            "SLO violations: {} with the plugins off, {} reactive ({} fewer), {} predictive ({} fewer)",
             self.violations_off,
+            self.violations_reactive,
+            pct(self.violation_reduction_reactive),
             self.violations_on,
             pct(self.violation_reduction)
         )
@@ -627,7 +779,7 @@ mod tests {
     #[test]
     fn the_timeline_has_one_line_per_series_and_second_of_every_run() {
         let row = |plugins, t, series: &str, ttb: Option<f64>| TimelineRow {
-            trace: "ramp",
+            trace: "ramp".into(),
             plugins,
             t,
             series: series.into(),
@@ -658,13 +810,16 @@ mod tests {
             traces: vec![TraceReport {
                 trace,
                 off: run("off"),
+                reactive: run("reactive"),
                 on: run("on"),
             }],
             prediction: PredictionScore::default(),
             foreseeable: Foreseeable::default(),
             violations_off: 0,
             violations_on: 0,
+            violations_reactive: 0,
             violation_reduction: None,
+            violation_reduction_reactive: None,
         };
         let mut out = Vec::new();
         report.write_timeline(&mut out).unwrap();
@@ -674,11 +829,15 @@ mod tests {
             lines[0],
             "trace,plugins,t,series,last,limit,time_to_breach_s,confidence,predicted"
         );
-        assert_eq!(lines.len(), 1 + 6, "{text}");
+        assert_eq!(lines.len(), 1 + 9, "{text}");
         assert_eq!(lines[1], "ramp,off,1.0,wait.low,3.0,10.0,12.5,0.75,true");
         // Nothing forecast: the cells are empty, not zero.
         assert_eq!(lines[2], "ramp,off,1.0,demand,3.0,10.0,,,false");
-        assert!(lines[4].starts_with("ramp,on,1.0,wait.low,"), "{text}");
+        assert!(
+            lines[4].starts_with("ramp,reactive,1.0,wait.low,"),
+            "{text}"
+        );
+        assert!(lines[7].starts_with("ramp,on,1.0,wait.low,"), "{text}");
     }
 
     #[test]
@@ -700,7 +859,7 @@ mod tests {
         assert_eq!(onsets("leak", &[60.0]), [Some(20.0)]);
         // A step up that carries on climbing is one rise; a climb after a level stretch another.
         let trace = Trace {
-            name: "t",
+            name: "t".into(),
             segments: vec![
                 (10.0, 0.5, 0.5),
                 (10.0, 0.6, 1.0),
@@ -715,7 +874,7 @@ mod tests {
             (Some(10.0), Some(10.0), Some(40.0))
         );
         let empty = Trace {
-            name: "t",
+            name: "t".into(),
             segments: vec![],
         };
         assert_eq!(empty.rise_onset(5.0), None);
@@ -740,9 +899,56 @@ mod tests {
     }
 
     #[test]
+    fn a_trace_file_is_linear_between_its_rows_and_a_bad_row_names_its_line() {
+        let trace = Trace::parse("mine".into(), "t_s,load\n0,0.5\n30,1.5\n40,1.5\n").unwrap();
+        assert_eq!(trace.segments, vec![(30.0, 0.5, 1.5), (10.0, 1.5, 1.5)]);
+        assert_eq!(trace.duration(), 40.0);
+        assert!((trace.load_at(15.0) - 1.0).abs() < 1e-9);
+        let late = Trace::parse("late".into(), "t_s,load\n10,1\n20,2\n").unwrap();
+        assert_eq!(late.segments[0], (10.0, 1.0, 1.0));
+        let err = |text: &str| Trace::parse("x".into(), text).unwrap_err();
+        assert!(matches!(
+            err("t_s,load\n0,1\n5,lots\n"),
+            TraceError::Line { line: 3, .. }
+        ));
+        assert!(matches!(
+            err("t_s,load\n0,1\n0,2\n"),
+            TraceError::Line { line: 3, .. }
+        ));
+        assert!(matches!(
+            err("t_s,load\n0,1\n5,-1\n"),
+            TraceError::Line { line: 3, .. }
+        ));
+        assert_eq!(err("t_s,load\n0,1\n"), TraceError::TooShort);
+    }
+
+    #[test]
+    fn the_builtin_traces_include_periodic_load_and_heavy_tailed_spikes() {
+        let traces = Trace::builtin();
+        let periodic = traces.iter().find(|t| t.name == "periodic").unwrap();
+        let peaks = periodic.segments.iter().filter(|s| s.2 > 1.0).count();
+        assert_eq!(peaks, 3);
+        let spikes = Trace::spikes();
+        assert_eq!(
+            spikes.segments,
+            Trace::spikes().segments,
+            "fixed by its seed"
+        );
+        let heights: Vec<f64> = spikes
+            .segments
+            .iter()
+            .filter(|s| s.0 == 3.0)
+            .map(|s| s.1)
+            .collect();
+        assert!(heights.len() >= 5, "{heights:?}");
+        assert!(heights.iter().all(|h| *h >= 1.0));
+        assert!(heights.iter().any(|h| *h >= 2.0), "a tail: {heights:?}");
+    }
+
+    #[test]
     fn a_schedule_follows_its_trace() {
         let trace = Trace {
-            name: "t",
+            name: "t".into(),
             segments: vec![(10.0, 1.0, 1.0), (10.0, 0.0, 2.0)],
         };
         let times = trace.schedule(50.0);

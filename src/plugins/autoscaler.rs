@@ -20,6 +20,7 @@ use hive_stats::holt::{ForecasterKind, COVERAGE};
 use tokio::sync::oneshot;
 
 use super::{Insight, Plugin};
+use crate::config::PluginMode;
 use crate::config::PoolBounds;
 use crate::context::Hive;
 use crate::domain::agent::{AgentId, AgentSpec};
@@ -182,7 +183,8 @@ impl Autoscaler {
             if pool.busy || cooling {
                 continue;
             }
-            let forecast = (pool.pressure.len() >= MIN_SAMPLES)
+            let predictive = self.hive.config.plugins.mode == PluginMode::Predictive;
+            let forecast = (predictive && pool.pressure.len() >= MIN_SAMPLES)
                 .then(|| {
                     let recent: Vec<f64> = pool.pressure.iter().copied().collect();
                     ForecasterKind::Damped.forecast(&recent, LEAD, COVERAGE)

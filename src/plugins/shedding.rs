@@ -11,6 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{Insight, Plugin};
+use crate::config::PluginMode;
 use crate::context::Hive;
 use crate::domain::task::Priority;
 use crate::domain::time::now_ms;
@@ -68,8 +69,9 @@ pub struct Call {
 
 /// Shed low priority when a watched mailbox is forecast to fill within the horizon; low and
 /// normal when within a third of it or when it is nearly full already. High and critical work
-/// is never shed: only a really full mailbox refuses it.
-pub fn assess(view: &MonitorView, min_confidence: f64) -> Option<Call> {
+/// is never shed: only a really full mailbox refuses it. Without `forecasts` (the reactive
+/// policy) only a mailbox nearly full sheds.
+pub fn assess(view: &MonitorView, min_confidence: f64, forecasts: bool) -> Option<Call> {
     let horizon_s = HORIZON as f64 * view.interval_ms as f64 / 1000.0;
     let mut worst: Option<Call> = None;
     for s in view
@@ -83,7 +85,7 @@ pub fn assess(view: &MonitorView, min_confidence: f64) -> Option<Call> {
         let fill = s.last / limit;
         let breach = s
             .time_to_breach_s
-            .filter(|_| s.confidence.unwrap_or(0.0) >= min_confidence);
+            .filter(|_| forecasts && s.confidence.unwrap_or(0.0) >= min_confidence);
         let call = if fill >= NEARLY_FULL {
             Some((
                 Priority::High,
@@ -202,8 +204,10 @@ impl Handler<Insight> for Shedder {
     type Result = ();
 
     fn handle(&mut self, insight: Insight, _: &mut Context<Self>) {
-        let min_confidence = self.hive.config.plugins.shedding.min_confidence;
-        self.decide(assess(&insight.view, min_confidence), Instant::now());
+        let plugins = &self.hive.config.plugins;
+        let forecasts = plugins.mode == PluginMode::Predictive;
+        let call = assess(&insight.view, plugins.shedding.min_confidence, forecasts);
+        self.decide(call, Instant::now());
     }
 }
 
@@ -245,39 +249,63 @@ mod tests {
     #[test]
     fn the_nearer_the_forecast_fill_the_more_is_shed() {
         let calm = view(vec![series("mailbox.store", 10.0, None, 0.0)]);
-        assert_eq!(assess(&calm, 0.5), None);
+        assert_eq!(assess(&calm, 0.5, true), None);
         let coming = view(vec![series("mailbox.store", 100.0, Some(25.0), 0.8)]);
-        let call = assess(&coming, 0.5).expect("a call");
+        let call = assess(&coming, 0.5, true).expect("a call");
         assert_eq!(call.below, Priority::Normal);
         assert!(call.reason.contains("25 s"), "{}", call.reason);
         let close = view(vec![series("mailbox.orchestrator", 100.0, Some(5.0), 0.8)]);
-        assert_eq!(assess(&close, 0.5).map(|c| c.below), Some(Priority::High));
+        assert_eq!(
+            assess(&close, 0.5, true).map(|c| c.below),
+            Some(Priority::High)
+        );
         let full = view(vec![series("mailbox.store", 950.0, None, 0.0)]);
-        assert_eq!(assess(&full, 0.5).map(|c| c.below), Some(Priority::High));
+        assert_eq!(
+            assess(&full, 0.5, true).map(|c| c.below),
+            Some(Priority::High)
+        );
     }
 
     #[test]
     fn a_backlog_or_memory_nearing_its_limit_sheds_but_memory_spares_normal_work() {
         let backlog = view(vec![series("tasks.backlog", 950.0, None, 0.0)]);
-        assert_eq!(assess(&backlog, 0.5).map(|c| c.below), Some(Priority::High));
+        assert_eq!(
+            assess(&backlog, 0.5, true).map(|c| c.below),
+            Some(Priority::High)
+        );
         let coming = view(vec![series("memory.rss", 300.0, Some(4.0), 0.9)]);
-        let call = assess(&coming, 0.5).expect("a call");
+        let call = assess(&coming, 0.5, true).expect("a call");
         assert_eq!(
             (call.below, call.series.as_str()),
             (Priority::Normal, "memory.rss")
         );
         let over = view(vec![series("memory.rss", 1200.0, None, 0.0)]);
-        assert_eq!(assess(&over, 0.5).map(|c| c.below), Some(Priority::Normal));
+        assert_eq!(
+            assess(&over, 0.5, true).map(|c| c.below),
+            Some(Priority::Normal)
+        );
+    }
+
+    #[test]
+    fn the_reactive_policy_sheds_on_a_nearly_full_mailbox_only() {
+        let coming = view(vec![series("mailbox.store", 100.0, Some(10.0), 0.9)]);
+        assert!(assess(&coming, 0.5, true).is_some());
+        assert_eq!(assess(&coming, 0.5, false), None);
+        let full = view(vec![series("mailbox.store", 950.0, None, 0.0)]);
+        assert_eq!(
+            assess(&full, 0.5, false).map(|c| c.below),
+            Some(Priority::High)
+        );
     }
 
     #[test]
     fn unsure_far_or_unwatched_forecasts_shed_nothing() {
         let unsure = view(vec![series("mailbox.store", 100.0, Some(5.0), 0.3)]);
-        assert_eq!(assess(&unsure, 0.5), None);
+        assert_eq!(assess(&unsure, 0.5, true), None);
         let far = view(vec![series("mailbox.store", 100.0, Some(120.0), 0.9)]);
-        assert_eq!(assess(&far, 0.5), None);
+        assert_eq!(assess(&far, 0.5, true), None);
         let agents = view(vec![series("mailbox.agent", 999.0, Some(1.0), 0.9)]);
-        assert_eq!(assess(&agents, 0.5), None);
+        assert_eq!(assess(&agents, 0.5, true), None);
     }
 
     #[test]
@@ -286,7 +314,7 @@ mod tests {
             series("mailbox.orchestrator", 100.0, Some(25.0), 0.9),
             series("mailbox.store", 100.0, Some(4.0), 0.9),
         ]);
-        let call = assess(&both, 0.5).expect("a call");
+        let call = assess(&both, 0.5, true).expect("a call");
         assert_eq!(
             (call.below, call.series.as_str()),
             (Priority::High, "mailbox.store")
