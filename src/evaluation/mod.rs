@@ -3,6 +3,8 @@
 //! the monitor's default settings, one row at a time, with no look-ahead.
 //!
 //! # Layout
+//! - [`families`] — overload warnings judged row by row on mailbox-depth series of five load
+//!   families.
 //! - [`accuracy`] — forecast accuracy as MASE against the naive forecast, per horizon.
 //! - [`overload`] — overload predictions scored against real breaches (`hive replay`).
 //! - [`report`] — `hive evaluate`: every detector on a NAB corpus beside the published ones,
@@ -10,6 +12,7 @@
 //! - [`predict`] — `hive predict`: the monitor's breach warnings on one series, row by row.
 
 pub mod accuracy;
+pub mod families;
 pub mod overload;
 pub mod predict;
 pub mod report;

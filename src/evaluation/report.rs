@@ -13,6 +13,7 @@ use hive_stats::{DetectorKind, ForecasterKind};
 use serde::Serialize;
 
 use super::accuracy::mase_every;
+use super::families::{self, FamilyScore};
 use hive_stats::nab::{self, Scored};
 use hive_stats::window::median_in_place;
 
@@ -75,6 +76,8 @@ pub struct Evaluation {
     pub per_series: Vec<(String, Vec<Accuracy>)>,
     /// The windowed forecasters (a fit on the last 120 rows at every row), MASE.
     pub forecasts: Vec<MaseRow>,
+    /// The monitor's breach warnings on mailbox-depth series of five load families.
+    pub overload_families: Vec<FamilyScore>,
 }
 
 /// The baseline scores just under 1 when its rule fires and 0 otherwise.
@@ -207,6 +210,7 @@ pub fn evaluate(root: &Path, horizons: &[usize]) -> anyhow::Result<Evaluation> {
         monitor_forecasts,
         per_series,
         forecasts,
+        overload_families: families::evaluate(),
     })
 }
 
@@ -295,6 +299,42 @@ impl fmt::Display for Evaluation {
                 m.median,
                 m.below_one,
                 m.series
+            )?;
+        }
+        writeln!(
+            f,
+            "\noverload warnings on mailbox-depth series (limit reached after building ≥ {:.0} s from a quarter of it; warned {:.0}–{:.0} s ahead; an alarm is right when the limit follows within {:.0} s)",
+            families::MIN_BUILD_S,
+            families::LEAD_MIN_S,
+            families::LEAD_MAX_S,
+            families::CONFIRM_S
+        )?;
+        writeln!(
+            f,
+            "{:<12} {:>6} {:>9} {:>11} {:>7} {:>7} {:>9} {:>7}",
+            "family",
+            "series",
+            "overloads",
+            "foreseeable",
+            "warned",
+            "recall",
+            "alarms",
+            "precision"
+        )?;
+        let pct = |x: Option<f64>| x.map_or("n/a".to_owned(), |x| format!("{:.2}", x));
+        for s in &self.overload_families {
+            writeln!(
+                f,
+                "{:<12} {:>6} {:>9} {:>11} {:>7} {:>7} {:>5}/{:<3} {:>7}",
+                s.family,
+                s.series,
+                s.overloads,
+                s.foreseeable,
+                s.warned_in_time,
+                pct(s.recall),
+                s.alarms_right,
+                s.alarms,
+                pct(s.precision)
             )?;
         }
         Ok(())

@@ -41,6 +41,13 @@ pub const WARN_RECOVERY: u32 = 30;
 /// forecast breach to count towards a warning. The trend fitted on two minutes still carries a
 /// climb for a while after it levelled off; ten seconds of a level series say it has.
 pub const WARN_RECENT: usize = 10;
+/// Newest samples whose least-squares line is the second way to a forecast breach: a climb
+/// steady enough over half a minute, extended. The damped trend fitted on two minutes
+/// lags a climb that starts from a level or from a fall, and misses the first seconds of notice.
+pub const CLIMB_SAMPLES: usize = 30;
+/// How many standard errors the climb's slope must stand above zero: one sample's noise does not
+/// make a climb.
+pub const CLIMB_T: f64 = 8.0;
 
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 pub struct ForecastView {
@@ -126,6 +133,40 @@ struct Series {
 }
 
 impl Series {
+    /// Seconds until the least-squares line through the newest [`CLIMB_SAMPLES`] reaches the
+    /// limit, with the slope's t statistic, when it climbs clearly ([`CLIMB_T`]).
+    fn climb_to_limit(&self, step_s: f64) -> Option<(f64, f64)> {
+        let limit = self.limit?;
+        if self.values.len() < CLIMB_SAMPLES {
+            return None;
+        }
+        let skip = self.values.len() - CLIMB_SAMPLES;
+        let n = CLIMB_SAMPLES as f64;
+        let mean_x = (n - 1.0) / 2.0;
+        let mean_y = self.values.iter().skip(skip).sum::<f64>() / n;
+        let (mut sxx, mut sxy) = (0.0, 0.0);
+        for (i, y) in self.values.iter().skip(skip).enumerate() {
+            let dx = i as f64 - mean_x;
+            sxx += dx * dx;
+            sxy += dx * (y - mean_y);
+        }
+        let slope = sxy / sxx;
+        let now = mean_y + slope * mean_x;
+        let residual: f64 = self
+            .values
+            .iter()
+            .skip(skip)
+            .enumerate()
+            .map(|(i, y)| (y - mean_y - slope * (i as f64 - mean_x)).powi(2))
+            .sum();
+        let se = (residual / (n - 2.0) / sxx).sqrt();
+        let t = if se > 0.0 { slope / se } else { f64::INFINITY };
+        // The slope two standard errors down: a climb through noise is forecast to arrive later.
+        let cautious = slope - 2.0 * se;
+        (cautious > 0.0 && t >= CLIMB_T && now < limit)
+            .then(|| ((limit - now) / cautious * step_s, t))
+    }
+
     /// Whether the straight line through the newest [`WARN_RECENT`] samples reaches the limit
     /// within the horizon.
     fn recent_line_reaches_limit(&self) -> bool {
@@ -219,9 +260,22 @@ impl Monitor {
         let mut series: Vec<SeriesView> = self.series.iter().map(|s| self.forecast(s)).collect();
         let horizon_s = HORIZON as f64 * self.interval_s;
         for (view, s) in series.iter_mut().zip(&mut self.series) {
-            let forecast = view.time_to_breach_s.is_some_and(|t| t <= horizon_s)
+            // Either way, the newest seconds must still climb: a level reached ends a warning.
+            let still_climbing = s.recent_line_reaches_limit();
+            let trend = view.time_to_breach_s.is_some_and(|t| t <= horizon_s)
                 && view.confidence.unwrap_or(0.0) >= WARN_CONFIDENCE
-                && s.recent_line_reaches_limit();
+                && still_climbing;
+            let climb = s
+                .climb_to_limit(self.interval_s)
+                .filter(|(seconds, _)| *seconds <= horizon_s && still_climbing);
+            if let Some((seconds, t)) = climb {
+                if view.time_to_breach_s.is_none_or(|ttb| seconds < ttb) {
+                    view.time_to_breach_s = Some(seconds);
+                    // How surely the slope is above zero, as for the trend's confidence.
+                    view.confidence = Some(hive_stats::holt::normal_cdf(t));
+                }
+            }
+            let forecast = trend || climb.is_some();
             s.forecast_streak = if forecast {
                 s.forecast_streak.saturating_add(1)
             } else {

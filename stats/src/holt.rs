@@ -30,6 +30,11 @@ pub fn z_for(coverage: f64) -> f64 {
     Normal::standard().inverse_cdf(0.5 + coverage.clamp(0.0, 0.999_999) / 2.0)
 }
 
+/// The probability that a standard normal is below `z`.
+pub fn normal_cdf(z: f64) -> f64 {
+    Normal::standard().cdf(z)
+}
+
 /// Smoothing weights of Holt's method; `phi` < 1 damps the trend.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct HoltParams {
