@@ -20,10 +20,12 @@
 //! - [`telemetry`] — logging.
 //! - [`loadtest`] — `hive loadtest`: load from outside the server's process, and its report.
 //! - [`gate`] — `hive gate`: the performance quality gate over the standard scenario.
-//! - [`evaluation`] — `hive detect|forecast|evaluate`: the monitor's statistics on NAB data.
+//! - [`evaluation`] — `hive detect|forecast|predict|evaluate`: the monitor's statistics on NAB
+//!   data and on mailbox-depth series of five load families.
 //!
 //! The generic supervision runtime (supervisors, child specs, mailbox probes) is the crate
-//! `hive-actors` in `actors/`.
+//! `hive-actors` in `actors/`; the statistics (detectors, forecasters, time-to-breach, NAB's
+//! scoring) the crate `hive-stats` in `stats/`.
 
 pub mod agents;
 pub mod allocator;
