@@ -435,6 +435,26 @@ mod tests {
     }
 
     #[test]
+    fn a_prefix_forecasts_exactly_as_the_whole_series_did() {
+        let values: Vec<f64> = (0..3000)
+            .map(|i| ((i * 7919) % 1000) as f64 / 10.0 + (i / 300) as f64)
+            .collect();
+        let forecasts = |values: &[f64]| -> Vec<Forecast> {
+            let mut f = Selecting::new(&[1, 5, 20], 300.0, 0.8);
+            values
+                .iter()
+                .flat_map(|x| {
+                    f.observe(*x);
+                    (0..3).filter_map(|k| f.forecast(k)).collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        let whole = forecasts(&values);
+        let prefix = forecasts(&values[..1700]);
+        assert_eq!(prefix[..], whole[..prefix.len()]);
+    }
+
+    #[test]
     fn memory_stays_bounded() {
         let values: Vec<f64> = (0..20_000).map(|i| (i % 300) as f64).collect();
         let f = run(&values, &[1, 5, 20], 300.0);
