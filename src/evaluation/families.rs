@@ -26,6 +26,7 @@ use serde::Serialize;
 
 use super::predict::{predict, Prediction};
 use hive_stats::series::Series;
+use hive_stats::xorshift::XorShift;
 
 pub const LIMIT: f64 = 1000.0;
 const SERVICE: f64 = 100.0;
@@ -53,28 +54,8 @@ pub struct FamilyScore {
     pub precision: Option<f64>,
 }
 
-struct Rng(u64);
-
-impl Rng {
-    fn uniform(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn between(&mut self, low: f64, high: f64) -> f64 {
-        low + (high - low) * self.uniform()
-    }
-
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.uniform().max(1e-12), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-    }
-}
-
 /// Arrival and service rates, second by second, of one series of `family`.
-fn rates(family: &str, rng: &mut Rng) -> Vec<(f64, f64)> {
+fn rates(family: &str, rng: &mut XorShift) -> Vec<(f64, f64)> {
     let mut out = Vec::with_capacity(SECONDS);
     match family {
         "ramp" => {
@@ -124,7 +105,7 @@ fn rates(family: &str, rng: &mut Rng) -> Vec<(f64, f64)> {
             for t in 0..SECONDS {
                 let t = t as f64;
                 if t >= next {
-                    height = (1.0 / (1.0 - rng.uniform()).powf(1.0 / 1.5)).min(8.0);
+                    height = rng.pareto(1.5).min(8.0);
                     until = t + 3.0;
                     next = t + rng.between(15.0, 40.0);
                 }
@@ -152,7 +133,8 @@ fn rates(family: &str, rng: &mut Rng) -> Vec<(f64, f64)> {
 
 /// One series of `family` drawn with `seed`: the mailbox's depth once a second.
 pub fn series(family: &str, seed: u64) -> Vec<f64> {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (seed + 1).wrapping_mul(0x2545_f491_4f6c_dd1d));
+    let mut rng =
+        XorShift::new(0x9e37_79b9_7f4a_7c15 ^ (seed + 1).wrapping_mul(0x2545_f491_4f6c_dd1d));
     let mut depth: f64 = 0.0;
     rates(family, &mut rng)
         .into_iter()

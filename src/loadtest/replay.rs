@@ -27,6 +27,7 @@ use tokio::task::JoinSet;
 
 use super::target::{metric_sum, Target};
 use crate::evaluation::overload::{episodes, score, score_by_series, Observation, PredictionScore};
+use hive_stats::xorshift::XorShift;
 
 const ROLE: &str = "replay";
 /// Predictions must come this long before the breach to count.
@@ -103,18 +104,12 @@ impl Trace {
     /// and as high as a Pareto draw (shape 1.5, from 1.0 times capacity): mostly small, now and
     /// then several times capacity. Fixed by its seed, so every run sends the same load.
     pub fn spikes() -> Trace {
-        let mut state = 0x5eed_0f5a_1ce5u64;
-        let mut uniform = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut rng = XorShift::new(0x5eed_0f5a_1ce5);
         let mut segments = vec![(20.0, 0.6, 0.6)];
         let mut t = 20.0;
         while t < 140.0 {
-            let height = (1.0 / (1.0 - uniform()).powf(1.0 / 1.5)).min(6.0);
-            let calm = 10.0 + 15.0 * uniform();
+            let height = rng.pareto(1.5).min(6.0);
+            let calm = rng.between(10.0, 25.0);
             segments.push((3.0, height, height));
             segments.push((calm, 0.6, 0.6));
             t += 3.0 + calm;

@@ -322,16 +322,8 @@ mod tests {
     use super::*;
 
     fn noisy(n: usize) -> Vec<f64> {
-        // A fixed pseudo-random sequence: the tests must not depend on luck.
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        (0..n)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                10.0 + (state % 1000) as f64 / 1000.0
-            })
-            .collect()
+        let mut rng = crate::xorshift::XorShift::new(0x2545_f491_4f6c_dd1d);
+        (0..n).map(|_| 10.0 + rng.uniform()).collect()
     }
 
     #[test]

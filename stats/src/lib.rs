@@ -5,6 +5,7 @@
 //! # Layout
 //! - [`accuracy`] — forecast accuracy (relMAE against naive, interval coverage), online.
 //! - [`window`] — a sliding window with mean, σ, median and MAD.
+//! - [`xorshift`] — a seeded generator for synthetic series, traces and tests.
 //! - [`detect`] — online anomaly detectors by name; scores in [0, 1).
 //! - [`novelty`] — the monitor's detector: values and stretches beyond all seen lately.
 //! - [`holt`] — forecasters (Holt's linear trend, damped trend, least-squares line) with
@@ -21,6 +22,7 @@ pub mod novelty;
 pub mod select;
 pub mod series;
 pub mod window;
+pub mod xorshift;
 
 pub use detect::{Detector, DetectorKind};
 pub use holt::{Forecast, ForecasterKind, Holt};

@@ -297,15 +297,8 @@ mod tests {
     use super::*;
 
     fn noisy(n: usize, seed: u64) -> Vec<f64> {
-        let mut state = seed;
-        (0..n)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                10.0 + (state % 1000) as f64 / 1000.0
-            })
-            .collect()
+        let mut rng = crate::xorshift::XorShift::new(seed);
+        (0..n).map(|_| 10.0 + rng.uniform()).collect()
     }
 
     fn scores(values: &[f64]) -> Vec<f64> {

@@ -346,14 +346,11 @@ mod tests {
 
     #[test]
     fn a_random_walk_is_forecast_naively() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rng = crate::xorshift::XorShift::new(7);
         let mut x = 0.0;
         let walk: Vec<f64> = (0..2000)
             .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                x += (state % 1000) as f64 / 500.0 - 1.0;
+                x += rng.between(-1.0, 1.0);
                 x
             })
             .collect();
@@ -407,15 +404,8 @@ mod tests {
 
     #[test]
     fn intervals_cover_about_as_often_as_they_claim() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let values: Vec<f64> = (0..5000)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state % 10_000) as f64 / 100.0
-            })
-            .collect();
+        let mut rng = crate::xorshift::XorShift::new(11);
+        let values: Vec<f64> = (0..5000).map(|_| rng.between(0.0, 100.0)).collect();
         let mut f = Selecting::new(&[3], 0.0, 0.8);
         let mut made: VecDeque<Forecast> = VecDeque::new();
         let (mut inside, mut counted) = (0, 0);
