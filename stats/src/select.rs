@@ -3,15 +3,16 @@
 //! drawn from the errors its believed forecasts actually made.
 //!
 //! The candidates: the naive forecast (the value now), simple exponential smoothing at three
-//! speeds, two damped trends and a straight one, and, where the samples' interval makes a day or a week a whole
-//! number of samples that the history can hold, the value a day (a week) before the target, moved
-//! by how much the last hour differs from the same hour then. Each candidate's errors at each
+//! speeds, running medians (a level that spikes do not move), two damped trends and a straight
+//! one, and, where the samples' interval makes a day or a week a whole number of samples that the
+//! history can hold, the value a day (a week) before the target, moved by how much the last hour
+//! differs from the same hour then. Each candidate's errors at each
 //! horizon are smoothed exponentially (half-life [`ERROR_HALF_LIFE`] samples), out of sample: a
 //! forecast is scored only against the value that arrives `h` samples after it was made.
 //!
 //! Naive is believed unless another candidate's recent error is clearly lower
-//! ([`SWITCH_MARGIN`]), and the forecast issued blends the believed candidate with naive
-//! ([`NAIVE_SHARE`]): a choice made on recent errors is wrong just after the series turns, and the
+//! ([`SWITCH_MARGIN`]), and the forecast issued blends the believed candidate with naive, weighted
+//! by the inverse of their recent errors (naive's weight at most [`NAIVE_SHARE`]): a choice made on recent errors is wrong just after the series turns, and the
 //! blend bounds what that costs. A guard compares the blend's errors with naive's over a long
 //! stretch ([`GUARD_HALF_LIFE`]) and issues the naive forecast while the blend has not clearly
 //! beaten it ([`GUARD_MARGIN`]): on a series where nothing beats naive (steps and spikes on a
@@ -31,7 +32,7 @@ pub const ERROR_HALF_LIFE: f64 = 100.0;
 /// Another candidate is believed over naive only when its recent error is below naive's by this
 /// share.
 pub const SWITCH_MARGIN: f64 = 0.03;
-/// The weight of the naive forecast in the forecast issued; the believed candidate has the rest.
+/// The most weight the naive forecast has in the blend; the believed candidate has the rest.
 pub const NAIVE_SHARE: f64 = 0.4;
 /// Samples over which the guard's errors weigh half as much: it compares the blend with naive
 /// over a long stretch, so it flips rarely.
@@ -72,7 +73,8 @@ struct Horizon {
     steps: usize,
     /// Every candidate's forecasts made in the last `steps` samples, oldest first.
     pending: VecDeque<Vec<f64>>,
-    /// The forecast issued (the believed candidate's) alongside each of `pending`.
+    /// The forecast issued (the blend, or naive while the guard holds) alongside each of
+    /// `pending`.
     issued: VecDeque<f64>,
     /// Each candidate's smoothed absolute error; `None` until it has one.
     error: Vec<Option<f64>>,
