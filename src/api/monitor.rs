@@ -12,6 +12,8 @@ use crate::managers::monitor::{AnomalyView, SeriesView};
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Forecasts {
     pub interval_ms: u64,
+    /// The forecaster of every series' forecast (`select`).
+    pub forecaster: &'static str,
     /// Bytes of history the monitor keeps (bounded).
     pub history_bytes: usize,
     pub series: Vec<SeriesView>,
@@ -25,6 +27,7 @@ pub async fn forecasts(hive: web::Data<Hive>) -> HttpResponse {
     let view = hive.monitor.load();
     HttpResponse::Ok().json(Forecasts {
         interval_ms: view.interval_ms,
+        forecaster: view.forecaster,
         history_bytes: view.history_bytes,
         series: view.series.clone(),
     })

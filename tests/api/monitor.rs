@@ -75,6 +75,7 @@ async fn every_bounded_series_is_forecast_against_its_limit() {
         (Some("ms"), Some(2000.0))
     );
     let view = app.json("/api/v1/monitor/forecasts").await;
+    assert_eq!(view["forecaster"], "select");
     let bytes = view["history_bytes"].as_u64().unwrap();
     assert!(
         bytes > 0 && bytes < 1 << 20,
