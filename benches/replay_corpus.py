@@ -4,7 +4,8 @@
     benches/replay_corpus.py TIMELINE.csv OUTDIR
 
 Reads the timeline `hive replay --timeline` writes and keeps the runs with the plugins off (the
-load the monitor saw was the trace's own). Every bounded series of every trace becomes
+load the monitor saw was the trace's own). Every overload series (a class's queue wait, the
+orchestrator's and the store's mailbox) of every trace becomes
 `OUTDIR/data/<trace>/<series>.csv` (`timestamp,value`, one row a second); each overload onset (the
 series reaching its limit after at least 5 s under it) is a labelled window, centred on the onset,
 as wide as NAB's (a tenth of the file over the number of onsets). `OUTDIR/combined_windows.json`
@@ -23,6 +24,12 @@ BASE = datetime.datetime(2026, 1, 1)
 GAP_S = 5
 
 
+def OVERLOAD(series):
+    """The series whose limit is an overload a client feels, as the replay counts them: a class's
+    queue wait past its target, or a mailbox on the submission path full."""
+    return series.startswith("wait.") or series in ("mailbox.orchestrator", "mailbox.store")
+
+
 def stamp(t):
     return (BASE + datetime.timedelta(seconds=t)).strftime("%Y-%m-%d %H:%M:%S")
 
@@ -36,6 +43,8 @@ def main():
     with open(timeline) as f:
         for row in csv.DictReader(f):
             if row["plugins"] != "off":
+                continue
+            if not OVERLOAD(row["series"]):
                 continue
             key = (row["trace"], row["series"])
             series[key][round(float(row["t"]))] = float(row["last"])
