@@ -54,17 +54,22 @@ pub struct FamilyScore {
     pub precision: Option<f64>,
 }
 
+/// Arrivals as `load(t)` times the service rate, the service steady, for every second.
+fn steady_service(mut load: impl FnMut(f64) -> f64) -> Vec<(f64, f64)> {
+    (0..SECONDS)
+        .map(|t| (load(t as f64) * SERVICE, SERVICE))
+        .collect()
+}
+
 /// Arrival and service rates, second by second, of one series of `family`.
 fn rates(family: &str, rng: &mut XorShift) -> Vec<(f64, f64)> {
-    let mut out = Vec::with_capacity(SECONDS);
     match family {
         "ramp" => {
             let calm = rng.between(60.0, 150.0);
             let climb = rng.between(40.0, 120.0);
             let peak = rng.between(0.9, 1.6);
-            for t in 0..SECONDS {
-                let t = t as f64;
-                let load = if t < calm {
+            steady_service(|t| {
+                if t < calm {
                     0.5
                 } else if t < calm + climb {
                     0.5 + (peak - 0.5) * (t - calm) / climb
@@ -72,63 +77,60 @@ fn rates(family: &str, rng: &mut XorShift) -> Vec<(f64, f64)> {
                     peak
                 } else {
                     0.4
-                };
-                out.push((load * SERVICE, SERVICE));
-            }
+                }
+            })
         }
         "burst" => {
             let start = rng.between(60.0, 300.0);
             let length = rng.between(10.0, 60.0);
             let height = rng.between(1.1, 2.5);
-            for t in 0..SECONDS {
-                let t = t as f64;
-                let load = if t >= start && t < start + length {
+            steady_service(|t| {
+                if t >= start && t < start + length {
                     height
                 } else {
                     0.5
-                };
-                out.push((load * SERVICE, SERVICE));
-            }
+                }
+            })
         }
         "periodic" => {
             let period = rng.between(90.0, 180.0);
             let mean = rng.between(0.8, 0.95);
             let amplitude = rng.between(0.2, 0.5);
-            for t in 0..SECONDS {
-                let phase = std::f64::consts::TAU * t as f64 / period;
-                out.push(((mean + amplitude * phase.sin()) * SERVICE, SERVICE));
-            }
+            steady_service(|t| mean + amplitude * (std::f64::consts::TAU * t / period).sin())
         }
         "spikes" => {
             let mut next = rng.between(15.0, 40.0);
             let (mut until, mut height) = (0.0, 0.0);
-            for t in 0..SECONDS {
-                let t = t as f64;
+            steady_service(|t| {
                 if t >= next {
                     height = rng.pareto(1.5).min(8.0);
                     until = t + 3.0;
                     next = t + rng.between(15.0, 40.0);
                 }
-                let load = if t < until { height } else { 0.7 };
-                out.push((load * SERVICE, SERVICE));
-            }
+                if t < until {
+                    height
+                } else {
+                    0.7
+                }
+            })
         }
         _ => {
             let start = rng.between(30.0, 120.0);
             let floor = rng.between(0.6, 0.9);
-            for t in 0..SECONDS {
-                let t = t as f64;
-                let slowed = ((t - start) / 300.0).clamp(0.0, 1.0);
-                let service = if t < start + 420.0 {
-                    SERVICE * (1.0 - (1.0 - floor) * slowed)
-                } else {
-                    SERVICE
-                };
-                out.push((0.8 * SERVICE, service));
-            }
+            (0..SECONDS)
+                .map(|t| {
+                    let t = t as f64;
+                    let slowed = ((t - start) / 300.0).clamp(0.0, 1.0);
+                    let service = if t < start + 420.0 {
+                        SERVICE * (1.0 - (1.0 - floor) * slowed)
+                    } else {
+                        SERVICE
+                    };
+                    (0.8 * SERVICE, service)
+                })
+                .collect()
         }
     }
-    out
 }
 
 /// One series of `family` drawn with `seed`: the mailbox's depth once a second.
