@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 
-use hive_stats::holt::{linear_trend, time_to_breach, COVERAGE, FORECAST_WINDOW};
+use hive_stats::holt::{linear_trend, time_to_breach, Line, COVERAGE, FORECAST_WINDOW};
 use hive_stats::novelty::NoveltyParams;
 use hive_stats::select::Selecting;
 use hive_stats::{Detector, DetectorKind, ForecasterKind, Holt};
@@ -137,32 +137,18 @@ impl Series {
     /// limit, with the slope's t statistic, when it climbs clearly ([`CLIMB_T`]).
     fn climb_to_limit(&self, step_s: f64) -> Option<(f64, f64)> {
         let limit = self.limit?;
-        if self.values.len() < CLIMB_SAMPLES {
-            return None;
-        }
-        let skip = self.values.len() - CLIMB_SAMPLES;
-        let n = CLIMB_SAMPLES as f64;
-        let mean_x = (n - 1.0) / 2.0;
-        let mean_y = self.values.iter().skip(skip).sum::<f64>() / n;
-        let (mut sxx, mut sxy) = (0.0, 0.0);
-        for (i, y) in self.values.iter().skip(skip).enumerate() {
-            let dx = i as f64 - mean_x;
-            sxx += dx * dx;
-            sxy += dx * (y - mean_y);
-        }
-        let slope = sxy / sxx;
-        let now = mean_y + slope * mean_x;
-        let residual: f64 = self
-            .values
-            .iter()
-            .skip(skip)
-            .enumerate()
-            .map(|(i, y)| (y - mean_y - slope * (i as f64 - mean_x)).powi(2))
-            .sum();
-        let se = (residual / (n - 2.0) / sxx).sqrt();
-        let t = if se > 0.0 { slope / se } else { f64::INFINITY };
+        let skip = self.values.len().checked_sub(CLIMB_SAMPLES)?;
+        let recent: Vec<f64> = self.values.iter().skip(skip).copied().collect();
+        let line = Line::fit(&recent)?;
+        let now = line.at((CLIMB_SAMPLES - 1) as f64);
+        let se = line.slope_se();
+        let t = if se > 0.0 {
+            line.slope / se
+        } else {
+            f64::INFINITY
+        };
         // The slope two standard errors down: a climb through noise is forecast to arrive later.
-        let cautious = slope - 2.0 * se;
+        let cautious = line.slope - 2.0 * se;
         (cautious > 0.0 && t >= CLIMB_T && now < limit)
             .then(|| ((limit - now) / cautious * step_s, t))
     }

@@ -214,35 +214,75 @@ impl Holt {
 /// The least-squares line through `values` (x = 0, 1, …), extended `horizon` steps past the
 /// last one, with the interval of a new observation there.
 pub fn linear_trend(values: &[f64], horizon: usize, coverage: f64) -> Option<Forecast> {
-    let n = values.len();
-    if n < 3 {
-        return None;
-    }
-    let nf = n as f64;
-    let mean_x = (nf - 1.0) / 2.0;
-    let mean_y = values.iter().sum::<f64>() / nf;
-    let sxx: f64 = (0..n).map(|i| (i as f64 - mean_x).powi(2)).sum();
-    let sxy: f64 = values
-        .iter()
-        .enumerate()
-        .map(|(i, y)| (i as f64 - mean_x) * (y - mean_y))
-        .sum();
-    let slope = sxy / sxx;
-    let intercept = mean_y - slope * mean_x;
-    let residual: f64 = values
-        .iter()
-        .enumerate()
-        .map(|(i, y)| (y - intercept - slope * i as f64).powi(2))
-        .sum();
-    let s = (residual / (nf - 2.0)).sqrt();
-    let x = (n - 1 + horizon) as f64;
-    let value = intercept + slope * x;
-    let half = z_for(coverage) * s * (1.0 + 1.0 / nf + (x - mean_x).powi(2) / sxx).sqrt();
+    let line = Line::fit(values)?;
+    let x = (values.len() - 1 + horizon) as f64;
+    let value = line.at(x);
+    let half = z_for(coverage)
+        * line.s
+        * (1.0 + 1.0 / line.n + (x - line.mean_x).powi(2) / line.sxx).sqrt();
     Some(Forecast {
         value,
         lower: value - half,
         upper: value + half,
     })
+}
+
+/// The least-squares line through `values` at x = 0, 1, …, with what its intervals and tests
+/// need.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Line {
+    pub intercept: f64,
+    pub slope: f64,
+    /// The residuals' standard deviation (n − 2 degrees of freedom).
+    pub s: f64,
+    pub n: f64,
+    pub mean_x: f64,
+    /// Σ (x − mean x)².
+    pub sxx: f64,
+}
+
+impl Line {
+    /// `None` for fewer than 3 values.
+    pub fn fit(values: &[f64]) -> Option<Line> {
+        let n = values.len();
+        if n < 3 {
+            return None;
+        }
+        let nf = n as f64;
+        let mean_x = (nf - 1.0) / 2.0;
+        let mean_y = values.iter().sum::<f64>() / nf;
+        let (mut sxx, mut sxy) = (0.0, 0.0);
+        for (i, y) in values.iter().enumerate() {
+            let dx = i as f64 - mean_x;
+            sxx += dx * dx;
+            sxy += dx * (y - mean_y);
+        }
+        let slope = sxy / sxx;
+        let intercept = mean_y - slope * mean_x;
+        let residual: f64 = values
+            .iter()
+            .enumerate()
+            .map(|(i, y)| (y - intercept - slope * i as f64).powi(2))
+            .sum();
+        Some(Line {
+            intercept,
+            slope,
+            s: (residual / (nf - 2.0)).sqrt(),
+            n: nf,
+            mean_x,
+            sxx,
+        })
+    }
+
+    /// The line's value at `x`.
+    pub fn at(&self, x: f64) -> f64 {
+        self.intercept + self.slope * x
+    }
+
+    /// The slope's standard error.
+    pub fn slope_se(&self) -> f64 {
+        self.s / self.sxx.sqrt()
+    }
 }
 
 /// The forecasters Hive has, by name.
