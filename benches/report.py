@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Hive's performance figures: recorded from JSON reports, written into the README.
+"""Hive's performance figures: recorded from JSON reports, written into docs/performance.md.
 
     benches/report.py record NAME [--file PATH] -- COMMAND...
         Run COMMAND and keep its JSON report (its stdout, or the file PATH it writes) in
@@ -8,9 +8,9 @@
         Keep the JSON report a run too long to repeat (the 1-hour soak) already wrote to OUTPUT,
         with the command that wrote it; HIVE_RETENTION and HIVE_AUDIT_RETENTION as set here are
         recorded as part of the command, as are HIVE_BENCH_* variables.
-    benches/report.py readme
-        Rewrite the table between the performance markers of README.md from benches/results/,
-        so that no figure in the README is typed by hand.
+    benches/report.py table
+        Rewrite the table between the performance markers of docs/performance.md from
+        benches/results/, so that no figure in the docs is typed by hand.
 """
 
 import datetime
@@ -22,7 +22,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benches", "results")
-BEGIN = "<!-- performance:begin (benches/report.py readme writes this table) -->"
+BEGIN = "<!-- performance:begin (benches/report.py table writes this table) -->"
 END = "<!-- performance:end -->"
 MIB = 1024 * 1024
 
@@ -249,23 +249,23 @@ def table():
     return "\n".join(lines)
 
 
-def readme():
-    path = os.path.join(ROOT, "README.md")
+def write_table():
+    path = os.path.join(ROOT, "docs", "performance.md")
     with open(path) as f:
         text = f.read()
     if BEGIN not in text or END not in text:
-        sys.exit(f"README.md has no {BEGIN} … {END} section")
+        sys.exit(f"docs/performance.md has no {BEGIN} … {END} section")
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
     with open(path, "w") as f:
         f.write(f"{head}{BEGIN}\n{table()}\n{END}{tail}")
-    print("README.md: performance table written")
+    print("docs/performance.md: performance table written")
 
 
 if __name__ == "__main__":
     if len(sys.argv) >= 3 and sys.argv[1] == "record":
         record(sys.argv[2:])
-    elif sys.argv[1:] == ["readme"]:
-        readme()
+    elif sys.argv[1:] == ["table"]:
+        write_table()
     else:
         sys.exit(__doc__)

@@ -102,8 +102,9 @@ pub enum Command {
     /// Score every detector by NAB's rules beside the published ones, and the forecasters'
     /// accuracy per horizon, on a NAB corpus folder.
     Evaluate {
-        /// The corpus: `data/<category>/<file>.csv` and `combined_windows.json`.
-        #[arg(long)]
+        /// The corpus: `data/<category>/<file>.csv` and `combined_windows.json`; the NAB subset
+        /// kept in the repository by default.
+        #[arg(long, default_value = "corpus/nab")]
         nab: PathBuf,
         /// Forecast horizons in rows, comma-separated.
         #[arg(long, value_delimiter = ',', default_value = "1,5,20")]
@@ -310,10 +311,10 @@ pub struct ServeArgs {
     /// The start of every Redis key this Hive uses [default: hive].
     #[arg(long, env = "HIVE_REDIS_PREFIX")]
     pub redis_prefix: Option<String>,
-    /// This node's name in the cluster [default: <hostname>:<port>].
+    /// This node's name in the cluster [default: this host's name and the port].
     #[arg(long, env = "HIVE_NODE_ID")]
     pub node_id: Option<String>,
-    /// The URL other nodes reach this node's API at [default: http://<listen address>].
+    /// The URL other nodes reach this node's API at [default: `http://` and the listen address].
     #[arg(long, env = "HIVE_ADVERTISE_URL")]
     pub advertise_url: Option<String>,
     #[command(flatten)]

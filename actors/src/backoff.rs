@@ -9,15 +9,15 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Backoff {
     /// Delay before the second consecutive restart; doubles with each one after.
-    #[serde(serialize_with = "crate::tree::as_millis")]
+    #[serde(serialize_with = "crate::millis::as_millis")]
     pub base: Duration,
-    #[serde(serialize_with = "crate::tree::as_millis")]
+    #[serde(serialize_with = "crate::millis::as_millis")]
     pub max: Duration,
     /// Fraction of the delay added or taken away at random, so that children that crashed together
     /// do not restart in lockstep.
     pub jitter: f64,
     /// A child that ran this long without crashing starts again from an immediate restart.
-    #[serde(serialize_with = "crate::tree::as_millis")]
+    #[serde(serialize_with = "crate::millis::as_millis")]
     pub reset_after: Duration,
 }
 

@@ -1,6 +1,7 @@
-//! Supervision trees with bounded mailboxes on actix. Knows nothing of agents or tasks.
+#![doc = include_str!("../README.md")]
 //!
 //! # Layout
+//! - [`guide`] — supervision explained, with a tested example of each strategy and policy.
 //! - [`supervisor`] — the Supervisor actor: child specs, restart policies, intensity, backoff,
 //!   escalation, ordered shutdown.
 //! - [`child`] — starting an actor so that every exit (stop, error, panic) reaches its supervisor.
@@ -8,6 +9,7 @@
 //! - `child_set` — a supervisor's running children, polled in its own task.
 //! - [`exit`] — exit reasons and the slot a child names its error in.
 //! - [`window`] — restart intensity (`max_restarts` within `period`).
+//! - `millis` — durations and instants as whole milliseconds in snapshots and events.
 //! - [`backoff`] — delays between restarts of a crash-looping child.
 //! - [`tree`] — snapshots of the live tree; supervision events.
 //! - [`remote`] — children on another arbiter: their link to the supervisor and the host that
@@ -19,7 +21,9 @@ pub mod child;
 mod child_index;
 mod child_set;
 pub mod exit;
+pub mod guide;
 pub mod mailbox;
+mod millis;
 pub mod remote;
 pub mod supervisor;
 mod sync;
@@ -31,11 +35,11 @@ pub use child::{ChildContext, Shutdown, StartedChild};
 pub use exit::{ExitReason, ExitSlot};
 pub use mailbox::{MailboxProbe, ProbeReading, Probes, Refused};
 pub use supervisor::{
-    ChildPolicy, ChildSpec, Down, ListChildren, MonitorChild, ShutdownPolicy, StartChild,
-    Supervisor, SupervisorError, SupervisorSpec, TerminateChild,
+    ChildPolicy, ChildSpec, Down, MonitorChild, ShutdownPolicy, StartChild, Supervisor,
+    SupervisorError, SupervisorSpec, TerminateChild,
 };
 pub use tree::{
-    discard_events, ChildStatus, EventSink, Restart, Strategy, SupervisionEvent,
+    discard_events, ChildStatus, EventSink, ListChildren, Restart, Strategy, SupervisionEvent,
     SupervisionEventKind, SupervisorSnapshot, SupervisorStatus, Tree,
 };
 pub use window::{Intensity, RestartWindow};

@@ -20,8 +20,9 @@ use crate::child::{ChildContext, Shutdown, StartedChild};
 use crate::child_index::ChildIndex;
 use crate::child_set::{generation_tag, ChildSet, Exited, MAX_SEQ};
 use crate::exit::{ExitReason, ExitSlot};
+use crate::millis::epoch_millis;
 use crate::tree::{
-    epoch_millis, ChildStatus, ChildView, EventSink, Restart, Strategy, SupervisionEvent,
+    ChildStatus, ChildView, EventSink, ListChildren, Restart, Strategy, SupervisionEvent,
     SupervisionEventKind, SupervisorStatus, SupervisorView, Tree,
 };
 use crate::window::{Intensity, RestartWindow};
@@ -236,16 +237,6 @@ pub struct Down {
 pub struct MonitorChild {
     pub id: String,
     pub watcher: Recipient<Down>,
-}
-
-/// Lists children as `/api/v1/supervision` shows them: in start order, at most `limit`, or only
-/// the child named `only`. Asked of the supervisor because it alone holds its children; the
-/// shared view carries only their counts, so an idle child costs no snapshot memory.
-#[derive(Debug, Message)]
-#[rtype(result = "Vec<ChildView>")]
-pub struct ListChildren {
-    pub only: Option<String>,
-    pub limit: usize,
 }
 
 struct Running {

@@ -7,24 +7,24 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
-use actix::WeakRecipient;
+use actix::{Message, WeakRecipient};
 use parking_lot::RwLock;
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 use crate::exit::ExitReason;
-use crate::supervisor::ListChildren;
+use crate::millis::epoch_millis;
 use crate::window::Intensity;
 
-pub(crate) fn as_millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_u64(d.as_millis().min(u128::from(u64::MAX)) as u64)
-}
-
-pub(crate) fn epoch_millis(at: SystemTime) -> u64 {
-    at.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+/// Lists children as `/api/v1/supervision` shows them: in start order, at most `limit`, or only
+/// the child named `only`. Asked of the supervisor because it alone holds its children; the
+/// shared view carries only their counts, so an idle child costs no snapshot memory.
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<ChildView>")]
+pub struct ListChildren {
+    pub only: Option<String>,
+    pub limit: usize,
 }
 
 /// How a supervisor reacts when one child exits and must be restarted.

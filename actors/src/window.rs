@@ -11,7 +11,7 @@ use tokio::time::Instant;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Intensity {
     pub max_restarts: u32,
-    #[serde(serialize_with = "crate::tree::as_millis")]
+    #[serde(serialize_with = "crate::millis::as_millis")]
     pub period: Duration,
 }
 

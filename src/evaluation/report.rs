@@ -345,20 +345,10 @@ impl fmt::Display for Evaluation {
 mod tests {
     use super::*;
 
-    /// The NAB subset beside the repository, as CI and the README's commands have it.
-    fn corpus_root() -> Option<std::path::PathBuf> {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/nab");
-        if root.join("combined_windows.json").is_file() {
-            Some(root)
-        } else {
-            eprintln!("SKIPPED: no NAB corpus at {}", root.display());
-            None
-        }
-    }
-
     #[test]
     fn the_predecessors_rule_fires_as_the_corpus_readme_says_and_the_monitor_beats_it() {
-        let Some(root) = corpus_root() else { return };
+        // The NAB subset kept in the repository (`corpus/nab`).
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/nab");
         let corpus = nab::load_corpus(&root).unwrap();
         assert_eq!(corpus.len(), 31);
         // The corpus README gives about -246 for the predecessor's rule firing as written: the

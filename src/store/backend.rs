@@ -1,5 +1,5 @@
 //! The two databases Hive stores in, behind one type each for a connection and a pool, so that
-//! every query is written once (see [`queries`](super::queries)) and compiled for both.
+//! every query is written once (the read queries on [`Store`](super::Store)) and compiled for both.
 //!
 //! - **SQLite** (the embedded default) runs through diesel-async's `SyncConnectionWrapper`, which
 //!   moves each blocking call to tokio's blocking pool. WAL lets the pool's readers run beside the
