@@ -16,6 +16,7 @@ use crate::agents::programs::AllowedPrograms;
 use crate::api;
 use crate::config::Config;
 use crate::context::{Hive, HiveInner, Phase};
+use crate::managers::handles::Handles;
 use crate::managers::orchestrator::Drain;
 use crate::managers::root;
 use crate::metrics::Metrics;
@@ -45,6 +46,7 @@ async fn migrate(database: &Database) -> anyhow::Result<()> {
 pub struct Application {
     addr: SocketAddr,
     hive: Hive,
+    handles: Arc<Handles>,
     server: actix_web::dev::ServerHandle,
     serving: actix_rt::task::JoinHandle<std::io::Result<()>>,
     root: Addr<Supervisor>,
@@ -98,23 +100,29 @@ impl Application {
         );
         hive.readiness.set(Phase::Migrating);
 
+        let handles = Arc::new(Handles::default());
         let data = web::Data::new(hive.clone());
+        let handles_data = web::Data::from(handles.clone());
         let workers = if config.http_workers == 0 {
             Config::cores()
         } else {
             config.http_workers
         };
-        let server =
-            HttpServer::new(move || App::new().app_data(data.clone()).configure(api::configure))
-                .workers(workers)
-                .disable_signals()
-                .shutdown_timeout(HTTP_SHUTDOWN_S)
-                // Slow clients: headers must arrive within the limit (bodies are timed by the
-                // JSON extractor), and a closed connection is let go after a second.
-                .client_request_timeout(Duration::from_millis(config.client_timeout_ms))
-                .client_disconnect_timeout(Duration::from_secs(1))
-                .bind(config.addr)
-                .with_context(|| format!("binding {}", config.addr))?;
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(handles_data.clone())
+                .configure(api::configure)
+        })
+        .workers(workers)
+        .disable_signals()
+        .shutdown_timeout(HTTP_SHUTDOWN_S)
+        // Slow clients: headers must arrive within the limit (bodies are timed by the
+        // JSON extractor), and a closed connection is let go after a second.
+        .client_request_timeout(Duration::from_millis(config.client_timeout_ms))
+        .client_disconnect_timeout(Duration::from_secs(1))
+        .bind(config.addr)
+        .with_context(|| format!("binding {}", config.addr))?;
         let addr = server
             .addrs()
             .first()
@@ -136,7 +144,7 @@ impl Application {
             if let Some(cluster) = hive.cluster() {
                 // Before any task is taken over: a previous run of this node is fenced.
                 cluster
-                    .claim_lease(&hive)
+                    .claim_lease(&hive.store, &hive.metrics)
                     .await
                     .context("taking this node's lease in the database")?;
                 // Submissions go to the streams from the first one if Redis answers now.
@@ -146,7 +154,7 @@ impl Application {
             }
             hive.readiness.set(Phase::Starting);
             let exit = ExitSlot::default();
-            let supervisor = root::root(&hive, database.clone());
+            let supervisor = root::root(&hive, &handles, database.clone());
             let (root, started) = StartedChild::new(supervisor, config.mailbox.control);
             let (exit_tx, root_exit) = oneshot::channel();
             actix_rt::spawn(async move {
@@ -177,6 +185,7 @@ impl Application {
         Ok(Application {
             addr,
             hive,
+            handles,
             server: handle,
             serving,
             root,
@@ -197,6 +206,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let Application {
             hive,
+            handles,
             server: handle,
             serving,
             root,
@@ -222,7 +232,7 @@ impl Application {
         handle.stop(true).await;
         let _ = serving.await;
         // 2. Running tasks finish or go back to the queue, committed.
-        if let Some(orchestrator) = hive.slots.orchestrator.get() {
+        if let Some(orchestrator) = handles.orchestrator.get() {
             let (reply, done) = oneshot::channel();
             let grace = Duration::from_millis(hive.config.shutdown_grace_ms);
             orchestrator.do_send(Drain { grace, reply });

@@ -1,61 +1,28 @@
-//! The application context: one cloneable value that every actor and HTTP handler is given, so
-//! that each piece is created once and shared.
+//! The application context: the services every actor and HTTP handler shares (configuration,
+//! metrics, the event bus, the store's read pool, the agent registry, mailbox probes) and the
+//! snapshots they publish to each other, created once. It holds no actor: the managers layer owns
+//! the actors' addresses ([`crate::managers::handles`]) and hands each to what needs it.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix::prelude::*;
 use actix_rt::ArbiterHandle;
-use arc_swap::ArcSwapOption;
-use hive_actors::{MailboxProbe, Probes, Supervisor, Tree};
+use hive_actors::{MailboxProbe, Probes, Tree};
 
 use crate::agents::registry::AgentRegistry;
-use crate::api::rate_limit::RateLimits;
 use crate::bus::EventBus;
 use crate::config::Config;
-use crate::managers::communication::CommunicationManager;
-use crate::managers::configuration::ConfigurationManager;
-use crate::managers::lifecycle::LifecycleManager;
-use crate::managers::orchestrator::Orchestrator;
-use crate::managers::performance::{PerformanceManager, Sample};
-use crate::managers::security::{AccessPolicy, SecurityManager};
 use crate::metrics::Metrics;
-use crate::store::manager::StoreManager;
+use crate::snapshots::access::AccessPolicy;
+use crate::snapshots::audit::AuditBuffer;
+use crate::snapshots::monitor::MonitorView;
+use crate::snapshots::plugin_board::PluginBoard;
+use crate::snapshots::queue_ages::QueueAges;
+use crate::snapshots::rate_limits::RateLimits;
+use crate::snapshots::sample::Sample;
+use crate::snapshots::shedding::ShedState;
 use crate::store::Store;
-
-/// The current address of an actor that its supervisor may restart. Readers borrow the address
-/// (an `Arc` clone, not an `Addr` clone): each `Addr` clone adds one slot to actix's mailbox bound.
-pub struct Slot<A: Actor>(ArcSwapOption<Addr<A>>);
-
-impl<A: Actor> Default for Slot<A> {
-    fn default() -> Self {
-        Self(ArcSwapOption::empty())
-    }
-}
-
-impl<A: Actor> Slot<A> {
-    pub fn set(&self, addr: Addr<A>) {
-        self.0.store(Some(Arc::new(addr)));
-    }
-
-    pub fn get(&self) -> Option<Arc<Addr<A>>> {
-        self.0.load_full()
-    }
-}
-
-/// The actors of the tree, as their supervisors last started them.
-#[derive(Default)]
-pub struct Slots {
-    pub store: Slot<StoreManager>,
-    pub configuration: Slot<ConfigurationManager>,
-    pub security: Slot<SecurityManager>,
-    pub communication: Slot<CommunicationManager>,
-    pub orchestrator: Slot<Orchestrator>,
-    pub lifecycle_supervisor: Slot<Supervisor>,
-    pub lifecycle: Slot<LifecycleManager>,
-    pub performance: Slot<PerformanceManager>,
-}
 
 /// The mailbox probe of each actor kind.
 pub struct KindProbes {
@@ -113,13 +80,12 @@ pub struct HiveInner {
     pub probes: Probes,
     pub kinds: KindProbes,
     pub agents: AgentRegistry,
-    pub slots: Slots,
     pub readiness: Readiness,
     pub recovered: tokio::sync::watch::Sender<Recovered>,
     pub started_at: Instant,
     pub sample: arc_swap::ArcSwap<Sample>,
     /// The monitor's forecasts and anomalies after its latest sample.
-    pub monitor: arc_swap::ArcSwap<crate::managers::monitor::MonitorView>,
+    pub monitor: arc_swap::ArcSwap<MonitorView>,
     /// The threads agents run on, apart from the managers and the HTTP workers, so that a task
     /// that holds a CPU never stalls dispatch or the API.
     pub agent_arbiters: Vec<ArbiterHandle>,
@@ -139,13 +105,13 @@ pub struct HiveInner {
     /// follows no redirect.
     pub agent_http: reqwest::Client,
     /// Audit entries waiting for the SecurityManager to hand them to the store.
-    pub audit: crate::api::audit::AuditBuffer,
+    pub audit: AuditBuffer,
     /// The running plugins, told of every monitor sample.
-    pub plugins: crate::plugins::PluginBoard,
+    pub plugins: PluginBoard,
     /// The wait of each class's oldest queued task, published by the orchestrator.
-    pub queue_ages: crate::managers::queue_age::QueueAges,
+    pub queue_ages: QueueAges,
     /// Published by the shedding plugin; read by every task submission.
-    pub shedding: arc_swap::ArcSwap<crate::plugins::shedding::ShedState>,
+    pub shedding: arc_swap::ArcSwap<ShedState>,
     /// This node's part of a cluster, set once the listener is bound (its port names the node).
     pub cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
 }
@@ -180,7 +146,6 @@ impl HiveInner {
             probes,
             kinds,
             agents: AgentRegistry::default(),
-            slots: Slots::default(),
             readiness: Readiness::default(),
             recovered: tokio::sync::watch::Sender::new(Recovered::default()),
             started_at: Instant::now(),

@@ -1,27 +1,45 @@
 //! Hive: an actor runtime for running many agents under supervision trees, driven over HTTP.
 //!
 //! # Layout
-//! - [`allocator`] — jemalloc as the global allocator, and its statistics.
+//! Top to bottom; a module imports only from the layers below it (docs/architecture.md).
+//!
+//! The binary and its tools:
+//! - [`cli`] — the `hive` command line: every subcommand and its flags.
+//! - [`commands`] — the one-shot subcommands beside `serve` (`migrate`, `token`, `loadtest`,
+//!   `gate`, `replay`, `detect`, `forecast`, `predict`, `evaluate`).
 //! - [`app`] — building and running the server: store, supervision tree, HTTP listener, ordered
 //!   shutdown.
-//! - [`cli`] — the `hive` command line (`serve`, `migrate`, `token`, `loadtest`, `gate`).
-//! - [`config`] — the one typed configuration (defaults < file < environment < flags).
-//! - [`context`] — the shared application context, the current address of each actor, readiness.
-//! - [`domain`] — roles, capabilities, tasks, priorities and statuses, parsed once at the edge.
-//! - [`agents`] — the Agent actor, its executors and the agent registry.
-//! - [`managers`] — the actors under the root: store, configuration, security, communication,
-//!   orchestrator, lifecycle (with a pool supervisor per role), performance, plugins.
-//! - [`plugins`] — actors that act on the monitor's forecasts: shedding, alerts, autoscaler.
-//! - [`store`] — diesel schema and rows, the read pool, and the StoreManager that commits writes
-//!   in groups.
-//! - [`bus`] — lifecycle events for server-sent events and in-process listeners.
-//! - [`api`] — the actix-web routes, problem+json errors, the JSON extractor, OpenAPI.
-//! - [`metrics`] — every `hive_*` Prometheus metric.
-//! - [`telemetry`] — logging.
-//! - [`loadtest`] — `hive loadtest`: load from outside the server's process, and its report.
+//! - [`telemetry`] — logging and its format.
+//! - [`loadtest`] — `hive loadtest` and `hive replay`: load from outside the server's process.
 //! - [`gate`] — `hive gate`: the performance quality gate over the standard scenario.
 //! - [`evaluation`] — `hive detect|forecast|predict|evaluate`: the monitor's statistics on NAB
 //!   data and on mailbox-depth series of five load families.
+//!
+//! HTTP:
+//! - [`api`] — the actix-web routes with the role each needs, problem+json errors, the JSON
+//!   extractor, OpenAPI, the dashboard.
+//!
+//! Orchestration:
+//! - [`managers`] — the actors under the root: store, configuration, security, communication,
+//!   orchestrator, lifecycle (with a pool supervisor per role), performance; and the handles the
+//!   layers above reach them by.
+//! - [`plugins`] — actors that act on the monitor's insight: shedding, alerts, autoscaler.
+//!
+//! Workers and services:
+//! - [`agents`] — the Agent actor, its executors, the registry, and the port it reports through.
+//! - [`cluster`] — one node of several on one Redis: task streams, membership, lease, relay.
+//! - [`store`] — diesel schema and rows, the read pool, and the StoreManager that commits writes
+//!   in groups.
+//! - [`bus`] — lifecycle events for server-sent events and in-process listeners.
+//! - [`context`] — the services every actor and handler shares, and readiness; no actor.
+//!
+//! Leaves:
+//! - [`snapshots`] — state one part publishes and others read (access policy, monitor view, shed
+//!   state, queue ages, audit buffer, rate limits).
+//! - [`domain`] — roles, capabilities, tasks, priorities and statuses, parsed once at the edge.
+//! - [`config`] — the one typed configuration (defaults < file < environment < flags).
+//! - [`metrics`] — every `hive_*` Prometheus metric.
+//! - [`allocator`] — jemalloc as the global allocator, and its statistics.
 //!
 //! The generic supervision runtime (supervisors, child specs, mailbox probes) is the crate
 //! `hive-actors` in `actors/`; the statistics (detectors, forecasters, time-to-breach, NAB's
@@ -44,5 +62,6 @@ pub mod loadtest;
 pub mod managers;
 pub mod metrics;
 pub mod plugins;
+pub mod snapshots;
 pub mod store;
 pub mod telemetry;

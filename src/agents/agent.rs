@@ -1,5 +1,6 @@
 //! The Agent actor: one worker under its pool's supervisor. It runs one task at a time with its
-//! executor, reports every result to the orchestrator, and stays responsive while a task runs.
+//! executor, reports every start and result to whoever started it ([`Reports`]), and stays
+//! responsive while a task runs.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -8,12 +9,13 @@ use actix::prelude::*;
 use hive_actors::{ExitSlot, MailboxProbe, Shutdown};
 use serde_json::Value;
 
-use super::executor::{self, Outcome};
+use super::executor;
+use super::outcome::Outcome;
 use super::registry::AgentEntry;
+use super::report::{AgentUp, Reports, TaskFinished};
 use crate::context::Hive;
 use crate::domain::agent::AgentStatus;
 use crate::domain::task::TaskId;
-use crate::managers::orchestrator::{AgentUp, TaskFinished};
 
 /// Run one attempt of a task.
 #[derive(Debug, Message)]
@@ -44,11 +46,17 @@ struct Current {
     handle: SpawnHandle,
 }
 
+/// What every agent shares: the services, and whoever started them. One pointer per agent.
+pub struct AgentEnv {
+    pub hive: Hive,
+    pub reports: Arc<dyn Reports>,
+}
+
 /// Kept small, since an idle agent is mostly this and its context: the executor is made for
 /// each attempt rather than held (a command agent's would hold its program and working
 /// directory), the mailbox probe is read from `hive`, and the running attempt is boxed.
 pub struct Agent {
-    hive: Hive,
+    env: Arc<AgentEnv>,
     entry: Arc<AgentEntry>,
     current: Option<Box<Current>>,
     /// Where an operator's restart records its reason for the supervisor.
@@ -56,9 +64,9 @@ pub struct Agent {
 }
 
 impl Agent {
-    pub fn new(hive: Hive, entry: Arc<AgentEntry>, exit: ExitSlot) -> Self {
+    pub fn new(env: Arc<AgentEnv>, entry: Arc<AgentEntry>, exit: ExitSlot) -> Self {
         Self {
-            hive,
+            env,
             entry,
             current: None,
             exit,
@@ -66,7 +74,7 @@ impl Agent {
     }
 
     fn probe(&self) -> &MailboxProbe {
-        &self.hive.kinds.agent
+        &self.env.hive.kinds.agent
     }
 
     fn report(
@@ -78,24 +86,19 @@ impl Agent {
     ) {
         self.entry.set_status(AgentStatus::Idle, None);
         // An agent's message is its task: what it spends on one is the task's run.
-        self.hive
+        self.env
+            .hive
             .metrics
             .actor_processing
             .with_label_values(&["agent"])
             .observe(elapsed.as_secs_f64());
-        if let Some(orchestrator) = self.hive.slots.orchestrator.get() {
-            // One result per running task: bounded by the number of agents, not by clients.
-            self.hive.kinds.orchestrator.do_send(
-                &orchestrator,
-                TaskFinished {
-                    agent_id: self.entry.info.id.clone(),
-                    task_id,
-                    attempt,
-                    outcome,
-                    elapsed,
-                },
-            );
-        }
+        self.env.reports.finished(TaskFinished {
+            agent_id: self.entry.info.id.clone(),
+            task_id,
+            attempt,
+            outcome,
+            elapsed,
+        });
     }
 }
 
@@ -105,15 +108,10 @@ impl Actor for Agent {
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.probe().actor_started();
         self.entry.started();
-        if let Some(orchestrator) = self.hive.slots.orchestrator.get() {
-            self.hive.kinds.orchestrator.do_send(
-                &orchestrator,
-                AgentUp {
-                    entry: self.entry.clone(),
-                    addr: ctx.address(),
-                },
-            );
-        }
+        self.env.reports.up(AgentUp {
+            entry: self.entry.clone(),
+            addr: ctx.address(),
+        });
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
@@ -136,7 +134,8 @@ impl Handler<Run> for Agent {
         let started = Instant::now();
         let (task_id, attempt) = (run.task_id.clone(), run.attempt);
         let info = &self.entry.info;
-        let work = executor::for_spec(&info.kind.executor, &self.hive, &info.id).run(&run.input);
+        let work =
+            executor::for_spec(&info.kind.executor, &self.env.hive, &info.id).run(&run.input);
         let handle = ctx.spawn(work.into_actor(self).map(move |outcome, act, _| {
             if act
                 .current

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use futures::future::{self, FutureExt, LocalBoxFuture};
 use serde_json::{json, Value};
 
-use super::executor::{parse_input, Executor, InputError, Outcome, TaskError};
+use super::outcome::{parse_input, Executor, InputError, Outcome, TaskError};
 use crate::domain::task::{BuiltinOp, MAX_SPIN_US};
 
 pub struct Builtin;

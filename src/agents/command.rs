@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
-use super::executor::{parse_input, Executor, InputError, Outcome, TaskError};
+use super::outcome::{parse_input, Executor, InputError, Outcome, TaskError};
 use super::programs::{AllowedPrograms, Pinned};
 use crate::config::Config;
 use crate::context::Hive;

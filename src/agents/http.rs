@@ -12,7 +12,7 @@ use futures::future::{FutureExt, LocalBoxFuture};
 use serde_json::{json, Value};
 
 use super::destinations::HttpDestinations;
-use super::executor::{Executor, Outcome, TaskError};
+use super::outcome::{Executor, Outcome, TaskError};
 use crate::context::Hive;
 use crate::domain::agent::HttpUrl;
 

@@ -4,14 +4,16 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
+use super::ask::ask;
+use super::base::{paginate, Limit, API};
 use super::json::Json;
 use super::problem::{ApiError, Problem};
 use super::views::{AgentPage, AgentView, BatchCreated};
-use super::{ask, paginate, Limit, API};
 use crate::agents::registry::AgentQuery;
 use crate::context::Hive;
 use crate::domain::agent::{AgentSpec, AgentStatus, ExecutorSpec};
 use crate::domain::names::Role;
+use crate::managers::handles::Handles;
 use crate::managers::lifecycle::{CreateAgents, DeleteAgent, LifecycleError};
 use crate::managers::orchestrator::{RestartAgent, RestartOutcome};
 
@@ -70,12 +72,13 @@ fn check_executor(hive: &Hive, spec: &AgentSpec, field: &str) -> Result<(), ApiE
 
 async fn create(
     hive: &Hive,
+    handles: &Handles,
     spec: AgentSpec,
     count: usize,
 ) -> Result<Vec<std::sync::Arc<crate::agents::registry::AgentEntry>>, ApiError> {
     let request = |reply| CreateAgents { spec, count, reply };
     Ok(ask(
-        &hive.slots.lifecycle,
+        &handles.lifecycle,
         &hive.kinds.lifecycle,
         "agent manager",
         request,
@@ -88,10 +91,11 @@ async fn create(
     responses((status = 201, body = AgentView), (status = 409, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
 pub async fn create_agent(
     hive: web::Data<Hive>,
+    handles: web::Data<Handles>,
     Json(spec): Json<AgentSpec>,
 ) -> Result<HttpResponse, ApiError> {
     check_executor(&hive, &spec, "executor")?;
-    let created = create(&hive, spec, 1).await?;
+    let created = create(&hive, &handles, spec, 1).await?;
     let entry = created
         .first()
         .ok_or_else(|| ApiError::Internal("no agent created".into()))?;
@@ -105,6 +109,7 @@ pub async fn create_agent(
     responses((status = 201, body = BatchCreated), (status = 409, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
 pub async fn create_batch(
     hive: web::Data<Hive>,
+    handles: web::Data<Handles>,
     Json(batch): Json<BatchRequest>,
 ) -> Result<HttpResponse, ApiError> {
     check_executor(&hive, &batch.template, "template.executor")?;
@@ -115,7 +120,7 @@ pub async fn create_batch(
             format!("count must be between 1 and {max}"),
         ));
     }
-    let created = create(&hive, batch.template, batch.count).await?;
+    let created = create(&hive, &handles, batch.template, batch.count).await?;
     Ok(HttpResponse::Created().json(BatchCreated {
         ids: created.iter().map(|e| e.info.id.to_string()).collect(),
     }))
@@ -180,6 +185,7 @@ pub async fn get_agent(
     responses((status = 204), (status = 404, body = Problem)))]
 pub async fn delete_agent(
     hive: web::Data<Hive>,
+    handles: web::Data<Handles>,
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -190,7 +196,7 @@ pub async fn delete_agent(
     }
     let request = |reply| DeleteAgent { id, reply };
     ask(
-        &hive.slots.lifecycle,
+        &handles.lifecycle,
         &hive.kinds.lifecycle,
         "agent manager",
         request,
@@ -208,6 +214,7 @@ pub async fn delete_agent(
         (status = 503, body = Problem)))]
 pub async fn restart_agent(
     hive: web::Data<Hive>,
+    handles: web::Data<Handles>,
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -221,7 +228,7 @@ pub async fn restart_agent(
         reply,
     };
     let outcome = ask(
-        &hive.slots.orchestrator,
+        &handles.orchestrator,
         &hive.kinds.orchestrator,
         "orchestrator",
         request,

@@ -16,39 +16,8 @@ use utoipa::{IntoParams, ToSchema};
 use super::problem::ApiError;
 use crate::context::Hive;
 use crate::domain::time::{now_ms, rfc3339};
-use crate::managers::security::Caller;
+use crate::snapshots::access::Caller;
 use crate::store::models::{AuditRow, NewAuditEntry};
-
-/// Most entries waiting for the next flush: about 200 bytes each, so at most ~13 MB, which a
-/// store stalled for seconds under full load would reach; beyond it entries are dropped, counted.
-const BUFFER_LIMIT: usize = 65_536;
-
-#[derive(Default)]
-pub struct AuditBuffer(parking_lot::Mutex<Vec<NewAuditEntry>>);
-
-impl AuditBuffer {
-    /// Keep `entry` for the next flush; `false` if the buffer is full.
-    pub fn push(&self, entry: NewAuditEntry) -> bool {
-        let mut pending = self.0.lock();
-        if pending.len() >= BUFFER_LIMIT {
-            return false;
-        }
-        pending.push(entry);
-        true
-    }
-
-    pub fn take(&self) -> Vec<NewAuditEntry> {
-        std::mem::take(&mut *self.0.lock())
-    }
-
-    /// Put back entries a flush could not hand over, ahead of newer ones, within the bound.
-    pub fn restore(&self, mut entries: Vec<NewAuditEntry>) {
-        let mut pending = self.0.lock();
-        entries.append(&mut pending);
-        entries.truncate(BUFFER_LIMIT);
-        *pending = entries;
-    }
-}
 
 fn outcome(status: u16) -> &'static str {
     match status {
@@ -114,7 +83,7 @@ fn record(hive: &Hive, entry: NewAuditEntry) {
 pub struct AuditQuery {
     /// Only this actor's calls: a token id, `anonymous` or `unauthenticated`.
     pub actor: Option<String>,
-    pub limit: Option<super::Limit>,
+    pub limit: Option<super::base::Limit>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<i64>,
 }
@@ -171,7 +140,7 @@ pub async fn list(
         .store
         .audit(q.actor.as_deref(), q.cursor, limit as i64 + 1)
         .await?;
-    let (rows, next_cursor) = super::paginate(rows, limit, |e| e.id.to_string());
+    let (rows, next_cursor) = super::base::paginate(rows, limit, |e| e.id.to_string());
     Ok(HttpResponse::Ok().json(AuditPage {
         items: rows.into_iter().map(AuditEntry::from).collect(),
         next_cursor,

@@ -28,10 +28,10 @@ use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, HttpMessage, ResponseError};
 
 use super::problem::ApiError;
-use super::rate_limit::LimitKey;
 use crate::context::Hive;
 use crate::domain::access::AccessRole;
-use crate::managers::security::{Caller, Denied};
+use crate::snapshots::access::{Caller, Denied};
+use crate::snapshots::rate_limits::LimitKey;
 
 /// What a route asks of its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,7 +149,7 @@ fn admitted(req: &ServiceRequest, needs: Needs) -> Result<(), ApiError> {
             "no API tokens exist, so only loopback clients are served".into(),
         )),
         Some(Identity::Unjudged) => Err(hive
-            .and_then(|h| super::not_ready(h.readiness.get()))
+            .and_then(|h| super::middleware::not_ready(h.readiness.get()))
             .unwrap_or_else(|| ApiError::Unavailable("the server is starting".into()))),
         None => Err(ApiError::Unauthorized("a bearer token is required")),
     }

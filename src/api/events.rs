@@ -11,12 +11,13 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use utoipa::IntoParams;
 
-use super::ask;
+use super::ask::ask;
 use super::problem::ApiError;
 use crate::context::Hive;
 use crate::domain::access::AccessRole;
 use crate::managers::communication::SubscribeWith;
-use crate::managers::security::Caller;
+use crate::managers::handles::Handles;
+use crate::snapshots::access::Caller;
 
 /// A comment every so often keeps proxies from closing an idle stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -35,12 +36,13 @@ pub struct EventsQuery {
 
 /// A stream of events; each has the event's kind as its SSE event name and its JSON as data.
 /// The stream carries only what its caller's role may read (`audit` events go to admins), and
-/// ends within [`ACCESS_RECHECK`] of its token's revocation (or, for a stream opened while the
+/// ends within half a second (`ACCESS_RECHECK`) of its token's revocation (or, for a stream opened while the
 /// API had no tokens, of the first token's creation).
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventsQuery),
     responses((status = 200, content_type = "text/event-stream"), (status = 503, body = super::problem::Problem)))]
 pub async fn events(
     hive: web::Data<Hive>,
+    handles: web::Data<Handles>,
     req: HttpRequest,
     caller: web::ReqData<Caller>,
     query: super::query::Query<EventsQuery>,
@@ -65,7 +67,7 @@ pub async fn events(
     // Asked through the probe, so that a flood of subscribers meets the mailbox bound.
     let request = |reply| SubscribeWith { client, reply };
     let subscription = ask(
-        &hive.slots.communication,
+        &handles.communication,
         &hive.kinds.communication,
         "event service",
         request,

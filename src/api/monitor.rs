@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::problem::ApiError;
 use crate::context::Hive;
-use crate::managers::monitor::{AnomalyView, SeriesView};
+use crate::snapshots::monitor::{AnomalyView, SeriesView};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Forecasts {

@@ -49,9 +49,9 @@ use crate::domain;
         crate::cluster::membership::NodeView,
         monitor::Forecasts,
         monitor::Anomalies,
-        crate::managers::monitor::SeriesView,
-        crate::managers::monitor::ForecastView,
-        crate::managers::monitor::AnomalyView,
+        crate::snapshots::monitor::SeriesView,
+        crate::snapshots::monitor::ForecastView,
+        crate::snapshots::monitor::AnomalyView,
         views::AgentView,
         views::AgentPage,
         views::BatchCreated,
@@ -72,7 +72,7 @@ use crate::domain;
         audit::AuditEntry,
         audit::AuditPage,
         domain::access::AccessRole,
-        super::Limit,
+        super::base::Limit,
     )),
     modifiers(&BearerTokens, &ClosedVariants)
 )]

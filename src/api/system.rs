@@ -8,6 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::problem::ApiError;
 use super::views::{SupervisorEventPage, SupervisorEventView};
 use crate::context::{Hive, Phase};
+use crate::managers::handles::Handles;
 
 /// The process is alive.
 #[utoipa::path(get, path = "/livez", tag = "system", responses((status = 200)))]
@@ -26,7 +27,7 @@ pub struct Readiness {
     pub degraded: Vec<String>,
 }
 
-fn readiness(hive: &Hive) -> Readiness {
+fn readiness(hive: &Hive, handles: &Handles) -> Readiness {
     let mut failing = Vec::new();
     let phase = hive.readiness.get();
     match phase {
@@ -35,7 +36,7 @@ fn readiness(hive: &Hive) -> Readiness {
         Phase::Draining => failing.push("draining".to_owned()),
         Phase::Ready => {}
     }
-    if hive.slots.store.get().is_none_or(|a| !a.connected()) {
+    if handles.store.get().is_none_or(|a| !a.connected()) {
         failing.push("store".to_owned());
     } else if phase == Phase::Ready && hive.metrics.store_up.get() == 0 {
         failing.push("database".to_owned());
@@ -43,7 +44,7 @@ fn readiness(hive: &Hive) -> Readiness {
     if hive.metrics.store_full.get() == 1 {
         failing.push("storage".to_owned());
     }
-    if hive.slots.orchestrator.get().is_none_or(|a| !a.connected()) {
+    if handles.orchestrator.get().is_none_or(|a| !a.connected()) {
         failing.push("orchestrator".to_owned());
     }
     let mut degraded = Vec::new();
@@ -65,8 +66,8 @@ fn readiness(hive: &Hive) -> Readiness {
 
 /// Ready to take traffic: 503 with the failing checks while starting or draining.
 #[utoipa::path(get, path = "/readyz", tag = "system", responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
-pub async fn readyz(hive: web::Data<Hive>) -> HttpResponse {
-    let r = readiness(&hive);
+pub async fn readyz(hive: web::Data<Hive>, handles: web::Data<Handles>) -> HttpResponse {
+    let r = readiness(&hive, &handles);
     if r.failing.is_empty() {
         HttpResponse::Ok().json(r)
     } else {
@@ -78,8 +79,8 @@ pub async fn readyz(hive: web::Data<Hive>) -> HttpResponse {
 
 /// Readiness with the version and uptime, for people.
 #[utoipa::path(get, path = "/health", tag = "system", responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
-pub async fn health(hive: web::Data<Hive>) -> HttpResponse {
-    let r = readiness(&hive);
+pub async fn health(hive: web::Data<Hive>, handles: web::Data<Handles>) -> HttpResponse {
+    let r = readiness(&hive, &handles);
     let body = serde_json::json!({
         "status": r.status, "failing": r.failing, "degraded": r.degraded, "version": env!("CARGO_PKG_VERSION"),
         "uptime_s": hive.started_at.elapsed().as_secs(),
@@ -119,7 +120,7 @@ pub struct SystemStatus {
     #[schema(value_type = Object)]
     pub processing_ms: serde_json::Map<String, serde_json::Value>,
     /// Which submissions the shedding plugin turns away now, and why.
-    pub shedding: crate::plugins::shedding::ShedState,
+    pub shedding: crate::snapshots::shedding::ShedState,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -217,7 +218,7 @@ pub async fn supervision(
 pub struct SupervisionEventsQuery {
     /// Only this supervisor's decisions (`root`, `lifecycle`, `pool:<role>`).
     pub supervisor: Option<String>,
-    pub limit: Option<super::Limit>,
+    pub limit: Option<super::base::Limit>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<i64>,
 }
@@ -236,7 +237,7 @@ pub async fn supervision_events(
         .store
         .supervisor_events(q.supervisor.as_deref(), q.cursor, limit as i64 + 1)
         .await?;
-    let (rows, next_cursor) = super::paginate(rows, limit, |e| e.id.to_string());
+    let (rows, next_cursor) = super::base::paginate(rows, limit, |e| e.id.to_string());
     Ok(HttpResponse::Ok().json(SupervisorEventPage {
         items: rows.into_iter().map(SupervisorEventView::from).collect(),
         next_cursor,

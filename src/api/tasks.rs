@@ -4,14 +4,16 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::ask::ask;
+use super::base::{paginate, Limit, API};
 use super::json::Json;
 use super::problem::{ApiError, Problem};
 use super::views::{TaskEventView, TaskHistory, TaskPage, TaskView};
-use super::{ask, paginate, Limit, API};
 use crate::context::Hive;
 use crate::domain::names::Role;
 use crate::domain::task::{NewTask, Priority, TaskStatus};
 use crate::domain::time::Timestamp;
+use crate::managers::handles::Handles;
 use crate::managers::orchestrator::{CancelOutcome, CancelTask, Submit, SubmitError};
 use crate::store::{StoreError, TaskFilter};
 
@@ -42,6 +44,7 @@ impl From<&StoreError> for ApiError {
         (status = 422, body = Problem), (status = 503, body = Problem, description = "at capacity; see Retry-After")))]
 pub async fn submit(
     hive: web::Data<Hive>,
+    handles: web::Data<Handles>,
     Json(task): Json<NewTask>,
 ) -> Result<HttpResponse, ApiError> {
     let executors = hive.agents.executors_of(&task.role);
@@ -58,7 +61,7 @@ pub async fn submit(
         });
     }
     let created = ask(
-        &hive.slots.orchestrator,
+        &handles.orchestrator,
         &hive.kinds.orchestrator,
         "orchestrator",
         |reply| Submit { task, reply },
@@ -144,11 +147,12 @@ pub async fn list_tasks(
     responses((status = 200, body = TaskView), (status = 404, body = Problem), (status = 409, body = Problem, description = "already finished")))]
 pub async fn cancel(
     hive: web::Data<Hive>,
+    handles: web::Data<Handles>,
     req: actix_web::HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    if let Some(answer) = cancel_elsewhere(&hive, &req, &id).await? {
+    if let Some(answer) = cancel_elsewhere(&hive, &handles, &req, &id).await? {
         return Ok(answer);
     }
     let request = |reply| CancelTask {
@@ -156,7 +160,7 @@ pub async fn cancel(
         reply,
     };
     let outcome = ask(
-        &hive.slots.orchestrator,
+        &handles.orchestrator,
         &hive.kinds.orchestrator,
         "orchestrator",
         request,
@@ -178,6 +182,7 @@ pub async fn cancel(
 /// forwarded there); one that no node has taken yet is taken here first, then cancelled here.
 async fn cancel_elsewhere(
     hive: &Hive,
+    handles: &Handles,
     req: &actix_web::HttpRequest,
     id: &str,
 ) -> Result<Option<HttpResponse>, ApiError> {
@@ -199,14 +204,13 @@ async fn cancel_elsewhere(
     if task.node.is_none() {
         let held = hive.store.take(&[id], &cluster.node).await?;
         if !held.is_empty() {
-            let adopt =
-                |reply: tokio::sync::oneshot::Sender<()>| crate::managers::orchestrator::Adopt {
-                    tasks: held,
-                    taken_over: false,
-                    done: Some(reply),
-                };
+            let adopt = |reply: tokio::sync::oneshot::Sender<()>| crate::cluster::port::Adopt {
+                tasks: held,
+                taken_over: false,
+                done: Some(reply),
+            };
             ask(
-                &hive.slots.orchestrator,
+                &handles.orchestrator,
                 &hive.kinds.orchestrator,
                 "orchestrator",
                 adopt,

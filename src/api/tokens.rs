@@ -13,9 +13,11 @@ use super::problem::{ApiError, Problem};
 use crate::context::Hive;
 use crate::domain::access::AccessRole;
 use crate::domain::names::AgentName;
+use crate::managers::handles::Handles;
 use crate::managers::security::{
-    Caller, CreateToken, IssuedToken, RevokeToken, SecurityManager, TokenView,
+    CreateToken, IssuedToken, RevokeToken, SecurityManager, TokenView,
 };
+use crate::snapshots::access::Caller;
 use crate::store::StoreError;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -34,7 +36,7 @@ pub struct TokenList {
 
 /// Ask the SecurityManager; its answer comes once the policy it published includes the change.
 async fn ask_security<M, T>(
-    hive: &Hive,
+    handles: &Handles,
     request: impl FnOnce(oneshot::Sender<Result<T, Arc<StoreError>>>) -> M,
 ) -> Result<T, ApiError>
 where
@@ -42,7 +44,7 @@ where
     SecurityManager: actix::Handler<M>,
 {
     let unavailable = || ApiError::Unavailable("the security manager is restarting".into());
-    let addr = hive.slots.security.get().ok_or_else(unavailable)?;
+    let addr = handles.security.get().ok_or_else(unavailable)?;
     let (reply, answer) = oneshot::channel();
     addr.try_send(request(reply)).map_err(|e| match e {
         actix::prelude::SendError::Full(_) => ApiError::Busy("security manager"),
@@ -59,6 +61,7 @@ where
     responses((status = 201, body = IssuedToken), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn create(
     hive: web::Data<Hive>,
+    handles: web::Data<Handles>,
     caller: web::ReqData<Caller>,
     Json(new): Json<NewToken>,
 ) -> Result<HttpResponse, ApiError> {
@@ -69,7 +72,7 @@ pub async fn create(
             "no API token exists yet: create the first with `hive token create --role admin` (same --data-dir or --database-url), or start the server with --first-token-over-http".into(),
         ));
     }
-    let issued = ask_security(&hive, |reply| CreateToken {
+    let issued = ask_security(&handles, |reply| CreateToken {
         role: new.role,
         name: new.name.map(|n| n.to_string()),
         reply,
@@ -94,11 +97,11 @@ pub async fn list(hive: web::Data<Hive>) -> Result<HttpResponse, ApiError> {
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "security", security(("bearer" = [])),
     responses((status = 204), (status = 404, body = Problem)))]
 pub async fn revoke(
-    hive: web::Data<Hive>,
+    handles: web::Data<Handles>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let revoked = ask_security(&hive, |reply| RevokeToken {
+    let revoked = ask_security(&handles, |reply| RevokeToken {
         id: id.clone(),
         reply,
     })

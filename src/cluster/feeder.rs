@@ -12,12 +12,12 @@ use hive_actors::Shutdown;
 use tokio::sync::oneshot;
 
 use super::membership::NodeView;
+use super::port::{Adopt, Release, TaskHolder, Wanted};
 use super::{relay, Cluster, ClusterError, Entry};
 use crate::context::Hive;
 use crate::domain::names::Role;
 use crate::domain::task::{Priority, TaskRecord};
 use crate::domain::time::now_ms;
-use crate::managers::orchestrator::{Adopt, Release, Wanted};
 
 /// How long a read waits on the streams for new work before it looks at the agents again.
 const BLOCK: Duration = Duration::from_secs(1);
@@ -29,11 +29,17 @@ const UNHELD_BATCH: i64 = 1000;
 pub struct ClusterFeeder {
     hive: Hive,
     cluster: Arc<Cluster>,
+    /// The node's orchestrator, reached through the port the cluster defines.
+    holder: Arc<dyn TaskHolder>,
 }
 
 impl ClusterFeeder {
-    pub fn new(hive: Hive, cluster: Arc<Cluster>) -> Self {
-        Self { hive, cluster }
+    pub fn new(hive: Hive, cluster: Arc<Cluster>, holder: Arc<dyn TaskHolder>) -> Self {
+        Self {
+            hive,
+            cluster,
+            holder,
+        }
     }
 }
 
@@ -41,10 +47,11 @@ impl Actor for ClusterFeeder {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let (h, c) = (&self.hive, &self.cluster);
-        ctx.spawn(feed(h.clone(), c.clone()).into_actor(self));
-        ctx.spawn(beat(h.clone(), c.clone()).into_actor(self));
-        ctx.spawn(super::lease::hold(h.clone(), c.clone()).into_actor(self));
+        let (h, c, o) = (&self.hive, &self.cluster, &self.holder);
+        ctx.spawn(feed(h.clone(), c.clone(), o.clone()).into_actor(self));
+        ctx.spawn(beat(h.clone(), c.clone(), o.clone()).into_actor(self));
+        let services = (h.store.clone(), h.metrics.clone(), h.bus.clone());
+        ctx.spawn(super::lease::hold(services, c.clone(), o.clone()).into_actor(self));
         ctx.spawn(relay::send_out(h.clone(), c.clone()).into_actor(self));
         ctx.spawn(relay::take_in(h.clone(), c.clone()).into_actor(self));
     }
@@ -59,32 +66,24 @@ impl Handler<Shutdown> for ClusterFeeder {
 }
 
 /// Ask the orchestrator which roles have idle agents here with nothing queued for them.
-async fn wanted(hive: &Hive) -> Vec<(Role, usize)> {
-    let Some(orchestrator) = hive.slots.orchestrator.get() else {
-        return Vec::new();
-    };
+async fn wanted(holder: &dyn TaskHolder) -> Vec<(Role, usize)> {
     let (reply, answer) = oneshot::channel();
     // One question at a time from this loop: bounded however the mailbox is.
-    hive.kinds
-        .orchestrator
-        .do_send(&orchestrator, Wanted { reply });
+    holder.wanted(Wanted { reply });
     answer.await.unwrap_or_default()
 }
 
 /// Hand tasks this node now holds to the orchestrator.
-fn adopt(hive: &Hive, tasks: Vec<TaskRecord>, taken_over: bool) {
+fn adopt(holder: &dyn TaskHolder, tasks: Vec<TaskRecord>, taken_over: bool) {
     if tasks.is_empty() {
         return;
     }
-    if let Some(orchestrator) = hive.slots.orchestrator.get() {
-        // At most as many as there were idle agents (or a lost node's tasks, once).
-        let adopt = Adopt {
-            tasks,
-            taken_over,
-            done: None,
-        };
-        hive.kinds.orchestrator.do_send(&orchestrator, adopt);
-    }
+    // At most as many as there were idle agents (or a lost node's tasks, once).
+    holder.adopt(Adopt {
+        tasks,
+        taken_over,
+        done: None,
+    });
 }
 
 /// Decide entries read from the streams: the tasks this node could take go to the
@@ -92,6 +91,7 @@ fn adopt(hive: &Hive, tasks: Vec<TaskRecord>, taken_over: bool) {
 async fn take(
     hive: &Hive,
     cluster: &Cluster,
+    holder: &dyn TaskHolder,
     entries: Vec<Entry>,
 ) -> Result<(), (ClusterError, Vec<Entry>)> {
     if entries.is_empty() {
@@ -117,7 +117,7 @@ async fn take(
     for entry in mine {
         cluster.track(entry.task.clone(), entry);
     }
-    adopt(hive, held, false);
+    adopt(holder, held, false);
     if let Err(e) = cluster.ack(&others).await {
         tracing::debug!(error = %e, "cannot acknowledge entries of tasks held elsewhere");
     }
@@ -125,7 +125,7 @@ async fn take(
 }
 
 /// Read work for the roles with room, most urgent streams first.
-async fn feed(hive: Hive, cluster: Arc<Cluster>) {
+async fn feed(hive: Hive, cluster: Arc<Cluster>, holder: Arc<dyn TaskHolder>) {
     let mut conn: Option<redis::aio::MultiplexedConnection> = None;
     let mut resumed = false;
     let mut undecided: Vec<Entry> = Vec::new();
@@ -148,11 +148,13 @@ async fn feed(hive: Hive, cluster: Arc<Cluster>) {
                 undecided.extend(cluster.read_own_pending(c, &streams).await?);
                 resumed = true;
             }
-            if let Err((e, back)) = take(&hive, &cluster, std::mem::take(&mut undecided)).await {
+            if let Err((e, back)) =
+                take(&hive, &cluster, &*holder, std::mem::take(&mut undecided)).await
+            {
                 undecided = back;
                 return Err(e);
             }
-            let wanted = wanted(&hive).await;
+            let wanted = wanted(&*holder).await;
             if wanted.is_empty() {
                 tokio::select! {
                     _ = cluster.room.notified() => {}
@@ -184,7 +186,7 @@ async fn feed(hive: Hive, cluster: Arc<Cluster>) {
                 got = cluster.read(c, &streams, 1, Some(BLOCK)).await?;
             }
             cluster.mark(true);
-            if let Err((e, back)) = take(&hive, &cluster, got).await {
+            if let Err((e, back)) = take(&hive, &cluster, &*holder, got).await {
                 undecided = back;
                 return Err(e);
             }
@@ -211,7 +213,7 @@ async fn feed(hive: Hive, cluster: Arc<Cluster>) {
 }
 
 /// The heartbeat: say this node is alive, and take over the work of nodes that are not.
-async fn beat(hive: Hive, cluster: Arc<Cluster>) {
+async fn beat(hive: Hive, cluster: Arc<Cluster>, holder: Arc<dyn TaskHolder>) {
     let mut ticks = tokio::time::interval(cluster.heartbeat);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut was_up = false;
@@ -230,7 +232,7 @@ async fn beat(hive: Hive, cluster: Arc<Cluster>) {
         if up && !was_up {
             // Back from an outage (or just started): tasks queued here for roles this node has
             // no agent for go to the streams, where a node that has one takes them.
-            release_unserved(&hive, &cluster).await;
+            release_unserved(&hive, &cluster, &*holder).await;
             // A Redis that restarted has lost its streams: tasks no node holds go out again.
             // A task still on its stream gets a second entry, which the node that reads it
             // after the task was taken skips.
@@ -269,12 +271,12 @@ async fn beat(hive: Hive, cluster: Arc<Cluster>) {
         }
         let any = !lost.is_empty();
         for node in lost {
-            if let Err(e) = take_over(&hive, &cluster, node).await {
+            if let Err(e) = take_over(&hive, &cluster, &*holder, node).await {
                 tracing::warn!(error = %e, "taking over a lost node's work failed; retrying");
             }
         }
         if any {
-            release_unserved(&hive, &cluster).await;
+            release_unserved(&hive, &cluster, &*holder).await;
         }
         let _ = cluster.forget_old(&nodes).await;
     }
@@ -283,7 +285,12 @@ async fn beat(hive: Hive, cluster: Arc<Cluster>) {
 /// Move a lost node's work here: its unfinished tasks in the database (each counts the attempt
 /// it was in, as after a crash), its pending stream entries, and any task committed and never
 /// published.
-async fn take_over(hive: &Hive, cluster: &Cluster, lost: NodeView) -> Result<(), ClusterError> {
+async fn take_over(
+    hive: &Hive,
+    cluster: &Cluster,
+    holder: &dyn TaskHolder,
+    lost: NodeView,
+) -> Result<(), ClusterError> {
     // A survivor that cannot prove its own lease takes nothing: it may be the one cut off.
     if !cluster.lease_held() || !cluster.lock_takeover(&lost.id).await? {
         return Ok(());
@@ -320,7 +327,7 @@ async fn take_over(hive: &Hive, cluster: &Cluster, lost: NodeView) -> Result<(),
         .cluster_tasks
         .with_label_values(&["taken_over"])
         .inc_by(moved as u64);
-    adopt(hive, tasks, true);
+    adopt(holder, tasks, true);
     // A task the lost node committed but had not yet published would otherwise wait for ever.
     republish_unheld(hive, cluster).await?;
     cluster.record_loss(lost.clone(), moved).await?;
@@ -346,14 +353,9 @@ async fn republish_unheld(hive: &Hive, cluster: &Cluster) -> Result<(), ClusterE
 }
 
 /// Give the streams back the queued tasks of roles this node cannot run.
-async fn release_unserved(hive: &Hive, cluster: &Cluster) {
-    let Some(orchestrator) = hive.slots.orchestrator.get() else {
-        return;
-    };
+async fn release_unserved(hive: &Hive, cluster: &Cluster, holder: &dyn TaskHolder) {
     let (reply, answer) = oneshot::channel();
-    hive.kinds
-        .orchestrator
-        .do_send(&orchestrator, Release { reply });
+    holder.release(Release { reply });
     let Ok(tasks) = answer.await else { return };
     if tasks.is_empty() {
         return;
@@ -378,7 +380,7 @@ async fn release_unserved(hive: &Hive, cluster: &Cluster) {
             tracing::warn!(error = %e, "cannot hand queued tasks back to the streams");
             let kept: Vec<&str> = ids.clone();
             let _ = hive.store.take(&kept, &cluster.node).await;
-            adopt(hive, tasks, false);
+            adopt(holder, tasks, false);
         }
     }
 }

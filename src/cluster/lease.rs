@@ -15,9 +15,11 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::port::{LeaseChanged, TaskHolder};
 use super::Cluster;
-use crate::context::Hive;
-use crate::managers::orchestrator::LeaseChanged;
+use crate::bus::EventBus;
+use crate::metrics::Metrics;
+use crate::store::Store;
 
 /// This node's lease as it knows it.
 #[derive(Debug, Default)]
@@ -51,12 +53,16 @@ impl Cluster {
     }
 
     /// Take this node's lease at start (fencing a previous run of the same node).
-    pub async fn claim_lease(&self, hive: &Hive) -> Result<(), crate::store::StoreError> {
+    pub async fn claim_lease(
+        &self,
+        store: &Store,
+        metrics: &Metrics,
+    ) -> Result<(), crate::store::StoreError> {
         let sent_at = Instant::now();
-        let epoch = hive.store.claim_lease(&self.node, self.lease_ms()).await?;
+        let epoch = store.claim_lease(&self.node, self.lease_ms()).await?;
         self.proof.epoch.store(epoch, Ordering::Release);
         self.proof.renewed(sent_at, self.lease, self.heartbeat);
-        hive.metrics.cluster_lease_held.set(1);
+        metrics.cluster_lease_held.set(1);
         tracing::info!(node = %self.node, epoch, "holding this node's lease");
         Ok(())
     }
@@ -64,7 +70,11 @@ impl Cluster {
 
 /// Renew the lease every heartbeat for as long as the node runs; tell the orchestrator each time
 /// the proof is lost or regained.
-pub async fn hold(hive: Hive, cluster: Arc<Cluster>) {
+pub async fn hold(
+    (store, metrics, bus): (Store, Arc<Metrics>, EventBus),
+    cluster: Arc<Cluster>,
+    holder: Arc<dyn TaskHolder>,
+) {
     let mut ticks = tokio::time::interval(cluster.heartbeat);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut was_held = cluster.lease_held();
@@ -74,7 +84,7 @@ pub async fn hold(hive: Hive, cluster: Arc<Cluster>) {
         let sent_at = Instant::now();
         let epoch = cluster.proof.epoch.load(Ordering::Acquire);
         // A renewal that takes longer than the heartbeat proves nothing in time.
-        let renewal = hive.store.renew_lease(&cluster.node, epoch, lease_ms);
+        let renewal = store.renew_lease(&cluster.node, epoch, lease_ms);
         match tokio::time::timeout(cluster.heartbeat, renewal).await {
             Ok(Ok(true)) => cluster
                 .proof
@@ -93,16 +103,12 @@ pub async fn hold(hive: Hive, cluster: Arc<Cluster>) {
             } else {
                 tracing::warn!(node = %cluster.node, "this node cannot renew its lease in the database: it starts no work and stops what runs until it can");
             }
-            hive.metrics.cluster_lease_held.set(i64::from(held));
-            hive.bus.publish(
+            metrics.cluster_lease_held.set(i64::from(held));
+            bus.publish(
                 "cluster.lease",
                 serde_json::json!({ "node": &*cluster.node, "held": held }),
             );
-            if let Some(orchestrator) = hive.slots.orchestrator.get() {
-                hive.kinds
-                    .orchestrator
-                    .do_send(&orchestrator, LeaseChanged { held });
-            }
+            holder.lease_changed(LeaseChanged { held });
             was_held = held;
         }
     }

@@ -12,11 +12,22 @@
 //! - Events go out on a pub/sub channel, so every node's streams and dashboard see all of them.
 //! - Redis down: tasks are held and run where they were submitted, `/readyz` says `degraded`,
 //!   and the streams are used again when Redis answers.
+//!
+//! # Layout
+//! - [`feeder`] — the ClusterFeeder actor: reads the streams as agents free up, heartbeats, takes
+//!   over lost nodes' work.
+//! - [`port`] — what the feeder asks of the node's orchestrator, and the port it asks through.
+//! - [`streams`] — the task streams per role and priority, and their consumer group.
+//! - [`membership`] — nodes' heartbeats and who is alive.
+//! - [`lease`] — this node's lease in the database: the proof that it may start work.
+//! - [`relay`] — events between nodes on one pub/sub channel.
+//! - [`keys`] — the Redis key names.
 
 pub mod feeder;
 pub mod keys;
 pub mod lease;
 pub mod membership;
+pub mod port;
 pub mod relay;
 pub mod streams;
 

@@ -16,13 +16,17 @@ use serde_json::json;
 use tokio::sync::oneshot;
 
 use super::orchestrator::AgentDown;
-use crate::agents::agent::Agent;
+use crate::agents::agent::{Agent, AgentEnv};
 use crate::agents::registry::{AgentEntry, Countdown};
 use crate::context::Hive;
 use crate::domain::agent::{name_suffix, AgentInfo, AgentKind, AgentSpec, AgentStatus};
 use crate::domain::names::Role;
 use crate::domain::time::now_ms;
+use crate::managers::orchestrator::Orchestrator;
+use crate::managers::slot::Slot;
 use crate::managers::supervision_sink;
+use crate::managers::to_orchestrator::ToOrchestrator;
+use crate::store::manager::StoreManager;
 use crate::store::manager::{Persist, Write};
 use crate::store::StoreError;
 
@@ -61,8 +65,17 @@ pub struct DeleteAgent {
 /// Longest a creation request waits for its agents' first start.
 const AGENT_START_LIMIT: Duration = Duration::from_secs(30);
 
+/// The managers the LifecycleManager talks to.
+pub struct Peers {
+    pub store: Arc<Slot<StoreManager>>,
+    pub orchestrator: Arc<Slot<Orchestrator>>,
+    /// Its own supervisor, which every pool is started under.
+    pub lifecycle_supervisor: Arc<Slot<Supervisor>>,
+}
+
 /// The agents' pools and the spec their agents share.
 struct PoolSet {
+    peers: Arc<Peers>,
     /// Pool supervisors by role, updated by each pool's factory so that a restarted pool is
     /// found.
     by_role: Mutex<HashMap<Role, Addr<Supervisor>>>,
@@ -73,6 +86,7 @@ type Pools = Arc<PoolSet>;
 
 pub struct LifecycleManager {
     hive: Hive,
+    peers: Arc<Peers>,
     pools: Pools,
 }
 
@@ -83,7 +97,11 @@ fn pool_name(role: &Role) -> String {
 /// The child spec every agent is started from, under its own id: restarted whatever its exit, on
 /// the arbiter its id hashes to. One spec for all agents, as OTP's `simple_one_for_one` has one
 /// for all of a pool's children, so that an idle agent carries no start closure of its own.
-fn agent_spec(hive: &Hive) -> ChildSpec {
+fn agent_spec(hive: &Hive, peers: &Arc<Peers>) -> ChildSpec {
+    let env = Arc::new(AgentEnv {
+        hive: hive.clone(),
+        reports: ToOrchestrator::new(hive.clone(), peers.orchestrator.clone()),
+    });
     let hive = hive.clone();
     ChildSpec::new("agent", move |ctx: ChildContext| {
         // An agent leaves the registry only once its pool has forgotten it (`DeleteAgent`), so
@@ -91,8 +109,8 @@ fn agent_spec(hive: &Hive) -> ChildSpec {
         let Some(entry) = hive.agents.get(&ctx.id) else {
             return StartedChild::failed(ctx.exit, format!("agent {} is not registered", ctx.id));
         };
-        let (hive2, capacity, exit) = (hive.clone(), hive.config.mailbox.agent, ctx.exit.clone());
-        let make = move || Agent::new(hive2, entry, exit);
+        let (env, capacity, exit) = (env.clone(), hive.config.mailbox.agent, ctx.exit.clone());
+        let make = move || Agent::new(env, entry, exit);
         match hive.arbiter_for(&ctx.id) {
             Some(arbiter) => StartedChild::on_arbiter(arbiter, capacity, &ctx.exit, make).1,
             None => StartedChild::new(make(), capacity).1,
@@ -103,9 +121,9 @@ fn agent_spec(hive: &Hive) -> ChildSpec {
 
 /// A pool's events: counted and published like every supervisor's, and also applied to the
 /// agent registry, the store and the orchestrator (which retries the task of a crashed agent).
-fn pool_sink(hive: &Hive) -> EventSink {
-    let common = supervision_sink(hive);
-    let hive = hive.clone();
+fn pool_sink(hive: &Hive, peers: &Arc<Peers>) -> EventSink {
+    let common = supervision_sink(hive, &peers.store);
+    let (hive, peers) = (hive.clone(), peers.clone());
     Arc::new(move |event: &SupervisionEvent| {
         common(event);
         let Some(entry) = hive.agents.get(&event.child) else {
@@ -113,7 +131,7 @@ fn pool_sink(hive: &Hive) -> EventSink {
         };
         match &event.kind {
             SupervisionEventKind::ChildExited { reason } => {
-                if let Some(orchestrator) = hive.slots.orchestrator.get() {
+                if let Some(orchestrator) = peers.orchestrator.get() {
                     let crashed = !reason.is_normal();
                     hive.kinds.orchestrator.do_send(
                         &orchestrator,
@@ -131,7 +149,7 @@ fn pool_sink(hive: &Hive) -> EventSink {
             }
             SupervisionEventKind::ChildRestarted { .. } => {
                 let restarts = entry.restarting();
-                if let Some(store) = hive.slots.store.get() {
+                if let Some(store) = peers.store.get() {
                     hive.kinds.store.do_send(
                         &store,
                         Persist(Write::UpdateAgent {
@@ -149,12 +167,13 @@ fn pool_sink(hive: &Hive) -> EventSink {
 }
 
 impl LifecycleManager {
-    pub fn new(hive: Hive) -> Self {
+    pub fn new(hive: Hive, peers: Arc<Peers>) -> Self {
         let pools = Arc::new(PoolSet {
+            peers: peers.clone(),
             by_role: Mutex::default(),
-            agent: agent_spec(&hive),
+            agent: agent_spec(&hive, &peers),
         });
-        Self { hive, pools }
+        Self { hive, peers, pools }
     }
 
     /// The pool of `role`, started under the lifecycle supervisor when it is the first agent.
@@ -172,19 +191,23 @@ impl LifecycleManager {
         {
             return Ok(pool);
         }
-        let parent = hive
-            .slots
+        let parent = pools
+            .peers
             .lifecycle_supervisor
             .get()
             .ok_or_else(|| LifecycleError::Pool("lifecycle supervisor".into()))?;
         let config = &hive.config;
-        let spec = SupervisorSpec::new(pool_name(&role), hive.tree.clone(), pool_sink(&hive))
-            .parent("lifecycle")
-            .strategy(hive_actors::Strategy::SimpleOneForOne)
-            .intensity(Intensity {
-                max_restarts: config.pool_max_restarts,
-                period: Duration::from_millis(config.pool_restart_period_ms),
-            });
+        let spec = SupervisorSpec::new(
+            pool_name(&role),
+            hive.tree.clone(),
+            pool_sink(&hive, &pools.peers),
+        )
+        .parent("lifecycle")
+        .strategy(hive_actors::Strategy::SimpleOneForOne)
+        .intensity(Intensity {
+            max_restarts: config.pool_max_restarts,
+            period: Duration::from_millis(config.pool_restart_period_ms),
+        });
         let (h, r, agent) = (hive.clone(), role.clone(), pools.agent.clone());
         let children = move || {
             h.agents
@@ -337,7 +360,7 @@ impl Handler<CreateAgents> for LifecycleManager {
                 }
             })
             .collect();
-        let Some(store) = self.hive.slots.store.get() else {
+        let Some(store) = self.peers.store.get() else {
             let _ = reply.send(Err(LifecycleError::Store(Arc::new(
                 StoreError::Unavailable,
             ))));
@@ -400,7 +423,7 @@ impl Handler<DeleteAgent> for LifecycleManager {
             return;
         };
         let pool = self.pools.by_role.lock().get(entry.info.role()).cloned();
-        let hive = self.hive.clone();
+        let (hive, peers) = (self.hive.clone(), self.peers.clone());
         // The orchestrator lets go of the agent first, so that its task is back in the queue
         // (committed) before the agent stops and before DELETE is answered.
         let (ack, released) = oneshot::channel();
@@ -410,7 +433,7 @@ impl Handler<DeleteAgent> for LifecycleManager {
             crashed: false,
             ack: Some(ack),
         };
-        let Some(orchestrator) = self.hive.slots.orchestrator.get() else {
+        let Some(orchestrator) = self.peers.orchestrator.get() else {
             let _ = reply.send(Err(LifecycleError::Pool(
                 "the orchestrator is restarting".into(),
             )));
@@ -434,7 +457,7 @@ impl Handler<DeleteAgent> for LifecycleManager {
                     // The pool's exit event hands the agent's task back to the queue.
                     let _ = pool.send(TerminateChild(id.clone())).await;
                 }
-                if let Some(store) = hive.slots.store.get() {
+                if let Some(store) = peers.store.get() {
                     let restarts = u64::from(entry.state().restarts);
                     hive.kinds.store.do_send(
                         &store,

@@ -15,9 +15,10 @@ use rand::Rng;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use crate::agents::agent::{Agent, Cancel, Restart, Run};
-use crate::agents::executor::{Outcome, TaskError};
-use crate::agents::registry::AgentEntry;
+use crate::agents::agent::{Cancel, Restart, Run};
+use crate::agents::outcome::TaskError;
+use crate::agents::report::{AgentUp, TaskFinished};
+use crate::cluster::port::{Adopt, LeaseChanged, Release, Wanted};
 use crate::context::Hive;
 use crate::domain::agent::{AgentId, AgentStatus};
 use crate::domain::names::Role;
@@ -25,6 +26,8 @@ use crate::domain::task::TaskId;
 use crate::domain::task::{bounded_result, NewTask, Priority, TaskRecord, TaskStatus};
 use crate::domain::time::now_ms;
 use crate::managers::agent_slots::{AgentSlot, AgentSlots};
+use crate::managers::slot::Slot;
+use crate::store::manager::StoreManager;
 use crate::store::manager::{Created, Persist, Write};
 use crate::store::StoreError;
 
@@ -108,40 +111,6 @@ pub struct PoolLoad {
     pub oldest_wait_ms: [u64; 4],
 }
 
-/// Which roles have idle agents here and nothing queued for them, and how many tasks each could
-/// start now: the cluster feeder reads that many from the streams.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Wanted {
-    pub reply: oneshot::Sender<Vec<(Role, usize)>>,
-}
-
-/// Tasks this node now holds in the database: taken from a stream, found after a restart, or
-/// taken over from a lost node (`taken_over`). A running one counts the attempt it was in.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Adopt {
-    pub tasks: Vec<TaskRecord>,
-    pub taken_over: bool,
-    /// Answered once they are queued here.
-    pub done: Option<oneshot::Sender<()>>,
-}
-
-/// Give up the queued tasks of roles no agent here has, for the streams to offer elsewhere.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Release {
-    pub reply: oneshot::Sender<Vec<TaskRecord>>,
-}
-
-/// An agent (re)started and can take work.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct AgentUp {
-    pub entry: Arc<AgentEntry>,
-    pub addr: Addr<Agent>,
-}
-
 /// An agent ended. `crashed` attempts count against the task's retries; an agent removed on
 /// purpose (deleted, shut down) hands its task back without using one.
 #[derive(Message)]
@@ -152,24 +121,6 @@ pub struct AgentDown {
     pub crashed: bool,
     /// Answered once the hand-back of the agent's task is committed (DELETE waits for it).
     pub ack: Option<oneshot::Sender<()>>,
-}
-
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct TaskFinished {
-    pub agent_id: AgentId,
-    pub task_id: TaskId,
-    pub attempt: u32,
-    pub outcome: Outcome,
-    pub elapsed: Duration,
-}
-
-/// This node's lease in the database was lost or regained (nodes of a cluster): without it no
-/// attempt starts, and those running are stopped and queued again here.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct LeaseChanged {
-    pub held: bool,
 }
 
 /// Stop dispatching, let running attempts finish for up to `grace`, hand the rest back to the
@@ -214,6 +165,7 @@ struct RoleQueues {
 
 pub struct Orchestrator {
     hive: Hive,
+    store: Arc<Slot<StoreManager>>,
     tasks: HashMap<TaskId, Active>,
     roles: HashMap<Role, RoleQueues>,
     agents: AgentSlots,
@@ -229,9 +181,10 @@ pub struct Orchestrator {
 }
 
 impl Orchestrator {
-    pub fn new(hive: Hive) -> Self {
+    pub fn new(hive: Hive, store: Arc<Slot<StoreManager>>) -> Self {
         Self {
             hive,
+            store,
             tasks: HashMap::new(),
             roles: HashMap::new(),
             agents: AgentSlots::default(),
@@ -246,7 +199,7 @@ impl Orchestrator {
     /// Store the task's new state; `event`, if any, is published once that state is committed,
     /// so that whoever reacts to an event reads at least the state it announces.
     fn persist(&self, task: &TaskRecord, event: Option<&'static str>) {
-        if let Some(store) = self.hive.slots.store.get() {
+        if let Some(store) = self.store.get() {
             // State changes of accepted tasks: at most a few per attempt, bounded by running work.
             let write = Write::UpdateTask {
                 task: task.clone(),
@@ -259,7 +212,7 @@ impl Orchestrator {
     /// Resolves once every write sent to the store before it is committed (or the store is gone).
     fn flush(&self) -> oneshot::Receiver<()> {
         let (tx, rx) = oneshot::channel();
-        if let Some(store) = self.hive.slots.store.get() {
+        if let Some(store) = self.store.get() {
             self.hive
                 .kinds
                 .store
@@ -908,7 +861,7 @@ impl Handler<Submit> for Orchestrator {
             return;
         }
         let record = TaskRecord::accepted(task, now_ms());
-        let Some(store) = self.hive.slots.store.get() else {
+        let Some(store) = self.store.get() else {
             let _ = reply.send(Err(SubmitError::Store(Arc::new(StoreError::Unavailable))));
             return;
         };

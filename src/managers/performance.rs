@@ -9,25 +9,16 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use hive_actors::{ProbeReading, Shutdown};
-use serde::Serialize;
 
 use super::monitor::{Findings, Monitor, Reading};
 use crate::allocator::AllocatorStats;
 use crate::context::Hive;
 use crate::domain::task::Priority;
-use crate::plugins::Insight;
+use crate::snapshots::monitor::Insight;
+use crate::snapshots::sample::Sample;
 
 /// A breach forecast is announced at most this often per series.
 const BREACH_COOLDOWN: Duration = Duration::from_secs(30);
-
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Sample {
-    pub at_ms: i64,
-    pub resident_memory_bytes: u64,
-    pub allocator: AllocatorStats,
-    /// SQLite's own heap (0 on PostgreSQL).
-    pub sqlite_heap_bytes: u64,
-}
 
 pub struct PerformanceManager {
     hive: Hive,
@@ -216,7 +207,7 @@ impl PerformanceManager {
             view,
             anomalies: findings.anomalies.into(),
         };
-        self.hive.plugins.tell(&self.hive, &insight);
+        self.hive.plugins.tell(&self.hive.metrics, &insight);
     }
 
     fn sample(&mut self) {

@@ -2,6 +2,7 @@
 //! Shutdown runs in reverse, so the store, started first, stops last and commits what the others
 //! left it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -11,12 +12,17 @@ use hive_actors::{
 
 use super::communication::CommunicationManager;
 use super::configuration::ConfigurationManager;
+use super::handles::Handles;
 use super::lifecycle::LifecycleManager;
+use super::lifecycle::Peers;
 use super::orchestrator::Orchestrator;
 use super::performance::PerformanceManager;
 use super::security::SecurityManager;
+use super::slot::Slot;
 use super::supervision_sink;
-use crate::context::{Hive, Slot};
+use super::to_orchestrator::ToOrchestrator;
+use crate::cluster::feeder::ClusterFeeder;
+use crate::context::Hive;
 use crate::store::manager::StoreManager;
 use crate::store::retention::Retention;
 use crate::store::Database;
@@ -28,28 +34,29 @@ const STORE_SHUTDOWN: Duration = Duration::from_secs(30);
 fn local<A>(
     id: &str,
     capacity: usize,
-    slot: impl Fn(&Hive) -> &Slot<A> + Send + Sync + 'static,
-    hive: &Hive,
-    make: impl Fn(&Hive, &ChildContext) -> A + Send + Sync + 'static,
+    slot: impl Fn(&Handles) -> &Slot<A> + Send + Sync + 'static,
+    (hive, handles): (&Hive, &Arc<Handles>),
+    make: impl Fn(&Hive, &Arc<Handles>, &ChildContext) -> A + Send + Sync + 'static,
 ) -> ChildSpec
 where
     A: Actor<Context = Context<A>> + actix::Handler<hive_actors::Shutdown>,
 {
-    let hive = hive.clone();
+    let (hive, handles) = (hive.clone(), handles.clone());
     ChildSpec::new(id, move |ctx: ChildContext| {
-        let (addr, started) = StartedChild::new(make(&hive, &ctx), capacity);
-        slot(&hive).set(addr);
+        let (addr, started) = StartedChild::new(make(&hive, &handles, &ctx), capacity);
+        slot(&handles).set(addr);
         started
     })
 }
 
-pub fn root(hive: &Hive, database: Database) -> Supervisor {
+pub fn root(hive: &Hive, handles: &Arc<Handles>, database: Database) -> Supervisor {
     let m = hive.config.mailbox.clone();
-    let sink = supervision_sink(hive);
+    let sink = supervision_sink(hive, &handles.store);
+    let both = (hive, handles);
     let tree = hive.tree.clone();
 
     let store = {
-        let hive = hive.clone();
+        let (hive, handles) = (hive.clone(), handles.clone());
         ChildSpec::new("store", move |ctx: ChildContext| {
             let actor = StoreManager::new(
                 database.clone(),
@@ -60,7 +67,7 @@ pub fn root(hive: &Hive, database: Database) -> Supervisor {
                 Retention::new(hive.config.retention_ms, hive.config.audit_retention_ms),
             );
             let (addr, started) = StartedChild::new(actor, m.store);
-            hive.slots.store.set(addr);
+            handles.store.set(addr);
             started
         })
         .shutdown(ShutdownPolicy::Timeout(STORE_SHUTDOWN))
@@ -68,38 +75,47 @@ pub fn root(hive: &Hive, database: Database) -> Supervisor {
     let configuration = local(
         "configuration",
         m.control,
-        |h| &h.slots.configuration,
-        hive,
-        |h, _| ConfigurationManager::new(h.config.clone()),
+        |h| &h.configuration,
+        both,
+        |hive, _, _| ConfigurationManager::new(hive.config.clone()),
     );
     let security = local(
         "security",
         m.control,
-        |h| &h.slots.security,
-        hive,
-        |h, ctx| SecurityManager::new(h.clone(), ctx.exit.clone()),
+        |h| &h.security,
+        both,
+        |hive, handles, ctx| {
+            SecurityManager::new(hive.clone(), handles.store.clone(), ctx.exit.clone())
+        },
     );
     let communication = local(
         "communication",
         m.communication,
-        |h| &h.slots.communication,
-        hive,
-        |h, _| CommunicationManager::new(h.clone()),
+        |h| &h.communication,
+        both,
+        |hive, _, _| CommunicationManager::new(hive.clone()),
     );
     let orchestrator = local(
         "orchestrator",
         m.orchestrator,
-        |h| &h.slots.orchestrator,
-        hive,
-        |h, _| Orchestrator::new(h.clone()),
+        |h| &h.orchestrator,
+        both,
+        |hive, handles, _| Orchestrator::new(hive.clone(), handles.store.clone()),
     );
     let lifecycle = {
         let manager = local(
             "agents",
             m.lifecycle,
-            |h| &h.slots.lifecycle,
-            hive,
-            |h, _| LifecycleManager::new(h.clone()),
+            |h| &h.lifecycle,
+            both,
+            |hive, handles, _| {
+                let peers = Peers {
+                    store: handles.store.clone(),
+                    orchestrator: handles.orchestrator.clone(),
+                    lifecycle_supervisor: handles.lifecycle_supervisor.clone(),
+                };
+                LifecycleManager::new(hive.clone(), Arc::new(peers))
+            },
         );
         let spec = SupervisorSpec::new("lifecycle", tree.clone(), sink.clone())
             .parent("root")
@@ -107,31 +123,31 @@ pub fn root(hive: &Hive, database: Database) -> Supervisor {
                 max_restarts: hive.config.lifecycle_max_restarts,
                 period: Duration::from_millis(hive.config.lifecycle_restart_period_ms),
             });
-        let h = hive.clone();
+        let h = handles.clone();
         Supervisor::child_spec(
             spec,
             move || vec![manager.clone()],
             m.control,
-            move |addr| h.slots.lifecycle_supervisor.set(addr),
+            move |addr| h.lifecycle_supervisor.set(addr),
         )
     };
     let performance = {
-        let hive = hive.clone();
+        let (hive, handles) = (hive.clone(), handles.clone());
         ChildSpec::new("performance", move |ctx: ChildContext| {
             let h = hive.clone();
             let (addr, started) =
                 StartedChild::on_arbiter(&hive.monitor_arbiter, m.control, &ctx.exit, move || {
                     PerformanceManager::new(h)
                 });
-            hive.slots.performance.set(addr);
+            handles.performance.set(addr);
             started
         })
     };
     let plugins = Supervisor::child_spec(
         SupervisorSpec::new("plugins", tree.clone(), sink.clone()).parent("root"),
         {
-            let hive = hive.clone();
-            move || crate::plugins::specs(&hive)
+            let (hive, handles) = (hive.clone(), handles.clone());
+            move || crate::plugins::specs(&hive, &handles)
         },
         m.control,
         |_| {},
@@ -154,8 +170,9 @@ pub fn root(hive: &Hive, database: Database) -> Supervisor {
     // One node of several: reads the task streams, heartbeats, relays events.
     if let Some(cluster) = hive.cluster() {
         let (hive, cluster) = (hive.clone(), cluster.clone());
+        let holder = ToOrchestrator::new(hive.clone(), handles.orchestrator.clone());
         children.push(ChildSpec::new("cluster", move |_: ChildContext| {
-            let feeder = crate::cluster::feeder::ClusterFeeder::new(hive.clone(), cluster.clone());
+            let feeder = ClusterFeeder::new(hive.clone(), cluster.clone(), holder.clone());
             StartedChild::new(feeder, m.control).1
         }));
     }

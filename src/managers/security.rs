@@ -5,7 +5,6 @@
 //! reads them at start and again every few seconds, which is how a token created or revoked on
 //! the command line reaches a running server.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,9 +12,12 @@ use actix::prelude::*;
 use hive_actors::{ExitSlot, Refused, Shutdown};
 use tokio::sync::oneshot;
 
+use super::slot::Slot;
 use crate::context::Hive;
 use crate::domain::access::{new_secret, AccessRole, SecretDigest};
 use crate::domain::time::now_ms;
+use crate::snapshots::access::{AccessPolicy, ActiveToken};
+use crate::store::manager::StoreManager;
 use crate::store::manager::{Persist, Write};
 use crate::store::models::TokenRow;
 use crate::store::{Store, StoreError};
@@ -24,117 +26,6 @@ use crate::store::{Store, StoreError};
 const RELOAD: Duration = Duration::from_secs(2);
 /// How often the audit entries requests left are handed to the store.
 const AUDIT_FLUSH: Duration = Duration::from_millis(100);
-
-/// A token that may be used now.
-#[derive(Debug, Clone)]
-pub struct ActiveToken {
-    pub id: Arc<str>,
-    pub role: AccessRole,
-    digest: SecretDigest,
-}
-
-/// Who made a request, as the access check found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Caller {
-    Token {
-        id: Arc<str>,
-        role: AccessRole,
-    },
-    /// No tokens exist: the API serves loopback clients only, with every right.
-    Anonymous,
-}
-
-impl Caller {
-    pub fn role(&self) -> AccessRole {
-        match self {
-            Caller::Token { role, .. } => *role,
-            Caller::Anonymous => AccessRole::Admin,
-        }
-    }
-
-    /// The name the audit log keeps: the token's id, never its secret.
-    pub fn actor(&self) -> &str {
-        match self {
-            Caller::Token { id, .. } => id,
-            Caller::Anonymous => "anonymous",
-        }
-    }
-}
-
-/// What the HTTP layer enforces.
-#[derive(Debug, Clone, Default)]
-pub struct AccessPolicy {
-    pub tokens: Vec<ActiveToken>,
-    /// Whether any token was ever made, revoked ones included: revoking the last token locks
-    /// the API rather than opening it to loopback clients again.
-    pub issued: bool,
-    /// Serve `/metrics` without a token.
-    pub metrics_open: bool,
-    /// Whether the tokens have been read yet: until then every guarded request waits out a 503.
-    pub loaded: bool,
-}
-
-/// Why a request may not go on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Denied {
-    /// No usable token; the reason is safe to show (it never repeats the token).
-    Unauthenticated(&'static str),
-    Forbidden {
-        needed: AccessRole,
-        held: AccessRole,
-    },
-    /// Without tokens the API is open to loopback clients only.
-    NotLoopback,
-}
-
-impl AccessPolicy {
-    /// Until the first token is made, the API runs open, for loopback clients only.
-    pub fn open(&self) -> bool {
-        !self.issued
-    }
-
-    /// The token whose digest matches `secret`. Every live token is compared, each in constant
-    /// time, so the time taken says nothing about how close a guess came.
-    pub fn identify(&self, secret: &str) -> Option<&ActiveToken> {
-        let digest = SecretDigest::of(secret);
-        let mut found = None;
-        for token in &self.tokens {
-            if token.digest.matches(&digest) {
-                found = Some(token);
-            }
-        }
-        found
-    }
-
-    /// Who is calling, from the `Authorization` header's value and the peer address.
-    pub fn caller(
-        &self,
-        authorization: Option<&str>,
-        peer: Option<IpAddr>,
-    ) -> Result<Caller, Denied> {
-        if self.open() {
-            return match peer {
-                Some(ip) if !ip.is_loopback() => Err(Denied::NotLoopback),
-                _ => Ok(Caller::Anonymous),
-            };
-        }
-        let header = authorization.ok_or(Denied::Unauthenticated("a bearer token is required"))?;
-        let secret = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .ok_or(Denied::Unauthenticated(
-                "the Authorization header must be `Bearer <token>`",
-            ))?;
-        let token = self
-            .identify(secret)
-            .ok_or(Denied::Unauthenticated("the token is not valid"))?;
-        Ok(Caller::Token {
-            id: token.id.clone(),
-            role: token.role,
-        })
-    }
-}
 
 /// A token as listings show it: never its secret or digest.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
@@ -205,11 +96,10 @@ pub async fn issue(
 /// Hand a write to the server's one writer and wait for the commit that holds it.
 async fn committed(
     hive: &Hive,
+    store: &Slot<StoreManager>,
     write: impl FnOnce(oneshot::Sender<Result<(), Arc<StoreError>>>) -> Write,
 ) -> Result<(), Arc<StoreError>> {
-    let store = hive
-        .slots
-        .store
+    let store = store
         .get()
         .ok_or_else(|| Arc::new(StoreError::Unavailable))?;
     let (reply, answer) = oneshot::channel();
@@ -243,11 +133,11 @@ fn policy_of(rows: Vec<TokenRow>) -> (Vec<ActiveToken>, bool) {
                 tracing::warn!(token = %row.id, "ignoring a token with a malformed digest");
                 return None;
             };
-            Some(ActiveToken {
-                id: row.id.into(),
-                role: row.role.parse().ok()?,
+            Some(ActiveToken::new(
+                row.id.into(),
+                row.role.parse().ok()?,
                 digest,
-            })
+            ))
         })
         .collect();
     (live, issued)
@@ -273,12 +163,13 @@ pub struct RevokeToken {
 
 pub struct SecurityManager {
     hive: Hive,
+    store: Arc<Slot<StoreManager>>,
     exit: ExitSlot,
 }
 
 impl SecurityManager {
-    pub fn new(hive: Hive, exit: ExitSlot) -> Self {
-        Self { hive, exit }
+    pub fn new(hive: Hive, store: Arc<Slot<StoreManager>>, exit: ExitSlot) -> Self {
+        Self { hive, store, exit }
     }
 
     fn publish(&self, (tokens, issued): (Vec<ActiveToken>, bool)) {
@@ -306,7 +197,7 @@ impl SecurityManager {
         if entries.is_empty() {
             return;
         }
-        match self.hive.slots.store.get() {
+        match self.store.get() {
             Some(store) => self
                 .hive
                 .kinds
@@ -362,11 +253,11 @@ impl Handler<CreateToken> for SecurityManager {
     type Result = ();
 
     fn handle(&mut self, msg: CreateToken, ctx: &mut Context<Self>) {
-        let hive = self.hive.clone();
+        let (hive, store) = (self.hive.clone(), self.store.clone());
         ctx.wait(
             async move {
                 let (row, issued) = new_token(msg.role, msg.name);
-                committed(&hive, |reply| Write::CreateToken { row, reply }).await?;
+                committed(&hive, &store, |reply| Write::CreateToken { row, reply }).await?;
                 let tokens = live_tokens(&hive.store).await.map_err(Arc::new)?;
                 Ok::<_, Arc<StoreError>>((issued, tokens))
             }
@@ -389,7 +280,7 @@ impl Handler<RevokeToken> for SecurityManager {
     type Result = ();
 
     fn handle(&mut self, msg: RevokeToken, ctx: &mut Context<Self>) {
-        let hive = self.hive.clone();
+        let (hive, store) = (self.hive.clone(), self.store.clone());
         let id = msg.id.clone();
         ctx.wait(
             async move {
@@ -404,7 +295,8 @@ impl Handler<RevokeToken> for SecurityManager {
                     Some(row) => {
                         let at = now_ms();
                         row.revoked_at = Some(at);
-                        committed(&hive, |reply| Write::RevokeToken { id, at, reply }).await?;
+                        committed(&hive, &store, |reply| Write::RevokeToken { id, at, reply })
+                            .await?;
                         true
                     }
                     None => false,
@@ -441,15 +333,14 @@ impl Handler<Shutdown> for SecurityManager {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::snapshots::access::{Caller, Denied};
 
     fn policy(tokens: &[(&str, AccessRole, &str)]) -> AccessPolicy {
         AccessPolicy {
             tokens: tokens
                 .iter()
-                .map(|(id, role, secret)| ActiveToken {
-                    id: (*id).into(),
-                    role: *role,
-                    digest: SecretDigest::of(secret),
+                .map(|(id, role, secret)| {
+                    ActiveToken::new((*id).into(), *role, SecretDigest::of(secret))
                 })
                 .collect(),
             issued: !tokens.is_empty(),

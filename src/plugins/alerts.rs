@@ -12,9 +12,10 @@ use actix::prelude::*;
 use hive_actors::Shutdown;
 use serde::Serialize;
 
-use super::{Insight, Plugin};
+use super::plugin::Plugin;
 use crate::context::Hive;
 use crate::domain::time::now_ms;
+use crate::snapshots::monitor::Insight;
 
 /// Most webhook calls in flight: a webhook that hangs must not pile up requests.
 const MAX_IN_FLIGHT: usize = 32;
@@ -203,7 +204,7 @@ impl Handler<Shutdown> for Alerter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::managers::monitor::{AnomalyView, MonitorView, SeriesView};
+    use crate::snapshots::monitor::{AnomalyView, MonitorView, SeriesView};
     use std::sync::Arc;
 
     fn insight(series: Vec<SeriesView>, anomalies: Vec<AnomalyView>) -> Insight {

@@ -12,6 +12,7 @@
 //! `min`. One change per pool per `cooldown_ms`, and none while one is under way.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -19,15 +20,17 @@ use hive_actors::Shutdown;
 use hive_stats::holt::{ForecasterKind, COVERAGE};
 use tokio::sync::oneshot;
 
-use super::{Insight, Plugin};
+use super::plugin::Plugin;
 use crate::config::PluginMode;
 use crate::config::PoolBounds;
 use crate::context::Hive;
 use crate::domain::agent::{AgentId, AgentSpec};
 use crate::domain::names::{AgentName, Role};
 use crate::domain::task::Priority;
+use crate::managers::handles::Handles;
 use crate::managers::lifecycle::{CreateAgents, DeleteAgent};
 use crate::managers::orchestrator::{PoolLoad, PoolLoads};
+use crate::snapshots::monitor::Insight;
 
 /// Pressure at which agents are added: a fifth of the target left as margin.
 pub const HEADROOM: f64 = 0.8;
@@ -111,6 +114,7 @@ struct Pool {
 
 pub struct Autoscaler {
     hive: Hive,
+    handles: Arc<Handles>,
     pools: BTreeMap<Role, Pool>,
     /// An answer from the orchestrator is awaited: samples that come meanwhile are skipped.
     asking: bool,
@@ -120,7 +124,7 @@ pub struct Autoscaler {
 struct Loads(Vec<PoolLoad>);
 
 impl Autoscaler {
-    pub fn new(hive: Hive) -> Self {
+    pub fn new(hive: Hive, handles: Arc<Handles>) -> Self {
         let pools = hive
             .config
             .plugins
@@ -131,6 +135,7 @@ impl Autoscaler {
             .collect();
         Self {
             hive,
+            handles,
             pools,
             asking: false,
         }
@@ -231,7 +236,7 @@ impl Autoscaler {
     }
 
     fn add(&self, role: Role, bounds: &PoolBounds, count: usize, ctx: &mut Context<Self>) {
-        let Some(lifecycle) = self.hive.slots.lifecycle.get() else {
+        let Some(lifecycle) = self.handles.lifecycle.get() else {
             return self.done(role, ctx);
         };
         let spec = AgentSpec {
@@ -269,7 +274,7 @@ impl Autoscaler {
     }
 
     fn remove(&self, role: Role, ids: Vec<AgentId>, ctx: &mut Context<Self>) {
-        let Some(lifecycle) = self.hive.slots.lifecycle.get() else {
+        let Some(lifecycle) = self.handles.lifecycle.get() else {
             return self.done(role, ctx);
         };
         let mut replies = Vec::new();
@@ -346,7 +351,7 @@ impl Handler<Insight> for Autoscaler {
         if self.asking {
             return;
         }
-        let Some(orchestrator) = self.hive.slots.orchestrator.get() else {
+        let Some(orchestrator) = self.handles.orchestrator.get() else {
             return;
         };
         let (reply, answer) = oneshot::channel();

@@ -7,15 +7,15 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use hive_actors::Shutdown;
-use serde::Serialize;
-use utoipa::ToSchema;
 
-use super::{Insight, Plugin};
+use super::plugin::Plugin;
 use crate::config::PluginMode;
 use crate::context::Hive;
 use crate::domain::task::Priority;
 use crate::domain::time::now_ms;
-use crate::managers::monitor::{MonitorView, HORIZON};
+use crate::snapshots::monitor::Insight;
+use crate::snapshots::monitor::{MonitorView, HORIZON};
+use crate::snapshots::shedding::ShedState;
 
 /// What every submission fills: the mailboxes it passes through, the backlog of unfinished
 /// tasks, and the memory they take.
@@ -30,34 +30,6 @@ const WATCHED: [&str; 4] = [
 const MEMORY: &str = "memory.rss";
 /// Share of its capacity at which a mailbox is about to fill whatever the trend says.
 const NEARLY_FULL: f64 = 0.9;
-
-/// Which submissions are turned away early, as the tasks API reads it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
-pub struct ShedState {
-    /// Submissions of a lower priority than this get 503; `None` while nothing is shed.
-    pub below: Option<Priority>,
-    /// The series whose forecast called for it, and why.
-    pub series: Option<String>,
-    pub reason: Option<String>,
-    pub since_ms: Option<i64>,
-    /// What a refused client is told to wait.
-    pub retry_after_s: u64,
-}
-
-impl ShedState {
-    pub fn refuses(&self, priority: Priority) -> bool {
-        self.below.is_some_and(|below| priority < below)
-    }
-
-    /// 0 nothing shed, 1 low, 2 low and normal: the `hive_shedding_level` gauge.
-    fn level(&self) -> i64 {
-        match self.below {
-            None | Some(Priority::Low) => 0,
-            Some(Priority::Normal) => 1,
-            Some(_) => 2,
-        }
-    }
-}
 
 /// What one sample's forecasts call for.
 #[derive(Debug, Clone, PartialEq)]
@@ -222,7 +194,7 @@ impl Handler<Shutdown> for Shedder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::managers::monitor::SeriesView;
+    use crate::snapshots::monitor::SeriesView;
 
     fn series(name: &str, last: f64, ttb: Option<f64>, confidence: f64) -> SeriesView {
         SeriesView {

@@ -1,0 +1,46 @@
+//! What an executor is and what one attempt ends with. An executor turns a task's input into a
+//! future; the agent spawns it on its own context, so the agent keeps answering (cancel,
+//! shutdown) while it runs, and a panic inside it is seen by the agent's supervisor.
+
+use futures::future::LocalBoxFuture;
+use serde_json::Value;
+
+/// Why one attempt of a task did not succeed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskError {
+    pub message: String,
+    /// Whether another attempt might succeed. Invalid input never will.
+    pub retryable: bool,
+}
+
+pub type Outcome = Result<Value, TaskError>;
+
+pub trait Executor {
+    fn run(&self, input: &Value) -> LocalBoxFuture<'static, Outcome>;
+}
+
+/// Why a task's input cannot run on the executors of its role: where in the input, and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputError {
+    /// `input`, or `input.<path>` inside it.
+    pub field: String,
+    pub detail: String,
+}
+
+/// `input` read as `T`, or where and why it is not one.
+pub(crate) fn parse_input<T: serde::de::DeserializeOwned>(
+    input: &Value,
+    executor: &str,
+) -> Result<T, InputError> {
+    serde_path_to_error::deserialize(input).map_err(|e| {
+        let path = e.path().to_string();
+        InputError {
+            field: if path == "." {
+                "input".to_owned()
+            } else {
+                format!("input.{path}")
+            },
+            detail: format!("invalid {executor} input: {}", e.inner()),
+        }
+    })
+}
