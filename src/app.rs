@@ -10,10 +10,12 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 use hive_actors::{ExitReason, ExitSlot, Shutdown, StartedChild, Supervisor};
 use tokio::sync::oneshot;
+use tracing_actix_web::TracingLogger;
 
 use crate::agents::destinations::HttpDestinations;
 use crate::agents::programs::AllowedPrograms;
 use crate::api;
+use crate::api::middleware::RequestSpan;
 use crate::config::Config;
 use crate::context::{Hive, HiveInner, Phase};
 use crate::managers::handles::Handles;
@@ -110,6 +112,7 @@ impl Application {
         };
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(TracingLogger::<RequestSpan>::new())
                 .app_data(data.clone())
                 .app_data(handles_data.clone())
                 .configure(api::configure)

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::Config;
 use crate::domain::access::AccessRole;
 use crate::loadtest::scenario::{Mix, Scenario};
+use crate::telemetry::LogFormat;
 use hive_stats::{DetectorKind, ForecasterKind};
 
 #[derive(Debug, Parser)]
@@ -21,6 +22,16 @@ use hive_stats::{DetectorKind, ForecasterKind};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// How log lines are written: `text` for a person, `json` (one object per line, with the
+    /// fields of the request and task spans it was written in) for a log collector.
+    #[arg(
+        long,
+        global = true,
+        env = "HIVE_LOG_FORMAT",
+        value_enum,
+        default_value_t
+    )]
+    pub log_format: LogFormat,
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,8 +4,8 @@ use hive::app::{prepare_store, shutdown_signal, Application};
 use hive::cli::{Cli, Command};
 
 fn main() -> std::process::ExitCode {
-    hive::telemetry::init();
     let cli = Cli::parse();
+    hive::telemetry::init_as(cli.log_format);
     let outcome = match cli.command {
         // The load tester and the gate are clients: a multi-threaded runtime of their own, so the
         // load is not bound to one thread, and no actor system.

@@ -8,6 +8,7 @@ use std::time::Instant;
 use actix::prelude::*;
 use hive_actors::{ExitSlot, MailboxProbe, Shutdown};
 use serde_json::Value;
+use tracing::Instrument;
 
 use super::executor;
 use super::outcome::Outcome;
@@ -134,8 +135,19 @@ impl Handler<Run> for Agent {
         let started = Instant::now();
         let (task_id, attempt) = (run.task_id.clone(), run.attempt);
         let info = &self.entry.info;
-        let work =
-            executor::for_spec(&info.kind.executor, &self.env.hive, &info.id).run(&run.input);
+        // The orchestrator's side of the attempt has the same span: the task's way is found by
+        // its id, and a panic in the executor is logged inside it.
+        let span = tracing::info_span!(
+            "attempt",
+            task_id = &*run.task_id,
+            agent_id = &*info.id,
+            attempt = run.attempt
+        );
+        let work = span
+            .in_scope(|| {
+                executor::for_spec(&info.kind.executor, &self.env.hive, &info.id).run(&run.input)
+            })
+            .instrument(span);
         let handle = ctx.spawn(work.into_actor(self).map(move |outcome, act, _| {
             if act
                 .current

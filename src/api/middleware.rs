@@ -1,5 +1,5 @@
-//! The middleware around routes: request metrics by route pattern, 503 until the server is
-//! ready, and a bound on how long any API request waits for its answer.
+//! The middleware around routes: a span per request, request metrics by route pattern, 503 until
+//! the server is ready, and a bound on how long any API request waits for its answer.
 
 use std::time::Instant;
 
@@ -7,6 +7,8 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
+use tracing::Span;
+use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
 
 use super::problem::ApiError;
 use crate::context::{Hive, Phase};
@@ -87,5 +89,23 @@ pub(crate) fn not_ready(phase: Phase) -> Option<ApiError> {
         )),
         Phase::Starting => Some(ApiError::Unavailable("the server is starting".into())),
         Phase::Ready | Phase::Draining => None,
+    }
+}
+
+/// Every request's span: `tracing-actix-web`'s (a request id, the method, the route pattern, the
+/// client, the status once answered), with room for the id of the task a submission created, so
+/// that the request is found by the task's id too.
+pub struct RequestSpan;
+
+impl RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        tracing_actix_web::root_span!(request, task_id = tracing::field::Empty)
+    }
+
+    fn on_request_end<B: MessageBody>(
+        span: Span,
+        outcome: &Result<ServiceResponse<B>, actix_web::Error>,
+    ) {
+        DefaultRootSpanBuilder::on_request_end(span, outcome);
     }
 }

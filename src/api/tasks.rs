@@ -45,6 +45,7 @@ impl From<&StoreError> for ApiError {
 pub async fn submit(
     hive: web::Data<Hive>,
     handles: web::Data<Handles>,
+    span: tracing_actix_web::RootSpan,
     Json(task): Json<NewTask>,
 ) -> Result<HttpResponse, ApiError> {
     let executors = hive.agents.executors_of(&task.role);
@@ -73,6 +74,7 @@ pub async fn submit(
         SubmitError::Draining => ApiError::Unavailable("the server is shutting down".into()),
         SubmitError::Store(e) => ApiError::from(&*e),
     })?;
+    span.record("task_id", tracing::field::display(&created.task.id));
     let location = format!("{API}/tasks/{}", created.task.id);
     Ok(HttpResponse::Accepted()
         .insert_header(("Location", location))

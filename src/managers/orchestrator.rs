@@ -394,6 +394,7 @@ impl Orchestrator {
             return;
         };
         let attempt = active.record.attempts + 1;
+        let _span = attempt_span(&id, &agent_id, attempt).entered();
         let run = Run {
             task_id: id.clone(),
             attempt,
@@ -813,6 +814,12 @@ impl Orchestrator {
 
 /// Exponential from the configured base, with ±20 % jitter so that tasks that failed together
 /// do not come back together, capped so that a retry is never more than a minute away.
+/// The span of one attempt, on the orchestrator's side as on the agent's: a task's whole way is
+/// found by its id.
+fn attempt_span(task_id: &str, agent_id: &str, attempt: u32) -> tracing::Span {
+    tracing::info_span!("attempt", task_id, agent_id, attempt)
+}
+
 fn retry_delay(base_ms: u64, attempts: u32) -> Duration {
     let raw = Duration::from_millis(base_ms)
         .saturating_mul(1u32 << attempts.saturating_sub(1).min(16))
@@ -861,6 +868,7 @@ impl Handler<Submit> for Orchestrator {
             return;
         }
         let record = TaskRecord::accepted(task, now_ms());
+        let _span = tracing::info_span!("task", task_id = %record.id).entered();
         let Some(store) = self.store.get() else {
             let _ = reply.send(Err(SubmitError::Store(Arc::new(StoreError::Unavailable))));
             return;
@@ -1138,7 +1146,8 @@ impl Handler<TaskFinished> for Orchestrator {
     fn handle(&mut self, done: TaskFinished, ctx: &mut Context<Self>) {
         self.hive.kinds.orchestrator.handled();
         let _timer = self.hive.metrics.processing("orchestrator");
-        tracing::debug!(task = %done.task_id, agent = %done.agent_id, attempt = done.attempt, ok = done.outcome.is_ok(), "attempt finished");
+        let _span = attempt_span(&done.task_id, &done.agent_id, done.attempt).entered();
+        tracing::debug!(ok = done.outcome.is_ok(), "attempt finished");
         let current = self.tasks.get(&done.task_id).is_some_and(|a| {
             a.record.attempts == done.attempt
                 && matches!(&a.state, State::Running { agent, .. } if *agent == done.agent_id)

@@ -93,9 +93,10 @@ impl Server {
                 .log
                 .recv_timeout(PATIENCE)
                 .unwrap_or_else(|_| panic!("the server logs {marker:?}"));
+            // The word ends at a space, or at the quote that closes a JSON log line's message.
             if let Some(rest) = line.split(marker).nth(1) {
                 return rest
-                    .split_whitespace()
+                    .split(|c: char| c.is_whitespace() || c == '"')
                     .next()
                     .unwrap_or_default()
                     .to_owned();
@@ -325,6 +326,51 @@ async fn sigterm_lets_running_tasks_finish_and_exits_cleanly() {
         "the running task finished before the exit"
     );
     stop(server);
+}
+
+/// With `--log-format json` every line is one JSON object, and a line written while an attempt
+/// ran carries the attempt's span: the task's id, the agent's and the attempt's number. A panic
+/// in the task is such a line.
+#[actix_rt::test]
+async fn json_logs_carry_the_task_agent_and_attempt_of_every_line_an_attempt_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(dir.path(), &["--log-format".as_ref(), "json".as_ref()]);
+    server.wait_for_line("ready on ");
+    let app = server.app();
+    let agent = app.worker().await;
+    let mut events = app.events().await;
+    let task = app
+        .submit(json!({"role": "worker", "input": {"op": "panic"}, "max_retries": 0}))
+        .await;
+    let id = task["id"].as_str().unwrap().to_owned();
+    events
+        .until(|kind, data| kind == "task.dead" && data["id"] == id.as_str())
+        .await;
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = server
+            .log
+            .recv_timeout(left)
+            .expect("a log line of the attempt's panic");
+        let line: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?} is JSON: {e}"));
+        let Some(attempt) = line["spans"]
+            .as_array()
+            .and_then(|spans| spans.iter().find(|s| s["name"] == "attempt"))
+        else {
+            continue;
+        };
+        if line["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("panic"))
+        {
+            assert_eq!(attempt["task_id"], id.as_str(), "{line}");
+            assert_eq!(attempt["agent_id"], agent.as_str(), "{line}");
+            assert_eq!(attempt["attempt"], 1, "{line}");
+            break;
+        }
+    }
 }
 
 /// A crash that no supervisor can absorb climbs the tree: the pool gives up, then the lifecycle
