@@ -10,7 +10,10 @@ at `store/manager.rs`. Tests inside a file (`#[cfg(test)] mod tests`) are left o
 anywhere.
 
 Cycles are the strongly connected components with more than one file. The house rule is that no
-component is wider than three files; `--check` exits 1 when one is.
+component is wider than three files. The server crate's top-level modules also sit in layers
+(`LAYERS`, as docs/architecture.md draws them): a file may import from its own layer and the
+ones below, never from a layer above. `--check` exits 1 on a cycle too wide or an import that
+goes up.
 
     python3 .ci/modgraph.py                # every crate: components, widest first
     python3 .ci/modgraph.py --check        # CI: fail on a component wider than three files
@@ -24,6 +27,20 @@ from pathlib import Path
 
 CRATES = {"hive": "src", "hive-actors": "actors/src", "hive-stats": "stats/src"}
 LIMIT = 3
+
+# The server crate's layers, top (the binary and its tools) to bottom (the leaves), by top-level
+# module. `context` is the services bundle of the middle layer: it holds the store's pool, the bus
+# and the agent registry, and the workers read it.
+LAYERS = {
+    "hive": [
+        ("binary and tools", ["cli", "commands", "app", "telemetry", "loadtest", "gate", "evaluation"]),
+        ("HTTP", ["api"]),
+        ("orchestration", ["managers", "plugins"]),
+        ("workers and services", ["agents", "store", "cluster", "bus", "context"]),
+        ("published state", ["snapshots"]),
+        ("leaves", ["domain", "config", "metrics", "allocator"]),
+    ]
+}
 
 USE = re.compile(r"\buse\s+((?:crate|super|self)\s*::[^;]*);", re.S)
 INLINE = re.compile(r"\b((?:crate|super)(?:\s*::\s*[A-Za-z_][A-Za-z0-9_]*)+)")
@@ -160,6 +177,24 @@ def components(modules, edges):
     return sorted((c for c in out if len(c) > 1), key=len, reverse=True)
 
 
+def layer_violations(crate, modules, edges):
+    """Imports from a file to a layer above its own."""
+    layers = LAYERS.get(crate)
+    if not layers:
+        return []
+    rank = {top: len(layers) - i for i, (_, tops) in enumerate(layers) for top in tops}
+    wrong = []
+    for m in sorted(modules):
+        for t in sorted(edges[m]):
+            if not m or not t:
+                continue
+            if m[0] not in rank or t[0] not in rank:
+                wrong.append((m, t, "a top-level module in no layer"))
+            elif rank[t[0]] > rank[m[0]]:
+                wrong.append((m, t, "goes up a layer"))
+    return wrong
+
+
 def name(m: tuple) -> str:
     return "::".join(m) if m else "lib"
 
@@ -188,8 +223,11 @@ def main():
             flag = "  TOO WIDE" if len(c) > LIMIT else ""
             print(f"  {len(c)}: {', '.join(sorted(name(m) for m in c))}{flag}")
             wide |= len(c) > LIMIT
+        for m, t, why in layer_violations(crate, modules, edges):
+            print(f"  {name(m)} -> {name(t)}: {why}  WRONG LAYER")
+            wide = True
     if args.check and wide:
-        print(f"a cycle is wider than {LIMIT} files", file=sys.stderr)
+        print(f"a cycle is wider than {LIMIT} files, or an import goes up a layer", file=sys.stderr)
         sys.exit(1)
 
 

@@ -229,8 +229,7 @@ impl Application {
         }
         hive.readiness.set(Phase::Draining);
         // Event streams end on this event, so that they do not hold the graceful stop open.
-        hive.bus
-            .publish(crate::bus::DRAINING, serde_json::json!({}));
+        hive.bus.publish(crate::bus::Event::Draining);
         // 1. Stop accepting; in-flight requests finish.
         handle.stop(true).await;
         let _ = serving.await;

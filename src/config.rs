@@ -208,7 +208,7 @@ impl ClusterConfig {
         anyhow::ensure!(
             url.starts_with("redis://"),
             "redis_url: {:?} must be a redis:// URL",
-            crate::store::backend::redact(url)
+            redact_url(url)
         );
         anyhow::ensure!(
             database_url.is_some_and(|d| d.starts_with("postgres://") || d.starts_with("postgresql://")),
@@ -472,5 +472,19 @@ impl Config {
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2)
+    }
+}
+
+/// `scheme://user:secret@host/db` → `scheme://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
     }
 }

@@ -22,6 +22,7 @@ use crate::snapshots::queue_ages::QueueAges;
 use crate::snapshots::rate_limits::RateLimits;
 use crate::snapshots::sample::Sample;
 use crate::snapshots::shedding::ShedState;
+use crate::store::models::NewAuditEntry;
 use crate::store::Store;
 
 /// The mailbox probe of each actor kind.
@@ -105,7 +106,7 @@ pub struct HiveInner {
     /// follows no redirect.
     pub agent_http: reqwest::Client,
     /// Audit entries waiting for the SecurityManager to hand them to the store.
-    pub audit: AuditBuffer,
+    pub audit: AuditBuffer<NewAuditEntry>,
     /// The running plugins, told of every monitor sample.
     pub plugins: PluginBoard,
     /// The wait of each class's oldest queued task, published by the orchestrator.

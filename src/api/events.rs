@@ -96,11 +96,11 @@ pub async fn events(
                     }
                 };
                 match received {
-                    Ok(event) if !wanted(event.kind) => continue,
+                    Ok(event) if !wanted(event.kind()) => continue,
                     Ok(_) if !allowed() => return None,
                     Ok(event) => {
-                        let data = sse::Data::new_json(&*event).ok()?.event(event.kind);
-                        let next = (event.kind != crate::bus::DRAINING).then_some((sub, recheck));
+                        let data = sse::Data::new_json(&*event).ok()?.event(event.kind());
+                        let next = (event.kind() != crate::bus::DRAINING).then_some((sub, recheck));
                         return Some((sse::Event::from(data), next));
                     }
                     // A subscriber that fell behind is told how many events it missed, and goes on.

@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use super::membership::NodeView;
 use super::port::{Adopt, Release, TaskHolder, Wanted};
 use super::{relay, Cluster, ClusterError, Entry};
+use crate::bus::event::{Event, NodeLost, RedisState};
 use crate::context::Hive;
 use crate::domain::names::Role;
 use crate::domain::task::{Priority, TaskRecord};
@@ -224,10 +225,8 @@ async fn beat(hive: Hive, cluster: Arc<Cluster>, holder: Arc<dyn TaskHolder>) {
         hive.metrics.cluster_redis_up.set(i64::from(up));
         if up != was_up {
             // Operators (and their dashboards) see the node lose and regain Redis.
-            hive.bus.publish(
-                "cluster.redis",
-                serde_json::json!({ "node": &*cluster.node, "up": up }),
-            );
+            let node = cluster.node.clone();
+            hive.bus.publish(Event::Redis(RedisState { node, up }));
         }
         if up && !was_up {
             // Back from an outage (or just started): tasks queued here for roles this node has
@@ -332,10 +331,11 @@ async fn take_over(
     republish_unheld(hive, cluster).await?;
     cluster.record_loss(lost.clone(), moved).await?;
     tracing::warn!(node = %lost.id, tasks = moved, "took over the work of a lost node");
-    hive.bus.publish(
-        "cluster.node_lost",
-        serde_json::json!({ "node": lost.id, "taken_over_by": &*cluster.node, "tasks": moved }),
-    );
+    hive.bus.publish(Event::NodeLost(NodeLost {
+        node: lost.id,
+        taken_over_by: cluster.node.clone(),
+        tasks: moved,
+    }));
     Ok(())
 }
 

@@ -17,6 +17,7 @@ use parking_lot::Mutex;
 
 use super::port::{LeaseChanged, TaskHolder};
 use super::Cluster;
+use crate::bus::event::{Event, LeaseState};
 use crate::bus::EventBus;
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -104,10 +105,10 @@ pub async fn hold(
                 tracing::warn!(node = %cluster.node, "this node cannot renew its lease in the database: it starts no work and stops what runs until it can");
             }
             metrics.cluster_lease_held.set(i64::from(held));
-            bus.publish(
-                "cluster.lease",
-                serde_json::json!({ "node": &*cluster.node, "held": held }),
-            );
+            bus.publish(Event::Lease(LeaseState {
+                node: cluster.node.clone(),
+                held,
+            }));
             holder.lease_changed(LeaseChanged { held });
             was_held = held;
         }

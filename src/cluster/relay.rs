@@ -13,7 +13,7 @@ use serde_json::Value;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::Cluster;
-use crate::bus::{intern_kind, Event};
+use crate::bus::{Event, Published};
 use crate::context::Hive;
 
 /// Most events sent in one pipeline.
@@ -65,9 +65,9 @@ pub async fn send_out(hive: Hive, cluster: Arc<Cluster>) {
         for event in batch.iter().filter(|e| e.node.is_none()) {
             let wire = Wire {
                 node: Cow::Borrowed(&cluster.node),
-                kind: Cow::Borrowed(event.kind),
+                kind: Cow::Borrowed(event.kind()),
                 at_ms: event.at_ms,
-                data: event.data.clone(),
+                data: event.event.data(),
             };
             let Ok(json) = serde_json::to_string(&wire) else {
                 continue;
@@ -120,15 +120,18 @@ pub async fn take_in(hive: Hive, cluster: Arc<Cluster>) {
             if *wire.node == *cluster.node {
                 continue;
             }
-            let Some(kind) = intern_kind(&wire.kind) else {
+            // Kinds are a closed set (every node runs this code): any other is dropped.
+            let Some(kind) = Event::known_kind(&wire.kind) else {
                 continue;
             };
             hive.metrics.cluster_events.with_label_values(&["in"]).inc();
-            hive.bus.relay(Event {
-                kind,
+            hive.bus.relay(Published {
+                event: Event::Relayed {
+                    kind,
+                    data: wire.data,
+                },
                 at_ms: wire.at_ms,
                 node: Some(Arc::from(&*wire.node)),
-                data: wire.data,
             });
         }
         // The connection ended: Redis went away or restarted.

@@ -10,12 +10,12 @@ use actix::prelude::*;
 use hive_actors::Shutdown;
 use tokio::sync::{broadcast, oneshot};
 
-use crate::bus::Event;
+use crate::bus::Published;
 use crate::context::Hive;
 
 /// A subscription; dropping it frees its place.
 pub struct Subscription {
-    pub events: broadcast::Receiver<Arc<Event>>,
+    pub events: broadcast::Receiver<Arc<Published>>,
     _place: Place,
 }
 

@@ -12,19 +12,19 @@ use hive_actors::{
     SupervisionEvent, SupervisionEventKind, Supervisor, SupervisorSpec, TerminateChild,
 };
 use parking_lot::Mutex;
-use serde_json::json;
 use tokio::sync::oneshot;
 
 use super::orchestrator::AgentDown;
 use crate::agents::agent::{Agent, AgentEnv};
 use crate::agents::registry::{AgentEntry, Countdown};
+use crate::bus::event::{AgentCreated, Event};
 use crate::context::Hive;
 use crate::domain::agent::{name_suffix, AgentInfo, AgentKind, AgentSpec, AgentStatus};
 use crate::domain::names::Role;
 use crate::domain::time::now_ms;
 use crate::managers::orchestrator::Orchestrator;
 use crate::managers::slot::Slot;
-use crate::managers::supervision_sink;
+use crate::managers::supervision::supervision_sink;
 use crate::managers::to_orchestrator::ToOrchestrator;
 use crate::store::manager::StoreManager;
 use crate::store::manager::{Persist, Write};
@@ -387,19 +387,28 @@ impl Handler<CreateAgents> for LifecycleManager {
         // Waited on, so that creations are applied one at a time and a pool is started once.
         ctx.wait(
             async move {
-                rx.await.map_err(|_| LifecycleError::Store(Arc::new(StoreError::Unavailable)))?.map_err(LifecycleError::Store)?;
+                rx.await
+                    .map_err(|_| LifecycleError::Store(Arc::new(StoreError::Unavailable)))?
+                    .map_err(LifecycleError::Store)?;
                 let countdown = Countdown::new(infos.len());
                 let entries: Vec<_> = infos
                     .into_iter()
                     .map(|info| hive.agents.insert(info, 0, Some(countdown.clone())))
                     .collect();
                 for entry in &entries {
-                    hive.bus.publish("agent.created", json!({ "id": entry.info.id, "role": entry.info.role(), "name": entry.info.name() }));
+                    hive.bus.publish(Event::AgentCreated(AgentCreated {
+                        id: entry.info.id.clone(),
+                        role: entry.info.role().clone(),
+                        name: entry.info.name().into_owned(),
+                    }));
                 }
                 Self::start_agents(hive, pools, entries.clone()).await?;
                 // Answered once every new agent runs and can take work; an agent that cannot
                 // start does not hold creation up for longer than the limit.
-                if tokio::time::timeout(AGENT_START_LIMIT, countdown.wait()).await.is_err() {
+                if tokio::time::timeout(AGENT_START_LIMIT, countdown.wait())
+                    .await
+                    .is_err()
+                {
                     tracing::warn!("some new agents did not start within {AGENT_START_LIMIT:?}");
                 }
                 Ok(entries)
@@ -469,8 +478,8 @@ impl Handler<DeleteAgent> for LifecycleManager {
                         }),
                     );
                 }
+                // The store announces `agent.deleted` once the deletion is committed.
                 hive.agents.remove(&id);
-                hive.bus.publish("agent.deleted", json!({ "id": id }));
                 Ok(())
             }
             .into_actor(self)

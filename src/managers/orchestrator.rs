@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 use crate::agents::agent::{Cancel, Restart, Run};
 use crate::agents::outcome::TaskError;
 use crate::agents::report::{AgentUp, TaskFinished};
+use crate::bus::event::TaskChange;
 use crate::cluster::port::{Adopt, LeaseChanged, Release, Wanted};
 use crate::context::Hive;
 use crate::domain::agent::{AgentId, AgentStatus};
@@ -196,14 +197,14 @@ impl Orchestrator {
         }
     }
 
-    /// Store the task's new state; `event`, if any, is published once that state is committed,
-    /// so that whoever reacts to an event reads at least the state it announces.
-    fn persist(&self, task: &TaskRecord, event: Option<&'static str>) {
+    /// Store the task's new state; `change`, if any, is announced by the store once that state
+    /// is committed, so that whoever reacts to an event reads at least the state it announces.
+    fn persist(&self, task: &TaskRecord, change: Option<TaskChange>) {
         if let Some(store) = self.store.get() {
             // State changes of accepted tasks: at most a few per attempt, bounded by running work.
             let write = Write::UpdateTask {
                 task: task.clone(),
-                event,
+                change,
             };
             self.hive.kinds.store.do_send(&store, Persist(write));
         }
@@ -460,7 +461,7 @@ impl Orchestrator {
             timeout,
         };
         let record = active.record.clone();
-        self.persist(&record, Some("task.started"));
+        self.persist(&record, Some(TaskChange::Started));
     }
 
     /// Free the agent of a running task, cancel its timer, and answer the task's record.
@@ -536,7 +537,7 @@ impl Orchestrator {
             .tasks_finished
             .with_label_values(&[status.as_str()])
             .inc();
-        self.persist(&active.record, Some(finished_event(status)));
+        self.persist(&active.record, Some(TaskChange::to(status)));
         if let Some(cluster) = self.hive.cluster() {
             cluster.settled(id);
         }
@@ -571,7 +572,7 @@ impl Orchestrator {
         active.state = State::Backoff;
         let record = active.record.clone();
         self.hive.metrics.task_retries.inc();
-        self.persist(&record, Some("task.retrying"));
+        self.persist(&record, Some(TaskChange::Retrying));
         ctx.run_later(delay, move |act, ctx| {
             if act
                 .tasks
@@ -744,7 +745,7 @@ impl Orchestrator {
             if task.attempts > task.max_retries {
                 task.status = TaskStatus::Dead;
                 task.finished_at = Some(now_ms());
-                self.persist(&task, Some("task.dead"));
+                self.persist(&task, Some(TaskChange::Dead));
                 self.hive
                     .metrics
                     .tasks_finished
@@ -827,17 +828,6 @@ fn retry_delay(base_ms: u64, attempts: u32) -> Duration {
     raw.mul_f64(rand::rng().random_range(0.8..=1.2))
 }
 
-fn finished_event(status: TaskStatus) -> &'static str {
-    match status {
-        TaskStatus::Succeeded => "task.succeeded",
-        TaskStatus::Failed => "task.failed",
-        TaskStatus::Dead => "task.dead",
-        TaskStatus::Cancelled => "task.cancelled",
-        TaskStatus::Queued => "task.queued",
-        TaskStatus::Running => "task.started",
-    }
-}
-
 impl Actor for Orchestrator {
     type Context = Context<Self>;
 
@@ -901,9 +891,6 @@ impl Handler<Submit> for Orchestrator {
                             .tasks_submitted
                             .with_label_values(&[created.task.priority.as_str()])
                             .inc();
-                        act.hive
-                            .bus
-                            .publish("task.queued", crate::bus::task_event(&created.task));
                         if let Some(cluster) = act.hive.cluster() {
                             // Answered once the task is on a stream, or held here.
                             act.distribute(cluster.clone(), created, reply, ctx);

@@ -12,6 +12,7 @@ use hive_actors::{ProbeReading, Shutdown};
 
 use super::monitor::{Findings, Monitor, Reading};
 use crate::allocator::AllocatorStats;
+use crate::bus::Event;
 use crate::context::Hive;
 use crate::domain::task::Priority;
 use crate::snapshots::monitor::Insight;
@@ -164,10 +165,7 @@ impl PerformanceManager {
         let m = &self.hive.metrics;
         for a in &findings.anomalies {
             m.anomalies.with_label_values(&[a.series.as_str()]).inc();
-            self.hive.bus.publish(
-                "monitor.anomaly",
-                serde_json::to_value(a).unwrap_or_default(),
-            );
+            self.hive.bus.publish(Event::Anomaly(a.clone()));
         }
         for s in &findings.view.series {
             if let Some(f) = s.forecast {
@@ -188,10 +186,7 @@ impl PerformanceManager {
                         .is_none_or(|at| at.elapsed() >= BREACH_COOLDOWN);
                     if s.warning && due {
                         self.announced.insert(s.name.clone(), Instant::now());
-                        self.hive.bus.publish(
-                            "monitor.breach_forecast",
-                            serde_json::to_value(s).unwrap_or_default(),
-                        );
+                        self.hive.bus.publish(Event::BreachForecast(s.clone()));
                     }
                 }
                 None => {

@@ -19,7 +19,7 @@ use super::orchestrator::Orchestrator;
 use super::performance::PerformanceManager;
 use super::security::SecurityManager;
 use super::slot::Slot;
-use super::supervision_sink;
+use super::supervision::supervision_sink;
 use super::to_orchestrator::ToOrchestrator;
 use crate::cluster::feeder::ClusterFeeder;
 use crate::context::Hive;

@@ -10,36 +10,15 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use hive_actors::Shutdown;
-use serde::Serialize;
 
 use super::plugin::Plugin;
+use crate::bus::event::{Alert, Event};
 use crate::context::Hive;
 use crate::domain::time::now_ms;
 use crate::snapshots::monitor::Insight;
 
 /// Most webhook calls in flight: a webhook that hangs must not pile up requests.
 const MAX_IN_FLIGHT: usize = 32;
-
-/// The body POSTed to a webhook.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Alert {
-    /// `breach_forecast` or `anomaly`.
-    pub kind: &'static str,
-    pub series: String,
-    pub at_ms: i64,
-    /// One line for a human.
-    pub summary: String,
-    /// The series' latest value (breach) or the anomalous one.
-    pub value: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub limit: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub time_to_breach_s: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub confidence: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub score: Option<f64>,
-}
 
 /// The alerts one sample raises, before cooldowns: every new anomaly, and every series the
 /// monitor warns about (a breach forecast within the horizon, held, and not the one just over)
@@ -140,7 +119,7 @@ impl Alerter {
         m.alerts.with_label_values(&[alert.kind]).inc();
         tracing::warn!(kind = alert.kind, series = %alert.series, summary = %alert.summary, "alert");
         let body = serde_json::to_value(&alert).unwrap_or_default();
-        self.hive.bus.publish("alert", body.clone());
+        self.hive.bus.publish(Event::Alert(alert));
         let timeout = Duration::from_millis(self.hive.config.plugins.alerts.timeout_ms);
         for url in &self.hive.config.plugins.alerts.webhooks {
             if self.in_flight.get() >= MAX_IN_FLIGHT {

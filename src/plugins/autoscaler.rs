@@ -21,6 +21,7 @@ use hive_stats::holt::{ForecasterKind, COVERAGE};
 use tokio::sync::oneshot;
 
 use super::plugin::Plugin;
+use crate::bus::event::{Event, Scaled};
 use crate::config::PluginMode;
 use crate::config::PoolBounds;
 use crate::context::Hive;
@@ -213,18 +214,21 @@ impl Autoscaler {
             pool.busy = true;
             pool.last_change = Some(now);
             tracing::info!(pool = %role, ?change, agents = load.agents, queued, pressure, ?forecast, "autoscaling");
-            self.hive.bus.publish(
-                "plugin.autoscaler",
-                serde_json::json!({
-                    "pool": role.as_str(),
-                    "change": match change { Change::Add(_) => "up", _ => "down" },
-                    "count": match change { Change::Add(n) | Change::Remove(n) => n, Change::Keep => 0 },
-                    "agents": load.agents,
-                    "queued": queued,
-                    "pressure": pressure,
-                    "forecast": forecast,
-                }),
-            );
+            self.hive.bus.publish(Event::Scaled(Scaled {
+                pool: role.clone(),
+                change: match change {
+                    Change::Add(_) => "up",
+                    _ => "down",
+                },
+                count: match change {
+                    Change::Add(n) | Change::Remove(n) => n,
+                    Change::Keep => 0,
+                },
+                agents: load.agents,
+                queued,
+                pressure,
+                forecast,
+            }));
             match change {
                 Change::Add(n) => self.add(role, bounds, n, ctx),
                 Change::Remove(n) => {

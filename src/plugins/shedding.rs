@@ -9,6 +9,7 @@ use actix::prelude::*;
 use hive_actors::Shutdown;
 
 use super::plugin::Plugin;
+use crate::bus::Event;
 use crate::config::PluginMode;
 use crate::context::Hive;
 use crate::domain::task::Priority;
@@ -123,10 +124,7 @@ impl Shedder {
             }
             None => tracing::info!("shedding ended"),
         }
-        self.hive.bus.publish(
-            "plugin.shedding",
-            serde_json::to_value(&state).unwrap_or_default(),
-        );
+        self.hive.bus.publish(Event::Shedding(state.clone()));
         self.hive.shedding.store(std::sync::Arc::new(state));
     }
 

@@ -1,6 +1,6 @@
 //! State one part of the server publishes and others read, as plain data and lock-free cells: the
-//! leaf of the module graph: it imports the domain, the metrics and the store's row types, nothing
-//! that runs. Each is written by exactly one owner.
+//! leaf of the module graph: it imports the domain and the metrics, nothing that runs. Each is
+//! written by exactly one owner.
 //!
 //! - [`access`] — the access policy (SecurityManager → every request).
 //! - [`audit`] — audit entries (requests → SecurityManager → store).

@@ -65,7 +65,7 @@ impl Database {
         }
         let path = url.strip_prefix("sqlite://").unwrap_or(url);
         if path.is_empty() || path.contains("://") {
-            return Err(StoreError::UnsupportedUrl(redact(url)));
+            return Err(StoreError::UnsupportedUrl(crate::config::redact_url(url)));
         }
         Ok(Database::Sqlite(PathBuf::from(path)))
     }
@@ -142,7 +142,7 @@ impl fmt::Display for Database {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Database::Sqlite(path) => write!(f, "{}", path.display()),
-            Database::Postgres(url) => f.write_str(&redact(url)),
+            Database::Postgres(url) => f.write_str(&crate::config::redact_url(url)),
         }
     }
 }
@@ -150,20 +150,6 @@ impl fmt::Display for Database {
 impl fmt::Debug for Database {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}({self})", self.kind())
-    }
-}
-
-/// `scheme://user:secret@host/db` → `scheme://user:***@host/db`.
-pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let Some((userinfo, host)) = rest.rsplit_once('@') else {
-        return url.to_owned();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
     }
 }
 

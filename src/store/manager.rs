@@ -19,7 +19,8 @@ use super::models::{AgentRow, NewAuditEntry, NewSupervisorEvent, NewTaskEvent, T
 use super::retention::{self, Cutoffs, Pruned, Retention};
 use super::schema::{agents, api_tokens, audit_log, supervisor_events, task_events, tasks};
 use super::StoreError;
-use crate::bus::{task_event, EventBus};
+use crate::bus::event::{AgentDeleted, Audited, DatabaseState, Event, StorageState, TaskChange};
+use crate::bus::EventBus;
 use crate::domain::agent::{AgentInfo, AgentStatus};
 use crate::domain::task::{TaskRecord, TaskStatus};
 use crate::domain::time::now_ms;
@@ -50,15 +51,17 @@ pub enum Write {
         task: TaskRecord,
         reply: Reply<Created>,
     },
-    /// A new state of an accepted task, and the event that announces it once committed.
+    /// A new state of an accepted task, and the change it announces once committed (none for a
+    /// task handed back or recovered).
     UpdateTask {
         task: TaskRecord,
-        event: Option<&'static str>,
+        change: Option<TaskChange>,
     },
     CreateAgents {
         agents: Vec<AgentInfo>,
         reply: Reply<()>,
     },
+    /// An agent's new state; a deletion is announced (`agent.deleted`) once committed.
     UpdateAgent {
         id: String,
         status: AgentStatus,
@@ -165,8 +168,8 @@ enum Waiter {
     Task(Reply<Created>),
     Unit(Reply<()>),
     Flush(oneshot::Sender<()>),
-    Publish(&'static str, Box<serde_json::Value>),
-    PublishAll(&'static str, Vec<serde_json::Value>),
+    Publish(Box<Event>),
+    PublishAll(Vec<Event>),
     None,
 }
 
@@ -250,7 +253,7 @@ impl StoreManager {
             self.full = true;
             self.metrics.store_full.set(1);
             self.bus
-                .publish("store.storage", serde_json::json!({ "full": true }));
+                .publish(Event::Storage(StorageState { full: true }));
         }
         self.write_again(again, waiters);
         self.refuse_creations(|| StoreError::StorageFull);
@@ -336,8 +339,7 @@ impl StoreManager {
                         tracing::info!("the database's disk has room again; taking new work");
                         act.full = false;
                         act.metrics.store_full.set(0);
-                        act.bus
-                            .publish("store.storage", serde_json::json!({ "full": false }));
+                        act.bus.publish(Event::Storage(StorageState { full: false }));
                     }
                     // Writes count against the store's bound until they are committed.
                     for _ in 0..batch {
@@ -386,7 +388,7 @@ impl StoreManager {
         self.outage = true;
         self.metrics.store_up.set(0);
         self.bus
-            .publish("store.database", serde_json::json!({ "up": false }));
+            .publish(Event::Database(DatabaseState { up: false }));
         self.refuse_creations(|| StoreError::Unreachable);
         self.reconnect(ctx);
     }
@@ -409,8 +411,7 @@ impl StoreManager {
                         act.conn = Some(conn);
                         act.outage = false;
                         act.metrics.store_up.set(1);
-                        act.bus
-                            .publish("store.database", serde_json::json!({ "up": true }));
+                        act.bus.publish(Event::Database(DatabaseState { up: true }));
                         act.commit_next(ctx);
                     }
                     Err(_) => act.reconnect(ctx),
@@ -734,6 +735,9 @@ fn answer(
             for (result, waiter) in results.into_iter().zip(waiters) {
                 match (waiter, result) {
                     (Waiter::Task(reply), Ok(Done::Task(created))) => {
+                        if !created.existing {
+                            bus.publish(Event::Task(TaskChange::Queued, (&created.task).into()));
+                        }
                         let _ = reply.send(Ok(*created));
                     }
                     (Waiter::Task(reply), Err(e)) => {
@@ -745,10 +749,10 @@ fn answer(
                     (Waiter::Flush(reply), _) => {
                         let _ = reply.send(());
                     }
-                    (Waiter::Publish(kind, data), _) => bus.publish(kind, *data),
-                    (Waiter::PublishAll(kind, events), _) => {
-                        for data in events {
-                            bus.publish(kind, data);
+                    (Waiter::Publish(event), _) => bus.publish(*event),
+                    (Waiter::PublishAll(events), _) => {
+                        for event in events {
+                            bus.publish(event);
                         }
                     }
                     (Waiter::Task(_), Ok(Done::Other)) | (Waiter::None, _) => {}
@@ -826,10 +830,10 @@ impl Handler<Persist> for StoreManager {
                 Op::CreateTask(TaskRow::from_record(&task, now).map(|row| (row, Box::new(task)))),
                 Waiter::Task(reply),
             ),
-            Write::UpdateTask { task, event } => {
+            Write::UpdateTask { task, change } => {
                 let op = match TaskRow::from_record(&task, now) {
                     Ok(row) => {
-                        let history = NewTaskEvent::of(&task, history_kind(&task, event), now);
+                        let history = NewTaskEvent::of(&task, history_kind(&task, change), now);
                         Op::UpdateTask(row, history)
                     }
                     Err(e) => {
@@ -837,8 +841,8 @@ impl Handler<Persist> for StoreManager {
                         Op::Barrier
                     }
                 };
-                let waiter = event.map_or(Waiter::None, |kind| {
-                    Waiter::Publish(kind, Box::new(task_event(&task)))
+                let waiter = change.map_or(Waiter::None, |change| {
+                    Waiter::Publish(Box::new(Event::Task(change, (&task).into())))
                 });
                 (op, waiter)
             }
@@ -851,32 +855,38 @@ impl Handler<Persist> for StoreManager {
                 status,
                 restarts,
                 deleted,
-            } => (
-                Op::UpdateAgent {
+            } => {
+                let waiter = if deleted {
+                    let deleted = AgentDeleted { id: id.clone() };
+                    Waiter::Publish(Box::new(Event::AgentDeleted(deleted)))
+                } else {
+                    Waiter::None
+                };
+                let op = Op::UpdateAgent {
                     id,
                     status: status.as_str(),
                     restarts: restarts as i64,
                     deleted_at: deleted.then_some(now),
-                },
-                Waiter::None,
-            ),
+                };
+                (op, waiter)
+            }
             Write::SupervisorEvent(event) => (Op::SupervisorEvent(event), Waiter::None),
             Write::Audit(entries) => {
                 let events = entries
                     .iter()
                     .map(|entry| {
-                        serde_json::json!({
-                            "at": entry.at,
-                            "actor": entry.actor,
-                            "role": entry.role,
-                            "method": entry.method,
-                            "path": entry.path,
-                            "status": entry.status,
-                            "outcome": entry.outcome,
+                        Event::Audit(Audited {
+                            at: entry.at,
+                            actor: entry.actor.clone(),
+                            role: entry.role,
+                            method: entry.method.clone(),
+                            path: entry.path.clone(),
+                            status: entry.status,
+                            outcome: entry.outcome,
                         })
                     })
                     .collect();
-                (Op::Audit(entries), Waiter::PublishAll("audit", events))
+                (Op::Audit(entries), Waiter::PublishAll(events))
             }
             Write::CreateToken { row, reply } => (Op::CreateToken(row), Waiter::Unit(reply)),
             Write::RevokeToken { id, at, reply } => {
@@ -893,11 +903,11 @@ impl Handler<Persist> for StoreManager {
     }
 }
 
-/// The history entry of a state change: the bus event's name, or for a change that announces
+/// The history entry of a state change: the change it announces, or for one that announces
 /// nothing, `requeued` (handed back, recovered) or the final status.
-fn history_kind(task: &TaskRecord, event: Option<&'static str>) -> &'static str {
-    match event.and_then(|e| e.strip_prefix("task.")) {
-        Some(kind) => kind,
+fn history_kind(task: &TaskRecord, change: Option<TaskChange>) -> &'static str {
+    match change {
+        Some(change) => change.history(),
         None if task.status == TaskStatus::Queued => "requeued",
         None => task.status.as_str(),
     }

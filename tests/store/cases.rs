@@ -1,6 +1,7 @@
 //! Each case takes a migrated, empty store; `main.rs` runs it on SQLite and on PostgreSQL.
 
 use futures::future::join_all;
+use hive::bus::event::TaskChange;
 use hive::domain::agent::{AgentInfo, AgentKind, AgentStatus};
 use hive::domain::task::{Priority, TaskStatus};
 use hive::domain::time::now_ms;
@@ -63,20 +64,20 @@ pub async fn the_last_state_wins_and_every_step_is_in_the_history(f: &Fixture) {
     t.attempts = 1;
     t.agent_id = Some("agent-1".into());
     t.started_at = Some(now_ms());
-    f.update(&t, Some("task.started"));
+    f.update(&t, Some(TaskChange::Started));
     t.status = TaskStatus::Queued;
     t.error = Some("boom".into());
     t.agent_id = None;
-    f.update(&t, Some("task.retrying"));
+    f.update(&t, Some(TaskChange::Retrying));
     t.status = TaskStatus::Running;
     t.attempts = 2;
     t.agent_id = Some("agent-2".into());
-    f.update(&t, Some("task.started"));
+    f.update(&t, Some(TaskChange::Started));
     t.status = TaskStatus::Succeeded;
     t.result = Some(json!({"answer": 42}));
     t.error = None;
     t.finished_at = Some(now_ms());
-    f.update(&t, Some("task.succeeded"));
+    f.update(&t, Some(TaskChange::Succeeded));
     f.flush().await;
 
     assert_eq!(f.store.task(&t.id).await.unwrap(), Some(t.clone()));
@@ -121,7 +122,7 @@ pub async fn lists_filter_by_status_role_priority_and_time_and_page_stably(f: &F
     let mut done = f.store.task(&ids[5]).await.unwrap().unwrap();
     done.status = TaskStatus::Cancelled;
     done.finished_at = Some(now_ms());
-    f.update(&done, Some("task.cancelled"));
+    f.update(&done, Some(TaskChange::Cancelled));
     f.flush().await;
 
     let ids_of = |tasks: Vec<hive::domain::task::TaskRecord>| {
@@ -184,10 +185,10 @@ pub async fn unfinished_tasks_are_the_queued_and_running_ones_oldest_first(f: &F
     let mut finished = f.create(task("w", Priority::Normal)).await.task;
     running.status = TaskStatus::Running;
     running.attempts = 1;
-    f.update(&running, Some("task.started"));
+    f.update(&running, Some(TaskChange::Started));
     finished.status = TaskStatus::Dead;
     finished.finished_at = Some(now_ms());
-    f.update(&finished, Some("task.dead"));
+    f.update(&finished, Some(TaskChange::Dead));
     f.flush().await;
     let ids: Vec<_> = f
         .store
@@ -468,18 +469,18 @@ pub async fn the_sla_rows_measure_queue_wait_from_the_last_time_a_task_became_du
     t.attempts = 2;
     t.started_at = Some(before - 100);
     t.finished_at = Some(before + 50);
-    f.update(&t, Some("task.succeeded"));
+    f.update(&t, Some(TaskChange::Succeeded));
     // Finished without ever starting (cancelled while queued): no wait or run time to report.
     let mut cancelled = f.create(task("w", Priority::Low)).await.task;
     cancelled.status = TaskStatus::Cancelled;
     cancelled.finished_at = Some(before + 60);
-    f.update(&cancelled, Some("task.cancelled"));
+    f.update(&cancelled, Some(TaskChange::Cancelled));
     // Finished before the window.
     let mut old = f.create(task("w", Priority::Critical)).await.task;
     old.status = TaskStatus::Succeeded;
     old.started_at = Some(before - 60_000);
     old.finished_at = Some(before - 50_000);
-    f.update(&old, Some("task.succeeded"));
+    f.update(&old, Some(TaskChange::Succeeded));
     f.flush().await;
     let rows = f.store.finished_since(before - 1_000).await.unwrap();
     assert_eq!(rows, [(Priority::Critical, 200, 150)]);
@@ -512,7 +513,7 @@ pub async fn status_counts_follow_every_change_of_status_and_only_those(f: &Fixt
 
     a.status = TaskStatus::Running;
     a.attempts = 1;
-    f.update(&a, Some("task.started"));
+    f.update(&a, Some(TaskChange::Started));
     // The same status again (a new attempt number) is not a change.
     a.attempts = 2;
     f.update(&a, None);
@@ -521,11 +522,11 @@ pub async fn status_counts_follow_every_change_of_status_and_only_those(f: &Fixt
 
     a.status = TaskStatus::Succeeded;
     a.finished_at = Some(now_ms());
-    f.update(&a, Some("task.succeeded"));
+    f.update(&a, Some(TaskChange::Succeeded));
     let mut b2 = b.clone();
     b2.status = TaskStatus::Cancelled;
     b2.finished_at = Some(now_ms());
-    f.update(&b2, Some("task.cancelled"));
+    f.update(&b2, Some(TaskChange::Cancelled));
     f.flush().await;
     assert_eq!(
         counts(f).await,
@@ -561,10 +562,10 @@ pub async fn retention_deletes_old_finished_tasks_with_their_history_and_the_cou
         f.create(queued).await;
     }
     for t in [&old_done, &old_dead, &recent] {
-        f.update(t, Some("task.started"));
+        f.update(t, Some(TaskChange::Started));
     }
     old_running.status = TaskStatus::Running;
-    f.update(&old_running, Some("task.started"));
+    f.update(&old_running, Some(TaskChange::Started));
     let supervision = |at: i64, child: &str| NewSupervisorEvent {
         at,
         supervisor: "pool:worker".into(),

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use actix::prelude::*;
+use hive::bus::event::TaskChange;
 use hive::bus::EventBus;
 use hive::domain::agent::AgentInfo;
 use hive::domain::task::{NewTask, Priority, TaskRecord};
@@ -77,10 +78,10 @@ impl Fixture {
     }
 
     /// Send a new state without waiting; [`Fixture::flush`] waits for it.
-    pub fn update(&self, task: &TaskRecord, event: Option<&'static str>) {
+    pub fn update(&self, task: &TaskRecord, change: Option<TaskChange>) {
         self.writer.do_send(Persist(Write::UpdateTask {
             task: task.clone(),
-            event,
+            change,
         }));
     }
 
