@@ -1,0 +1,136 @@
+//! The queues of one role, and which task an idle agent takes next: of each class, the first task
+//! an idle agent can serve; of those, the one that has used the largest share of its class's
+//! queue-wait target (ties go to the more urgent class). A waiting `low` task's share grows
+//! until it wins, so no class starves.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::time::Instant;
+
+use super::attempt::Active;
+use crate::config::SloTargets;
+use crate::domain::agent::AgentId;
+use crate::domain::task::{Priority, TaskId};
+use crate::managers::agent_slots::AgentSlots;
+
+/// How far into each priority queue the dispatcher looks for a task that an idle agent's
+/// capabilities cover; bounds the cost of one dispatch when the head of a queue is unservable.
+const DISPATCH_SCAN: usize = 256;
+
+/// One role's queued tasks by priority (`Priority::index`), first in first out, and its idle
+/// agents.
+#[derive(Default)]
+pub(super) struct RoleQueues {
+    pub(super) by_priority: [VecDeque<TaskId>; 4],
+    pub(super) idle: BTreeSet<AgentId>,
+}
+
+/// The next task to start and the agent to start it on: its class, its place in the class's
+/// queue, the agent. `None` when no idle agent can serve any queued task.
+pub(super) fn choose(
+    queues: &RoleQueues,
+    tasks: &HashMap<TaskId, Active>,
+    agents: &AgentSlots,
+    slo: &SloTargets,
+    now: Instant,
+) -> Option<(Priority, usize, AgentId)> {
+    if queues.idle.is_empty() {
+        return None;
+    }
+    let mut chosen: Option<(f64, Priority, usize, &AgentId)> = None;
+    for priority in Priority::BY_URGENCY {
+        let target_ms = slo.of(priority) as f64;
+        for (pos, id) in queues.by_priority[priority.index()]
+            .iter()
+            .enumerate()
+            .take(DISPATCH_SCAN)
+        {
+            let Some(task) = tasks.get(id) else {
+                continue;
+            };
+            let required = &task.record.required_capabilities;
+            let agent = if required.is_empty() {
+                queues.idle.first()
+            } else {
+                queues.idle.iter().find(|a| {
+                    agents
+                        .get(a)
+                        .is_some_and(|s| s.entry.info.kind.capabilities.cover(required))
+                })
+            };
+            if let Some(agent) = agent {
+                let waited_ms =
+                    now.saturating_duration_since(task.queued_at).as_secs_f64() * 1000.0;
+                let share = waited_ms / target_ms;
+                if chosen.is_none_or(|(best, ..)| share > best) {
+                    chosen = Some((share, priority, pos, agent));
+                }
+                break;
+            }
+        }
+    }
+    chosen.map(|(_, priority, pos, agent)| (priority, pos, agent.clone()))
+}
+
+/// Per role, how many more tasks its idle agents could take than it has queued.
+pub(super) fn room(
+    roles: &HashMap<crate::domain::names::Role, RoleQueues>,
+) -> Vec<(crate::domain::names::Role, usize)> {
+    roles
+        .iter()
+        .filter_map(|(role, q)| {
+            let queued: usize = q.by_priority.iter().map(VecDeque::len).sum();
+            let room = q.idle.len().saturating_sub(queued);
+            (room > 0).then(|| (role.clone(), room))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::task::{NewTask, TaskRecord};
+    use crate::domain::time::now_ms;
+    use std::time::Duration;
+
+    fn queued(priority: &str, waited: Duration, now: Instant) -> Active {
+        let new: NewTask = serde_json::from_value(
+            serde_json::json!({"role": "worker", "input": {}, "priority": priority}),
+        )
+        .unwrap();
+        let mut active = Active::queued(TaskRecord::accepted(new, now_ms()));
+        active.queued_at = now - waited;
+        active
+    }
+
+    /// With the default targets (critical 100 ms, low 10 s), a fresh critical task goes first,
+    /// and a low one that has waited past its target goes before a critical one that has not.
+    #[test]
+    fn the_class_that_used_the_largest_share_of_its_target_goes_first() {
+        let now = Instant::now();
+        let slo = SloTargets::default();
+        let agents = AgentSlots::default();
+        let mut queues = RoleQueues::default();
+        queues.idle.insert("a".into());
+        let mut tasks = HashMap::new();
+        let (c, l): (TaskId, TaskId) = ("c".into(), "l".into());
+        tasks.insert(
+            c.clone(),
+            queued("critical", Duration::from_millis(10), now),
+        );
+        tasks.insert(l.clone(), queued("low", Duration::from_millis(500), now));
+        queues.by_priority[Priority::Critical.index()].push_back(c.clone());
+        queues.by_priority[Priority::Low.index()].push_back(l.clone());
+        let (priority, pos, agent) = choose(&queues, &tasks, &agents, &slo, now).unwrap();
+        assert_eq!(
+            (priority, pos, agent.as_str()),
+            (Priority::Critical, 0, "a")
+        );
+
+        tasks.insert(l, queued("low", Duration::from_secs(11), now));
+        let (priority, ..) = choose(&queues, &tasks, &agents, &slo, now).unwrap();
+        assert_eq!(priority, Priority::Low);
+
+        queues.idle.clear();
+        assert!(choose(&queues, &tasks, &agents, &slo, now).is_none());
+    }
+}
