@@ -3,7 +3,8 @@
 //! # Layout
 //! Top to bottom; a module imports only from the layers below it (docs/architecture.md).
 //!
-//! The binary and its tools:
+//! The binary and its tools (`loadtest`, `gate` and `evaluation` with the `tools` feature, on by
+//! default):
 //! - [`cli`] — the `hive` command line: every subcommand and its flags.
 //! - [`commands`] — the one-shot subcommands beside `serve` (`migrate`, `token`, `loadtest`,
 //!   `gate`, `replay`, `detect`, `forecast`, `predict`, `evaluate`).
@@ -56,8 +57,11 @@ pub mod commands;
 pub mod config;
 pub mod context;
 pub mod domain;
+#[cfg(feature = "tools")]
 pub mod evaluation;
+#[cfg(feature = "tools")]
 pub mod gate;
+#[cfg(feature = "tools")]
 pub mod loadtest;
 pub mod managers;
 pub mod metrics;

@@ -1,63 +1,59 @@
-//! The one-shot commands beside `serve`: their output on stdout is what scripts read.
+//! The tools' commands: each writes what scripts read on stdout. Built with the `tools` feature.
 
 use std::io::Write as _;
 
 use anyhow::Context as _;
 
-use crate::app::prepare_store;
-use crate::cli::{GateArgs, LoadtestArgs, TokenCommand};
-use crate::domain::time::rfc3339;
+use crate::cli::tools::{GateArgs, LoadtestArgs, ToolCommand};
 use crate::evaluation;
 use crate::gate::run_gate;
 use crate::loadtest::capacity;
 use crate::loadtest::target::Target;
-use crate::managers::security::{issue, TokenView};
-use crate::store::Store;
 use hive_stats::series::Series;
 use hive_stats::{DetectorKind, ForecasterKind};
 
-/// `hive token …`: straight on the store, so they work whether or not a server runs; a running
-/// server sees the change at its next read of the tokens (within seconds).
-pub async fn token(command: TokenCommand) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+/// Run one tool command. The load tester, the gate and replay are clients: a multi-threaded
+/// runtime of their own, so the load is not bound to one thread, and no actor system.
+pub fn run(command: ToolCommand) -> anyhow::Result<()> {
     match command {
-        TokenCommand::Create { role, name, store } => {
-            let store = Store::new(&prepare_store(&store.config()?).await?);
-            let issued = issue(&store, role, name)
-                .await
-                .context("creating the token")?;
-            tracing::info!(token = %issued.token.id, %role, "token created");
-            writeln!(out, "{}", issued.secret)?;
-        }
-        TokenCommand::List { store } => {
-            let store = Store::new(&prepare_store(&store.config()?).await?);
-            let rows = store.tokens().await.context("reading the tokens")?;
-            for token in rows.into_iter().filter_map(TokenView::from_row) {
-                writeln!(
-                    out,
-                    "{}\t{}\t{}\t{}\t{}",
-                    token.id,
-                    token.role,
-                    rfc3339(token.created_at),
-                    token.revoked_at.map_or_else(|| "-".to_owned(), rfc3339),
-                    token.name.unwrap_or_default()
-                )?;
-            }
-        }
-        TokenCommand::Revoke { id, store } => {
-            let store = Store::new(&prepare_store(&store.config()?).await?);
-            let at = crate::domain::time::now_ms();
-            if !store
-                .revoke_token(&id, at)
-                .await
-                .context("revoking the token")?
-            {
-                anyhow::bail!("no live token has the id {id}");
-            }
-            tracing::info!(token = %id, "token revoked");
-        }
+        ToolCommand::Loadtest(args) => client_runtime()?.block_on(loadtest(args)),
+        ToolCommand::Replay {
+            trace,
+            trace_file,
+            agents,
+            sleep_ms,
+            max_agents,
+            json,
+            timeline,
+        } => client_runtime()?.block_on(replay(
+            &trace,
+            &trace_file,
+            agents,
+            sleep_ms,
+            max_agents,
+            json,
+            timeline.as_deref(),
+        )),
+        ToolCommand::Gate(args) => client_runtime()?.block_on(gate(args)),
+        ToolCommand::Detect { input, detector } => detect(&input, detector),
+        ToolCommand::Forecast {
+            input,
+            horizon,
+            forecaster,
+        } => forecast(&input, horizon, forecaster),
+        ToolCommand::Predict { input, limit } => predict(&input, limit),
+        ToolCommand::Evaluate {
+            nab,
+            horizons,
+            json,
+        } => evaluate(&nab, &horizons, json),
     }
-    Ok(())
+}
+
+fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// `hive loadtest`: the report (or the capacity steps) on stdout, as text or one JSON object.
