@@ -1,7 +1,7 @@
 //! The Orchestrator actor: its state, and the messages it answers itself. What it does with
-//! them lives beside it, by concern: [`queues`](super::queues), [`attempt`](super::attempt),
-//! [`dispatch`](super::dispatch), [`recovery`](super::recovery), [`handoff`](super::handoff),
-//! [`drain`](super::drain).
+//! them lives beside it, by concern: `queues`, `attempt`,
+//! `dispatch`, `recovery`, `handoff`,
+//! `drain`.
 
 use std::collections::HashMap;
 use std::sync::Arc;

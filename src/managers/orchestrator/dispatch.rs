@@ -1,5 +1,5 @@
 //! Queueing, dispatch, and the end of every attempt: the orchestrator applying what
-//! [`attempt`](super::attempt) decides and [`queues`](super::queues) chooses.
+//! `attempt` decides and `queues` chooses.
 
 use std::time::{Duration, Instant};
 

@@ -8,12 +8,12 @@
 //! # Layout
 //! - [`actor`] — the actor: its state and the messages it answers.
 //! - [`messages`] — what it is asked and answers.
-//! - [`queues`] — one role's queues, and which task an idle agent takes next (SLO share).
-//! - [`attempt`] — a task's way through its attempts: transitions that say what follows.
-//! - [`dispatch`] — queueing, dispatch and the end of every attempt, applied.
-//! - [`recovery`] — taking over a previous process's tasks; a large backlog a page at a time.
-//! - [`handoff`] — one node of several: the streams, the feeder's hand-overs, the lease.
-//! - [`drain`] — a graceful stop.
+//! - `queues` — one role's queues, and which task an idle agent takes next (SLO share).
+//! - `attempt` — a task's way through its attempts: transitions that say what follows.
+//! - `dispatch` — queueing, dispatch and the end of every attempt, applied.
+//! - `recovery` — taking over a previous process's tasks; a large backlog a page at a time.
+//! - `handoff` — one node of several: the streams, the feeder's hand-overs, the lease.
+//! - `drain` — a graceful stop.
 
 pub mod actor;
 mod attempt;
