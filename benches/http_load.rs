@@ -8,7 +8,8 @@
 //! timed until the last one is committed as succeeded. Last, 64 clients send at a fixed total
 //! rate (5,000/s on SQLite, 3,000/s on PostgreSQL) to measure latency at that load.
 //! `HIVE_BENCH_SECONDS` sets each load phase's length (default 10); `HIVE_BENCH_DATABASE_URL`
-//! (`postgres://…`, an empty database or schema) runs the server on PostgreSQL instead of SQLite.
+//! (`postgres://…`, an empty database or schema) runs the server on PostgreSQL instead of SQLite;
+//! `HIVE_BENCH_BINARY` measures another build of the server (an earlier commit's, back to back).
 
 // A benchmark run stops at the first thing that goes wrong, with the reason.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -173,7 +174,9 @@ fn main() {
         .iter()
         .flat_map(|url| ["--database-url", url.as_str()])
         .collect();
-    let server = Target::start_server(std::path::Path::new(env!("CARGO_BIN_EXE_hive")), &extra)
+    let exe = std::env::var_os("HIVE_BENCH_BINARY")
+        .map_or_else(|| env!("CARGO_BIN_EXE_hive").into(), std::path::PathBuf::from);
+    let server = Target::start_server(&exe, &extra)
         .expect("hive starts");
     let pid = server.own_pid().expect("a server of our own");
     let runtime = tokio::runtime::Builder::new_multi_thread()
