@@ -174,10 +174,11 @@ fn main() {
         .iter()
         .flat_map(|url| ["--database-url", url.as_str()])
         .collect();
-    let exe = std::env::var_os("HIVE_BENCH_BINARY")
-        .map_or_else(|| env!("CARGO_BIN_EXE_hive").into(), std::path::PathBuf::from);
-    let server = Target::start_server(&exe, &extra)
-        .expect("hive starts");
+    let exe = std::env::var_os("HIVE_BENCH_BINARY").map_or_else(
+        || env!("CARGO_BIN_EXE_hive").into(),
+        std::path::PathBuf::from,
+    );
+    let server = Target::start_server(&exe, &extra).expect("hive starts");
     let pid = server.own_pid().expect("a server of our own");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1,11 +1,16 @@
-//! One typed configuration: defaults < file (`--config`, TOML) < environment (`HIVE_*`) < flags.
-//! The file may hold any subset of the fields below; the command line and environment override
-//! the few that operators set per run.
+//! One typed configuration: defaults < file (`--config`, TOML) < environment (`HIVE_*`) < flags,
+//! merged by one mechanism (figment). The file may hold any subset of the fields below. Every
+//! setting has an environment name derived from its path: `HIVE_` and the path in capitals with
+//! `__` between levels (`slo.normal_ms` is `HIVE_SLO__NORMAL_MS`). The flags the command line
+//! has are settings too, merged last; their variables (`HIVE_ADDR`, `HIVE_ALLOW_EXEC=a,b`, …) are
+//! read by the command line, which takes lists as comma-separated values.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use figment::providers::{Env, Serialized};
+use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 /// Mailbox capacity per actor kind. Bounded everywhere: a full mailbox is a refusal the client
@@ -447,15 +452,44 @@ impl Default for Config {
     }
 }
 
+/// Settings the command line reads from their variables itself (see [`Config::load`]).
+const READ_BY_FLAGS: [&str; 8] = [
+    "addr",
+    "data_dir",
+    "database_url",
+    "allow_exec",
+    "allow_http",
+    "first_token_over_http",
+    "rate_limit",
+    "max_agents",
+];
+
 impl Config {
-    /// Defaults overlaid by the file, if one is given.
-    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
-        let Some(file) = file else {
-            return Ok(Config::default());
-        };
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("reading config file {}", file.display()))?;
-        toml::from_str(&text).with_context(|| format!("parsing config file {}", file.display()))
+    /// The defaults, overlaid by the file (if one is given), by every `HIVE_<PATH>` variable
+    /// that names a setting, and by `flags`: the settings the command line was given, as a
+    /// serializable value whose fields are settings' paths.
+    pub fn load(file: Option<&Path>, flags: &impl Serialize) -> anyhow::Result<Config> {
+        let mut layers = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading config file {}", file.display()))?;
+            // Parsed whole first: an unknown or mistyped key is an error naming the file.
+            toml::from_str::<Config>(&text)
+                .with_context(|| format!("parsing config file {}", file.display()))?;
+            let table: toml::Table = toml::from_str(&text)
+                .with_context(|| format!("parsing config file {}", file.display()))?;
+            layers = layers.merge(Serialized::defaults(table));
+        }
+        let settings = setting_paths();
+        let environment = Env::prefixed("HIVE_").split("__").filter(move |key| {
+            let key = key.as_str().to_ascii_lowercase();
+            settings.contains(&key) && !READ_BY_FLAGS.contains(&key.as_str())
+        });
+        layers
+            .merge(environment)
+            .merge(Serialized::defaults(flags))
+            .extract()
+            .context("reading the configuration")
     }
 
     /// The bound on unfinished tasks: `max_queued_tasks`, or half the memory budget at
@@ -487,4 +521,29 @@ pub fn redact_url(url: &str) -> String {
         Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
         None => url.to_owned(),
     }
+}
+
+/// Every setting's path (`slo.normal_ms`), as the defaults serialize: what a `HIVE_*` variable
+/// may name.
+fn setting_paths() -> std::collections::HashSet<String> {
+    fn walk(prefix: &str, value: &serde_json::Value, out: &mut std::collections::HashSet<String>) {
+        if let serde_json::Value::Object(fields) = value {
+            for (name, inner) in fields {
+                let path = if prefix.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{prefix}.{name}")
+                };
+                walk(&path, inner, out);
+                out.insert(path);
+            }
+        }
+    }
+    let mut paths = std::collections::HashSet::new();
+    walk(
+        "",
+        &serde_json::to_value(Config::default()).unwrap_or_default(),
+        &mut paths,
+    );
+    paths
 }

@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
 
 use crate::config::Config;
 use crate::domain::access::AccessRole;
@@ -82,52 +83,101 @@ pub enum TokenCommand {
     },
 }
 
-/// Where the data lives; shared by every command that opens the store.
-#[derive(Debug, Args)]
+/// Where the data lives; shared by every command that opens the store. Each field is the setting
+/// of the same name.
+#[derive(Debug, Args, Serialize)]
 pub struct StoreArgs {
     /// Directory for the SQLite database and other state.
     #[arg(long, env = "HIVE_DATA_DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
     /// A SQLite file path or sqlite:// URL (default: hive.db in the data directory).
     #[arg(long, env = "HIVE_DATABASE_URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
-    /// A TOML file with any of the settings; flags and HIVE_* variables override it.
+    /// A TOML file with any of the settings; `HIVE_*` variables and flags override it.
     #[arg(long, env = "HIVE_CONFIG")]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
 }
 
-#[derive(Debug, Args)]
+/// The flags of `hive serve`. Each field is the setting at its serialized path, so the flags
+/// given are merged onto the configuration as one layer, with nothing copied by hand.
+#[derive(Debug, Args, Serialize)]
 pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (the log says which).
     #[arg(long, env = "HIVE_ADDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub addr: Option<SocketAddr>,
     /// An executable `command` agents may run (absolute path; repeat the flag for more, or give
     /// a comma-separated list in the variable). Replaces the config file's `allow_exec`.
     #[arg(long = "allow-exec", env = "HIVE_ALLOW_EXEC", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub allow_exec: Vec<PathBuf>,
     /// A destination `http` agents may call: `HOST[:PORT]` or a network `ADDR/BITS` (repeat
     /// the flag for more, or give a comma-separated list in the variable). Replaces the config
     /// file's `allow_http`.
     #[arg(long = "allow-http", env = "HIVE_ALLOW_HTTP", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub allow_http: Vec<String>,
     /// Let a loopback client create the first API token over HTTP while none exists (by
     /// default the first is made with `hive token create`).
     #[arg(long, env = "HIVE_FIRST_TOKEN_OVER_HTTP")]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub first_token_over_http: bool,
     /// Requests per second per token (per client address for requests without one), with a
     /// burst of twice that; 0 turns the limit off [default: 1000].
     #[arg(long, env = "HIVE_RATE_LIMIT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<u32>,
     /// Most agents this node hosts; creations beyond it are refused [default: 100000].
     #[arg(long, env = "HIVE_MAX_AGENTS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_agents: Option<usize>,
     /// How long finished tasks, their history and supervision history are kept, e.g. `7d` or
     /// `12h`; `0s` keeps them for ever [default: 7d].
     #[arg(long, env = "HIVE_RETENTION", value_parser = humantime::parse_duration)]
+    #[serde(
+        rename = "retention_ms",
+        serialize_with = "as_millis",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub retention: Option<std::time::Duration>,
     /// How long audit log entries are kept; `0s` keeps them for ever [default: 90d].
     #[arg(long, env = "HIVE_AUDIT_RETENTION", value_parser = humantime::parse_duration)]
+    #[serde(
+        rename = "audit_retention_ms",
+        serialize_with = "as_millis",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub audit_retention: Option<std::time::Duration>,
+    #[command(flatten)]
+    #[serde(skip_serializing_if = "PluginFlags::is_empty")]
+    pub plugins: PluginFlags,
+    #[command(flatten)]
+    #[serde(skip_serializing_if = "ClusterFlags::is_empty")]
+    pub cluster: ClusterFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub store: StoreArgs,
+}
+
+/// The `plugins.*` settings the command line has.
+#[derive(Debug, Args, Serialize)]
+pub struct PluginFlags {
+    #[command(flatten)]
+    pub alerts: AlertFlags,
+}
+
+impl PluginFlags {
+    fn is_empty(&self) -> bool {
+        self.alerts.webhooks.is_empty()
+    }
+}
+
+/// The `plugins.alerts.*` settings the command line has.
+#[derive(Debug, Args, Serialize)]
+pub struct AlertFlags {
     /// A URL the alerts plugin POSTs forecast breaches and anomalies to (repeat the flag for
     /// more, or give a comma-separated list in the variable). Replaces the config file's
     /// `plugins.alerts.webhooks`.
@@ -136,81 +186,61 @@ pub struct ServeArgs {
         env = "HIVE_ALERT_WEBHOOKS",
         value_delimiter = ','
     )]
-    pub alert_webhooks: Vec<String>,
+    pub webhooks: Vec<String>,
+}
+
+/// The `cluster.*` settings the command line has.
+#[derive(Debug, Args, Serialize)]
+pub struct ClusterFlags {
     /// Join the nodes sharing this Redis (and the PostgreSQL of --database-url): tasks are
     /// distributed through Redis streams and events reach every node.
     #[arg(long, env = "HIVE_REDIS_URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub redis_url: Option<String>,
     /// The start of every Redis key this Hive uses [default: hive].
     #[arg(long, env = "HIVE_REDIS_PREFIX")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub redis_prefix: Option<String>,
     /// This node's name in the cluster [default: this host's name and the port].
     #[arg(long, env = "HIVE_NODE_ID")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub node_id: Option<String>,
     /// The URL other nodes reach this node's API at [default: `http://` and the listen address].
     #[arg(long, env = "HIVE_ADVERTISE_URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub advertise_url: Option<String>,
-    #[command(flatten)]
-    pub store: StoreArgs,
+}
+
+impl ClusterFlags {
+    fn is_empty(&self) -> bool {
+        self.redis_url.is_none()
+            && self.redis_prefix.is_none()
+            && self.node_id.is_none()
+            && self.advertise_url.is_none()
+    }
+}
+
+fn as_millis<S: serde::Serializer>(
+    d: &Option<std::time::Duration>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        None => s.serialize_none(),
+    }
 }
 
 impl StoreArgs {
-    /// The configuration: defaults < file < environment < flags.
+    /// The configuration: defaults < file < environment < these flags.
     pub fn config(&self) -> anyhow::Result<Config> {
-        let mut config = Config::load(self.config.as_deref())?;
-        if let Some(dir) = &self.data_dir {
-            config.data_dir = dir.clone();
-        }
-        if let Some(url) = &self.database_url {
-            config.database_url = Some(url.clone());
-        }
-        Ok(config)
+        Config::load(self.config.as_deref(), self)
     }
 }
 
 impl ServeArgs {
+    /// The configuration: defaults < file < environment < these flags, checked as a whole.
     pub fn config(&self) -> anyhow::Result<Config> {
-        let mut config = self.store.config()?;
-        if let Some(addr) = self.addr {
-            config.addr = addr;
-        }
-        if !self.allow_exec.is_empty() {
-            config.allow_exec = self.allow_exec.clone();
-        }
-        if !self.allow_http.is_empty() {
-            config.allow_http = self.allow_http.clone();
-        }
-        if self.first_token_over_http {
-            config.first_token_over_http = true;
-        }
-        if let Some(rate) = self.rate_limit {
-            config.rate_limit = rate;
-        }
-        if let Some(max) = self.max_agents {
-            config.max_agents = max;
-        }
-        if let Some(retention) = self.retention {
-            config.retention_ms = retention.as_millis() as u64;
-        }
-        if let Some(retention) = self.audit_retention {
-            config.audit_retention_ms = retention.as_millis() as u64;
-        }
-        if !self.alert_webhooks.is_empty() {
-            config.plugins.alerts.webhooks = self.alert_webhooks.clone();
-        }
-        let cluster = &mut config.cluster;
-        if let Some(url) = &self.redis_url {
-            cluster.redis_url = Some(url.clone());
-        }
-        if let Some(prefix) = &self.redis_prefix {
-            cluster.redis_prefix = prefix.clone();
-        }
-        if let Some(node) = &self.node_id {
-            cluster.node_id = Some(node.clone());
-        }
-        if let Some(url) = &self.advertise_url {
-            cluster.advertise_url = Some(url.clone());
-        }
+        let config = Config::load(self.store.config.as_deref(), self)?;
         config.plugins.validate()?;
         config.cluster.validate(config.database_url.as_deref())?;
         crate::agents::destinations::HttpDestinations::parse(&config.allow_http)

@@ -39,16 +39,22 @@ fn start(data_dir: &Path, database_url: Option<&str>) -> Server {
 
 /// Start `hive serve` on a free loopback port with `flags` of its own.
 pub(crate) fn start_with(data_dir: &Path, flags: &[&std::ffi::OsStr]) -> Server {
-    start_at("127.0.0.1:0", data_dir, flags)
+    start_at("127.0.0.1:0", data_dir, flags, &[])
 }
 
-/// Start `hive serve` listening on `addr`.
-fn start_at(addr: &str, data_dir: &Path, flags: &[&std::ffi::OsStr]) -> Server {
+/// Start `hive serve` listening on `addr`, with `flags` and the variables `env` of its own.
+fn start_at(
+    addr: &str,
+    data_dir: &Path,
+    flags: &[&std::ffi::OsStr],
+    env: &[(&str, &str)],
+) -> Server {
     let mut command = Command::new(env!("CARGO_BIN_EXE_hive"));
     command
         .args(["serve", "--addr", addr, "--data-dir"])
         .arg(data_dir)
         .args(flags)
+        .envs(env.iter().copied())
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped());
     let child = command.spawn().expect("hive starts");
@@ -328,6 +334,56 @@ async fn sigterm_lets_running_tasks_finish_and_exits_cleanly() {
     stop(server);
 }
 
+/// One mechanism for every setting: the file overrides the defaults, a `HIVE_<PATH>` variable
+/// (nested levels joined by `__`) overrides the file, a flag overrides its variable, and a
+/// `HIVE_*` variable that names no setting is not an error.
+#[actix_rt::test]
+async fn settings_come_from_defaults_then_the_file_then_the_environment_then_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hive.toml");
+    std::fs::write(&file, "[mailbox]\nagent = 5\nlifecycle = 300\n").unwrap();
+    let env = [
+        ("HIVE_MAILBOX__LIFECYCLE", "400"),
+        ("HIVE_MAILBOX__COMMUNICATION", "123"),
+        ("HIVE_RATE_LIMIT", "5"),
+        ("HIVE_NOT_A_SETTING", "1"),
+    ];
+    let flags = [
+        "--config".as_ref(),
+        file.as_os_str(),
+        "--rate-limit".as_ref(),
+        "0".as_ref(),
+    ];
+    let server = start_at("127.0.0.1:0", dir.path(), &flags, &env);
+    server.wait_for_line("ready on ");
+    let app = server.app();
+    let status: serde_json::Value = app.get("/api/v1/system/status").await.json().await.unwrap();
+    let capacity = |kind: &str| {
+        status["mailboxes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["kind"] == kind)
+            .map(|m| m["capacity"].clone())
+    };
+    assert_eq!(capacity("agent"), Some(json!(5)), "from the file");
+    assert_eq!(
+        capacity("lifecycle"),
+        Some(json!(400)),
+        "the variable over the file"
+    );
+    assert_eq!(
+        capacity("communication"),
+        Some(json!(123)),
+        "from the variable"
+    );
+    assert_eq!(capacity("store"), Some(json!(8192)), "the default");
+    // The flag turned the rate limit off, over HIVE_RATE_LIMIT=5: a burst of 20 is served.
+    for _ in 0..20 {
+        assert_eq!(app.get("/api/v1/system/status").await.status(), 200);
+    }
+}
+
 /// With `--log-format json` every line is one JSON object, and a line written while an attempt
 /// ran carries the attempt's span: the task's id, the agent's and the attempt's number. A panic
 /// in the task is such a line.
@@ -472,7 +528,7 @@ async fn tokens_from_the_command_line_guard_the_api_and_allow_a_non_loopback_bin
     );
     assert!(!listed.contains(secret), "listings never show a secret");
 
-    let server = start_at("0.0.0.0:0", dir.path(), &[]);
+    let server = start_at("0.0.0.0:0", dir.path(), &[], &[]);
     server.wait_for_line("ready on ");
     let port = server.base.rsplit(':').next().unwrap().to_owned();
     let app = crate::helpers::remote(&format!("http://127.0.0.1:{port}"));
