@@ -41,9 +41,9 @@ impl From<LifecycleError> for ApiError {
             LifecycleError::NotFound(id) => ApiError::NotFound { what: "agent", id },
             LifecycleError::StoreBusy => ApiError::Busy("store"),
             LifecycleError::Busy => ApiError::Busy("orchestrator"),
-            LifecycleError::Store(e) => ApiError::from(&*e),
+            LifecycleError::Store(e) => ApiError::from(e),
             full @ LifecycleError::AgentLimit { .. } => ApiError::AgentLimit(full.to_string()),
-            other => ApiError::Internal(other.to_string()),
+            other => ApiError::internal(other),
         }
     }
 }
@@ -98,7 +98,7 @@ pub async fn create_agent(
     let created = create(&hive, &handles, spec, 1).await?;
     let entry = created
         .first()
-        .ok_or_else(|| ApiError::Internal("no agent created".into()))?;
+        .ok_or_else(|| ApiError::internal_msg("no agent created"))?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("{API}/agents/{}", entry.info.id)))
         .json(AgentView::from(entry.as_ref())))

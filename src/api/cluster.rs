@@ -104,7 +104,7 @@ pub async fn forward(
         .map_or(req.path(), |p| p.as_str());
     let url = format!("{}{path}", base.trim_end_matches('/'));
     let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes())
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(ApiError::internal)?;
     let mut call = hive.http.request(method, &url).header(FORWARDED, me);
     for name in KEPT_REQUEST {
         if let Some(value) = req.headers().get(&name) {
@@ -123,7 +123,7 @@ pub async fn forward(
     };
     let answer = call.send().await.map_err(unreachable)?;
     let status = actix_web::http::StatusCode::from_u16(answer.status().as_u16())
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(ApiError::internal)?;
     let mut response = HttpResponse::build(status);
     for name in KEPT_RESPONSE {
         if let Some(value) = answer.headers().get(name.as_str()) {

@@ -4,8 +4,12 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+use std::sync::Arc;
+
 use serde::Serialize;
 use utoipa::ToSchema;
+
+use crate::store::StoreError;
 
 /// Seconds a client is asked to wait after a refusal for load (a full mailbox or store queue).
 const BUSY_RETRY_AFTER_S: u32 = 1;
@@ -54,8 +58,59 @@ pub enum ApiError {
         reason: String,
         retry_after_s: u64,
     },
+    /// Ours, not the client's: the whole cause chain is logged, the client told only that.
     #[error("internal error")]
-    Internal(String),
+    Internal(#[source] Arc<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    /// An error of the server's own, kept whole for the log.
+    pub fn internal(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ApiError::Internal(Arc::new(cause))
+    }
+
+    /// An internal error with no error value behind it: a broken promise of the server's.
+    pub fn internal_msg(what: &str) -> Self {
+        let cause: Box<dyn std::error::Error + Send + Sync> = what.into();
+        ApiError::Internal(Arc::from(cause))
+    }
+}
+
+/// `error: its source: its source…`, each cause once (an error that prints its source is not
+/// repeated).
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        next = cause.source();
+    }
+    text
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::from(Arc::new(e))
+    }
+}
+
+/// A database that is not there now is a 503 the client may retry; anything else is ours, kept
+/// whole (with the database's own error as its cause) for the log.
+impl From<Arc<StoreError>> for ApiError {
+    fn from(e: Arc<StoreError>) -> Self {
+        match &*e {
+            StoreError::Pool(_) | StoreError::Unavailable | StoreError::Unreachable => {
+                ApiError::Unavailable(e.to_string())
+            }
+            StoreError::Busy => ApiError::Busy("store"),
+            StoreError::StorageFull => ApiError::InsufficientStorage(e.to_string()),
+            _ => ApiError::Internal(e),
+        }
+    }
 }
 
 /// The body of every error response.
@@ -131,7 +186,7 @@ impl ResponseError for ApiError {
         let (slug, title) = self.slug_and_title();
         let detail = match self {
             ApiError::Internal(cause) => {
-                tracing::error!(%cause, "request failed");
+                tracing::error!(error = %chain(&**cause), "request failed");
                 "the server could not complete the request".to_owned()
             }
             ApiError::Invalid { detail, .. } => detail.clone(),
@@ -172,5 +227,46 @@ impl ResponseError for ApiError {
             _ => {}
         }
         response.body(serde_json::to_string(&body).unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::MessageBody;
+
+    /// A database error behind a store error: the log gets both, the client neither.
+    #[test]
+    fn an_internal_error_keeps_its_causes_for_the_log_and_tells_the_client_nothing_of_them() {
+        let store = StoreError::Database(diesel::result::Error::NotFound);
+        let error = ApiError::from(store);
+        let ApiError::Internal(cause) = &error else {
+            panic!("{error:?} is internal")
+        };
+        assert_eq!(chain(&**cause), "database error: Record not found");
+        #[derive(Debug, thiserror::Error)]
+        #[error("forwarding failed")]
+        struct Outer(#[source] StoreError);
+        let wrapped = ApiError::internal(Outer(StoreError::Corrupt("x".into())));
+        let ApiError::Internal(cause) = &wrapped else {
+            panic!("internal")
+        };
+        assert_eq!(
+            chain(&**cause),
+            "forwarding failed: stored data is corrupt: x"
+        );
+
+        let response = error.error_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = response.into_body().try_into_bytes().unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["detail"], "the server could not complete the request");
+        assert!(!body.to_string().contains("Record not found"), "{body}");
+    }
+
+    #[test]
+    fn a_database_that_is_away_is_a_retryable_503_not_an_internal_error() {
+        let error = ApiError::from(StoreError::Unreachable);
+        assert_eq!(error.status_code(), StatusCode::SERVICE_UNAVAILABLE);
     }
 }

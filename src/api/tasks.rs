@@ -15,27 +15,7 @@ use crate::domain::task::{NewTask, Priority, TaskStatus};
 use crate::domain::time::Timestamp;
 use crate::managers::handles::Handles;
 use crate::managers::orchestrator::{CancelOutcome, CancelTask, Submit, SubmitError};
-use crate::store::{StoreError, TaskFilter};
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        ApiError::from(&e)
-    }
-}
-
-/// A database that is not there now is a 503 the client may retry; anything else is ours.
-impl From<&StoreError> for ApiError {
-    fn from(e: &StoreError) -> Self {
-        match e {
-            StoreError::Pool(_) | StoreError::Unavailable | StoreError::Unreachable => {
-                ApiError::Unavailable(e.to_string())
-            }
-            StoreError::Busy => ApiError::Busy("store"),
-            StoreError::StorageFull => ApiError::InsufficientStorage(e.to_string()),
-            other => ApiError::Internal(other.to_string()),
-        }
-    }
-}
+use crate::store::TaskFilter;
 
 /// Submit a task. Answered 202 once it is committed to the store: an accepted task survives a
 /// crash of the server. A repeated `idempotency_key` answers the task the first request created.
@@ -72,7 +52,7 @@ pub async fn submit(
         SubmitError::StoreBusy => ApiError::Busy("store"),
         SubmitError::Backlog { .. } => ApiError::Busy("task backlog"),
         SubmitError::Draining => ApiError::Unavailable("the server is shutting down".into()),
-        SubmitError::Store(e) => ApiError::from(&*e),
+        SubmitError::Store(e) => ApiError::from(e),
     })?;
     span.record("task_id", tracing::field::display(&created.task.id));
     let location = format!("{API}/tasks/{}", created.task.id);

@@ -52,7 +52,7 @@ where
     })?;
     let answered = answer.await.map_err(|_| unavailable())?;
     // A database that does not answer now is a 503 to retry, as for any other write.
-    answered.map_err(|e| ApiError::from(&*e))
+    answered.map_err(ApiError::from)
 }
 
 /// Create a token. The secret is shown in this answer only; the server keeps its digest.
