@@ -98,7 +98,6 @@ impl Agent {
             task_id,
             attempt,
             outcome,
-            elapsed,
         });
     }
 }

@@ -90,10 +90,6 @@ impl AllowedPrograms {
     pub fn runs_anything(&self) -> impl Iterator<Item = &Pinned> {
         self.entries.iter().filter(|p| runs_anything(&p.canonical))
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
 }
 
 fn runs_anything(path: &Path) -> bool {

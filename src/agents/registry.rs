@@ -234,10 +234,6 @@ impl AgentRegistry {
         self.inner.read().len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.inner.read().is_empty()
-    }
-
     pub fn remove(&self, id: &str) -> Option<Arc<AgentEntry>> {
         let removed = self.inner.write().take(id).map(|e| e.0);
         if let Some(entry) = &removed {

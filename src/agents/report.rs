@@ -3,7 +3,6 @@
 //! the actor above it.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::prelude::*;
 
@@ -29,7 +28,6 @@ pub struct TaskFinished {
     pub task_id: TaskId,
     pub attempt: u32,
     pub outcome: Outcome,
-    pub elapsed: Duration,
 }
 
 /// Where an agent reports. One for all agents, shared: an idle agent carries one pointer to it.

@@ -74,11 +74,6 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     }
 }
 
-/// Deserialise `body` within the default shape limits, naming the field at fault.
-pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    parse_within(body, &JsonLimits::default())
-}
-
 /// Deserialise `body`: 400 if it is not JSON, 422 naming the field if it breaks `limits` or does
 /// not fit `T`.
 pub fn parse_within<T: DeserializeOwned>(body: &[u8], limits: &JsonLimits) -> Result<T, ApiError> {
@@ -183,7 +178,7 @@ mod tests {
     use crate::domain::task::NewTask;
 
     fn field(body: &str) -> (u16, Option<String>) {
-        match parse::<NewTask>(body.as_bytes()) {
+        match parse_within::<NewTask>(body.as_bytes(), &JsonLimits::default()) {
             Ok(_) => (200, None),
             Err(ApiError::Invalid { field, .. }) => (422, Some(field)),
             Err(ApiError::Malformed { .. }) => (400, None),

@@ -206,8 +206,3 @@ impl utoipa::Modify for ClosedVariants {
 pub async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
 }
-
-/// The document as a value, for tests and tools.
-pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
-}

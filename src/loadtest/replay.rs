@@ -4,7 +4,7 @@
 //! was past its limit and whether the monitor warned of a breach (the series view's `warning`); the
 //! server is overloaded when a class's queue wait is past its target or a mailbox is full, and
 //! warned when the monitor warns of either or of demand at or about to pass what the agents can
-//! finish. Warnings given at least 10 s ahead are scored ([`crate::evaluation::overload`]), over
+//! finish. Warnings given at least 10 s ahead are scored (`evaluation::overload`), over
 //! every overload and apart over those whose trace gave at least that much notice (the rise in
 //! load began that long before them: [`Trace::rise_onset`]), which any warning in time needs. And
 //! what the plugins buy: each trace runs twice, with the prediction-driven plugins off and on
