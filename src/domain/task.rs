@@ -295,6 +295,91 @@ impl TaskRecord {
     }
 }
 
+/// What a task is, fixed when it is accepted. Shared (`Arc`) by the orchestrator, every attempt
+/// and every write of the task's state, so that a state change copies none of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskSpec {
+    pub id: String,
+    pub role: Role,
+    pub input: std::sync::Arc<Value>,
+    pub required_capabilities: Capabilities,
+    pub priority: Priority,
+    pub timeout_ms: u64,
+    pub max_retries: u32,
+    pub idempotency_key: Option<String>,
+    pub created_at: i64,
+    pub truncate_result: bool,
+}
+
+/// Where a task is: what changes with every attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskState {
+    pub status: TaskStatus,
+    pub attempts: u32,
+    pub result: Option<Value>,
+    pub error: Option<String>,
+    pub agent_id: Option<String>,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub queued_at: i64,
+    pub node: Option<String>,
+}
+
+impl TaskRecord {
+    /// The record's fixed part and its changing part.
+    pub fn split(self) -> (std::sync::Arc<TaskSpec>, TaskState) {
+        let spec = TaskSpec {
+            id: self.id,
+            role: self.role,
+            input: self.input,
+            required_capabilities: self.required_capabilities,
+            priority: self.priority,
+            timeout_ms: self.timeout_ms,
+            max_retries: self.max_retries,
+            idempotency_key: self.idempotency_key,
+            created_at: self.created_at,
+            truncate_result: self.truncate_result,
+        };
+        let state = TaskState {
+            status: self.status,
+            attempts: self.attempts,
+            result: self.result,
+            error: self.error,
+            agent_id: self.agent_id,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            queued_at: self.queued_at,
+            node: self.node,
+        };
+        (std::sync::Arc::new(spec), state)
+    }
+
+    /// The whole record again, for the store's row and the API's answer.
+    pub fn join(spec: &TaskSpec, state: &TaskState) -> Self {
+        Self {
+            id: spec.id.clone(),
+            role: spec.role.clone(),
+            input: spec.input.clone(),
+            required_capabilities: spec.required_capabilities.clone(),
+            priority: spec.priority,
+            status: state.status,
+            timeout_ms: spec.timeout_ms,
+            max_retries: spec.max_retries,
+            attempts: state.attempts,
+            idempotency_key: spec.idempotency_key.clone(),
+            result: state.result.clone(),
+            error: state.error.clone(),
+            agent_id: state.agent_id.clone(),
+            created_at: spec.created_at,
+            started_at: state.started_at,
+            finished_at: state.finished_at,
+            queued_at: state.queued_at,
+            truncate_result: spec.truncate_result,
+            node: state.node.clone(),
+        }
+    }
+}
+
 /// A result as stored: within `limit` bytes of JSON as it is; over it, an error, or with
 /// `truncate` an explicit marker holding the first `limit` bytes of its JSON text.
 pub fn bounded_result(value: Value, limit: usize, truncate: bool) -> Result<Value, String> {

@@ -22,7 +22,7 @@ use super::StoreError;
 use crate::bus::event::{AgentDeleted, Audited, DatabaseState, Event, StorageState, TaskChange};
 use crate::bus::EventBus;
 use crate::domain::agent::{AgentInfo, AgentStatus};
-use crate::domain::task::{TaskRecord, TaskStatus};
+use crate::domain::task::{TaskRecord, TaskSpec, TaskState, TaskStatus};
 use crate::domain::time::now_ms;
 use crate::metrics::Metrics;
 
@@ -54,7 +54,8 @@ pub enum Write {
     /// A new state of an accepted task, and the change it announces once committed (none for a
     /// task handed back or recovered).
     UpdateTask {
-        task: TaskRecord,
+        spec: Arc<TaskSpec>,
+        state: TaskState,
         change: Option<TaskChange>,
     },
     CreateAgents {
@@ -830,7 +831,12 @@ impl Handler<Persist> for StoreManager {
                 Op::CreateTask(TaskRow::from_record(&task, now).map(|row| (row, Box::new(task)))),
                 Waiter::Task(reply),
             ),
-            Write::UpdateTask { task, change } => {
+            Write::UpdateTask {
+                spec,
+                state,
+                change,
+            } => {
+                let task = TaskRecord::join(&spec, &state);
                 let op = match TaskRow::from_record(&task, now) {
                     Ok(row) => {
                         let history = NewTaskEvent::of(&task, history_kind(&task, change), now);

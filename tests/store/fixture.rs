@@ -79,8 +79,10 @@ impl Fixture {
 
     /// Send a new state without waiting; [`Fixture::flush`] waits for it.
     pub fn update(&self, task: &TaskRecord, change: Option<TaskChange>) {
+        let (spec, state) = task.clone().split();
         self.writer.do_send(Persist(Write::UpdateTask {
-            task: task.clone(),
+            spec,
+            state,
             change,
         }));
     }

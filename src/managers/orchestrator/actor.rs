@@ -23,7 +23,9 @@ use crate::agents::report::{AgentUp, TaskFinished};
 use crate::bus::event::TaskChange;
 use crate::context::Hive;
 use crate::domain::names::Role;
-use crate::domain::task::{bounded_result, Priority, TaskId, TaskRecord, TaskStatus};
+use crate::domain::task::{
+    bounded_result, Priority, TaskId, TaskRecord, TaskSpec, TaskState, TaskStatus,
+};
 use crate::domain::time::now_ms;
 use crate::managers::agent_slots::{AgentSlot, AgentSlots};
 use crate::managers::slot::Slot;
@@ -68,16 +70,19 @@ impl Orchestrator {
 
     /// Store the task's new state; `change`, if any, is announced by the store once that state
     /// is committed, so that whoever reacts to an event reads at least the state it announces.
-    pub(super) fn persist(&self, task: &TaskRecord, change: Option<TaskChange>) {
+    pub(super) fn persist(&self, spec: Arc<TaskSpec>, task: TaskState, change: Option<TaskChange>) {
         if let Some(store) = self.store.get() {
             // State changes of accepted tasks: at most a few per attempt, bounded by running work.
+            // The spec is shared, not copied: only the state is new.
             let write = Write::UpdateTask {
-                task: task.clone(),
+                spec,
+                state: task,
                 change,
             };
             self.hive.kinds.store.do_send(&store, Persist(write));
         }
     }
+
     /// Resolves once every write sent to the store before it is committed (or the store is gone).
     pub(super) fn flush(&self) -> oneshot::Receiver<()> {
         let (tx, rx) = oneshot::channel();
@@ -89,17 +94,20 @@ impl Orchestrator {
         }
         rx
     }
+
     /// Unfinished tasks held here or waiting in the store for room, and submissions on their
     /// way to being.
     pub(super) fn backlog(&self) -> usize {
         self.tasks.len() + self.accepting + self.spilled
     }
+
     pub(super) fn backlog_gauge(&self) {
         self.hive
             .metrics
             .task_backlog
             .set(i64::try_from(self.backlog()).unwrap_or(i64::MAX));
     }
+
     /// After a task joined or left a class's queue: its depth gauge and its oldest task's age.
     pub(super) fn queue_gauge(&self, priority: Priority, delta: i64) {
         self.hive
@@ -335,7 +343,7 @@ impl Handler<TaskFinished> for Orchestrator {
         let _span = attempt::span(&done.task_id, &done.agent_id, done.attempt).entered();
         tracing::debug!(ok = done.outcome.is_ok(), "attempt finished");
         let current = self.tasks.get(&done.task_id).is_some_and(|a| {
-            a.record.attempts == done.attempt
+            a.task.attempts == done.attempt
                 && matches!(&a.state, State::Running { agent, .. } if *agent == done.agent_id)
         });
         if !current {
@@ -347,7 +355,7 @@ impl Handler<TaskFinished> for Orchestrator {
                 let truncate = self
                     .tasks
                     .get(&done.task_id)
-                    .is_some_and(|a| a.record.truncate_result);
+                    .is_some_and(|a| a.spec.truncate_result);
                 let limit = self.hive.config.max_result_bytes;
                 match bounded_result(value, limit, truncate) {
                     Ok(value) => {

@@ -2,13 +2,14 @@
 //! follow: the actor applies them (store the state, announce it, arm a timer), so each rule is
 //! tested here without an actor.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::SpawnHandle;
 use rand::Rng;
 
 use crate::domain::agent::AgentId;
-use crate::domain::task::{TaskRecord, TaskStatus};
+use crate::domain::task::{TaskSpec, TaskState, TaskStatus};
 use crate::domain::time::now_ms;
 
 /// Where an unfinished task is.
@@ -25,16 +26,20 @@ pub(super) enum State {
 
 /// An unfinished task as the orchestrator holds it.
 pub(super) struct Active {
-    pub(super) record: TaskRecord,
+    /// What it is: shared with every attempt and write.
+    pub(super) spec: Arc<TaskSpec>,
+    /// Where it is, as the store holds it.
+    pub(super) task: TaskState,
     pub(super) state: State,
     /// When it last joined a queue, for its class's queue-wait share.
     pub(super) queued_at: Instant,
 }
 
 impl Active {
-    pub(super) fn queued(record: TaskRecord) -> Self {
+    pub(super) fn queued(spec: Arc<TaskSpec>, task: TaskState) -> Self {
         Self {
-            record,
+            spec,
+            task,
             state: State::Queued,
             queued_at: Instant::now(),
         }
@@ -64,7 +69,7 @@ pub(super) enum Next {
 }
 
 /// A new attempt starts on `agent`; answers its number.
-pub(super) fn start(record: &mut TaskRecord, agent: &AgentId) -> u32 {
+pub(super) fn start(record: &mut TaskState, agent: &AgentId) -> u32 {
     record.attempts += 1;
     record.status = TaskStatus::Running;
     record.agent_id = Some(agent.to_string());
@@ -75,14 +80,15 @@ pub(super) fn start(record: &mut TaskRecord, agent: &AgentId) -> u32 {
 /// The attempt failed with `error`: retried with backoff while retries are left and another
 /// attempt might help, otherwise the end.
 pub(super) fn fail(
-    record: &mut TaskRecord,
+    spec: &TaskSpec,
+    record: &mut TaskState,
     error: String,
     failure: Failure,
     retryable: bool,
     backoff_base_ms: u64,
 ) -> Next {
     record.error = Some(error);
-    let retries_left = record.attempts <= record.max_retries;
+    let retries_left = record.attempts <= spec.max_retries;
     if !(retryable && retries_left) {
         return Next::End(match failure {
             Failure::Error => TaskStatus::Failed,
@@ -97,7 +103,7 @@ pub(super) fn fail(
 }
 
 /// The task ends with `status` (and `result`, when it succeeded).
-pub(super) fn end(record: &mut TaskRecord, status: TaskStatus, result: Option<serde_json::Value>) {
+pub(super) fn end(record: &mut TaskState, status: TaskStatus, result: Option<serde_json::Value>) {
     record.status = status;
     record.finished_at = Some(now_ms());
     if result.is_some() {
@@ -108,7 +114,7 @@ pub(super) fn end(record: &mut TaskRecord, status: TaskStatus, result: Option<se
 
 /// An attempt that ended through no fault of the task (its agent was deleted, the server is
 /// draining, the lease was lost) is not counted: the task is queued as it was before it.
-pub(super) fn hand_back(record: &mut TaskRecord) {
+pub(super) fn hand_back(record: &mut TaskState) {
     record.attempts = record.attempts.saturating_sub(1);
     record.status = TaskStatus::Queued;
     record.agent_id = None;
@@ -118,12 +124,12 @@ pub(super) fn hand_back(record: &mut TaskRecord) {
 
 /// A task found running that this process did not start: its attempt was interrupted (`why`)
 /// and counts. Answers whether it may run again; if not, it is dead.
-pub(super) fn interrupted(record: &mut TaskRecord, why: &str) -> bool {
+pub(super) fn interrupted(spec: &TaskSpec, record: &mut TaskState, why: &str) -> bool {
     record.status = TaskStatus::Queued;
     record.agent_id = None;
     record.queued_at = now_ms();
     record.error = Some(format!("interrupted: {why} while this attempt ran"));
-    if record.attempts > record.max_retries {
+    if record.attempts > spec.max_retries {
         record.status = TaskStatus::Dead;
         record.finished_at = Some(now_ms());
         return false;
@@ -149,62 +155,62 @@ pub(super) fn span(task_id: &str, agent_id: &str, attempt: u32) -> tracing::Span
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::task::NewTask;
+    use crate::domain::task::{NewTask, TaskRecord};
 
-    fn task(max_retries: u32) -> TaskRecord {
+    fn task(max_retries: u32) -> (Arc<TaskSpec>, TaskState) {
         let new: NewTask = serde_json::from_value(serde_json::json!({
             "role": "worker", "input": {}, "max_retries": max_retries
         }))
         .unwrap();
-        TaskRecord::accepted(new, now_ms())
+        TaskRecord::accepted(new, now_ms()).split()
     }
 
     #[test]
     fn an_error_is_retried_while_retries_are_left_then_the_task_fails() {
-        let mut t = task(2);
+        let (spec, mut t) = task(2);
         let agent: AgentId = "a".into();
         for attempt in 1..=2 {
             assert_eq!(start(&mut t, &agent), attempt);
-            let next = fail(&mut t, "no".into(), Failure::Error, true, 100);
+            let next = fail(&spec, &mut t, "no".into(), Failure::Error, true, 100);
             assert!(matches!(next, Next::Retry(_)), "{next:?}");
             assert_eq!(t.status, TaskStatus::Queued);
             assert_eq!(t.agent_id, None);
         }
         start(&mut t, &agent);
-        let next = fail(&mut t, "no".into(), Failure::Error, true, 100);
+        let next = fail(&spec, &mut t, "no".into(), Failure::Error, true, 100);
         assert_eq!(next, Next::End(TaskStatus::Failed));
         assert_eq!(t.error.as_deref(), Some("no"));
     }
 
     #[test]
     fn a_crash_without_retries_left_is_dead_and_an_error_nothing_can_mend_is_not_retried() {
-        let mut t = task(0);
+        let (spec, mut t) = task(0);
         start(&mut t, &"a".into());
         assert_eq!(
-            fail(&mut t, "boom".into(), Failure::Crash, true, 100),
+            fail(&spec, &mut t, "boom".into(), Failure::Crash, true, 100),
             Next::End(TaskStatus::Dead)
         );
-        let mut t = task(5);
+        let (spec, mut t) = task(5);
         start(&mut t, &"a".into());
         assert_eq!(
-            fail(&mut t, "too big".into(), Failure::Error, false, 100),
+            fail(&spec, &mut t, "too big".into(), Failure::Error, false, 100),
             Next::End(TaskStatus::Failed)
         );
     }
 
     #[test]
     fn a_handed_back_attempt_is_not_counted_and_an_interrupted_one_is() {
-        let mut t = task(1);
+        let (spec, mut t) = task(1);
         start(&mut t, &"a".into());
         hand_back(&mut t);
         assert_eq!((t.attempts, t.status), (0, TaskStatus::Queued));
         assert_eq!(t.started_at, None);
 
         start(&mut t, &"a".into());
-        assert!(interrupted(&mut t, "the server stopped"));
+        assert!(interrupted(&spec, &mut t, "the server stopped"));
         assert_eq!((t.attempts, t.status), (1, TaskStatus::Queued));
         start(&mut t, &"a".into());
-        assert!(!interrupted(&mut t, "the server stopped"));
+        assert!(!interrupted(&spec, &mut t, "the server stopped"));
         assert_eq!(t.status, TaskStatus::Dead);
         assert!(t.error.unwrap().contains("the server stopped"));
     }

@@ -1,6 +1,7 @@
 //! Queueing, dispatch, and the end of every attempt: the orchestrator applying what
 //! `attempt` decides and `queues` chooses.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -14,7 +15,7 @@ use crate::agents::agent::{Cancel, Run};
 use crate::bus::event::TaskChange;
 use crate::domain::agent::{AgentId, AgentStatus};
 use crate::domain::names::Role;
-use crate::domain::task::{TaskId, TaskRecord, TaskStatus};
+use crate::domain::task::{TaskId, TaskRecord, TaskSpec, TaskState, TaskStatus};
 
 /// How long an agent whose mailbox was full waits before it is offered work again.
 const JAMMED_AGENT_PAUSE: Duration = Duration::from_millis(10);
@@ -27,7 +28,7 @@ impl Orchestrator {
         };
         active.state = State::Queued;
         active.queued_at = Instant::now();
-        let (role, priority) = (active.record.role.clone(), active.record.priority);
+        let (role, priority) = (active.spec.role.clone(), active.spec.priority);
         let queue = &mut self.roles.entry(role.clone()).or_default().by_priority[priority.index()];
         if front {
             queue.push_front(id);
@@ -37,13 +38,21 @@ impl Orchestrator {
         self.queue_gauge(priority, 1);
         self.dispatch(&role, ctx);
     }
+
     pub(super) fn admit(&mut self, record: TaskRecord, ctx: &mut Context<Self>) {
-        tracing::debug!(task = %record.id, role = %record.role, "queued");
-        let id: TaskId = record.id.as_str().into();
-        self.tasks.insert(id.clone(), Active::queued(record));
+        let (spec, task) = record.split();
+        self.queue(spec, task, ctx);
+    }
+
+    /// Hold a task from now on, queued.
+    pub(super) fn queue(&mut self, spec: Arc<TaskSpec>, task: TaskState, ctx: &mut Context<Self>) {
+        tracing::debug!(task = %spec.id, role = %spec.role, "queued");
+        let id: TaskId = spec.id.as_str().into();
+        self.tasks.insert(id.clone(), Active::queued(spec, task));
         self.backlog_gauge();
         self.enqueue(id, false, ctx);
     }
+
     pub(super) fn dispatch(&mut self, role: &Role, ctx: &mut Context<Self>) {
         if self.draining.is_some() {
             return;
@@ -73,6 +82,7 @@ impl Orchestrator {
             self.start_attempt(id, agent, ctx);
         }
     }
+
     pub(super) fn start_attempt(&mut self, id: TaskId, agent_id: AgentId, ctx: &mut Context<Self>) {
         let Some(agent) = self.agents.get_mut(&agent_id) else {
             return;
@@ -80,12 +90,12 @@ impl Orchestrator {
         let Some(active) = self.tasks.get_mut(&id) else {
             return;
         };
-        let attempt = active.record.attempts + 1;
+        let attempt = active.task.attempts + 1;
         let _span = attempt::span(&id, &agent_id, attempt).entered();
         let run = Run {
             task_id: id.clone(),
             attempt,
-            input: active.record.input.clone(),
+            input: active.spec.input.clone(),
         };
         // Busy before the send: an agent on another thread may finish the task (and mark itself
         // idle) before this thread would get to a mark made after it.
@@ -119,7 +129,7 @@ impl Orchestrator {
         }
         agent.task = Some(id.clone());
         let wait = active.queued_at.elapsed();
-        let priority = active.record.priority;
+        let priority = active.spec.priority;
         self.hive
             .metrics
             .task_queue_wait
@@ -132,20 +142,21 @@ impl Orchestrator {
                 .with_label_values(&[priority.as_str()])
                 .inc();
         }
-        let timeout_after = Duration::from_millis(active.record.timeout_ms);
+        let timeout_after = Duration::from_millis(active.spec.timeout_ms);
         let timed = id.clone();
         let timeout = ctx.run_later(timeout_after, move |act, ctx| {
             act.on_timeout(timed, attempt, ctx)
         });
-        attempt::start(&mut active.record, &agent_id);
+        attempt::start(&mut active.task, &agent_id);
         active.state = State::Running {
             agent: agent_id,
             started: Instant::now(),
             timeout,
         };
-        let record = active.record.clone();
-        self.persist(&record, Some(TaskChange::Started));
+        let (spec, task) = (active.spec.clone(), active.task.clone());
+        self.persist(spec, task, Some(TaskChange::Started));
     }
+
     /// Free the agent of a running task, cancel its timer, and answer the task's record.
     pub(super) fn stop_running(
         &mut self,
@@ -167,7 +178,7 @@ impl Orchestrator {
             .metrics
             .task_run
             .observe(started.elapsed().as_secs_f64());
-        let attempt = active.record.attempts;
+        let attempt = active.task.attempts;
         if let Some(slot) = self.agents.get_mut(&agent) {
             slot.task = None;
             if tell_agent {
@@ -190,6 +201,7 @@ impl Orchestrator {
         }
         Some(agent)
     }
+
     pub(super) fn finish(
         &mut self,
         id: &TaskId,
@@ -199,26 +211,28 @@ impl Orchestrator {
         let mut active = self.tasks.remove(id)?;
         self.backlog_gauge();
         if matches!(active.state, State::Queued) {
-            if let Some(queues) = self.roles.get_mut(&active.record.role) {
-                let queue = &mut queues.by_priority[active.record.priority.index()];
+            if let Some(queues) = self.roles.get_mut(&active.spec.role) {
+                let queue = &mut queues.by_priority[active.spec.priority.index()];
                 if let Some(pos) = queue.iter().position(|q| q == id) {
                     queue.remove(pos);
-                    self.queue_gauge(active.record.priority, -1);
+                    self.queue_gauge(active.spec.priority, -1);
                 }
             }
         }
-        attempt::end(&mut active.record, status, result);
+        attempt::end(&mut active.task, status, result);
         self.hive
             .metrics
             .tasks_finished
             .with_label_values(&[status.as_str()])
             .inc();
-        self.persist(&active.record, Some(TaskChange::to(status)));
+        let change = Some(TaskChange::to(status));
+        self.persist(active.spec.clone(), active.task.clone(), change);
         if let Some(cluster) = self.hive.cluster() {
             cluster.settled(id);
         }
-        Some(active.record)
+        Some(TaskRecord::join(&active.spec, &active.task))
     }
+
     pub(super) fn fail_attempt(
         &mut self,
         id: TaskId,
@@ -231,7 +245,14 @@ impl Orchestrator {
             return;
         };
         let base_ms = self.hive.config.retry_backoff_ms;
-        let delay = match attempt::fail(&mut active.record, error, failure, retryable, base_ms) {
+        let delay = match attempt::fail(
+            &active.spec,
+            &mut active.task,
+            error,
+            failure,
+            retryable,
+            base_ms,
+        ) {
             Next::End(status) => {
                 self.finish(&id, status, None);
                 return;
@@ -239,9 +260,9 @@ impl Orchestrator {
             Next::Retry(delay) => delay,
         };
         active.state = State::Backoff;
-        let record = active.record.clone();
+        let (spec, task) = (active.spec.clone(), active.task.clone());
         self.hive.metrics.task_retries.inc();
-        self.persist(&record, Some(TaskChange::Retrying));
+        self.persist(spec, task, Some(TaskChange::Retrying));
         ctx.run_later(delay, move |act, ctx| {
             if act
                 .tasks
@@ -252,18 +273,19 @@ impl Orchestrator {
             }
         });
     }
+
     pub(super) fn on_timeout(&mut self, id: TaskId, attempt: u32, ctx: &mut Context<Self>) {
         let running = self
             .tasks
             .get(&id)
-            .is_some_and(|a| a.record.attempts == attempt && a.is_running());
+            .is_some_and(|a| a.task.attempts == attempt && a.is_running());
         if !running {
             return;
         }
         let timeout_ms = self
             .tasks
             .get(&id)
-            .map(|a| a.record.timeout_ms)
+            .map(|a| a.spec.timeout_ms)
             .unwrap_or_default();
         let agent = self.stop_running(&id, ctx, true);
         self.fail_attempt(
@@ -277,6 +299,7 @@ impl Orchestrator {
             self.dispatch(&role, ctx);
         }
     }
+
     /// Forget an agent; its task is retried (a crash uses a retry) or handed back (it does not).
     pub(super) fn agent_down(
         &mut self,
@@ -300,15 +323,16 @@ impl Orchestrator {
             self.enqueue(task, true, ctx);
         }
     }
+
     /// An attempt that ended through no fault of the task is handed back ([`attempt::hand_back`])
     /// and stored.
     pub(super) fn hand_back(&mut self, id: &TaskId) -> bool {
         let Some(active) = self.tasks.get_mut(id) else {
             return false;
         };
-        attempt::hand_back(&mut active.record);
-        let record = active.record.clone();
-        self.persist(&record, None);
+        attempt::hand_back(&mut active.task);
+        let (spec, task) = (active.spec.clone(), active.task.clone());
+        self.persist(spec, task, None);
         true
     }
 }

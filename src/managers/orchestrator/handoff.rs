@@ -11,7 +11,7 @@ use super::messages::SubmitError;
 use super::queues;
 use crate::cluster::port::{Adopt, LeaseChanged, Release, Wanted};
 use crate::domain::names::Role;
-use crate::domain::task::{Priority, TaskId};
+use crate::domain::task::{Priority, TaskId, TaskRecord};
 use crate::managers::agent_slots::AgentSlot;
 use crate::store::manager::Created;
 
@@ -52,6 +52,7 @@ impl Orchestrator {
             let _ = reply.send(Ok(created));
         }));
     }
+
     /// An agent is free for more work: the cluster feeder may read more from the streams.
     pub(super) fn room(&self) {
         if let Some(cluster) = self.hive.cluster() {
@@ -132,8 +133,8 @@ impl Handler<Release> for Orchestrator {
                     if let Some(cluster) = self.hive.cluster() {
                         cluster.settled(&id);
                     }
-                    active.record.node = None;
-                    released.push(active.record);
+                    active.task.node = None;
+                    released.push(TaskRecord::join(&active.spec, &active.task));
                 }
             }
         }

@@ -47,7 +47,7 @@ pub(super) fn choose(
             let Some(task) = tasks.get(id) else {
                 continue;
             };
-            let required = &task.record.required_capabilities;
+            let required = &task.spec.required_capabilities;
             let agent = if required.is_empty() {
                 queues.idle.first()
             } else {
@@ -97,7 +97,8 @@ mod tests {
             serde_json::json!({"role": "worker", "input": {}, "priority": priority}),
         )
         .unwrap();
-        let mut active = Active::queued(TaskRecord::accepted(new, now_ms()));
+        let (spec, task) = TaskRecord::accepted(new, now_ms()).split();
+        let mut active = Active::queued(spec, task);
         active.queued_at = now - waited;
         active
     }

@@ -45,29 +45,32 @@ impl Orchestrator {
             act.backlog_gauge();
         }));
     }
+
     /// Queue a task this orchestrator did not accept itself. One found running was interrupted
     /// (`why`): that attempt counts, and the task is dead if it was the last.
-    pub(super) fn resume(&mut self, mut task: TaskRecord, why: &str, ctx: &mut Context<Self>) {
+    pub(super) fn resume(&mut self, task: TaskRecord, why: &str, ctx: &mut Context<Self>) {
         if self.tasks.contains_key(task.id.as_str()) {
             return;
         }
-        if task.status == TaskStatus::Running {
-            if !attempt::interrupted(&mut task, why) {
-                self.persist(&task, Some(TaskChange::Dead));
+        let (spec, mut state) = task.split();
+        if state.status == TaskStatus::Running {
+            if !attempt::interrupted(&spec, &mut state, why) {
+                self.persist(spec.clone(), state, Some(TaskChange::Dead));
                 self.hive
                     .metrics
                     .tasks_finished
                     .with_label_values(&["dead"])
                     .inc();
                 if let Some(cluster) = self.hive.cluster() {
-                    cluster.settled(&task.id);
+                    cluster.settled(&spec.id);
                 }
                 return;
             }
-            self.persist(&task, None);
+            self.persist(spec.clone(), state.clone(), None);
         }
-        self.admit(task, ctx);
+        self.queue(spec, state, ctx);
     }
+
     /// Take over the tasks a previous process accepted: running ones count the attempt they
     /// were in, and become dead if that was their last. A node of a cluster takes only those it
     /// held; the others' are theirs, or come through the streams.
