@@ -13,6 +13,7 @@ use serde_json::Value;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::Cluster;
+use crate::bus::event::Data;
 use crate::bus::{Event, Published};
 use crate::context::Hive;
 
@@ -20,8 +21,8 @@ use crate::context::Hive;
 const BATCH: usize = 256;
 const RECONNECT: Duration = Duration::from_secs(1);
 
-/// An event as it travels between nodes.
-#[derive(Serialize, Deserialize)]
+/// An event as it arrives from another node.
+#[derive(Deserialize)]
 struct Wire<'a> {
     #[serde(borrow)]
     node: Cow<'a, str>,
@@ -29,6 +30,16 @@ struct Wire<'a> {
     kind: Cow<'a, str>,
     at_ms: i64,
     data: Value,
+}
+
+/// An event of this node's on its way out: the fields another node reads as a `Wire`, its body serialized
+/// straight from the event rather than through an intermediate JSON value.
+#[derive(Serialize)]
+struct Outgoing<'a> {
+    node: &'a str,
+    kind: &'static str,
+    at_ms: i64,
+    data: Data<'a>,
 }
 
 /// Send this node's events out, batched; runs until the bus closes.
@@ -63,11 +74,11 @@ pub async fn send_out(hive: Hive, cluster: Arc<Cluster>) {
         let mut out = 0u64;
         // Relayed events are another node's: sending them back would echo them for ever.
         for event in batch.iter().filter(|e| e.node.is_none()) {
-            let wire = Wire {
-                node: Cow::Borrowed(&cluster.node),
-                kind: Cow::Borrowed(event.kind()),
+            let wire = Outgoing {
+                node: &cluster.node,
+                kind: event.kind(),
                 at_ms: event.at_ms,
-                data: event.event.data(),
+                data: Data(&event.event),
             };
             let Ok(json) = serde_json::to_string(&wire) else {
                 continue;
