@@ -135,7 +135,7 @@ fn task() -> TaskRecord {
     let new: NewTask =
         serde_json::from_value(json!({"role": "bench", "input": {"op": "echo", "value": 1}}))
             .unwrap();
-    TaskRecord::accepted(new, now_ms())
+    TaskRecord::accepted(new, "bench".to_owned().try_into().unwrap(), now_ms())
 }
 
 type Report = serde_json::Map<String, serde_json::Value>;

@@ -138,6 +138,22 @@ pub struct Config {
     pub exec_output_bytes: usize,
     /// Time an `http` agent's request may take before the attempt fails (and is retried).
     pub http_timeout_ms: u64,
+    /// Most unfinished tasks addressed to one agent; a submission past it is refused with 503
+    /// and Retry-After.
+    pub max_agent_queue: usize,
+    /// Largest state an agent keeps, in bytes of JSON: a larger initial state is refused (422),
+    /// an attempt that returns one fails, and the state stays as it was.
+    pub max_agent_state_bytes: usize,
+    /// Longest line a process agent's program may write on stdout; a longer one crashes the
+    /// agent.
+    pub max_line_bytes: usize,
+    /// How long a process agent's program has to exit after its stdin is closed, at a stop,
+    /// before its process group is killed.
+    pub process_shutdown_timeout_ms: u64,
+    /// Crashes in a row (each within 10 s of its start) after which an agent is left stopped,
+    /// with the reason, rather than restarted again: a program that cannot start stops its own
+    /// agent, never its pool.
+    pub agent_crash_loop_limit: u32,
     /// Requests per second per token (and per client address where no token is used), with a
     /// burst of twice that; 0 turns the limit off.
     pub rate_limit: u32,
@@ -435,6 +451,11 @@ impl Default for Config {
             exec_env: vec!["PATH".into(), "LANG".into()],
             exec_output_bytes: 256 * 1024,
             http_timeout_ms: 30_000,
+            max_agent_queue: 1_000,
+            max_agent_state_bytes: 64 * 1024,
+            max_line_bytes: 1024 * 1024,
+            process_shutdown_timeout_ms: 5_000,
+            agent_crash_loop_limit: 10,
             rate_limit: 1_000,
             metrics_open: false,
             open_hosts: Vec::new(),

@@ -19,6 +19,9 @@ pub struct Metrics {
     pub task_retries: IntCounter,
     pub task_queue_depth: IntGaugeVec,
     pub task_backlog: IntGauge,
+    pub addressed_queued: IntGauge,
+    pub process_starts: IntCounter,
+    pub process_exits: IntCounterVec,
     pub task_queue_wait: HistogramVec,
     pub task_slo_missed: IntCounterVec,
     pub task_run: Histogram,
@@ -193,6 +196,30 @@ impl Metrics {
                 IntCounter::new(
                     "hive_task_retries_total",
                     "Attempts that failed and were scheduled again."
+                )
+            ),
+            addressed_queued: register!(
+                r,
+                IntGauge::new(
+                    "hive_addressed_tasks_queued",
+                    "Unfinished tasks addressed to one agent (queued, waiting to retry, running), over all agents, each agent bounded by max_agent_queue."
+                )
+            ),
+            process_starts: register!(
+                r,
+                IntCounter::new(
+                    "hive_process_starts_total",
+                    "Programs of process agents started."
+                )
+            ),
+            process_exits: register!(
+                r,
+                IntCounterVec::new(
+                    opts(
+                        "hive_process_exits_total",
+                        "Programs of process agents that ended, by reason: exited (by itself), killed (a broken protocol, a cancel or a timeout), stopped (at a shutdown), not_started."
+                    ),
+                    &["reason"]
                 )
             ),
             task_backlog: register!(

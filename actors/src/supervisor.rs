@@ -165,6 +165,10 @@ pub struct SupervisorSpec {
     pub parent: Option<String>,
     pub strategy: Strategy,
     pub intensity: Intensity,
+    /// Crashes in a row, each before the child ran its backoff's `reset_after`, after which a
+    /// child is left stopped rather than restarted: one child in a crash loop stops itself, not
+    /// its supervisor. `None` (the default) restarts it for as long as the intensity allows.
+    pub crash_loop_limit: Option<u32>,
     pub events: EventSink,
     pub tree: Tree,
 }
@@ -176,9 +180,15 @@ impl SupervisorSpec {
             parent: None,
             strategy: Strategy::OneForOne,
             intensity: Intensity::default(),
+            crash_loop_limit: None,
             events,
             tree,
         }
+    }
+
+    pub fn crash_loop_limit(mut self, limit: u32) -> Self {
+        self.crash_loop_limit = Some(limit);
+        self
     }
 
     pub fn parent(mut self, parent: impl Into<String>) -> Self {
@@ -606,7 +616,23 @@ impl Supervisor {
         } else {
             incidents.consecutive + 1
         };
-        let delay = backoff.delay(incidents.consecutive);
+        let consecutive = incidents.consecutive;
+        if !reason.is_normal()
+            && self
+                .spec
+                .crash_loop_limit
+                .is_some_and(|limit| consecutive > limit)
+        {
+            let reason = ExitReason::Error(format!(
+                "crashed {consecutive} times in a row, each within {:?} of its start; left \
+                 stopped. Last exit: {reason}",
+                backoff.reset_after
+            ));
+            tracing::warn!(supervisor = %self.spec.name, child = %id, %reason, "child left stopped");
+            self.emit(&id, SupervisionEventKind::ChildStopped { reason });
+            return;
+        }
+        let delay = backoff.delay(consecutive);
         self.restart_group(seq, &reason, delay, ctx);
     }
 

@@ -264,6 +264,11 @@ pub enum SupervisionEventKind {
     SupervisorGaveUp {
         reason: ExitReason,
     },
+    /// The child crashed more times in a row than its supervisor's crash-loop limit allows: it
+    /// is left stopped (not removed), and its siblings and supervisor carry on.
+    ChildStopped {
+        reason: ExitReason,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]

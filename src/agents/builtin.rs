@@ -5,14 +5,14 @@ use std::time::{Duration, Instant};
 use futures::future::{self, FutureExt, LocalBoxFuture};
 use serde_json::{json, Value};
 
-use super::outcome::{parse_input, Executor, InputError, Outcome, TaskError};
+use super::outcome::{parse_input, Done, Executor, InputError, Outcome, TaskError, Work};
 use crate::domain::task::{BuiltinOp, MAX_SPIN_US};
 
 pub struct Builtin;
 
 impl Executor for Builtin {
-    fn run(&self, input: &Value) -> LocalBoxFuture<'static, Outcome> {
-        let op = match BuiltinOp::deserialize_input(input) {
+    fn run(&self, work: &Work) -> LocalBoxFuture<'static, Outcome> {
+        let op = match BuiltinOp::deserialize_input(&work.input) {
             Ok(op) => op,
             Err(message) => {
                 return future::ready(Err(TaskError {
@@ -23,10 +23,11 @@ impl Executor for Builtin {
             }
         };
         match op {
-            BuiltinOp::Echo { value } => future::ready(Ok(value)).boxed_local(),
+            BuiltinOp::Echo { value } => future::ready(Ok(Done::result(value))).boxed_local(),
+            BuiltinOp::Count => future::ready(count(work.state.as_deref())).boxed_local(),
             BuiltinOp::Sleep { ms } => async move {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
-                Ok(json!({ "slept_ms": ms }))
+                Ok(Done::result(json!({ "slept_ms": ms })))
             }
             .boxed_local(),
             BuiltinOp::Spin { us } if us > MAX_SPIN_US => future::ready(Err(TaskError {
@@ -40,7 +41,7 @@ impl Executor for Builtin {
                 while Instant::now() < until {
                     turns = std::hint::black_box(turns.wrapping_add(1));
                 }
-                Ok(json!({ "spun_us": us }))
+                Ok(Done::result(json!({ "spun_us": us })))
             })
             .boxed_local(),
             BuiltinOp::Fail { error } => future::ready(Err(TaskError {
@@ -55,6 +56,33 @@ impl Executor for Builtin {
             }
         }
     }
+}
+
+/// `count`: one more than the state's `count` (a null state counts from zero), kept in the
+/// state beside whatever else it holds.
+fn count(state: Option<&Value>) -> Outcome {
+    let mut state = match state {
+        None | Some(Value::Null) => serde_json::Map::new(),
+        Some(Value::Object(fields)) => fields.clone(),
+        Some(_) => {
+            return Err(TaskError {
+                message: "count needs the agent's state to be an object or null".into(),
+                retryable: false,
+            })
+        }
+    };
+    let count = match state.get("count") {
+        None => 0,
+        Some(n) => n.as_u64().ok_or_else(|| TaskError {
+            message: "count needs state.count to be a whole number".into(),
+            retryable: false,
+        })?,
+    } + 1;
+    state.insert("count".into(), json!(count));
+    Ok(Done {
+        result: json!({ "count": count }),
+        state: Some(Value::Object(state)),
+    })
 }
 
 impl BuiltinOp {

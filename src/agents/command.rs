@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
-use super::outcome::{parse_input, Executor, InputError, Outcome, TaskError};
+use super::outcome::{parse_input, Done, Executor, InputError, Outcome, TaskError, Work};
 use super::programs::{AllowedPrograms, Pinned};
 use crate::config::Config;
 use crate::context::Hive;
@@ -65,8 +65,8 @@ fn invalid(message: String) -> TaskError {
 }
 
 impl Executor for Command {
-    fn run(&self, input: &Value) -> LocalBoxFuture<'static, Outcome> {
-        let input: CommandInput = match parse_input(input, "command") {
+    fn run(&self, work: &Work) -> LocalBoxFuture<'static, Outcome> {
+        let input: CommandInput = match parse_input(&work.input, "command") {
             Ok(input) => input,
             Err(e) => {
                 let message = format!("{} at {}", e.detail, e.field);
@@ -164,12 +164,12 @@ async fn run(program: &Pinned, workdir: PathBuf, config: &Config, input: Command
     let truncated = out.1 || err.1;
     let (stdout, stderr) = (lossy(out.0), lossy(err.0));
     match status.code() {
-        Some(0) => Ok(json!({
+        Some(0) => Ok(Done::result(json!({
             "exit_code": 0,
             "stdout": stdout,
             "stderr": stderr,
             "truncated": truncated,
-        })),
+        }))),
         Some(code) => Err(invalid(format!(
             "exited with status {code}: {}",
             tail(&stderr, STDERR_IN_ERROR)
@@ -186,7 +186,7 @@ async fn run(program: &Pinned, workdir: PathBuf, config: &Config, input: Command
 /// script's interpreter reads it through that descriptor), and it is killed when the server
 /// dies, however it dies, so no run outlives the server and overlaps the attempt a restarted
 /// server makes of the same task.
-fn in_child(pinned: RawFd, parent: u32) -> std::io::Result<()> {
+pub(super) fn in_child(pinned: RawFd, parent: u32) -> std::io::Result<()> {
     // SAFETY: plain system calls on integers; async-signal-safe.
     unsafe {
         if libc::fcntl(pinned, libc::F_SETFD, 0) == -1 {
@@ -238,7 +238,7 @@ fn tail(text: &str, max: usize) -> &str {
 
 /// Kills the process group of a run when the run ends, however it ends. A pid is not reused
 /// while a group of that id has members, so the signal reaches only this run's processes.
-struct ProcessGroup(u32);
+pub(super) struct ProcessGroup(pub(super) u32);
 
 impl Drop for ProcessGroup {
     fn drop(&mut self) {

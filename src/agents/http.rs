@@ -12,7 +12,7 @@ use futures::future::{FutureExt, LocalBoxFuture};
 use serde_json::{json, Value};
 
 use super::destinations::HttpDestinations;
-use super::outcome::{Executor, Outcome, TaskError};
+use super::outcome::{Done, Executor, Outcome, TaskError, Work};
 use crate::context::Hive;
 use crate::domain::agent::HttpUrl;
 
@@ -45,7 +45,7 @@ fn refused(message: String) -> TaskError {
 }
 
 impl Executor for Http {
-    fn run(&self, input: &Value) -> LocalBoxFuture<'static, Outcome> {
+    fn run(&self, work: &Work) -> LocalBoxFuture<'static, Outcome> {
         let url = self.url.clone();
         let checked = reqwest::Url::parse(url.as_str())
             .map_err(|e| e.to_string())
@@ -54,7 +54,7 @@ impl Executor for Http {
             let error = refused(format!("POST {} refused: {why}", url.shown()));
             return futures::future::ready(Err(error)).boxed_local();
         }
-        let request = self.client.post(url.as_str()).json(input);
+        let request = self.client.post(url.as_str()).json(&*work.input);
         let max_bytes = self.max_bytes;
         async move {
             let mut response = request.send().await.map_err(|e| TaskError {
@@ -98,7 +98,9 @@ impl Executor for Http {
                 serde_json::from_slice(&body)
                     .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()))
             };
-            Ok(json!({ "status": status.as_u16(), "body": body }))
+            Ok(Done::result(
+                json!({ "status": status.as_u16(), "body": body }),
+            ))
         }
         .boxed_local()
     }

@@ -5,7 +5,8 @@
 //! - [`report`] — what an agent tells whoever started it, and the port it tells it through.
 //! - [`outcome`] — what an executor is and what one attempt ends with.
 //! - [`executor`] — which executor runs a task, and whether a task's input suits a role.
-//! - [`builtin`], [`command`], [`http`] — the three executors.
+//! - [`builtin`], [`command`], [`http`] — executors made for each attempt.
+//! - [`process`] — the executor that is a program living as long as its agent.
 //! - [`programs`] — the programs command agents may run, pinned at start.
 //! - [`destinations`] — where `http` agents may send requests.
 //! - [`registry`] — every agent of this node, its state, and counts by role.
@@ -17,6 +18,7 @@ pub mod destinations;
 pub mod executor;
 pub mod http;
 pub mod outcome;
+pub mod process;
 pub mod programs;
 pub mod registry;
 pub mod report;

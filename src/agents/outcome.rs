@@ -2,8 +2,40 @@
 //! future; the agent spawns it on its own context, so the agent keeps answering (cancel,
 //! shutdown) while it runs, and a panic inside it is seen by the agent's supervisor.
 
+use std::sync::Arc;
+
 use futures::future::LocalBoxFuture;
 use serde_json::Value;
+
+use crate::domain::task::TaskId;
+
+/// One attempt of a task as an executor sees it.
+#[derive(Debug, Clone)]
+pub struct Work {
+    pub task_id: TaskId,
+    pub attempt: u32,
+    pub input: Arc<Value>,
+    /// The agent's state as last committed (`None` is null).
+    pub state: Option<Arc<Value>>,
+}
+
+/// What a successful attempt answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Done {
+    pub result: Value,
+    /// The agent's new state, committed with the result; `None` leaves it as it was.
+    pub state: Option<Value>,
+}
+
+impl Done {
+    /// A result that leaves the state alone.
+    pub fn result(result: Value) -> Self {
+        Self {
+            result,
+            state: None,
+        }
+    }
+}
 
 /// Why one attempt of a task did not succeed.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,10 +45,10 @@ pub struct TaskError {
     pub retryable: bool,
 }
 
-pub type Outcome = Result<Value, TaskError>;
+pub type Outcome = Result<Done, TaskError>;
 
 pub trait Executor {
-    fn run(&self, input: &Value) -> LocalBoxFuture<'static, Outcome>;
+    fn run(&self, work: &Work) -> LocalBoxFuture<'static, Outcome>;
 }
 
 /// Why a task's input cannot run on the executors of its role: where in the input, and what.

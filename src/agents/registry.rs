@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::domain::agent::{AgentInfo, AgentStatus, ExecutorSpec};
+use crate::domain::agent::{AgentId, AgentInfo, AgentStatus, ExecutorSpec};
 use crate::domain::names::Role;
 use crate::domain::task::TaskId;
 
@@ -23,6 +23,9 @@ pub struct AgentState {
     /// Ticked by the agent's first start, so that creation can answer once agents are up. Here
     /// under the state's lock rather than behind a lock of its own: 8 bytes, not 16.
     first_start: Option<Arc<Countdown>>,
+    /// The agent's own state as last committed (`None` is null): what its next task sees.
+    /// Written by the orchestrator when a successful attempt's new state goes to the store.
+    pub agent_state: Option<Arc<serde_json::Value>>,
 }
 
 impl AgentState {
@@ -97,6 +100,15 @@ impl AgentEntry {
         self.state.lock().set(status, current_task);
     }
 
+    /// The agent's own state (see [`AgentState::agent_state`]).
+    pub fn agent_state(&self) -> Option<Arc<serde_json::Value>> {
+        self.state.lock().agent_state.clone()
+    }
+
+    pub fn set_agent_state(&self, state: Option<Arc<serde_json::Value>>) {
+        self.state.lock().agent_state = state;
+    }
+
     /// Count one restart; answers the new total.
     pub fn restarting(&self) -> u64 {
         let mut state = self.state.lock();
@@ -143,6 +155,49 @@ pub struct AgentRegistry {
     /// How many agents of each role run each kind of executor: what a submission's input is
     /// checked against, without a walk over every agent.
     executors: Arc<Mutex<HashMap<Role, ExecutorMix>>>,
+    /// What only some agents have: a process agent's program, why a stopped agent stopped.
+    /// Beside the entries rather than in them, so that an agent without either carries nothing.
+    extras: Arc<Mutex<HashMap<AgentId, Extras>>>,
+}
+
+/// What the registry holds of an agent beside its entry.
+#[derive(Debug, Default, Clone)]
+pub struct Extras {
+    /// A process agent's program as it runs now.
+    pub process: Option<Arc<ProcessWatch>>,
+    /// Why the agent was left stopped (a crash loop), as its supervisor said.
+    pub stopped_reason: Option<String>,
+}
+
+/// A process agent's running program, as operators see it.
+#[derive(Debug)]
+pub struct ProcessWatch {
+    pub pid: u32,
+    /// Epoch milliseconds.
+    pub started_at: i64,
+    /// The last bytes it wrote on stderr.
+    pub stderr: Mutex<StderrRing>,
+}
+
+/// The last `STDERR_KEPT` bytes written on a stream.
+#[derive(Debug, Default)]
+pub struct StderrRing(std::collections::VecDeque<u8>);
+
+/// Bytes of a program's stderr kept for the agent's view.
+pub const STDERR_KEPT: usize = 8 * 1024;
+
+impl StderrRing {
+    pub fn push(&mut self, bytes: &[u8]) {
+        let bytes = &bytes[bytes.len().saturating_sub(STDERR_KEPT)..];
+        let over = (self.0.len() + bytes.len()).saturating_sub(STDERR_KEPT);
+        self.0.drain(..over);
+        self.0.extend(bytes);
+    }
+
+    pub fn text(&self) -> String {
+        let (a, b) = self.0.as_slices();
+        String::from_utf8_lossy(&[a, b].concat()).into_owned()
+    }
 }
 
 /// The executors the agents of one role run, counted by kind.
@@ -151,6 +206,7 @@ pub struct ExecutorMix {
     pub builtin: usize,
     pub command: usize,
     pub http: usize,
+    pub process: usize,
 }
 
 impl ExecutorMix {
@@ -159,11 +215,12 @@ impl ExecutorMix {
             ExecutorSpec::Builtin {} => &mut self.builtin,
             ExecutorSpec::Command { .. } => &mut self.command,
             ExecutorSpec::Http { .. } => &mut self.http,
+            ExecutorSpec::Process { .. } => &mut self.process,
         }
     }
 
     fn is_empty(&self) -> bool {
-        self.builtin + self.command + self.http == 0
+        self.builtin + self.command + self.http + self.process == 0
     }
 }
 
@@ -181,6 +238,7 @@ impl AgentRegistry {
         &self,
         info: AgentInfo,
         restarts: u64,
+        state: Option<Arc<serde_json::Value>>,
         countdown: Option<Arc<Countdown>>,
     ) -> Arc<AgentEntry> {
         let entry = Arc::new(AgentEntry {
@@ -190,6 +248,7 @@ impl AgentRegistry {
                 restarts: u32::try_from(restarts).unwrap_or(u32::MAX),
                 restart_requested: false,
                 first_start: countdown,
+                agent_state: state,
             }),
             info,
         });
@@ -234,7 +293,32 @@ impl AgentRegistry {
         self.inner.read().len()
     }
 
+    /// What the registry holds of `id` beside its entry.
+    pub fn extras(&self, id: &str) -> Extras {
+        self.extras.lock().get(id).cloned().unwrap_or_default()
+    }
+
+    /// A process agent's program started (`Some`) or ended (`None`).
+    pub fn set_process(&self, id: &AgentId, process: Option<Arc<ProcessWatch>>) {
+        self.edit_extras(id, |e| e.process = process);
+    }
+
+    /// The agent was left stopped for `reason`, or (`None`) runs again.
+    pub fn set_stopped_reason(&self, id: &AgentId, reason: Option<String>) {
+        self.edit_extras(id, |e| e.stopped_reason = reason);
+    }
+
+    fn edit_extras(&self, id: &AgentId, edit: impl FnOnce(&mut Extras)) {
+        let mut extras = self.extras.lock();
+        let entry = extras.entry(id.clone()).or_default();
+        edit(entry);
+        if entry.process.is_none() && entry.stopped_reason.is_none() {
+            extras.remove(id);
+        }
+    }
+
     pub fn remove(&self, id: &str) -> Option<Arc<AgentEntry>> {
+        self.extras.lock().remove(id);
         let removed = self.inner.write().take(id).map(|e| e.0);
         if let Some(entry) = &removed {
             self.uncount(entry);

@@ -127,19 +127,35 @@ pub async fn create_batch(
 }
 
 /// An agent this node does not run: the URL of the node that does (the call goes there), or
-/// 404 if no node runs it.
-async fn owner(hive: &Hive, req: &HttpRequest, id: &str) -> Result<String, ApiError> {
-    let not_found = || ApiError::NotFound {
-        what: "agent",
-        id: id.to_owned(),
+/// 404 if no node runs it: about the agent in the path, or (`field`) the one a request names.
+pub(super) async fn owner(
+    hive: &Hive,
+    req: &HttpRequest,
+    id: &str,
+    field: &'static str,
+) -> Result<String, ApiError> {
+    let not_found = || match field {
+        "" => ApiError::NotFound {
+            what: "agent",
+            id: id.to_owned(),
+        },
+        field => ApiError::UnknownReference {
+            field,
+            id: id.to_owned(),
+        },
     };
     if hive.cluster().is_none() {
         return Err(not_found());
     }
-    let (info, _) = hive.store.agent(id).await?.ok_or_else(not_found)?;
-    super::cluster::elsewhere(hive, req, info.node.as_deref(), &format!("agent {id}"))
-        .await?
-        .ok_or_else(not_found)
+    let stored = hive.store.agent(id).await?.ok_or_else(not_found)?;
+    super::cluster::elsewhere(
+        hive,
+        req,
+        stored.info.node.as_deref(),
+        &format!("agent {id}"),
+    )
+    .await?
+    .ok_or_else(not_found)
 }
 
 /// List agents, in creation order.
@@ -174,7 +190,7 @@ pub async fn get_agent(
     match hive.agents.get(&id) {
         Some(entry) => Ok(HttpResponse::Ok().json(AgentView::from(entry.as_ref()))),
         None => {
-            let node = owner(&hive, &req, &id).await?;
+            let node = owner(&hive, &req, &id, "").await?;
             super::cluster::forward(&hive, &req, &node, None).await
         }
     }
@@ -191,7 +207,7 @@ pub async fn delete_agent(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     if hive.cluster().is_some() && hive.agents.get(&id).is_none() {
-        let node = owner(&hive, &req, &id).await?;
+        let node = owner(&hive, &req, &id, "").await?;
         return super::cluster::forward(&hive, &req, &node, None).await;
     }
     let request = |reply| DeleteAgent { id, reply };
@@ -220,7 +236,7 @@ pub async fn restart_agent(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let Some(entry) = hive.agents.get(&id) else {
-        let node = owner(&hive, &req, &id).await?;
+        let node = owner(&hive, &req, &id, "").await?;
         return super::cluster::forward(&hive, &req, &node, None).await;
     };
     let request = |reply| RestartAgent {

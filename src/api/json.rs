@@ -21,7 +21,24 @@ use crate::context::Hive;
 
 pub struct Json<T>(pub T);
 
+/// The body as [`Json`] reads it, with its bytes kept: a call that may go on to another node
+/// (a task addressed to an agent there) forwards them as they came.
+pub struct JsonBody<T> {
+    pub value: T,
+    pub raw: web::Bytes,
+}
+
 impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let read = JsonBody::<T>::from_request(req, payload);
+        Box::pin(async move { read.await.map(|body| Json(body.value)) })
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
@@ -68,8 +85,10 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
             };
             let body = tokio::time::timeout(std::time::Duration::from_millis(limit_ms), read)
                 .await
-                .map_err(|_| ApiError::BodyTimeout { limit_ms })??;
-            parse_within(&body, &shape).map(Json)
+                .map_err(|_| ApiError::BodyTimeout { limit_ms })??
+                .freeze();
+            let value = parse_within(&body, &shape)?;
+            Ok(JsonBody { value, raw: body })
         })
     }
 }

@@ -28,6 +28,9 @@ pub enum ApiError {
     TooLarge { limit: usize },
     #[error("no {what} with id {id}")]
     NotFound { what: &'static str, id: String },
+    /// A request field names something that does not exist (`"agent": "<unknown id>"`).
+    #[error("{field}: no {field} with id {id}")]
+    UnknownReference { field: &'static str, id: String },
     #[error("{0}")]
     Conflict(String),
     /// The node hosts as many agents as its configuration allows.
@@ -35,6 +38,9 @@ pub enum ApiError {
     AgentLimit(String),
     #[error("the {0} is at capacity; retry shortly")]
     Busy(&'static str),
+    /// One bounded queue is full (an agent's own), with what the client should know.
+    #[error("{0}")]
+    QueueFull(String),
     #[error("{0}")]
     Unavailable(String),
     /// The database's volume is full: nothing new is taken until space returns.
@@ -134,10 +140,12 @@ impl ApiError {
             ApiError::Invalid { .. } => ("invalid-field", "Invalid field"),
             ApiError::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
             ApiError::TooLarge { .. } => ("body-too-large", "Request body too large"),
-            ApiError::NotFound { .. } => ("not-found", "Not found"),
+            ApiError::NotFound { .. } | ApiError::UnknownReference { .. } => {
+                ("not-found", "Not found")
+            }
             ApiError::Conflict(_) => ("conflict", "Conflict"),
             ApiError::AgentLimit(_) => ("agent-limit", "Agent limit reached"),
-            ApiError::Busy(_) => ("overloaded", "Server at capacity"),
+            ApiError::Busy(_) | ApiError::QueueFull(_) => ("overloaded", "Server at capacity"),
             ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
             ApiError::InsufficientStorage(_) => ("storage-full", "Insufficient storage"),
             ApiError::NoRoute => ("no-route", "Not found"),
@@ -166,11 +174,14 @@ impl ResponseError for ApiError {
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::NotFound { .. } | ApiError::NoRoute => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) | ApiError::AgentLimit(_) => StatusCode::CONFLICT,
-            ApiError::Busy(_) | ApiError::Unavailable(_) | ApiError::Shed { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
+            ApiError::NotFound { .. } | ApiError::UnknownReference { .. } | ApiError::NoRoute => {
+                StatusCode::NOT_FOUND
             }
+            ApiError::Conflict(_) | ApiError::AgentLimit(_) => StatusCode::CONFLICT,
+            ApiError::Busy(_)
+            | ApiError::QueueFull(_)
+            | ApiError::Unavailable(_)
+            | ApiError::Shed { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
@@ -194,6 +205,7 @@ impl ResponseError for ApiError {
         };
         let field = match self {
             ApiError::Invalid { field, .. } => Some(field.clone()),
+            ApiError::UnknownReference { field, .. } => Some((*field).to_owned()),
             _ => None,
         };
         let body = Problem {
@@ -209,7 +221,7 @@ impl ResponseError for ApiError {
             HeaderValue::from_static("application/problem+json"),
         ));
         match self {
-            ApiError::Busy(_) => {
+            ApiError::Busy(_) | ApiError::QueueFull(_) => {
                 response.insert_header((header::RETRY_AFTER, BUSY_RETRY_AFTER_S));
             }
             ApiError::Unavailable(_) | ApiError::InsufficientStorage(_) => {

@@ -6,7 +6,7 @@ use utoipa::IntoParams;
 
 use super::ask::ask;
 use super::base::{paginate, Limit, API};
-use super::json::Json;
+use super::json::JsonBody;
 use super::problem::{ApiError, Problem};
 use super::views::{TaskEventView, TaskHistory, TaskPage, TaskView};
 use crate::context::Hive;
@@ -26,11 +26,47 @@ pub async fn submit(
     hive: web::Data<Hive>,
     handles: web::Data<Handles>,
     span: tracing_actix_web::RootSpan,
-    Json(task): Json<NewTask>,
+    req: actix_web::HttpRequest,
+    body: JsonBody<NewTask>,
 ) -> Result<HttpResponse, ApiError> {
-    let executors = hive.agents.executors_of(&task.role);
-    crate::agents::executor::check_input(executors, &task.input.0)
-        .map_err(|e| ApiError::invalid(e.field, e.detail))?;
+    let JsonBody { value: task, raw } = body;
+    let role = match &task.agent {
+        Some(agent) => match hive.agents.get(&agent.0) {
+            Some(entry) => {
+                let role = entry.info.role();
+                if task.role.as_ref().is_some_and(|named| named != role) {
+                    return Err(ApiError::invalid(
+                        "role",
+                        format!(
+                            "agent {} is of role {role}, not {}",
+                            agent.0,
+                            task.role.as_ref().map(|r| r.as_str()).unwrap_or_default()
+                        ),
+                    ));
+                }
+                crate::agents::executor::check_input_for(&entry.info.kind.executor, &task.input.0)
+                    .map_err(|e| ApiError::invalid(e.field, e.detail))?;
+                role.clone()
+            }
+            // Another node's agent: the submission goes to that node, which runs it.
+            None => {
+                let node = super::agents::owner(&hive, &req, &agent.0, "agent").await?;
+                return super::cluster::forward(&hive, &req, &node, Some(raw)).await;
+            }
+        },
+        None => {
+            let role = task.role.clone().ok_or_else(|| {
+                ApiError::invalid(
+                    "role",
+                    "role is required unless agent names the agent to run the task",
+                )
+            })?;
+            let executors = hive.agents.executors_of(&role);
+            crate::agents::executor::check_input(executors, &task.input.0)
+                .map_err(|e| ApiError::invalid(e.field, e.detail))?;
+            role
+        }
+    };
     let shed = hive.shedding.load();
     if shed.refuses(task.priority) {
         let priority = task.priority.as_str();
@@ -45,12 +81,13 @@ pub async fn submit(
         &handles.orchestrator,
         &hive.kinds.orchestrator,
         "orchestrator",
-        |reply| Submit { task, reply },
+        |reply| Submit { task, role, reply },
     )
     .await?
     .map_err(|e| match e {
         SubmitError::StoreBusy => ApiError::Busy("store"),
         SubmitError::Backlog { .. } => ApiError::Busy("task backlog"),
+        full @ SubmitError::AgentQueue { .. } => ApiError::QueueFull(full.to_string()),
         SubmitError::Draining => ApiError::Unavailable("the server is shutting down".into()),
         SubmitError::Store(e) => ApiError::from(e),
     })?;

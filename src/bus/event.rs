@@ -93,6 +93,15 @@ impl From<&TaskRecord> for TaskEvent {
     }
 }
 
+/// `task.progress`: what a process agent's program said of the task it runs. Not stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskProgress {
+    pub id: String,
+    pub agent_id: AgentId,
+    pub attempt: u32,
+    pub progress: Value,
+}
+
 /// `agent.created`.
 #[derive(Debug, Clone, Serialize)]
 pub struct AgentCreated {
@@ -192,6 +201,8 @@ pub struct Audited {
 pub enum Event {
     /// `task.*`, published by the StoreManager once the state it announces is committed.
     Task(TaskChange, TaskEvent),
+    /// `task.progress`, published by the agent whose program said it.
+    Progress(TaskProgress),
     /// `agent.created`, once its row is committed.
     AgentCreated(AgentCreated),
     /// `agent.deleted`, once its row is committed.
@@ -229,7 +240,9 @@ pub enum Event {
 
 impl Event {
     /// Every kind there is: another node's event of any other kind is dropped.
-    pub const KINDS: [&'static str; 25] = [
+    pub const KINDS: [&'static str; 27] = [
+        "task.progress",
+        "supervisor.child_stopped",
         "task.queued",
         "task.started",
         "task.retrying",
@@ -261,6 +274,7 @@ impl Event {
     pub fn kind(&self) -> &'static str {
         match self {
             Event::Task(change, _) => change.kind(),
+            Event::Progress(_) => "task.progress",
             Event::AgentCreated(_) => "agent.created",
             Event::AgentDeleted(_) => "agent.deleted",
             Event::Supervision(e) => match e.kind {
@@ -268,6 +282,7 @@ impl Event {
                 SupervisionEventKind::ChildExited { .. } => "supervisor.child_exited",
                 SupervisionEventKind::ChildRestarted { .. } => "supervisor.child_restarted",
                 SupervisionEventKind::SupervisorGaveUp { .. } => "supervisor.gave_up",
+                SupervisionEventKind::ChildStopped { .. } => "supervisor.child_stopped",
             },
             Event::Storage(_) => "store.storage",
             Event::Database(_) => "store.database",
@@ -306,6 +321,7 @@ impl Serialize for Data<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self.0 {
             Event::Task(_, task) => task.serialize(s),
+            Event::Progress(e) => e.serialize(s),
             Event::AgentCreated(e) => e.serialize(s),
             Event::AgentDeleted(e) => e.serialize(s),
             Event::Supervision(e) => e.serialize(s),

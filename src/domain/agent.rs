@@ -54,6 +54,130 @@ pub enum ExecutorSpec {
         #[schema(value_type = String, example = "http://127.0.0.1:9000/run", max_length = 2048)]
         url: HttpUrl,
     },
+    /// Runs `program` (which `allow_exec` must list) for as long as the agent lives, and hands it
+    /// each task as a line of JSON on its stdin; it answers on stdout (see docs/agents.md).
+    Process {
+        #[schema(value_type = String, example = "/usr/bin/python3", pattern = "^/", max_length = 2048)]
+        program: ProgramPath,
+        #[serde(default)]
+        #[schema(value_type = Vec<String>, max_items = 64)]
+        args: ProcessArgs,
+        /// Variables added to the program's environment (beside the server's `exec_env`).
+        #[serde(default)]
+        #[schema(value_type = Object)]
+        env: ProcessEnv,
+        #[serde(default)]
+        limits: ProcessLimits,
+    },
+}
+
+/// Most arguments or environment variables a process agent may be given.
+const MAX_PROCESS_ITEMS: usize = 64;
+/// Longest argument, variable name or value.
+const MAX_PROCESS_ITEM_LEN: usize = 4096;
+
+fn check_process_item(item: &str, what: &str) -> Result<(), String> {
+    if item.len() > MAX_PROCESS_ITEM_LEN {
+        return Err(format!(
+            "each {what} must be at most {MAX_PROCESS_ITEM_LEN} bytes"
+        ));
+    }
+    if item.contains('\0') {
+        return Err(format!("an {what} must not contain a NUL byte"));
+    }
+    Ok(())
+}
+
+/// A process agent's arguments: bounded in number and length, without NUL bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Vec<String>", into = "Vec<String>")]
+pub struct ProcessArgs(pub Vec<String>);
+
+impl TryFrom<Vec<String>> for ProcessArgs {
+    type Error = String;
+
+    fn try_from(args: Vec<String>) -> Result<Self, String> {
+        if args.len() > MAX_PROCESS_ITEMS {
+            return Err(format!("at most {MAX_PROCESS_ITEMS} arguments"));
+        }
+        for arg in &args {
+            check_process_item(arg, "argument")?;
+        }
+        Ok(Self(args))
+    }
+}
+
+impl From<ProcessArgs> for Vec<String> {
+    fn from(a: ProcessArgs) -> Self {
+        a.0
+    }
+}
+
+/// A process agent's own environment variables: names of letters, digits and `_`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    try_from = "std::collections::BTreeMap<String, String>",
+    into = "std::collections::BTreeMap<String, String>"
+)]
+pub struct ProcessEnv(pub std::collections::BTreeMap<String, String>);
+
+impl TryFrom<std::collections::BTreeMap<String, String>> for ProcessEnv {
+    type Error = String;
+
+    fn try_from(env: std::collections::BTreeMap<String, String>) -> Result<Self, String> {
+        if env.len() > MAX_PROCESS_ITEMS {
+            return Err(format!("at most {MAX_PROCESS_ITEMS} variables"));
+        }
+        for (name, value) in &env {
+            let valid = !name.is_empty()
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(format!(
+                    "{name:?} is not a variable name (letters, digits and '_', not first a digit)"
+                ));
+            }
+            check_process_item(value, "value")?;
+        }
+        Ok(Self(env))
+    }
+}
+
+impl From<ProcessEnv> for std::collections::BTreeMap<String, String> {
+    fn from(e: ProcessEnv) -> Self {
+        e.0
+    }
+}
+
+/// Resource limits of a process agent's program (`setrlimit`), each optional.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessLimits {
+    /// Address space, in bytes (`RLIMIT_AS`).
+    #[schema(minimum = 1048576)]
+    pub memory_bytes: Option<u64>,
+    /// CPU time, in seconds (`RLIMIT_CPU`): over it the program is killed and the agent restarts.
+    #[schema(minimum = 1)]
+    pub cpu_seconds: Option<u64>,
+    /// Open file descriptors (`RLIMIT_NOFILE`).
+    #[schema(minimum = 8)]
+    pub open_files: Option<u64>,
+}
+
+impl ProcessLimits {
+    /// Limits too small for any program to start are refused rather than crash-looping.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.memory_bytes.is_some_and(|m| m < 1 << 20) {
+            return Err(("memory_bytes", "must be at least 1048576 (1 MiB)".into()));
+        }
+        if self.cpu_seconds == Some(0) {
+            return Err(("cpu_seconds", "must be at least 1".into()));
+        }
+        if self.open_files.is_some_and(|n| n < 8) {
+            return Err(("open_files", "must be at least 8".into()));
+        }
+        Ok(())
+    }
 }
 
 impl Default for ExecutorSpec {
@@ -217,6 +341,22 @@ pub struct AgentSpec {
     pub capabilities: Capabilities,
     #[serde(default)]
     pub executor: ExecutorSpec,
+    /// The agent's state when it starts (any JSON, at most the server's
+    /// `max_agent_state_bytes`); null when left out.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub state: Option<serde_json::Value>,
+}
+
+/// The bytes of `state` as stored (its JSON text), or why it is over `limit`.
+pub fn check_state(state: &serde_json::Value, limit: usize) -> Result<usize, String> {
+    let bytes = state.to_string().len();
+    if bytes > limit {
+        return Err(format!(
+            "the state is {bytes} bytes of JSON, over max_agent_state_bytes ({limit})"
+        ));
+    }
+    Ok(bytes)
 }
 
 /// An agent's id (a UUID's text), shared rather than copied: the registry, the agent's

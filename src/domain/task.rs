@@ -187,13 +187,43 @@ impl TryFrom<Value> for TaskInput {
     }
 }
 
+/// The id of the agent a task is addressed to, as a client gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String")]
+pub struct AgentRef(pub String);
+
+impl TryFrom<String> for AgentRef {
+    type Error = String;
+
+    fn try_from(v: String) -> Result<Self, String> {
+        let valid = !v.is_empty()
+            && v.len() <= super::names::MAX_NAME_LEN
+            && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if valid {
+            Ok(Self(v))
+        } else {
+            Err(format!(
+                "agent must be an agent's id: 1 to {} letters, digits or '-'",
+                super::names::MAX_NAME_LEN
+            ))
+        }
+    }
+}
+
 /// The body of `POST /api/v1/tasks`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTask {
-    pub role: Role,
+    /// The pool of agents that may run it. May be left out when `agent` is given (it is then
+    /// that agent's role); one that does not match the agent's is refused.
+    pub role: Option<Role>,
+    /// Run it on this agent only (its id). Such tasks of one agent run one at a time, in
+    /// submission order within a priority, and wait while the agent restarts.
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9-]+$")]
+    pub agent: Option<AgentRef>,
     /// For `builtin` agents: `{"op":"echo","value":…}`, `{"op":"sleep","ms":N}`,
-    /// `{"op":"spin","us":N}`, `{"op":"fail","error":"…"}` or `{"op":"panic"}`.
+    /// `{"op":"spin","us":N}`, `{"op":"fail","error":"…"}`, `{"op":"panic"}` or
+    /// `{"op":"count"}` (adds one to the agent's `state.count`).
     #[schema(value_type = Object)]
     pub input: TaskInput,
     #[serde(default)]
@@ -236,6 +266,8 @@ pub enum BuiltinOp {
     Fail { error: String },
     /// Make the agent panic; its supervisor restarts it and the task is retried.
     Panic,
+    /// Add one to the agent's `state.count` and answer the new count.
+    Count,
 }
 
 /// The full state of a task, as stored and as `GET /api/v1/tasks/{id}` answers.
@@ -243,6 +275,8 @@ pub enum BuiltinOp {
 pub struct TaskRecord {
     pub id: String,
     pub role: Role,
+    /// The agent it is addressed to, if any.
+    pub agent: Option<String>,
     /// Shared: the orchestrator's record, the attempt it hands an agent and the writes that
     /// store the task's state all hold one input, not a copy each.
     pub input: std::sync::Arc<Value>,
@@ -269,11 +303,13 @@ pub struct TaskRecord {
 }
 
 impl TaskRecord {
-    /// A task as accepted at `now`: queued, with a new time-ordered id and no attempt yet.
-    pub fn accepted(task: NewTask, now: i64) -> Self {
+    /// A task as accepted at `now` for `role` (the one it names, or its agent's): queued, with
+    /// a new time-ordered id and no attempt yet.
+    pub fn accepted(task: NewTask, role: Role, now: i64) -> Self {
         Self {
             id: uuid::Uuid::now_v7().to_string(),
-            role: task.role,
+            role,
+            agent: task.agent.map(|a| a.0),
             input: std::sync::Arc::new(task.input.0),
             required_capabilities: task.required_capabilities,
             priority: task.priority,
@@ -301,6 +337,8 @@ impl TaskRecord {
 pub struct TaskSpec {
     pub id: String,
     pub role: Role,
+    /// The agent it is addressed to: it runs there and nowhere else.
+    pub agent: Option<super::agent::AgentId>,
     pub input: std::sync::Arc<Value>,
     pub required_capabilities: Capabilities,
     pub priority: Priority,
@@ -331,6 +369,7 @@ impl TaskRecord {
         let spec = TaskSpec {
             id: self.id,
             role: self.role,
+            agent: self.agent.map(Into::into),
             input: self.input,
             required_capabilities: self.required_capabilities,
             priority: self.priority,
@@ -359,6 +398,7 @@ impl TaskRecord {
         Self {
             id: spec.id.clone(),
             role: spec.role.clone(),
+            agent: spec.agent.as_deref().map(str::to_owned),
             input: spec.input.clone(),
             required_capabilities: spec.required_capabilities.clone(),
             priority: spec.priority,

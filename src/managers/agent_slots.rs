@@ -107,7 +107,7 @@ mod tests {
         };
         let (tx, _rx) = channel::channel::<Agent>(1);
         AgentSlot {
-            entry: registry.insert(info, 0, None),
+            entry: registry.insert(info, 0, None, None),
             addr: Addr::new(tx).downgrade(),
             task: task.map(TaskId::from),
         }

@@ -139,12 +139,29 @@ fn pool_sink(hive: &Hive, peers: &Arc<Peers>) -> EventSink {
                             id: entry.info.id.clone(),
                             reason: reason.to_string(),
                             crashed,
+                            deleted: false,
                             ack: None,
                         },
                     );
                 }
                 if reason.is_normal() {
                     entry.set_status(AgentStatus::Stopped, None);
+                }
+            }
+            SupervisionEventKind::ChildStopped { reason } => {
+                entry.set_status(AgentStatus::Stopped, None);
+                hive.agents
+                    .set_stopped_reason(&entry.info.id, Some(reason.to_string()));
+                if let Some(store) = peers.store.get() {
+                    hive.kinds.store.do_send(
+                        &store,
+                        Persist(Write::UpdateAgent {
+                            id: event.child.clone(),
+                            status: AgentStatus::Stopped,
+                            restarts: u64::from(entry.state().restarts),
+                            deleted: false,
+                        }),
+                    );
                 }
             }
             SupervisionEventKind::ChildRestarted { .. } => {
@@ -204,6 +221,7 @@ impl LifecycleManager {
         )
         .parent("lifecycle")
         .strategy(hive_actors::Strategy::SimpleOneForOne)
+        .crash_loop_limit(config.agent_crash_loop_limit)
         .intensity(Intensity {
             max_restarts: config.pool_max_restarts,
             period: Duration::from_millis(config.pool_restart_period_ms),
@@ -283,9 +301,12 @@ impl LifecycleManager {
                     .map_err(|e| LifecycleError::Store(Arc::new(e)))?;
                 let entries: Vec<_> = agents
                     .into_iter()
-                    .map(|(info, restarts)| match hive.agents.get(&info.id) {
+                    .map(|stored| match hive.agents.get(&stored.info.id) {
                         Some(entry) => entry,
-                        None => hive.agents.insert(info, restarts, None),
+                        None => {
+                            hive.agents
+                                .insert(stored.info, stored.restarts, stored.state, None)
+                        }
                     })
                     .collect();
                 let count = entries.len();
@@ -375,6 +396,7 @@ impl Handler<CreateAgents> for LifecycleManager {
                 &store,
                 Persist(Write::CreateAgents {
                     agents: infos.clone(),
+                    state: spec.state.clone(),
                     reply: tx,
                 }),
             )
@@ -384,6 +406,7 @@ impl Handler<CreateAgents> for LifecycleManager {
             return;
         }
         let (hive, pools) = (self.hive.clone(), self.pools.clone());
+        let state = spec.state.filter(|s| !s.is_null()).map(Arc::new);
         // Waited on, so that creations are applied one at a time and a pool is started once.
         ctx.wait(
             async move {
@@ -393,7 +416,10 @@ impl Handler<CreateAgents> for LifecycleManager {
                 let countdown = Countdown::new(infos.len());
                 let entries: Vec<_> = infos
                     .into_iter()
-                    .map(|info| hive.agents.insert(info, 0, Some(countdown.clone())))
+                    .map(|info| {
+                        hive.agents
+                            .insert(info, 0, state.clone(), Some(countdown.clone()))
+                    })
                     .collect();
                 for entry in &entries {
                     hive.bus.publish(Event::AgentCreated(AgentCreated {
@@ -440,6 +466,7 @@ impl Handler<DeleteAgent> for LifecycleManager {
             id: entry.info.id.clone(),
             reason: "deleted".into(),
             crashed: false,
+            deleted: true,
             ack: Some(ack),
         };
         let Some(orchestrator) = self.peers.orchestrator.get() else {

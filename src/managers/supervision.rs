@@ -30,6 +30,10 @@ pub fn supervision_sink(hive: &Hive, store: &Arc<Slot<StoreManager>>) -> EventSi
                 .supervisor_gave_up
                 .with_label_values(&[&event.supervisor])
                 .inc(),
+            SupervisionEventKind::ChildStopped { .. } => m
+                .supervisor_exits
+                .with_label_values(&[&event.supervisor, "crash_loop"])
+                .inc(),
         }
         let announced = Event::Supervision(event.clone());
         if !matches!(event.kind, SupervisionEventKind::ChildStarted { .. }) {
@@ -51,6 +55,7 @@ fn keep(hive: &Hive, store: &Slot<StoreManager>, event: &SupervisionEvent) {
             reason, restarts, ..
         } => ("child_restarted", reason, Some(*restarts as i64)),
         SupervisionEventKind::SupervisorGaveUp { reason } => ("supervisor_gave_up", reason, None),
+        SupervisionEventKind::ChildStopped { reason } => ("child_stopped", reason, None),
     };
     let Some(store) = store.get() else {
         return;

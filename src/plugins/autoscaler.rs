@@ -248,6 +248,7 @@ impl Autoscaler {
             name: AgentName::try_from(added_name(&role)).ok(),
             capabilities: bounds.capabilities.clone(),
             executor: bounds.executor.clone(),
+            state: None,
         };
         let (reply, created) = oneshot::channel();
         let sent = self

@@ -21,7 +21,7 @@ use super::schema::{agents, api_tokens, audit_log, supervisor_events, task_event
 use super::StoreError;
 use crate::bus::event::{AgentDeleted, Audited, DatabaseState, Event, StorageState, TaskChange};
 use crate::bus::EventBus;
-use crate::domain::agent::{AgentInfo, AgentStatus};
+use crate::domain::agent::{AgentId, AgentInfo, AgentStatus};
 use crate::domain::task::{TaskRecord, TaskSpec, TaskState, TaskStatus};
 use crate::domain::time::now_ms;
 use crate::metrics::Metrics;
@@ -57,9 +57,14 @@ pub enum Write {
         spec: Arc<TaskSpec>,
         state: TaskState,
         change: Option<TaskChange>,
+        /// The new state of the agent whose attempt succeeded (`None` inside is null): written
+        /// in the same transaction as the task's result, so neither is kept without the other.
+        agent_state: Option<(AgentId, Option<Arc<serde_json::Value>>)>,
     },
+    /// New agents, all starting from `state`.
     CreateAgents {
         agents: Vec<AgentInfo>,
+        state: Option<serde_json::Value>,
         reply: Reply<()>,
     },
     /// An agent's new state; a deletion is announced (`agent.deleted`) once committed.
@@ -107,8 +112,9 @@ pub struct Prune {
 enum Op {
     /// The row to insert, and the record it came from (the answer, unless the key was taken).
     CreateTask(Result<(TaskRow, Box<TaskRecord>), StoreError>),
-    /// The task's full new state and the history entry it adds.
-    UpdateTask(TaskRow, NewTaskEvent),
+    /// The task's full new state, the history entry it adds, and the new state (JSON text,
+    /// `None` for null) of the agent it names.
+    UpdateTask(TaskRow, NewTaskEvent, Option<(String, Option<String>)>),
     CreateAgents(Result<Vec<AgentRow>, StoreError>),
     /// Writes nothing: rides in a batch so that a flush is answered when that batch commits.
     Barrier,
@@ -134,7 +140,9 @@ impl Op {
     fn again(&self) -> Option<Op> {
         Some(match self {
             Op::CreateTask(_) | Op::CreateAgents(_) | Op::CreateToken(_) => return None,
-            Op::UpdateTask(row, event) => Op::UpdateTask(row.clone(), event.clone()),
+            Op::UpdateTask(row, event, agent) => {
+                Op::UpdateTask(row.clone(), event.clone(), agent.clone())
+            }
             Op::Barrier => Op::Barrier,
             Op::UpdateAgent {
                 id,
@@ -524,6 +532,8 @@ struct Plan {
     /// The last state of each updated task (an upsert may touch a row once per statement).
     updated: HashMap<String, TaskRow>,
     history: Vec<NewTaskEvent>,
+    /// The last new state of each agent whose attempt succeeded in this batch.
+    agent_states: HashMap<String, Option<String>>,
     new_agents: Vec<AgentRow>,
     agent_updates: Vec<(String, &'static str, i64, Option<i64>)>,
     supervision: Vec<NewSupervisorEvent>,
@@ -539,9 +549,12 @@ impl Plan {
             match op {
                 Op::CreateTask(Err(e)) | Op::CreateAgents(Err(e)) => results[i] = Some(Err(e)),
                 Op::CreateTask(Ok((row, task))) => plan.created.push((i, row, task)),
-                Op::UpdateTask(row, event) => {
+                Op::UpdateTask(row, event, agent) => {
                     plan.history.push(event);
                     plan.updated.insert(row.id.clone(), row);
+                    if let Some((agent, state)) = agent {
+                        plan.agent_states.insert(agent, state);
+                    }
                 }
                 Op::CreateAgents(Ok(rows)) => plan.new_agents.extend(rows),
                 Op::Barrier => {}
@@ -659,6 +672,10 @@ macro_rules! write_batch {
         }
         for chunk in $plan.new_agents.chunks(ROWS_PER_STATEMENT) {
             $Run::execute(diesel::insert_into(agents::table).values(chunk), $c)$($wait)*?;
+        }
+        for (id, state) in &$plan.agent_states {
+            let update = diesel::update(agents::table.find(id)).set(agents::state.eq(state));
+            $Run::execute(update, $c)$($wait)*?;
         }
         for (id, status, restarts, deleted_at) in &$plan.agent_updates {
             let update = diesel::update(agents::table.find(id)).set((
@@ -835,12 +852,15 @@ impl Handler<Persist> for StoreManager {
                 spec,
                 state,
                 change,
+                agent_state,
             } => {
                 let task = TaskRecord::join(&spec, &state);
                 let op = match TaskRow::from_record(&task, now) {
                     Ok(row) => {
                         let history = NewTaskEvent::of(&task, history_kind(&task, change), now);
-                        Op::UpdateTask(row, history)
+                        let agent = agent_state
+                            .map(|(id, state)| (id.to_string(), state.map(|s| s.to_string())));
+                        Op::UpdateTask(row, history, agent)
                     }
                     Err(e) => {
                         tracing::error!(task = %task.id, error = %e, "cannot store a task's state");
@@ -852,8 +872,15 @@ impl Handler<Persist> for StoreManager {
                 });
                 (op, waiter)
             }
-            Write::CreateAgents { agents, reply } => {
-                let rows = agents.iter().map(AgentRow::from_info).collect();
+            Write::CreateAgents {
+                agents,
+                state,
+                reply,
+            } => {
+                let rows = agents
+                    .iter()
+                    .map(|a| AgentRow::from_info(a, state.as_ref()))
+                    .collect();
                 (Op::CreateAgents(rows), Waiter::Unit(reply))
             }
             Write::UpdateAgent {

@@ -16,11 +16,10 @@ pub mod sqlite_heap;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use crate::domain::agent::AgentInfo;
 use crate::domain::names::Role;
 use crate::domain::task::{Priority, TaskRecord, TaskStatus};
 use backend::{with_conn, Pool};
-use models::{AgentRow, KindCache, SupervisorEventRow, TaskEventRow, TaskRow};
+use models::{AgentRow, KindCache, StoredAgent, SupervisorEventRow, TaskEventRow, TaskRow};
 use schema::{agents, supervisor_events, task_counts, task_events, tasks};
 
 pub use backend::{Conn, Database};
@@ -230,10 +229,7 @@ impl Store {
 
     /// Agents of this node (`None`: a single server) that were not deleted, with their restart
     /// counts, to be started again.
-    pub async fn live_agents(
-        &self,
-        node: Option<&str>,
-    ) -> Result<Vec<(AgentInfo, u64)>, StoreError> {
+    pub async fn live_agents(&self, node: Option<&str>) -> Result<Vec<StoredAgent>, StoreError> {
         let mut conn = self.pool.get().await?;
         let rows: Vec<AgentRow> = with_conn!(pooled &mut conn, c => {
             let mut query = agents::table
@@ -253,7 +249,7 @@ impl Store {
     }
 
     /// One agent that was not deleted, wherever it runs: for a node asked about another's agent.
-    pub async fn agent(&self, id: &str) -> Result<Option<(AgentInfo, u64)>, StoreError> {
+    pub async fn agent(&self, id: &str) -> Result<Option<StoredAgent>, StoreError> {
         let mut conn = self.pool.get().await?;
         let row: Option<AgentRow> = with_conn!(pooled &mut conn, c => agents::table
             .find(id)

@@ -34,6 +34,7 @@ pub struct TaskRow {
     pub queued_at: i64,
     pub truncate_result: bool,
     pub node: Option<String>,
+    pub agent: Option<String>,
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -64,6 +65,7 @@ impl TaskRow {
             queued_at: t.queued_at,
             truncate_result: t.truncate_result,
             node: t.node.clone(),
+            agent: t.agent.clone(),
         })
     }
 
@@ -94,6 +96,7 @@ impl TaskRow {
             queued_at: self.queued_at,
             truncate_result: self.truncate_result,
             node: self.node,
+            agent: self.agent,
             id: self.id,
         })
     }
@@ -177,10 +180,12 @@ pub struct AgentRow {
     pub last_heartbeat: Option<i64>,
     pub deleted_at: Option<i64>,
     pub node: Option<String>,
+    pub state: Option<String>,
 }
 
 impl AgentRow {
-    pub fn from_info(a: &AgentInfo) -> Result<Self, StoreError> {
+    /// A new agent's row, with its initial state (`None` is null).
+    pub fn from_info(a: &AgentInfo, state: Option<&serde_json::Value>) -> Result<Self, StoreError> {
         Ok(Self {
             id: a.id.to_string(),
             name: a.name().into_owned(),
@@ -195,12 +200,20 @@ impl AgentRow {
             last_heartbeat: None,
             deleted_at: None,
             node: a.node.as_deref().map(str::to_owned),
+            state: state.filter(|s| !s.is_null()).map(|s| s.to_string()),
         })
     }
 
-    /// The agent this row holds; `kinds` lets rows of one kind share it.
-    pub fn into_info(self, kinds: &mut KindCache) -> Result<(AgentInfo, u64), StoreError> {
+    /// The agent this row holds, its restarts and its state; `kinds` lets rows of one kind
+    /// share it.
+    pub fn into_info(self, kinds: &mut KindCache) -> Result<StoredAgent, StoreError> {
         let kind = kinds.kind(self.role, self.capabilities, self.executor)?;
+        let state = match self.state {
+            Some(text) => Some(Arc::new(
+                serde_json::from_str(&text).map_err(|e| corrupt("state", e))?,
+            )),
+            None => None,
+        };
         let info = AgentInfo {
             name: AgentInfo::held_name(self.name, &kind.role, &self.id),
             kind,
@@ -208,8 +221,21 @@ impl AgentRow {
             node: self.node.map(Into::into),
             id: self.id.into(),
         };
-        Ok((info, self.restarts.max(0) as u64))
+        Ok(StoredAgent {
+            info,
+            restarts: self.restarts.max(0) as u64,
+            state,
+        })
     }
+}
+
+/// An agent as the store keeps it.
+#[derive(Debug, Clone)]
+pub struct StoredAgent {
+    pub info: AgentInfo,
+    pub restarts: u64,
+    /// Its state (`None` is null).
+    pub state: Option<Arc<serde_json::Value>>,
 }
 
 /// The kind of the last agent row read. The agents of one batch are stored one after another

@@ -13,6 +13,7 @@ diesel::table! {
         last_heartbeat -> Nullable<BigInt>,
         deleted_at -> Nullable<BigInt>,
         node -> Nullable<Text>,
+        state -> Nullable<Text>,
     }
 }
 
@@ -38,6 +39,7 @@ diesel::table! {
         queued_at -> BigInt,
         truncate_result -> Bool,
         node -> Nullable<Text>,
+        agent -> Nullable<Text>,
     }
 }
 

@@ -104,7 +104,11 @@ impl Fixture {
     pub async fn create_agents(&self, agents: Vec<AgentInfo>) {
         let (reply, committed) = oneshot::channel();
         self.writer
-            .send(Persist(Write::CreateAgents { agents, reply }))
+            .send(Persist(Write::CreateAgents {
+                agents,
+                state: None,
+                reply,
+            }))
             .await
             .unwrap();
         committed.await.unwrap().expect("agents are stored");
@@ -116,5 +120,5 @@ pub fn task(role: &str, priority: Priority) -> TaskRecord {
     let request =
         json!({"role": role, "input": {"op": "echo", "value": role}, "priority": priority});
     let new: NewTask = serde_json::from_value(request).unwrap();
-    TaskRecord::accepted(new, now_ms())
+    TaskRecord::accepted(new, role.to_owned().try_into().unwrap(), now_ms())
 }

@@ -3,14 +3,16 @@
 //! `dispatch`, `recovery`, `handoff`,
 //! `drain`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use hive_actors::{Refused, Shutdown};
+use serde_json::Value;
 use tokio::sync::oneshot;
 
+use super::addressed::AgentQueue;
 use super::attempt::{self, Active, Failure, State};
 use super::messages::{
     AgentDown, CancelOutcome, CancelTask, PoolLoad, PoolLoads, RestartAgent, RestartOutcome,
@@ -18,10 +20,11 @@ use super::messages::{
 };
 use super::queues::RoleQueues;
 use crate::agents::agent::Restart;
-use crate::agents::outcome::TaskError;
+use crate::agents::outcome::{Done, TaskError};
 use crate::agents::report::{AgentUp, TaskFinished};
 use crate::bus::event::TaskChange;
 use crate::context::Hive;
+use crate::domain::agent::{check_state, AgentId};
 use crate::domain::names::Role;
 use crate::domain::task::{
     bounded_result, Priority, TaskId, TaskRecord, TaskSpec, TaskState, TaskStatus,
@@ -50,6 +53,12 @@ pub struct Orchestrator {
     pub(super) spilled: usize,
     pub(super) spill_after: Option<String>,
     pub(super) refilling: bool,
+    /// Each agent's own queue of tasks addressed to it.
+    pub(super) addressed: HashMap<AgentId, AgentQueue>,
+    /// Agents that became free since the last dispatch: their own queues go first.
+    pub(super) freed: Vec<AgentId>,
+    /// Agents whose mailbox was full: offered work again after a pause.
+    pub(super) jammed: HashSet<AgentId>,
 }
 
 impl Orchestrator {
@@ -65,12 +74,27 @@ impl Orchestrator {
             spilled: 0,
             spill_after: None,
             refilling: false,
+            addressed: HashMap::new(),
+            freed: Vec::new(),
+            jammed: HashSet::new(),
         }
     }
 
     /// Store the task's new state; `change`, if any, is announced by the store once that state
     /// is committed, so that whoever reacts to an event reads at least the state it announces.
     pub(super) fn persist(&self, spec: Arc<TaskSpec>, task: TaskState, change: Option<TaskChange>) {
+        self.persist_with(spec, task, change, None);
+    }
+
+    /// [`Self::persist`], with the new state of the agent whose attempt succeeded, written in
+    /// the same transaction.
+    pub(super) fn persist_with(
+        &self,
+        spec: Arc<TaskSpec>,
+        task: TaskState,
+        change: Option<TaskChange>,
+        agent_state: Option<(AgentId, Option<Arc<Value>>)>,
+    ) {
         if let Some(store) = self.store.get() {
             // State changes of accepted tasks: at most a few per attempt, bounded by running work.
             // The spec is shared, not copied: only the state is new.
@@ -78,6 +102,7 @@ impl Orchestrator {
                 spec,
                 state: task,
                 change,
+                agent_state,
             };
             self.hive.kinds.store.do_send(&store, Persist(write));
         }
@@ -142,7 +167,7 @@ impl Actor for Orchestrator {
 impl Handler<Submit> for Orchestrator {
     type Result = ();
 
-    fn handle(&mut self, Submit { task, reply }: Submit, ctx: &mut Context<Self>) {
+    fn handle(&mut self, Submit { task, role, reply }: Submit, ctx: &mut Context<Self>) {
         self.hive.kinds.orchestrator.handled();
         let _timer = self.hive.metrics.processing("orchestrator");
         if self.draining.is_some() {
@@ -154,7 +179,16 @@ impl Handler<Submit> for Orchestrator {
             let _ = reply.send(Err(SubmitError::Backlog { limit }));
             return;
         }
-        let record = TaskRecord::accepted(task, now_ms());
+        let agent: Option<AgentId> = task.agent.as_ref().map(|a| a.0.as_str().into());
+        if let Some(agent) = &agent {
+            let limit = self.hive.config.max_agent_queue;
+            if self.addressed_to(agent) >= limit {
+                let agent = agent.to_string();
+                let _ = reply.send(Err(SubmitError::AgentQueue { agent, limit }));
+                return;
+            }
+        }
+        let record = TaskRecord::accepted(task, role, now_ms());
         let _span = tracing::info_span!("task", task_id = %record.id).entered();
         let Some(store) = self.store.get() else {
             let _ = reply.send(Err(SubmitError::Store(Arc::new(StoreError::Unavailable))));
@@ -177,9 +211,16 @@ impl Handler<Submit> for Orchestrator {
         }
         self.accepting += 1;
         self.backlog_gauge();
+        if let Some(agent) = &agent {
+            self.addressed_held(agent);
+        }
         ctx.spawn(rx.into_actor(self).map(move |committed, act, ctx| {
             act.accepting -= 1;
             act.backlog_gauge();
+            // Held from here on as a task, if it was accepted (see `queue`).
+            if let Some(agent) = &agent {
+                act.addressed_gone(agent);
+            }
             let answer = match committed {
                 Ok(Ok(created)) => {
                     if !created.existing {
@@ -188,9 +229,14 @@ impl Handler<Submit> for Orchestrator {
                             .tasks_submitted
                             .with_label_values(&[created.task.priority.as_str()])
                             .inc();
-                        if let Some(cluster) = act.hive.cluster() {
-                            // Answered once the task is on a stream, or held here.
+                        if let Some(cluster) = act.hive.cluster().filter(|_| agent.is_none()) {
+                            // Answered once the task is on a stream, or held here. A task
+                            // addressed to an agent of this node stays here (see `hold_here`).
                             act.distribute(cluster.clone(), created, reply, ctx);
+                            return;
+                        }
+                        if agent.is_some() && act.hive.cluster().is_some() {
+                            act.hold_here(created, reply, ctx);
                             return;
                         }
                         act.admit(created.task.clone(), ctx);
@@ -252,7 +298,12 @@ impl Handler<AgentUp> for Orchestrator {
             addr: up.addr.downgrade(),
             task: None,
         });
-        self.roles.entry(role.clone()).or_default().idle.insert(id);
+        self.roles
+            .entry(role.clone())
+            .or_default()
+            .idle
+            .insert(id.clone());
+        self.freed.push(id);
         self.room();
         self.dispatch(&role, ctx);
     }
@@ -321,6 +372,9 @@ impl Handler<AgentDown> for Orchestrator {
         self.hive.kinds.orchestrator.handled();
         let _timer = self.hive.metrics.processing("orchestrator");
         self.agent_down(&down.id, &down.reason, down.crashed, ctx);
+        if down.deleted {
+            self.cancel_addressed(&down.id, ctx);
+        }
         if let Some(ack) = down.ack {
             let flushed = self.flush();
             ctx.spawn(
@@ -351,15 +405,30 @@ impl Handler<TaskFinished> for Orchestrator {
         }
         self.stop_running(&done.task_id, ctx, false);
         match done.outcome {
-            Ok(value) => {
+            Ok(Done { result, state }) => {
                 let truncate = self
                     .tasks
                     .get(&done.task_id)
                     .is_some_and(|a| a.spec.truncate_result);
                 let limit = self.hive.config.max_result_bytes;
-                match bounded_result(value, limit, truncate) {
+                let state_limit = self.hive.config.max_agent_state_bytes;
+                // Another attempt would produce as large a state: no retry.
+                let state_checked = match &state {
+                    Some(new) => check_state(new, state_limit).map(drop),
+                    None => Ok(()),
+                };
+                match state_checked.and_then(|()| bounded_result(result, limit, truncate)) {
                     Ok(value) => {
-                        self.finish(&done.task_id, TaskStatus::Succeeded, Some(value));
+                        let new_state = state.map(|s| {
+                            let s = (!s.is_null()).then(|| Arc::new(s));
+                            (done.agent_id.clone(), s)
+                        });
+                        self.finish_with(
+                            &done.task_id,
+                            TaskStatus::Succeeded,
+                            Some(value),
+                            new_state,
+                        );
                     }
                     // Another attempt would produce the same result: no retry.
                     Err(message) => {

@@ -33,6 +33,8 @@ pub(super) struct Active {
     pub(super) state: State,
     /// When it last joined a queue, for its class's queue-wait share.
     pub(super) queued_at: Instant,
+    /// Waiting out a retry's backoff (an addressed task's holds its agent's queue meanwhile).
+    pub(super) retrying: bool,
 }
 
 impl Active {
@@ -42,6 +44,7 @@ impl Active {
             task,
             state: State::Queued,
             queued_at: Instant::now(),
+            retrying: false,
         }
     }
 
@@ -162,7 +165,7 @@ mod tests {
             "role": "worker", "input": {}, "max_retries": max_retries
         }))
         .unwrap();
-        TaskRecord::accepted(new, now_ms()).split()
+        TaskRecord::accepted(new, "worker".to_owned().try_into().unwrap(), now_ms()).split()
     }
 
     #[test]

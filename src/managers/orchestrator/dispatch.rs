@@ -12,6 +12,7 @@ use super::actor::Orchestrator;
 use super::attempt::{self, Active, Failure, Next, State};
 use super::queues;
 use crate::agents::agent::{Cancel, Run};
+use crate::agents::outcome::Work;
 use crate::bus::event::TaskChange;
 use crate::domain::agent::{AgentId, AgentStatus};
 use crate::domain::names::Role;
@@ -29,6 +30,9 @@ impl Orchestrator {
         active.state = State::Queued;
         active.queued_at = Instant::now();
         let (role, priority) = (active.spec.role.clone(), active.spec.priority);
+        if let Some(agent) = active.spec.agent.clone() {
+            return self.enqueue_addressed(agent, id, priority, front, ctx);
+        }
         let queue = &mut self.roles.entry(role.clone()).or_default().by_priority[priority.index()];
         if front {
             queue.push_front(id);
@@ -48,6 +52,9 @@ impl Orchestrator {
     pub(super) fn queue(&mut self, spec: Arc<TaskSpec>, task: TaskState, ctx: &mut Context<Self>) {
         tracing::debug!(task = %spec.id, role = %spec.role, "queued");
         let id: TaskId = spec.id.as_str().into();
+        if let Some(agent) = &spec.agent {
+            self.addressed_held(agent);
+        }
         self.tasks.insert(id.clone(), Active::queued(spec, task));
         self.backlog_gauge();
         self.enqueue(id, false, ctx);
@@ -60,6 +67,12 @@ impl Orchestrator {
         // A node that cannot prove it is alive starts nothing: another may be taking over.
         if self.hive.cluster().is_some_and(|c| !c.lease_held()) {
             return;
+        }
+        // An agent's own queue goes before its role's.
+        for agent in std::mem::take(&mut self.freed) {
+            if self.addressed.contains_key(&agent) {
+                self.wake(agent, ctx);
+            }
         }
         loop {
             let Some(queues) = self.roles.get(role) else {
@@ -92,11 +105,12 @@ impl Orchestrator {
         };
         let attempt = active.task.attempts + 1;
         let _span = attempt::span(&id, &agent_id, attempt).entered();
-        let run = Run {
+        let run = Run(Work {
             task_id: id.clone(),
             attempt,
             input: active.spec.input.clone(),
-        };
+            state: agent.entry.agent_state(),
+        });
         // Busy before the send: an agent on another thread may finish the task (and mark itself
         // idle) before this thread would get to a mark made after it.
         let entry = agent.entry.clone();
@@ -112,7 +126,10 @@ impl Orchestrator {
                 // Jammed (cancels still queued): offered work again shortly.
                 Refused::Full { .. } => {
                     let (role, again) = (agent.role().clone(), agent_id.clone());
+                    self.jammed.insert(agent_id.clone());
                     ctx.run_later(JAMMED_AGENT_PAUSE, move |act, ctx| {
+                        act.jammed.remove(&again);
+                        act.freed.push(again.clone());
                         if act.agents.get(&again).is_some_and(|a| a.task.is_none()) {
                             act.roles
                                 .entry(role.clone())
@@ -197,6 +214,7 @@ impl Orchestrator {
                 .or_default()
                 .idle
                 .insert(agent.clone());
+            self.freed.push(agent.clone());
             self.room();
         }
         Some(agent)
@@ -208,9 +226,30 @@ impl Orchestrator {
         status: TaskStatus,
         result: Option<Value>,
     ) -> Option<TaskRecord> {
+        self.finish_with(id, status, result, None)
+    }
+
+    /// [`Self::finish`], with the new state of the agent whose attempt succeeded: it is what
+    /// the agent's next task sees, and it is stored in the same transaction as the result.
+    pub(super) fn finish_with(
+        &mut self,
+        id: &TaskId,
+        status: TaskStatus,
+        result: Option<Value>,
+        agent_state: Option<(AgentId, Option<Arc<Value>>)>,
+    ) -> Option<TaskRecord> {
         let mut active = self.tasks.remove(id)?;
         self.backlog_gauge();
-        if matches!(active.state, State::Queued) {
+        if let Some(agent) = active.spec.agent.clone() {
+            if matches!(active.state, State::Queued) {
+                self.unqueue_addressed(&agent, id, active.spec.priority);
+            }
+            if active.retrying {
+                self.addressed_backoff(&agent, false);
+                self.freed.push(agent.clone());
+            }
+            self.addressed_gone(&agent);
+        } else if matches!(active.state, State::Queued) {
             if let Some(queues) = self.roles.get_mut(&active.spec.role) {
                 let queue = &mut queues.by_priority[active.spec.priority.index()];
                 if let Some(pos) = queue.iter().position(|q| q == id) {
@@ -225,8 +264,18 @@ impl Orchestrator {
             .tasks_finished
             .with_label_values(&[status.as_str()])
             .inc();
+        if let Some((agent, state)) = &agent_state {
+            if let Some(slot) = self.agents.get(agent) {
+                slot.entry.set_agent_state(state.clone());
+            }
+        }
         let change = Some(TaskChange::to(status));
-        self.persist(active.spec.clone(), active.task.clone(), change);
+        self.persist_with(
+            active.spec.clone(),
+            active.task.clone(),
+            change,
+            agent_state,
+        );
         if let Some(cluster) = self.hive.cluster() {
             cluster.settled(id);
         }
@@ -260,17 +309,27 @@ impl Orchestrator {
             Next::Retry(delay) => delay,
         };
         active.state = State::Backoff;
+        active.retrying = true;
         let (spec, task) = (active.spec.clone(), active.task.clone());
+        if let Some(agent) = &spec.agent {
+            self.addressed_backoff(agent, true);
+        }
         self.hive.metrics.task_retries.inc();
         self.persist(spec, task, Some(TaskChange::Retrying));
         ctx.run_later(delay, move |act, ctx| {
-            if act
-                .tasks
-                .get(&id)
-                .is_some_and(|a| matches!(a.state, State::Backoff))
-            {
-                act.enqueue(id, false, ctx);
+            let Some(active) = act.tasks.get_mut(&id) else {
+                return;
+            };
+            if !(matches!(active.state, State::Backoff) && active.retrying) {
+                return;
             }
+            active.retrying = false;
+            // An addressed task comes back first in its agent's queue, which it held meanwhile.
+            let agent = active.spec.agent.clone();
+            if let Some(agent) = &agent {
+                act.addressed_backoff(agent, false);
+            }
+            act.enqueue(id, agent.is_some(), ctx);
         });
     }
 

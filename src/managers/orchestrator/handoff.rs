@@ -53,6 +53,41 @@ impl Orchestrator {
         }));
     }
 
+    /// A new task addressed to an agent of this node: held here (its agent runs nowhere else)
+    /// before it is queued, so that no other node takes it from the store.
+    pub(super) fn hold_here(
+        &mut self,
+        created: Created,
+        reply: oneshot::Sender<Result<Created, SubmitError>>,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(cluster) = self.hive.cluster().cloned() else {
+            self.admit(created.task.clone(), ctx);
+            let _ = reply.send(Ok(created));
+            return;
+        };
+        let store = self.hive.store.clone();
+        let work = async move {
+            let mut created = created;
+            match store.hold(&created.task.id, &cluster.node).await {
+                Ok(_) => created.task.node = Some(cluster.node.to_string()),
+                Err(e) => {
+                    tracing::warn!(task = %created.task.id, error = %e, "cannot hold an addressed task; running it here")
+                }
+            }
+            created
+        };
+        ctx.spawn(work.into_actor(self).map(move |created, act, ctx| {
+            act.hive
+                .metrics
+                .cluster_tasks
+                .with_label_values(&["held_locally"])
+                .inc();
+            act.admit(created.task.clone(), ctx);
+            let _ = reply.send(Ok(created));
+        }));
+    }
+
     /// An agent is free for more work: the cluster feeder may read more from the streams.
     pub(super) fn room(&self) {
         if let Some(cluster) = self.hive.cluster() {

@@ -19,6 +19,8 @@ pub enum SubmitError {
     StoreBusy,
     #[error("this node holds as many unfinished tasks as it may ({limit}); try again shortly")]
     Backlog { limit: usize },
+    #[error("agent {agent} has as many unfinished tasks as it may ({limit}, max_agent_queue); try again shortly")]
+    AgentQueue { agent: String, limit: usize },
     #[error("the server is shutting down")]
     Draining,
     #[error(transparent)]
@@ -30,6 +32,8 @@ pub enum SubmitError {
 #[rtype(result = "()")]
 pub struct Submit {
     pub task: NewTask,
+    /// The role it runs in: the one it names, or its agent's.
+    pub role: Role,
     pub reply: oneshot::Sender<Result<Created, SubmitError>>,
 }
 
@@ -93,6 +97,8 @@ pub struct AgentDown {
     pub id: AgentId,
     pub reason: String,
     pub crashed: bool,
+    /// Deleted: the tasks addressed to it end `cancelled`.
+    pub deleted: bool,
     /// Answered once the hand-back of the agent's task is committed (DELETE waits for it).
     pub ack: Option<oneshot::Sender<()>>,
 }

@@ -9,6 +9,7 @@
 //! - [`actor`] — the actor: its state and the messages it answers.
 //! - [`messages`] — what it is asked and answers.
 //! - `queues` — one role's queues, and which task an idle agent takes next (SLO share).
+//! - `addressed` — each agent's own queue of tasks addressed to it.
 //! - `attempt` — a task's way through its attempts: transitions that say what follows.
 //! - `dispatch` — queueing, dispatch and the end of every attempt, applied.
 //! - `recovery` — taking over a previous process's tasks; a large backlog a page at a time.
@@ -16,6 +17,7 @@
 //! - `drain` — a graceful stop.
 
 pub mod actor;
+mod addressed;
 mod attempt;
 mod dispatch;
 mod drain;

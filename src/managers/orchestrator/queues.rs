@@ -97,7 +97,8 @@ mod tests {
             serde_json::json!({"role": "worker", "input": {}, "priority": priority}),
         )
         .unwrap();
-        let (spec, task) = TaskRecord::accepted(new, now_ms()).split();
+        let (spec, task) =
+            TaskRecord::accepted(new, "worker".to_owned().try_into().unwrap(), now_ms()).split();
         let mut active = Active::queued(spec, task);
         active.queued_at = now - waited;
         active
