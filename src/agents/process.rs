@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
@@ -18,7 +17,7 @@ use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 
 use super::command::{in_child, ProcessGroup};
 use super::outcome::{Done, TaskError, Work};
-use super::registry::{ProcessWatch, StderrRing, STDERR_KEPT};
+use super::registry::{ProcessWatch, STDERR_KEPT};
 use crate::context::Hive;
 use crate::domain::agent::{ProcessArgs, ProcessEnv, ProcessLimits, ProgramPath};
 use crate::domain::time::now_ms;
@@ -122,7 +121,7 @@ impl Process {
         let watch = Arc::new(ProcessWatch {
             pid,
             started_at: now_ms(),
-            stderr: Mutex::new(StderrRing::default()),
+            stderr: hive.agents.stderr_ring(agent_id),
         });
         let (lines, mut to_write) = mpsc::channel::<String>(2);
         let writer = async move {

@@ -167,6 +167,9 @@ pub struct Extras {
     pub process: Option<Arc<ProcessWatch>>,
     /// Why the agent was left stopped (a crash loop), as its supervisor said.
     pub stopped_reason: Option<String>,
+    /// What a process agent's programs wrote on stderr, kept across its restarts so that the
+    /// reason of a crash is still there to read.
+    pub stderr: Option<Arc<Mutex<StderrRing>>>,
 }
 
 /// A process agent's running program, as operators see it.
@@ -175,8 +178,8 @@ pub struct ProcessWatch {
     pub pid: u32,
     /// Epoch milliseconds.
     pub started_at: i64,
-    /// The last bytes it wrote on stderr.
-    pub stderr: Mutex<StderrRing>,
+    /// The last bytes its agent's programs wrote on stderr.
+    pub stderr: Arc<Mutex<StderrRing>>,
 }
 
 /// The last `STDERR_KEPT` bytes written on a stream.
@@ -300,7 +303,22 @@ impl AgentRegistry {
 
     /// A process agent's program started (`Some`) or ended (`None`).
     pub fn set_process(&self, id: &AgentId, process: Option<Arc<ProcessWatch>>) {
-        self.edit_extras(id, |e| e.process = process);
+        self.edit_extras(id, |e| {
+            if let Some(p) = &process {
+                e.stderr = Some(p.stderr.clone());
+            }
+            e.process = process;
+        });
+    }
+
+    /// The ring a process agent's programs write their stderr to: the one its earlier
+    /// programs wrote to, or a new one.
+    pub fn stderr_ring(&self, id: &str) -> Arc<Mutex<StderrRing>> {
+        self.extras
+            .lock()
+            .get(id)
+            .and_then(|e| e.stderr.clone())
+            .unwrap_or_default()
     }
 
     /// The agent was left stopped for `reason`, or (`None`) runs again.
@@ -312,7 +330,7 @@ impl AgentRegistry {
         let mut extras = self.extras.lock();
         let entry = extras.entry(id.clone()).or_default();
         edit(entry);
-        if entry.process.is_none() && entry.stopped_reason.is_none() {
+        if entry.process.is_none() && entry.stopped_reason.is_none() && entry.stderr.is_none() {
             extras.remove(id);
         }
     }

@@ -8,14 +8,14 @@ use super::ask::ask;
 use super::base::{paginate, Limit, API};
 use super::json::Json;
 use super::problem::{ApiError, Problem};
-use super::views::{AgentPage, AgentView, BatchCreated};
+use super::views::{AgentPage, AgentQueueView, AgentView, BatchCreated};
 use crate::agents::registry::AgentQuery;
 use crate::context::Hive;
-use crate::domain::agent::{AgentSpec, AgentStatus, ExecutorSpec};
+use crate::domain::agent::{check_state, AgentSpec, AgentStatus, ExecutorSpec};
 use crate::domain::names::Role;
 use crate::managers::handles::Handles;
 use crate::managers::lifecycle::{CreateAgents, DeleteAgent, LifecycleError};
-use crate::managers::orchestrator::{RestartAgent, RestartOutcome};
+use crate::managers::orchestrator::{QueueOf, RestartAgent, RestartOutcome};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -62,11 +62,35 @@ fn check_executor(hive: &Hive, spec: &AgentSpec, field: &str) -> Result<(), ApiE
                 ),
             ))
         }
+        ExecutorSpec::Process { program, .. }
+            if hive.programs.find(program.as_path()).is_none() =>
+        {
+            Err(ApiError::invalid(
+                format!("{field}.program"),
+                format!(
+                    "{} is not among the executables this server allows (--allow-exec)",
+                    program.as_path().display()
+                ),
+            ))
+        }
+        ExecutorSpec::Process { limits, .. } => limits
+            .check()
+            .map_err(|(name, why)| ApiError::invalid(format!("{field}.limits.{name}"), why)),
         ExecutorSpec::Http { url } => reqwest::Url::parse(url.as_str())
             .map_err(|e| e.to_string())
             .and_then(|parsed| hive.destinations.allows_url(&parsed))
             .map_err(|why| ApiError::invalid(format!("{field}.url"), why)),
         _ => Ok(()),
+    }
+}
+
+/// An initial state within `max_agent_state_bytes`; `field` names it in the request.
+fn check_initial_state(hive: &Hive, spec: &AgentSpec, field: &str) -> Result<(), ApiError> {
+    match &spec.state {
+        Some(state) => check_state(state, hive.config.max_agent_state_bytes)
+            .map(drop)
+            .map_err(|why| ApiError::invalid(field, why)),
+        None => Ok(()),
     }
 }
 
@@ -95,13 +119,14 @@ pub async fn create_agent(
     Json(spec): Json<AgentSpec>,
 ) -> Result<HttpResponse, ApiError> {
     check_executor(&hive, &spec, "executor")?;
+    check_initial_state(&hive, &spec, "state")?;
     let created = create(&hive, &handles, spec, 1).await?;
     let entry = created
         .first()
         .ok_or_else(|| ApiError::internal_msg("no agent created"))?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("{API}/agents/{}", entry.info.id)))
-        .json(AgentView::from(entry.as_ref())))
+        .json(AgentView::of(entry, hive.agents.extras(&entry.info.id))))
 }
 
 /// Create many agents from one template.
@@ -113,6 +138,7 @@ pub async fn create_batch(
     Json(batch): Json<BatchRequest>,
 ) -> Result<HttpResponse, ApiError> {
     check_executor(&hive, &batch.template, "template.executor")?;
+    check_initial_state(&hive, &batch.template, "template.state")?;
     let max = hive.config.max_batch_agents;
     if batch.count == 0 || batch.count > max {
         return Err(ApiError::invalid(
@@ -174,7 +200,10 @@ pub async fn list_agents(
         limit: limit + 1,
     });
     let (page, next_cursor) = paginate(page, limit, |e| e.info.id.to_string());
-    let items = page.iter().map(|e| AgentView::from(e.as_ref())).collect();
+    let items = page
+        .iter()
+        .map(|e| AgentView::of(e, hive.agents.extras(&e.info.id)))
+        .collect();
     Ok(HttpResponse::Ok().json(AgentPage { items, next_cursor }))
 }
 
@@ -183,12 +212,28 @@ pub async fn list_agents(
     responses((status = 200, body = AgentView), (status = 404, body = Problem)))]
 pub async fn get_agent(
     hive: web::Data<Hive>,
+    handles: web::Data<Handles>,
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     match hive.agents.get(&id) {
-        Some(entry) => Ok(HttpResponse::Ok().json(AgentView::from(entry.as_ref()))),
+        Some(entry) => {
+            let mut view = AgentView::of(&entry, hive.agents.extras(&id));
+            let request = |reply| QueueOf {
+                agent: id.clone(),
+                reply,
+            };
+            let (unfinished, queued) = ask(
+                &handles.orchestrator,
+                &hive.kinds.orchestrator,
+                "orchestrator",
+                request,
+            )
+            .await?;
+            view.queue = Some(AgentQueueView { unfinished, queued });
+            Ok(HttpResponse::Ok().json(view))
+        }
         None => {
             let node = owner(&hive, &req, &id, "").await?;
             super::cluster::forward(&hive, &req, &node, None).await

@@ -11,7 +11,7 @@ use super::problem::{ApiError, Problem};
 use super::views::{TaskEventView, TaskHistory, TaskPage, TaskView};
 use crate::context::Hive;
 use crate::domain::names::Role;
-use crate::domain::task::{NewTask, Priority, TaskStatus};
+use crate::domain::task::{AgentRef, NewTask, Priority, TaskStatus};
 use crate::domain::time::Timestamp;
 use crate::managers::handles::Handles;
 use crate::managers::orchestrator::{CancelOutcome, CancelTask, Submit, SubmitError};
@@ -124,6 +124,9 @@ pub struct TaskListQuery {
     pub status: Option<TaskStatus>,
     pub role: Option<Role>,
     pub priority: Option<Priority>,
+    /// Only tasks addressed to this agent.
+    #[param(value_type = Option<String>)]
+    pub agent: Option<AgentRef>,
     /// Only tasks created at or after this time (RFC 3339).
     #[param(value_type = Option<String>, format = DateTime)]
     pub created_since: Option<Timestamp>,
@@ -149,6 +152,7 @@ pub async fn list_tasks(
         status: q.status,
         role: q.role,
         priority: q.priority,
+        agent: q.agent.map(|a| a.0),
         created_since: q.created_since.map(|t| t.0),
         created_until: q.created_until.map(|t| t.0),
         after: q.cursor,

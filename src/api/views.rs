@@ -4,10 +4,10 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::agents::registry::AgentEntry;
+use crate::agents::registry::{AgentEntry, Extras};
 use crate::domain::agent::{AgentStatus, ExecutorSpec};
 use crate::domain::task::{Priority, TaskRecord, TaskStatus};
-use crate::domain::time::rfc3339;
+use crate::domain::time::{now_ms, rfc3339};
 use crate::store::models::{SupervisorEventRow, TaskEventRow};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -25,12 +25,72 @@ pub struct AgentView {
     /// The node it runs on, in a cluster.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// Its own state, as the last successful attempt that changed it left it.
+    #[schema(value_type = Option<Object>)]
+    pub state: Value,
+    /// The state's size in bytes of JSON, against `max_agent_state_bytes`.
+    pub state_bytes: usize,
+    /// A process agent's program, while it runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub process: Option<ProcessView>,
+    /// Why it was left stopped, when it crashed too many times in a row.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_reason: Option<String>,
+    /// The last 8 KiB a process agent's programs wrote on stderr, while none runs (a crash
+    /// loop, a restart); while one runs it is in `process`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<String>,
+    /// Its unfinished addressed tasks (on `GET /api/v1/agents/{id}` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue: Option<AgentQueueView>,
+}
+
+/// A process agent's running program.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProcessView {
+    pub pid: u32,
+    /// RFC 3339.
+    pub started_at: String,
+    pub uptime_s: f64,
+    /// The last 8 KiB it wrote on stderr.
+    pub stderr: String,
+}
+
+/// The tasks addressed to one agent that have not finished.
+#[derive(Debug, Serialize, ToSchema, Default)]
+pub struct AgentQueueView {
+    /// Queued, waiting to retry or running, against `max_agent_queue`.
+    pub unfinished: usize,
+    /// The ids of the first queued ones, in the order they will run (at most 100).
+    pub queued: Vec<String>,
+}
+
+impl AgentView {
+    /// The view with the extras the registry holds beside the entry.
+    pub fn of(entry: &AgentEntry, extras: Extras) -> Self {
+        let mut view = Self::from(entry);
+        view.stopped_reason = extras.stopped_reason;
+        view.process = extras.process.map(|p| ProcessView {
+            pid: p.pid,
+            started_at: rfc3339(p.started_at),
+            uptime_s: (now_ms() - p.started_at).max(0) as f64 / 1000.0,
+            stderr: p.stderr.lock().text(),
+        });
+        view.stderr = view
+            .process
+            .is_none()
+            .then(|| extras.stderr.map(|ring| ring.lock().text()))
+            .flatten()
+            .filter(|text| !text.is_empty());
+        view
+    }
 }
 
 impl From<&AgentEntry> for AgentView {
     fn from(entry: &AgentEntry) -> Self {
         let state = entry.state();
         let info = &entry.info;
+        let own = state.agent_state.as_deref().cloned().unwrap_or(Value::Null);
         Self {
             id: info.id.to_string(),
             name: info.name().into_owned(),
@@ -42,6 +102,16 @@ impl From<&AgentEntry> for AgentView {
             current_task: state.current_task.as_deref().map(str::to_owned),
             created_at: rfc3339(info.created_at),
             node: info.node.as_deref().map(str::to_owned),
+            state_bytes: if own.is_null() {
+                0
+            } else {
+                own.to_string().len()
+            },
+            state: own,
+            process: None,
+            stopped_reason: None,
+            stderr: None,
+            queue: None,
         }
     }
 }
@@ -75,6 +145,9 @@ pub struct TaskView {
     /// The error of the last failed attempt.
     pub error: Option<String>,
     pub agent_id: Option<String>,
+    /// The agent it is addressed to, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
     pub required_capabilities: Vec<String>,
     pub idempotency_key: Option<String>,
     pub truncate_result: bool,
@@ -100,6 +173,7 @@ impl From<TaskRecord> for TaskView {
             result: t.result,
             error: t.error,
             agent_id: t.agent_id,
+            agent: t.agent,
             required_capabilities: t.required_capabilities.names(),
             idempotency_key: t.idempotency_key,
             truncate_result: t.truncate_result,

@@ -155,12 +155,15 @@ impl From<ProcessEnv> for std::collections::BTreeMap<String, String> {
 pub struct ProcessLimits {
     /// Address space, in bytes (`RLIMIT_AS`).
     #[schema(minimum = 1048576)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_bytes: Option<u64>,
     /// CPU time, in seconds (`RLIMIT_CPU`): over it the program is killed and the agent restarts.
     #[schema(minimum = 1)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_seconds: Option<u64>,
     /// Open file descriptors (`RLIMIT_NOFILE`).
     #[schema(minimum = 8)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub open_files: Option<u64>,
 }
 

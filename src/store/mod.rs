@@ -64,6 +64,8 @@ pub struct TaskFilter {
     pub status: Option<TaskStatus>,
     pub role: Option<Role>,
     pub priority: Option<Priority>,
+    /// Addressed to this agent.
+    pub agent: Option<String>,
     /// Created at or after (epoch ms).
     pub created_since: Option<i64>,
     /// Created before (epoch ms).
@@ -110,6 +112,9 @@ impl Store {
             }
             if let Some(priority) = filter.priority {
                 query = query.filter(tasks::priority.eq(priority.as_i16()));
+            }
+            if let Some(agent) = &filter.agent {
+                query = query.filter(tasks::agent.eq(agent.clone()));
             }
             if let Some(since) = filter.created_since {
                 query = query.filter(tasks::created_at.ge(since));

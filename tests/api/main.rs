@@ -12,6 +12,7 @@ mod dashboard;
 mod executors;
 mod faults;
 mod helpers;
+mod identity;
 mod loadtest;
 mod monitor;
 mod openapi;

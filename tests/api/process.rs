@@ -595,7 +595,7 @@ fn the_command_line_names_its_commands_and_migrates() {
 
 /// Wait until process `pid` has exited (or was already gone); `false` if it still runs after
 /// [`PATIENCE`]. A pidfd turns readable at the exit: no polling of /proc.
-fn exits(pid: libc::pid_t) -> bool {
+pub(crate) fn exits(pid: libc::pid_t) -> bool {
     // SAFETY: pidfd_open(2) and poll(2) on a descriptor this function owns and closes.
     unsafe {
         let fd = libc::syscall(libc::SYS_pidfd_open, pid, 0) as libc::c_int;
@@ -844,4 +844,50 @@ async fn a_restart_with_a_backlog_larger_than_a_node_holds_reads_it_a_page_at_a_
         "succeeded"
     );
     stop(server);
+}
+
+/// A process agent's program never outlives its server, however the server ends, and the
+/// agent's state survives a SIGKILL: the agent starts again, with a new program, where the
+/// last committed result left it.
+#[actix_rt::test]
+async fn process_agents_leave_no_orphan_and_their_state_survives_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = ["--allow-exec".as_ref(), "/usr/bin/python3".as_ref()];
+    let mut server = start_with(dir.path(), &flags);
+    server.wait_for_line("ready on ");
+    let app = server.app();
+    let agent = app.create_agent(crate::identity::process_agent("py")).await;
+    let agent = agent["id"].as_str().unwrap().to_owned();
+    let run = |app: TestApp, input: serde_json::Value| {
+        let agent = agent.clone();
+        async move {
+            let task = app.submit(json!({"agent": agent, "input": input})).await;
+            app.finished(task["id"].as_str().unwrap()).await
+        }
+    };
+    let counted = run(app, json!({"op": "count_words", "text": "one two three"})).await;
+    assert_eq!(counted["result"]["total"], 3);
+    let pid = run(server.app(), json!({"op": "pid"})).await["result"]["pid"]
+        .as_i64()
+        .unwrap();
+
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    assert!(
+        crate::identity::gone(pid).await,
+        "program {pid} outlived a SIGKILL"
+    );
+
+    let server = start_with(dir.path(), &flags);
+    server.wait_for_line("ready on ");
+    let counted = run(server.app(), json!({"op": "count_words", "text": "four"})).await;
+    assert_eq!(counted["result"]["total"], 4, "{counted}");
+    let pid = run(server.app(), json!({"op": "pid"})).await["result"]["pid"]
+        .as_i64()
+        .unwrap();
+    stop(server);
+    assert!(
+        crate::identity::gone(pid).await,
+        "program {pid} outlived a SIGTERM"
+    );
 }

@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 use actix::prelude::*;
 
 use super::actor::Orchestrator;
+use super::messages::QueueOf;
 use crate::domain::agent::AgentId;
 use crate::domain::task::{Priority, TaskId, TaskStatus};
 
@@ -146,5 +147,29 @@ impl Orchestrator {
             }
             self.finish(&id, TaskStatus::Cancelled, None);
         }
+    }
+}
+
+/// Most queued ids a [`QueueOf`] answers.
+const QUEUE_SHOWN: usize = 100;
+
+impl Handler<QueueOf> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, QueueOf { agent, reply }: QueueOf, _: &mut Context<Self>) {
+        self.hive.kinds.orchestrator.handled();
+        let answer = self
+            .addressed
+            .get(agent.as_str())
+            .map_or_else(Default::default, |q| {
+                let queued = Priority::BY_URGENCY
+                    .into_iter()
+                    .flat_map(|p| q.by_priority[p.index()].iter())
+                    .take(QUEUE_SHOWN)
+                    .map(|id| id.to_string())
+                    .collect();
+                (q.unfinished, queued)
+            });
+        let _ = reply.send(answer);
     }
 }

@@ -111,3 +111,12 @@ pub struct Drain {
     pub grace: Duration,
     pub reply: oneshot::Sender<()>,
 }
+
+/// The unfinished tasks addressed to one agent: how many, and the first queued ones in the
+/// order they will run.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct QueueOf {
+    pub agent: String,
+    pub reply: oneshot::Sender<(usize, Vec<String>)>,
+}

@@ -28,6 +28,6 @@ mod recovery;
 
 pub use actor::Orchestrator;
 pub use messages::{
-    AgentDown, CancelOutcome, CancelTask, Drain, PoolLoad, PoolLoads, RestartAgent, RestartOutcome,
-    Submit, SubmitError,
+    AgentDown, CancelOutcome, CancelTask, Drain, PoolLoad, PoolLoads, QueueOf, RestartAgent,
+    RestartOutcome, Submit, SubmitError,
 };
