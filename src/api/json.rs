@@ -172,6 +172,17 @@ fn check_shape(
 /// A 422 naming the field a deserialiser stopped at.
 pub(crate) fn invalid_field(path: &str, message: &str) -> ApiError {
     let message = message.split(" at line ").next().unwrap_or(message);
+    // A value read in two steps (see `ExecutorSpec`'s `Deserialize`) says where inside it.
+    if let Some((inner, detail)) = message
+        .strip_prefix("at `")
+        .and_then(|rest| rest.split_once("`: "))
+    {
+        let path = match path {
+            "." => inner.to_owned(),
+            outer => format!("{outer}.{inner}"),
+        };
+        return ApiError::invalid(field_of(&path, detail), detail);
+    }
     ApiError::invalid(field_of(path, message), message)
 }
 
@@ -232,7 +243,12 @@ mod tests {
             field(r#"{"role":"w","input":{},"colour":1}"#),
             (422, Some("colour".into()))
         );
-        assert_eq!(field(r#"{"input":{}}"#), (422, Some("role".into())));
+        // The role may be left out when the task names its agent: the handler decides.
+        assert_eq!(field(r#"{"input":{}}"#), (200, None));
+        assert_eq!(
+            field(r#"{"agent":"","input":{}}"#),
+            (422, Some("agent".into()))
+        );
         assert_eq!(
             field(r#"{"role":"w","input":{},"priority":"urgent"}"#),
             (422, Some("priority".into()))

@@ -241,8 +241,6 @@ pub enum Event {
 impl Event {
     /// Every kind there is: another node's event of any other kind is dropped.
     pub const KINDS: [&'static str; 27] = [
-        "task.progress",
-        "supervisor.child_stopped",
         "task.queued",
         "task.started",
         "task.retrying",
@@ -250,12 +248,14 @@ impl Event {
         "task.failed",
         "task.dead",
         "task.cancelled",
+        "task.progress",
         "agent.created",
         "agent.deleted",
         "supervisor.child_started",
         "supervisor.child_exited",
         "supervisor.child_restarted",
         "supervisor.gave_up",
+        "supervisor.child_stopped",
         "store.storage",
         "store.database",
         "server.draining",
@@ -381,6 +381,12 @@ mod tests {
             })
         };
         events.extend([
+            Event::Progress(TaskProgress {
+                id: "t".into(),
+                agent_id: "a".into(),
+                attempt: 1,
+                progress: Value::Null,
+            }),
             Event::AgentCreated(AgentCreated {
                 id: "a".into(),
                 role: role.clone(),
@@ -397,6 +403,9 @@ mod tests {
                 reason: ExitReason::Normal,
             }),
             supervision(SupervisionEventKind::SupervisorGaveUp {
+                reason: ExitReason::Normal,
+            }),
+            supervision(SupervisionEventKind::ChildStopped {
                 reason: ExitReason::Normal,
             }),
             Event::Storage(StorageState { full: true }),

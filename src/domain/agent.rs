@@ -36,7 +36,7 @@ impl AgentStatus {
 }
 
 /// How an agent does its work.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ExecutorSpec {
     /// Built-in operations for tests and load: echo, sleep, spin, fail, panic.
@@ -180,6 +180,85 @@ impl ProcessLimits {
             return Err(("open_files", "must be at least 8".into()));
         }
         Ok(())
+    }
+}
+
+/// Read by its `kind`, then the kind's own fields as a plain struct: serde's internally tagged
+/// enums buffer the fields and lose their paths, so a wrong `program` would be reported as a
+/// wrong `executor`. An error inside a kind's fields says where, as `at `path`: …`, which the
+/// API turns into the field it names.
+impl<'de> Deserialize<'de> for ExecutorSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        use serde_json::Value;
+
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Builtin {}
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Command {
+            program: ProgramPath,
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Http {
+            url: HttpUrl,
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Process {
+            program: ProgramPath,
+            #[serde(default)]
+            args: ProcessArgs,
+            #[serde(default)]
+            env: ProcessEnv,
+            #[serde(default)]
+            limits: ProcessLimits,
+        }
+
+        fn fields<T: serde::de::DeserializeOwned, E: Error>(value: Value) -> Result<T, E> {
+            serde_path_to_error::deserialize(value).map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                if path == "." {
+                    E::custom(inner)
+                } else {
+                    E::custom(format!("at `{path}`: {inner}"))
+                }
+            })
+        }
+
+        let Value::Object(mut map) = Value::deserialize(deserializer)? else {
+            return Err(D::Error::custom(
+                "the executor must be an object with a \"kind\"",
+            ));
+        };
+        let kind = match map.remove("kind") {
+            Some(Value::String(kind)) => kind,
+            Some(_) => return Err(D::Error::custom("at `kind`: must be a string")),
+            None => return Err(D::Error::missing_field("kind")),
+        };
+        let rest = Value::Object(map);
+        Ok(match kind.as_str() {
+            "builtin" => fields::<Builtin, _>(rest).map(|Builtin {}| ExecutorSpec::Builtin {})?,
+            "command" => {
+                fields::<Command, _>(rest).map(|c| ExecutorSpec::Command { program: c.program })?
+            }
+            "http" => fields::<Http, _>(rest).map(|h| ExecutorSpec::Http { url: h.url })?,
+            "process" => fields::<Process, _>(rest).map(|p| ExecutorSpec::Process {
+                program: p.program,
+                args: p.args,
+                env: p.env,
+                limits: p.limits,
+            })?,
+            other => {
+                return Err(D::Error::custom(format!(
+                    "at `kind`: unknown kind `{other}`, expected one of `builtin`, `command`, \
+                     `http`, `process`"
+                )))
+            }
+        })
     }
 }
 

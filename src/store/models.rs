@@ -230,7 +230,7 @@ impl AgentRow {
 }
 
 /// An agent as the store keeps it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoredAgent {
     pub info: AgentInfo,
     pub restarts: u64,

@@ -247,6 +247,78 @@ async fn every_route_answers_bad_input_with_a_problem_naming_the_field() {
         case("POST", "/api/v1/tasks/unknown-id/cancel", "", 404, None),
         case("GET", "/api/v1/nothing-here", "", 404, None),
         case("PUT", "/api/v1/tasks", "", 405, None),
+        // Agents with an identity: the addressed agent, the state, a process agent's spec.
+        case(
+            "POST",
+            "/api/v1/tasks",
+            r#"{"agent":"no-such-agent","input":{}}"#,
+            404,
+            Some("agent"),
+        ),
+        case(
+            "POST",
+            "/api/v1/tasks",
+            r#"{"agent":"a b","input":{}}"#,
+            422,
+            Some("agent"),
+        ),
+        case(
+            "POST",
+            "/api/v1/tasks",
+            r#"{"agent":7,"input":{}}"#,
+            422,
+            Some("agent"),
+        ),
+        case("GET", "/api/v1/tasks?agent=a%20b", "", 422, Some("agent")),
+        case(
+            "POST",
+            "/api/v1/agents",
+            r#"{"role":"w","executor":{"kind":"process","program":"python3"}}"#,
+            422,
+            Some("executor.program"),
+        ),
+        case(
+            "POST",
+            "/api/v1/agents",
+            r#"{"role":"w","executor":{"kind":"process","program":"/usr/bin/python3"}}"#,
+            422,
+            Some("executor.program"),
+        ),
+        case(
+            "POST",
+            "/api/v1/agents",
+            r#"{"role":"w","executor":{"kind":"process","program":"/bin/x","args":"a"}}"#,
+            422,
+            Some("executor.args"),
+        ),
+        case(
+            "POST",
+            "/api/v1/agents",
+            r#"{"role":"w","executor":{"kind":"process","program":"/bin/x","env":{"1X":"a"}}}"#,
+            422,
+            Some("executor.env"),
+        ),
+        case(
+            "POST",
+            "/api/v1/agents",
+            r#"{"role":"w","executor":{"kind":"process","program":"/bin/x","limits":{"cpu":1}}}"#,
+            422,
+            Some("executor.limits.cpu"),
+        ),
+        case(
+            "POST",
+            "/api/v1/agents",
+            r#"{"role":"w","executor":{"kind":"process","program":"/bin/x","limits":{"open_files":-1}}}"#,
+            422,
+            Some("executor.limits.open_files"),
+        ),
+        case(
+            "POST",
+            "/api/v1/agents/batch",
+            r#"{"count":1,"template":{"role":"w","state":TOO_BIG}}"#,
+            422,
+            Some("template.state"),
+        ),
     ];
     let mut wrong_type = case(
         "POST",
@@ -257,6 +329,14 @@ async fn every_route_answers_bad_input_with_a_problem_naming_the_field() {
     );
     wrong_type.content_type = "text/plain";
     cases.push(wrong_type);
+    // An initial state over max_agent_state_bytes (64 KiB), inside the body's limits.
+    let too_big: serde_json::Map<String, Value> = (0..20)
+        .map(|i| (format!("k{i}"), json!("x".repeat(4000))))
+        .collect();
+    let too_big = Value::Object(too_big).to_string();
+    for c in &mut cases {
+        c.body = c.body.replace("TOO_BIG", &too_big);
+    }
 
     for c in cases {
         let request = app

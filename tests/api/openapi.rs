@@ -77,7 +77,7 @@ async fn an_executors_fields_are_closed_in_the_document_as_on_the_wire() {
     let variants = doc["components"]["schemas"]["ExecutorSpec"]["oneOf"]
         .as_array()
         .expect("the executor is one of its kinds");
-    assert_eq!(variants.len(), 3);
+    assert_eq!(variants.len(), 4);
     for variant in variants {
         assert_eq!(variant["additionalProperties"], false, "{variant}");
     }

@@ -6,7 +6,7 @@ use hive::domain::agent::{AgentInfo, AgentKind, AgentStatus};
 use hive::domain::task::{Priority, TaskStatus};
 use hive::domain::time::now_ms;
 use hive::store::manager::{Persist, Write};
-use hive::store::models::NewSupervisorEvent;
+use hive::store::models::{NewSupervisorEvent, StoredAgent};
 use hive::store::retention::{Cutoffs, Pruned};
 use hive::store::TaskFilter;
 use serde_json::json;
@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::fixture::{task, Fixture};
 
 pub async fn migrations_run_once_and_then_find_nothing_to_do(f: &Fixture) {
-    assert_eq!(f.migrated, 6, "a fresh database gets every migration");
+    assert_eq!(f.migrated, 7, "a fresh database gets every migration");
     assert_eq!(f.database.migrate().await.unwrap(), 0);
 }
 
@@ -243,18 +243,20 @@ pub async fn agents_keep_status_and_restarts_and_deleted_ones_are_not_started_ag
         }));
     }
     f.flush().await;
-    assert_eq!(
-        f.store.live_agents(None).await.unwrap(),
-        [(kept.clone(), 3)]
-    );
+    let stored = |info: &AgentInfo, restarts| StoredAgent {
+        info: info.clone(),
+        restarts,
+        state: None,
+    };
+    assert_eq!(f.store.live_agents(None).await.unwrap(), [stored(&kept, 3)]);
     // Each node starts its own agents; any node can read any agent.
     assert_eq!(
         f.store.live_agents(Some("node-b")).await.unwrap(),
-        [(elsewhere.clone(), 0)]
+        [stored(&elsewhere, 0)]
     );
     assert_eq!(
         f.store.agent(&elsewhere.id).await.unwrap(),
-        Some((elsewhere.clone(), 0))
+        Some(stored(&elsewhere, 0))
     );
     assert_eq!(
         elsewhere.name(),
@@ -292,7 +294,7 @@ pub async fn agents_of_one_kind_read_back_share_it(f: &Fixture) {
         .await
         .unwrap()
         .into_iter()
-        .map(|(info, _)| info)
+        .map(|stored| stored.info)
         .collect();
     assert_eq!(read, agents);
     // A restarted server holds one kind per run of rows, not one per agent.
@@ -641,4 +643,67 @@ pub async fn retention_deletes_old_finished_tasks_with_their_history_and_the_cou
 
     // Nothing is left past the cut-off: a second pass deletes nothing.
     assert_eq!(f.prune(cut).await, Pruned::default());
+}
+
+/// An agent's state is written with the result of the attempt that changed it, in one
+/// transaction: read back, the two agree; an agent created with a state starts from it.
+pub async fn an_agents_state_is_written_with_the_result_that_changed_it(f: &Fixture) {
+    let kind = std::sync::Arc::new(AgentKind {
+        role: "counter".to_owned().try_into().unwrap(),
+        capabilities: Default::default(),
+        executor: Default::default(),
+    });
+    let agent = AgentInfo {
+        id: uuid::Uuid::now_v7().to_string().into(),
+        name: None,
+        kind,
+        created_at: now_ms(),
+        node: None,
+    };
+    let (reply, committed) = tokio::sync::oneshot::channel();
+    f.writer
+        .send(Persist(Write::CreateAgents {
+            agents: vec![agent.clone()],
+            state: Some(json!({"count": 41})),
+            reply,
+        }))
+        .await
+        .unwrap();
+    committed.await.unwrap().unwrap();
+    let read = f.store.agent(&agent.id).await.unwrap().unwrap();
+    assert_eq!(read.state.as_deref(), Some(&json!({"count": 41})));
+
+    let mut addressed = task("counter", Priority::Normal);
+    addressed.agent = Some(agent.id.to_string());
+    let mut task = f.create(addressed).await.task;
+    for count in [42, 43] {
+        task.status = TaskStatus::Succeeded;
+        task.result = Some(json!({ "count": count }));
+        let (spec, state) = task.clone().split();
+        f.writer.do_send(Persist(Write::UpdateTask {
+            spec,
+            state,
+            change: Some(TaskChange::Succeeded),
+            agent_state: Some((
+                agent.id.clone(),
+                Some(std::sync::Arc::new(json!({ "count": count }))),
+            )),
+        }));
+    }
+    f.flush().await;
+    let read = f.store.agent(&agent.id).await.unwrap().unwrap();
+    assert_eq!(read.state.as_deref(), Some(&json!({"count": 43})));
+    let stored = f.store.task(&task.id).await.unwrap().unwrap();
+    assert_eq!(stored.result, Some(json!({"count": 43})));
+    assert_eq!(stored.agent.as_deref(), Some(&*agent.id));
+    // A null state is stored as such.
+    let (spec, state) = task.clone().split();
+    f.writer.do_send(Persist(Write::UpdateTask {
+        spec,
+        state,
+        change: None,
+        agent_state: Some((agent.id.clone(), None)),
+    }));
+    f.flush().await;
+    assert_eq!(f.store.agent(&agent.id).await.unwrap().unwrap().state, None);
 }

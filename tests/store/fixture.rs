@@ -84,6 +84,7 @@ impl Fixture {
             spec,
             state,
             change,
+            agent_state: None,
         }));
     }
 

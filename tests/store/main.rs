@@ -52,4 +52,5 @@ on_both_backends!(
     the_sla_rows_measure_queue_wait_from_the_last_time_a_task_became_due,
     retention_deletes_old_finished_tasks_with_their_history_and_the_counts_follow,
     status_counts_follow_every_change_of_status_and_only_those,
+    an_agents_state_is_written_with_the_result_that_changed_it,
 );
