@@ -19,9 +19,12 @@ use crate::store::TaskFilter;
 
 /// Submit a task. Answered 202 once it is committed to the store: an accepted task survives a
 /// crash of the server. A repeated `idempotency_key` answers the task the first request created.
+/// With `agent`, it runs on that agent only, after the tasks addressed to it before (within its
+/// priority); submitted to another node than the agent's, it is passed on to that node.
 #[utoipa::path(post, path = "/api/v1/tasks", tag = "tasks", request_body = NewTask,
-    responses((status = 202, body = TaskView), (status = 400, body = Problem), (status = 413, body = Problem),
-        (status = 422, body = Problem), (status = 503, body = Problem, description = "at capacity; see Retry-After")))]
+    responses((status = 202, body = TaskView), (status = 400, body = Problem),
+        (status = 404, body = Problem, description = "the agent it names does not exist"), (status = 413, body = Problem),
+        (status = 422, body = Problem), (status = 503, body = Problem, description = "at capacity, or its agent's queue is full; see Retry-After")))]
 pub async fn submit(
     hive: web::Data<Hive>,
     handles: web::Data<Handles>,

@@ -810,3 +810,48 @@ async fn a_node_cut_off_from_both_stops_before_its_work_is_taken_over() {
 async fn a_node_whose_links_both_stall_stops_before_its_work_is_taken_over() {
     partition("partition_full_stall", true, true, Link::Stalled).await;
 }
+
+/// A task addressed to an agent runs on that agent's node, whichever node it was submitted to;
+/// the agent's state lives in the shared database and reads the same from every node.
+#[actix_rt::test]
+async fn an_addressed_task_submitted_anywhere_runs_on_its_agents_node() {
+    let Some(s) = services("an_addressed_task_submitted_anywhere_runs_on_its_agents_node").await
+    else {
+        return;
+    };
+    let redis_url = std::env::var("HIVE_TEST_REDIS_URL").unwrap();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = node(dir_a.path(), &s, "node-a", &redis_url);
+    let b = node(dir_b.path(), &s, "node-b", &redis_url);
+    let (app_a, app_b) = (a.app(), b.app());
+    // Both nodes have an agent of the role: only the addressed one may run the tasks.
+    agents(&app_a, "counter", 1).await;
+    let on_b = agents(&app_b, "counter", 1).await.remove(0);
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        let task = app_a
+            .submit(json!({"agent": on_b, "input": {"op": "count"}}))
+            .await;
+        ids.push(task["id"].as_str().unwrap().to_owned());
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let tasks = app_a.all_finished(&refs).await;
+    for (n, task) in tasks.iter().enumerate() {
+        assert_eq!(task["status"], "succeeded", "{task}");
+        assert_eq!(task["agent_id"], on_b.as_str(), "{task}");
+        assert_eq!(task["node"], "node-b", "{task}");
+        assert_eq!(task["result"], json!({"count": n + 1}), "{task}");
+    }
+    let from_a = app_a.json(&format!("/api/v1/agents/{on_b}")).await;
+    assert_eq!(from_a["state"], json!({"count": 10}));
+    assert_eq!(from_a["node"], "node-b");
+    let unknown = app_a
+        .post(
+            "/api/v1/tasks",
+            &json!({"agent": "no-such-agent", "input": {"op": "count"}}),
+        )
+        .await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let problem: Value = unknown.json().await.unwrap();
+    assert_eq!(problem["field"], "agent");
+}

@@ -375,3 +375,53 @@ async fn a_program_that_cannot_start_stops_its_own_agent_never_its_pool() {
     assert!(pool.contains("pool:py"), "{pool}");
     app.stop().await;
 }
+
+#[actix_rt::test]
+async fn the_dashboard_shows_an_agents_program_state_and_queue() {
+    let app = python_server(|_| {}).await;
+    let p = id(&app.create_agent(process_agent("py")).await);
+    on(&app, &p, json!({"op": "count_words", "text": "a b c"})).await;
+    let Some(browser) =
+        crate::browser::Browser::start("the_dashboard_shows_an_agents_program_state_and_queue")
+            .await
+    else {
+        return app.stop().await;
+    };
+    browser.open(&app.url("/dashboard")).await;
+    browser
+        .until(
+            "the pool in the tree",
+            r#"const d = document.querySelector('[data-supervisor="pool:py"]');
+               if (!d) return null; d.open = true; return true"#,
+        )
+        .await;
+    let (line, _) = browser
+        .until(
+            "the agent's program and state",
+            r#"const li = document.querySelector('[data-supervisor="pool:py"] > ul > li');
+               const p = li && li.querySelector('[data-process]');
+               return p ? li.textContent : null"#,
+        )
+        .await;
+    let line = line.as_str().unwrap().to_owned();
+    assert!(line.contains("pid "), "{line}");
+    assert!(line.contains("state 11 B"), "{line}");
+    let (details, _) = browser
+        .until(
+            "the agent's details",
+            r#"const li = document.querySelector('[data-supervisor="pool:py"] > ul > li');
+               const shown = li.querySelector('[data-agent-details]');
+               if (shown) return shown.textContent;
+               li.querySelector('button[data-details]').click();
+               return null"#,
+        )
+        .await;
+    let details = details.as_str().unwrap().to_owned();
+    assert!(
+        details.contains("addressed tasks: 0 unfinished"),
+        "{details}"
+    );
+    assert!(details.contains("ready"), "the program's stderr: {details}");
+    browser.quit().await;
+    app.stop().await;
+}

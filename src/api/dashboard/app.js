@@ -83,6 +83,11 @@ function fmtBytes(n) {
   return (n / (1024 * 1024)).toFixed(1) + " MiB";
 }
 
+// A small size: bytes, or KiB.
+function fmtSize(n) {
+  return n < 1024 ? `${n} B` : (n / 1024).toFixed(1) + " KiB";
+}
+
 function fmtTime(ms) {
   return new Date(ms).toLocaleTimeString();
 }
@@ -222,7 +227,12 @@ async function loadPool(s, node) {
     el("span", { class: "chip " + a.status }, a.status), a.name,
     el("span", { class: "meta" }, `${a.id} · restarts ${a.restarts}`),
     a.current_task ? el("span", { class: "meta" }, "task " + a.current_task) : null,
-    el("button", { class: "small", type: "button", onclick: () => restartAgent(a.id) }, "restart"))));
+    a.state_bytes ? el("span", { class: "meta", "data-state": "" }, "state " + fmtSize(a.state_bytes)) : null,
+    a.process ? el("span", { class: "meta", "data-process": "" },
+      `pid ${a.process.pid} · up ${fmtNum(a.process.uptime_s, 0)} s`) : null,
+    a.stopped_reason ? el("span", { class: "meta" }, "stopped: " + a.stopped_reason) : null,
+    el("button", { class: "small", type: "button", onclick: () => restartAgent(a.id) }, "restart"),
+    el("button", { class: "small", type: "button", "data-details": "", onclick: (e) => agentDetails(a.id, e.target.parentNode) }, "details"))));
   const first = pager.page * POOL_PAGE + 1;
   const pagerBar = el("div", { class: "pager" },
     el("button", { type: "button", disabled: pager.page === 0, onclick: () => { pager.page -= 1; loadPool(s, node); } }, "‹ previous"),
@@ -230,6 +240,28 @@ async function loadPool(s, node) {
     el("button", { type: "button", disabled: !page.next_cursor, onclick: () => { pager.page += 1; loadPool(s, node); } }, "next ›"));
   node.querySelectorAll(":scope > ul, :scope > .pager").forEach((n) => n.remove());
   node.append(pagerBar, list);
+}
+
+// One agent in full, on demand: its queue of addressed tasks, its state, its program's stderr.
+async function agentDetails(id, item) {
+  let a;
+  try {
+    a = await api(`/api/v1/agents/${encodeURIComponent(id)}`);
+  } catch (e) {
+    showError("Cannot read the agent: " + e.message);
+    return;
+  }
+  const queue = a.queue || { unfinished: 0, queued: [] };
+  const stderr = (a.process && a.process.stderr) || a.stderr || "";
+  const state = JSON.stringify(a.state);
+  const box = el("div", { class: "details", "data-agent-details": id },
+    el("div", { class: "meta", "data-queue": "" },
+      `addressed tasks: ${queue.unfinished} unfinished` +
+      (queue.queued.length ? " · next " + queue.queued.slice(0, 5).join(", ") : "")),
+    el("div", { class: "meta" }, `state (${fmtSize(a.state_bytes)}): ${state.length > 200 ? state.slice(0, 200) + "…" : state}`),
+    stderr ? el("pre", { class: "stderr" }, stderr.split("\n").slice(-20).join("\n")) : null);
+  item.querySelectorAll(":scope > .details").forEach((n) => n.remove());
+  item.append(box);
 }
 
 async function restartAgent(id) {
