@@ -567,6 +567,13 @@ impl Metrics {
             ),
             registry: r,
         })
+        .inspect(|m| {
+            // Each reason is a series from the start, at zero, so a dashboard finds it before
+            // the first program ends that way.
+            for reason in ["exited", "killed", "stopped", "not_started"] {
+                m.process_exits.with_label_values(&[reason]);
+            }
+        })
     }
 
     /// The Prometheus text exposition of every metric.

@@ -154,6 +154,7 @@ async fn an_agents_queue_is_bounded_waits_through_restarts_and_is_cancelled_with
     );
     let view = app.json(&format!("/api/v1/agents/{a}")).await;
     assert_eq!(view["queue"]["unfinished"], 3);
+    assert_eq!(app.metric("hive_addressed_tasks_queued").await, 3.0);
     assert_eq!(view["queue"]["queued"], json!(queued));
 
     // Restarting the agent retries the running task on it, ahead of the queue, which waited.
@@ -276,6 +277,14 @@ async fn a_crashed_program_is_replaced_and_the_state_and_the_retry_carry_on() {
     assert_eq!(counted["result"], json!({"words": 2, "total": 5}));
     let view = app.json(&format!("/api/v1/agents/{p}")).await;
     assert!(view["restarts"].as_u64().unwrap() >= 1, "{view}");
+    // Operators see the programs come and go.
+    assert!(app.metric("hive_process_starts_total").await >= 2.0);
+    assert!(
+        app.metric(r#"hive_process_exits_total{reason="exited"}"#)
+            .await
+            >= 1.0
+    );
+    assert_eq!(app.metric("hive_addressed_tasks_queued").await, 0.0);
     // What the crashed programs wrote on stderr is still there to read.
     assert!(
         view["process"]["stderr"]
