@@ -12,13 +12,12 @@ use hive_actors::{Refused, Shutdown};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use super::addressed::AgentQueue;
 use super::attempt::{self, Active, Failure, State};
 use super::messages::{
     AgentDown, CancelOutcome, CancelTask, PoolLoad, PoolLoads, RestartAgent, RestartOutcome,
     Submit, SubmitError,
 };
-use super::queues::RoleQueues;
+use super::queues::{AgentQueue, RoleQueues};
 use crate::agents::agent::Restart;
 use crate::agents::outcome::{Done, TaskError};
 use crate::agents::report::{AgentUp, TaskFinished};

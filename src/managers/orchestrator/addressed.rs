@@ -3,41 +3,12 @@
 //! retry's backoff holds its agent's queue, so a later task never overtakes it; a queue waits
 //! while its agent restarts, and ends `cancelled` when the agent is deleted.
 
-use std::collections::VecDeque;
-
 use actix::prelude::*;
 
 use super::actor::Orchestrator;
 use super::messages::QueueOf;
 use crate::domain::agent::AgentId;
 use crate::domain::task::{Priority, TaskId, TaskStatus};
-
-/// One agent's addressed tasks.
-#[derive(Default)]
-pub(super) struct AgentQueue {
-    /// Queued tasks by priority (`Priority::index`), in submission order.
-    pub(super) by_priority: [VecDeque<TaskId>; 4],
-    /// Unfinished tasks addressed to the agent, queued or not, and submissions on their way:
-    /// what `max_agent_queue` bounds.
-    pub(super) unfinished: usize,
-    /// Of those, how many wait out a retry's backoff: none of the others starts meanwhile.
-    pub(super) backing_off: usize,
-}
-
-impl AgentQueue {
-    fn next(&self) -> Option<(Priority, &TaskId)> {
-        if self.backing_off > 0 {
-            return None;
-        }
-        Priority::BY_URGENCY
-            .into_iter()
-            .find_map(|p| self.by_priority[p.index()].front().map(|id| (p, id)))
-    }
-
-    pub(super) fn queued(&self) -> usize {
-        self.by_priority.iter().map(VecDeque::len).sum()
-    }
-}
 
 impl Orchestrator {
     /// How many unfinished tasks are addressed to `agent`.

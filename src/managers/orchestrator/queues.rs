@@ -1,7 +1,8 @@
 //! The queues of one role, and which task an idle agent takes next: of each class, the first task
 //! an idle agent can serve; of those, the one that has used the largest share of its class's
 //! queue-wait target (ties go to the more urgent class). A waiting `low` task's share grows
-//! until it wins, so no class starves.
+//! until it wins, so no class starves. Beside them, each agent's own queue of the tasks
+//! addressed to it, served first and strictly in order (see `addressed`).
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Instant;
@@ -22,6 +23,33 @@ const DISPATCH_SCAN: usize = 256;
 pub(super) struct RoleQueues {
     pub(super) by_priority: [VecDeque<TaskId>; 4],
     pub(super) idle: BTreeSet<AgentId>,
+}
+
+/// One agent's addressed tasks.
+#[derive(Default)]
+pub(super) struct AgentQueue {
+    /// Queued tasks by priority (`Priority::index`), in submission order.
+    pub(super) by_priority: [VecDeque<TaskId>; 4],
+    /// Unfinished tasks addressed to the agent, queued or not, and submissions on their way:
+    /// what `max_agent_queue` bounds.
+    pub(super) unfinished: usize,
+    /// Of those, how many wait out a retry's backoff: none of the others starts meanwhile.
+    pub(super) backing_off: usize,
+}
+
+impl AgentQueue {
+    pub(super) fn next(&self) -> Option<(Priority, &TaskId)> {
+        if self.backing_off > 0 {
+            return None;
+        }
+        Priority::BY_URGENCY
+            .into_iter()
+            .find_map(|p| self.by_priority[p.index()].front().map(|id| (p, id)))
+    }
+
+    pub(super) fn queued(&self) -> usize {
+        self.by_priority.iter().map(VecDeque::len).sum()
+    }
 }
 
 /// The next task to start and the agent to start it on: its class, its place in the class's
