@@ -15,20 +15,7 @@ divided by the agents added. Prints one JSON object: {"heap_bytes_per_agent_1000
 import argparse
 import json
 
-from hive_server import DEFAULT_HIVE, call, create_agents, serving, wait
-
-
-def memory(base, agents):
-    """The server's memory once `agents` agents are idle, from a sample taken after that: the
-    status page shows the monitor's latest sample, so two new samples are waited for."""
-    status = lambda: call(base, "GET", "/api/v1/system/status")
-    wait(f"{agents} idle agents", lambda: status()["agents"]["idle"] == agents)
-    seen = status()["memory"]
-    for _ in range(2):
-        old = seen
-        seen = wait("a new sample", lambda: (now := status()["memory"]) != old and now)
-    return {"heap": seen["allocator"]["allocated_bytes"] - seen["sqlite_heap_bytes"],
-            "rss": seen["rss_bytes"]}
+from hive_server import DEFAULT_HIVE, create_agents, memory, serving
 
 
 def main():

@@ -46,12 +46,13 @@ def wait(what, probe, seconds=60):
 
 
 @contextlib.contextmanager
-def serving(hive):
-    """Run `hive serve` (rate limit off) and yield its base URL once it is ready."""
+def serving(hive, flags=()):
+    """Run `hive serve` (rate limit off, with `flags`) and yield its base URL once it is ready."""
     data = tempfile.TemporaryDirectory()
     port = free_port()
     server = subprocess.Popen([hive, "serve", "--addr", f"127.0.0.1:{port}", "--rate-limit", "0",
-                               "--data-dir", data.name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               "--data-dir", data.name, *flags],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         base = f"http://127.0.0.1:{port}"
         wait("the server", lambda: call(base, "GET", "/readyz")["status"] == "ready")
@@ -68,3 +69,17 @@ def create_agents(base, count, role):
         step = min(count, 10_000)
         call(base, "POST", "/api/v1/agents/batch", {"count": step, "template": {"role": role}})
         count -= step
+
+
+def memory(base, agents):
+    """The server's heap (jemalloc's allocated bytes less SQLite's own heap, which is bounded per
+    connection, not per agent) and RSS once `agents` agents are idle, from a sample taken after
+    that: the status page shows the monitor's latest sample, so two new samples are waited for."""
+    status = lambda: call(base, "GET", "/api/v1/system/status")
+    wait(f"{agents} idle agents", lambda: status()["agents"]["idle"] == agents)
+    seen = status()["memory"]
+    for _ in range(2):
+        old = seen
+        seen = wait("a new sample", lambda: (now := status()["memory"]) != old and now)
+    return {"heap": seen["allocator"]["allocated_bytes"] - seen["sqlite_heap_bytes"],
+            "rss": seen["rss_bytes"]}

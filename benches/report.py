@@ -218,6 +218,14 @@ def rows():
          "agent_memory",
          lambda r: f"{r['heap_bytes_per_agent_10000']:,.0f} / {r['heap_bytes_per_agent_100000']:,.0f} B "
                    f"(RSS {r['rss_bytes_per_agent_100000']:,.0f} B at 100k)"),
+        ("addressed task through a process agent (`examples/worker.py`), submit → `task.succeeded` p50 / p99",
+         "", "", "process_agents",
+         lambda r: f"{ms(r['round_trip_ms']['p50'])} / {ms(r['round_trip_ms']['p99'])} ({r['round_trip_ms']['tasks']:,} tasks)"),
+        ("addressed tasks/s over 100 process agents", "", "", "process_agents",
+         lambda r: f"{r['tasks_per_s_100_agents']:,.0f}/s ({r['throughput_tasks']:,} tasks, {r['clients']} clients, "
+                   f"{r['throughput_failed']} failed)"),
+        ("server heap per idle process agent, its program excluded", "", "", "process_agents",
+         lambda r: f"{r['heap_bytes_per_idle_process_agent']:,.0f} B (RSS {r['rss_bytes_per_idle_process_agent']:,.0f} B)"),
         ("cluster: `echo` tasks/s with 1 / 2 / 3 nodes on one PostgreSQL and Redis (all on 2 cores)",
          "", "", "cluster",
          lambda r: " / ".join(f"{t['tasks_per_s']:,.0f}" for t in r["throughput"])

@@ -24,6 +24,8 @@ This worker keeps a tally of words across tasks in the agent's state:
     {"op": "set_state", "state": ...}     -> the given state becomes the agent's
     {"op": "spawn", "seconds": S}         -> starts a child process and answers its pid
     {"op": "environment"}                 -> the names of its environment variables and its limits
+    {"op": "say", "line": "..."}          -> writes that line on stdout as it is (to show what
+                                             breaking the protocol does: the agent crashes)
 """
 
 import json
@@ -67,6 +69,9 @@ def run(task, op, state):
         files = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         answer({"task": task, "result": {"names": sorted(os.environ), "open_files": files,
                                          "cwd": os.getcwd()}})
+    elif kind == "say":
+        sys.stdout.write(op.get("line", "") + "\n")
+        sys.stdout.flush()
     elif kind == "sleep":
         time.sleep(float(op.get("seconds", 1)))
         answer({"task": task, "result": {"slept": op.get("seconds", 1)}})

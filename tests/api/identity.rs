@@ -434,3 +434,34 @@ async fn the_dashboard_shows_an_agents_program_state_and_queue() {
     browser.quit().await;
     app.stop().await;
 }
+
+#[actix_rt::test]
+async fn a_program_that_breaks_the_protocol_crashes_its_agent_with_the_reason() {
+    let app = python_server(|c| c.max_line_bytes = 1024).await;
+    let p = id(&app.create_agent(process_agent("py")).await);
+    let long = format!(r#"{{"task":"x","result":"{}"}}"#, "y".repeat(2000));
+    for (line, reason) in [
+        ("this is not JSON".to_owned(), "not JSON"),
+        ("[1, 2]".to_owned(), "not a JSON object"),
+        (r#"{"task":"someone-else","result":1}"#.to_owned(), "answered for task someone-else"),
+        (long, "over max_line_bytes (1024 bytes)"),
+    ] {
+        let before = on(&app, &p, json!({"op": "pid"})).await["result"]["pid"].clone();
+        let task = app
+            .submit(json!({"agent": p, "input": {"op": "say", "line": line}, "max_retries": 0}))
+            .await;
+        let task = app.finished(&id(&task)).await;
+        assert_eq!(task["status"], "dead", "{task}");
+        assert!(
+            task["error"].as_str().unwrap().contains(reason),
+            "{reason}: {task}"
+        );
+        assert!(gone(before.as_i64().unwrap()).await);
+    }
+    // The agent carries on with a new program each time.
+    assert_eq!(
+        on(&app, &p, json!({"op": "count_words", "text": "fine"})).await["status"],
+        "succeeded"
+    );
+    app.stop().await;
+}
