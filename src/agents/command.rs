@@ -110,28 +110,12 @@ async fn run(program: &Pinned, workdir: PathBuf, config: &Config, input: Command
         ),
         retryable: true,
     })?;
-    // The pinned file itself runs, under the name it was listed by.
-    let mut command = tokio::process::Command::new(program.exec_path());
-    command
-        .arg0(&program.listed)
-        .args(&input.args)
-        .env_clear()
-        .envs(
-            config
-                .exec_env
-                .iter()
-                .filter_map(|name| Some((name, std::env::var_os(name)?))),
-        )
-        .current_dir(&workdir)
-        .stdin(if input.stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
+    let mut command = isolated(program, config, &workdir);
+    command.args(&input.args).stdin(if input.stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
     let (fd, parent) = (program.fd(), std::process::id());
     // SAFETY: the closure runs in the child between fork and exec and calls only
     // async-signal-safe functions (fcntl, prctl, getppid), touching no memory of the parent's.
@@ -180,6 +164,33 @@ async fn run(program: &Pinned, workdir: PathBuf, config: &Config, input: Command
             retryable: true,
         }),
     }
+}
+
+/// The pinned program as a child of its own: run as the file pinned at start under the name it
+/// was listed by, with an empty environment apart from `exec_env`, in `workdir`, its output
+/// piped, in a process group of its own, killed if dropped. Arguments, stdin and the work done
+/// between fork and exec are the caller's.
+pub(super) fn isolated(
+    program: &Pinned,
+    config: &Config,
+    workdir: &std::path::Path,
+) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(program.exec_path());
+    command
+        .arg0(&program.listed)
+        .env_clear()
+        .envs(
+            config
+                .exec_env
+                .iter()
+                .filter_map(|name| Some((name, std::env::var_os(name)?))),
+        )
+        .current_dir(workdir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    command
 }
 
 /// Set up the child before it runs the program: it keeps the pinned file open across `exec` (a

@@ -15,7 +15,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 
-use super::command::{in_child, ProcessGroup};
+use super::command::{in_child, isolated, ProcessGroup};
 use super::outcome::{Done, TaskError, Work};
 use super::registry::{ProcessWatch, STDERR_KEPT};
 use crate::context::Hive;
@@ -80,24 +80,8 @@ impl Process {
                 workdir.display()
             )
         })?;
-        let mut command = tokio::process::Command::new(pinned.exec_path());
-        command
-            .arg0(&pinned.listed)
-            .args(&args.0)
-            .env_clear()
-            .envs(
-                hive.config
-                    .exec_env
-                    .iter()
-                    .filter_map(|name| Some((name, std::env::var_os(name)?))),
-            )
-            .envs(&env.0)
-            .current_dir(&workdir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
+        let mut command = isolated(pinned, &hive.config, &workdir);
+        command.args(&args.0).envs(&env.0).stdin(Stdio::piped());
         let (fd, parent) = (pinned.fd(), std::process::id());
         // SAFETY: runs in the child between fork and exec; `in_child` and setrlimit(2) are
         // async-signal-safe and touch no memory of the parent's.
@@ -145,7 +129,9 @@ impl Process {
         let (ring, agent) = (watch.clone(), agent_id.to_owned());
         let stderr = async move {
             use futures::StreamExt;
-            let mut lines = FramedRead::new(stderr, LinesCodec::new_with_max_length(STDERR_KEPT));
+            // Buffers start small and grow with the lines: an idle agent holds them.
+            let codec = LinesCodec::new_with_max_length(STDERR_KEPT);
+            let mut lines = FramedRead::with_capacity(stderr, codec, 256);
             while let Some(line) = lines.next().await {
                 let line = match line {
                     Ok(line) => line,
@@ -158,9 +144,10 @@ impl Process {
                 ring.push(b"\n");
             }
         };
-        let stdout = FramedRead::new(
+        let stdout = FramedRead::with_capacity(
             stdout,
             LinesCodec::new_with_max_length(hive.config.max_line_bytes),
+            1024,
         );
         Ok(Started {
             process: Process {

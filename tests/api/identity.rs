@@ -443,7 +443,10 @@ async fn a_program_that_breaks_the_protocol_crashes_its_agent_with_the_reason() 
     for (line, reason) in [
         ("this is not JSON".to_owned(), "not JSON"),
         ("[1, 2]".to_owned(), "not a JSON object"),
-        (r#"{"task":"someone-else","result":1}"#.to_owned(), "answered for task someone-else"),
+        (
+            r#"{"task":"someone-else","result":1}"#.to_owned(),
+            "answered for task someone-else",
+        ),
         (long, "over max_line_bytes (1024 bytes)"),
     ] {
         let before = on(&app, &p, json!({"op": "pid"})).await["result"]["pid"].clone();
