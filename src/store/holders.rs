@@ -29,15 +29,22 @@ impl Store {
         Ok(!self.take(&[id], node).await?.is_empty())
     }
 
-    /// Move a lost node's unfinished tasks to this node; answers them.
+    /// Move a lost node's unfinished tasks to this node; answers them. Tasks addressed to one of
+    /// its agents stay its own: the agent runs nowhere else, so they wait for the node to come
+    /// back (a node taking back its own tasks at start, `lost == node`, takes them too).
     pub async fn take_over(&self, lost: &str, node: &str) -> Result<Vec<TaskRecord>, StoreError> {
         let mut conn = self.pool.get().await?;
-        let ids: Vec<String> = with_conn!(pooled &mut conn, c => tasks::table
-            .filter(tasks::node.eq(lost))
-            .filter(tasks::status.eq_any(UNFINISHED))
-            .select(tasks::id)
-            .load(c)
-            .await)?;
+        let ids: Vec<String> = with_conn!(pooled &mut conn, c => {
+            let mut query = tasks::table
+                .filter(tasks::node.eq(lost))
+                .filter(tasks::status.eq_any(UNFINISHED))
+                .select(tasks::id)
+                .into_boxed();
+            if lost != node {
+                query = query.filter(tasks::agent.is_null());
+            }
+            query.load(c).await
+        })?;
         drop(conn);
         let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
         // Still the lost node's: a second survivor that read the same ids moves none.
@@ -102,11 +109,13 @@ impl Store {
     }
 
     /// Queued tasks no node holds that were accepted before `before` (epoch ms): a node that
-    /// stopped between committing a task and publishing it leaves such a task behind.
+    /// stopped between committing a task and publishing it leaves such a task behind. Not those
+    /// addressed to an agent: they never go on a role's stream.
     pub async fn unheld(&self, before: i64, limit: i64) -> Result<Vec<TaskRecord>, StoreError> {
         let mut conn = self.pool.get().await?;
         let rows: Vec<TaskRow> = with_conn!(pooled &mut conn, c => tasks::table
             .filter(tasks::node.is_null())
+            .filter(tasks::agent.is_null())
             .filter(tasks::status.eq(TaskStatus::Queued.as_str()))
             .filter(tasks::created_at.lt(before))
             .select(TaskRow::as_select())

@@ -707,3 +707,38 @@ pub async fn an_agents_state_is_written_with_the_result_that_changed_it(f: &Fixt
     f.flush().await;
     assert_eq!(f.store.agent(&agent.id).await.unwrap().unwrap().state, None);
 }
+
+/// A lost node's tasks addressed to its agents are not moved: the agents run only there, so the
+/// tasks wait for the node, which takes them back when it starts again. Nor are they published
+/// to a role's stream when no node holds them.
+pub async fn a_lost_nodes_addressed_tasks_wait_for_it(f: &Fixture) {
+    let plain = task("worker", Priority::Normal);
+    let mut addressed = task("worker", Priority::Normal);
+    addressed.agent = Some("agent-on-n1".into());
+    for t in [&plain, &addressed] {
+        f.create(t.clone()).await;
+    }
+    let ids = [plain.id.as_str(), addressed.id.as_str()];
+    assert_eq!(f.store.take(&ids, "n1").await.unwrap().len(), 2);
+
+    let moved = f.store.take_over("n1", "n2").await.unwrap();
+    assert_eq!(
+        moved.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+        [plain.id.as_str()]
+    );
+    let back = f.store.take_over("n1", "n1").await.unwrap();
+    assert_eq!(
+        back.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+        [addressed.id.as_str()]
+    );
+
+    let mut loose = task("worker", Priority::Normal);
+    loose.agent = Some("agent-on-n1".into());
+    f.create(loose).await;
+    assert!(f
+        .store
+        .unheld(now_ms() + 1_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}

@@ -53,4 +53,5 @@ on_both_backends!(
     retention_deletes_old_finished_tasks_with_their_history_and_the_counts_follow,
     status_counts_follow_every_change_of_status_and_only_those,
     an_agents_state_is_written_with_the_result_that_changed_it,
+    a_lost_nodes_addressed_tasks_wait_for_it,
 );
