@@ -381,6 +381,35 @@ async fn crash_loops_back_off_and_show_restarting_with_the_next_attempt() {
     h.until(started("loop")).await;
 }
 
+/// A child that cannot start crash-loops; past the crash-loop limit it is left stopped with the
+/// reason, while its sibling and its supervisor carry on, however large the intensity.
+#[actix_rt::test]
+async fn a_child_past_the_crash_loop_limit_is_left_stopped_and_its_siblings_carry_on() {
+    tokio::time::pause();
+    let mut h = Harness::new();
+    let spec = h.spec("sup", 1000).crash_loop_limit(3);
+    let kids = vec![h.worker("steady"), h.worker_with("broken", true)];
+    let sup = Supervisor::new(spec, kids, ExitSlot::default()).start();
+    let e = h
+        .until(|e| matches!(e.kind, SupervisionEventKind::ChildStopped { .. }))
+        .await;
+    assert_eq!(e.child, "broken");
+    let SupervisionEventKind::ChildStopped { reason } = e.kind else {
+        unreachable!()
+    };
+    let text = reason.to_string();
+    assert!(text.contains("crashed 4 times in a row"), "{text}");
+    assert!(text.contains("cannot start broken"), "{text}");
+    let starts = h.log.lock().iter().filter(|l| *l == "start broken").count();
+    assert_eq!(starts, 4, "the first start and three restarts");
+    let view = h.child("sup", "broken").await.expect("still listed");
+    assert_eq!(view.status, ChildStatus::Stopped);
+    // The sibling still answers, and the supervisor still restarts it.
+    h.addr("steady").do_send(Order::Fail);
+    h.until(started("steady")).await;
+    assert!(sup.connected());
+}
+
 #[actix_rt::test]
 async fn dynamic_children_are_added_and_removed_at_run_time() {
     let mut h = Harness::new();
