@@ -23,6 +23,10 @@ pub enum ExitReason {
     Panic(String),
     /// Dropped without running to its end: brutal kill, or the shutdown timeout passed.
     Killed,
+    /// The actor asked to be started afresh ([`ExitSlot::restart`]): an operator's restart, work
+    /// it was told to drop. Abnormal, so it is restarted like an error and counts in the
+    /// intensity, but at once, and not as a crash of a crash loop.
+    Restart(String),
     /// Not running when it was asked about (a monitor of a child that had already ended).
     NoProc,
 }
@@ -41,6 +45,7 @@ impl ExitReason {
             ExitReason::Panic(_) => "panic",
             ExitReason::Killed => "killed",
             ExitReason::NoProc => "noproc",
+            ExitReason::Restart(_) => "restart",
         }
     }
 
@@ -61,6 +66,7 @@ impl fmt::Display for ExitReason {
         match self {
             ExitReason::Error(e) => write!(f, "error: {e}"),
             ExitReason::Panic(p) => write!(f, "panic: {p}"),
+            ExitReason::Restart(why) => write!(f, "restart: {why}"),
             other => f.write_str(other.kind()),
         }
     }
@@ -100,6 +106,11 @@ impl SlotState {
 impl ExitSlot {
     pub fn fail(&self, error: impl Into<String>) {
         self.0.lock().record(ExitReason::Error(error.into()));
+    }
+
+    /// Stop to be started afresh, for `why` (see [`ExitReason::Restart`]).
+    pub fn restart(&self, why: impl Into<String>) {
+        self.0.lock().record(ExitReason::Restart(why.into()));
     }
 
     pub(crate) fn set(&self, reason: ExitReason) {

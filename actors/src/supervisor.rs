@@ -616,8 +616,14 @@ impl Supervisor {
         } else {
             incidents.consecutive + 1
         };
+        // A restart the child asked for is not a crash: it neither counts towards a crash loop
+        // nor waits out a backoff.
+        if matches!(reason, ExitReason::Restart(_)) {
+            incidents.consecutive = incidents.consecutive.saturating_sub(1);
+        }
         let consecutive = incidents.consecutive;
         if !reason.is_normal()
+            && !matches!(reason, ExitReason::Restart(_))
             && self
                 .spec
                 .crash_loop_limit
@@ -632,7 +638,10 @@ impl Supervisor {
             self.emit(&id, SupervisionEventKind::ChildStopped { reason });
             return;
         }
-        let delay = backoff.delay(consecutive);
+        let delay = match reason {
+            ExitReason::Restart(_) => Duration::ZERO,
+            _ => backoff.delay(consecutive),
+        };
         self.restart_group(seq, &reason, delay, ctx);
     }
 

@@ -29,6 +29,7 @@ enum Order {
     Panic,
     Fail,
     Quit,
+    Restart,
 }
 
 impl Actor for Worker {
@@ -57,6 +58,10 @@ impl Handler<Order> for Worker {
                 ctx.stop();
             }
             Order::Quit => ctx.stop(),
+            Order::Restart => {
+                self.exit.restart("asked to start afresh");
+                ctx.stop();
+            }
         }
     }
 }
@@ -408,6 +413,34 @@ async fn a_child_past_the_crash_loop_limit_is_left_stopped_and_its_siblings_carr
     h.addr("steady").do_send(Order::Fail);
     h.until(started("steady")).await;
     assert!(sup.connected());
+}
+
+/// A restart the child asks for is restarted at once, every time, and never makes a crash loop.
+#[actix_rt::test]
+async fn restarts_a_child_asks_for_are_immediate_and_never_a_crash_loop() {
+    tokio::time::pause();
+    let mut h = Harness::new();
+    let backoff = Backoff {
+        jitter: 0.0,
+        ..Backoff::default()
+    };
+    let spec = h.spec("sup", 1000).crash_loop_limit(2);
+    h.start(spec, vec![h.worker("w").backoff(backoff)]).await;
+    for _ in 0..5 {
+        h.addr("w").do_send(Order::Restart);
+        let e = h.until(|e| !not_a_restart(e)).await;
+        let SupervisionEventKind::ChildRestarted {
+            delay_ms, reason, ..
+        } = e.kind
+        else {
+            unreachable!()
+        };
+        assert_eq!(delay_ms, 0);
+        assert_eq!(reason, ExitReason::Restart("asked to start afresh".into()));
+        h.until(started("w")).await;
+    }
+    let view = h.child("sup", "w").await.expect("listed");
+    assert_eq!(view.status, ChildStatus::Running);
 }
 
 #[actix_rt::test]

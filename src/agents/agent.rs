@@ -185,8 +185,8 @@ impl Agent {
         }
     }
 
-    /// The program broke its protocol, or its task was given up on: it is killed with its
-    /// process group (the agent lets go of it) and the agent restarts with a new one.
+    /// The program broke its protocol: it is killed with its process group (the agent lets go
+    /// of it) and the agent restarts with a new one, as after any crash.
     fn kill_program(&mut self, why: String, ctx: &mut Context<Self>) {
         self.env
             .hive
@@ -195,6 +195,21 @@ impl Agent {
             .with_label_values(&["killed"])
             .inc();
         self.crash(why, ctx);
+    }
+
+    /// Its task was given up on (a cancel, a timeout): a program cannot be told to drop one
+    /// task, so it is killed with its group and the agent starts afresh, at once. Not a crash:
+    /// a run of cancelled tasks never makes a crash loop.
+    fn replace_program(&mut self, why: String, ctx: &mut Context<Self>) {
+        self.env
+            .hive
+            .metrics
+            .process_exits
+            .with_label_values(&["killed"])
+            .inc();
+        tracing::info!(agent = %self.entry.info.id, reason = %why, "program replaced");
+        self.exit.restart(why);
+        ctx.stop();
     }
 
     /// One line of a process agent's stdout.
@@ -284,10 +299,10 @@ impl Handler<Run> for Agent {
                 }
                 None => {
                     let why = format!(
-                        "task {} came while the program still ran task {}",
+                        "task {} came while the program still ran task {}, given up on",
                         work.task_id, previous.task_id
                     );
-                    return self.kill_program(why, ctx);
+                    return self.replace_program(why, ctx);
                 }
             }
         }
@@ -359,7 +374,7 @@ impl Handler<Cancel> for Agent {
                 ctx.cancel_future(handle);
             }
             // A program cannot be told to drop a task: it is stopped, with whatever it started.
-            None => self.kill_program(
+            None => self.replace_program(
                 format!(
                     "task {} was cancelled or timed out; its program was stopped",
                     cancel.task_id
@@ -375,7 +390,7 @@ impl Handler<Restart> for Agent {
 
     fn handle(&mut self, _: Restart, ctx: &mut Context<Self>) {
         self.probe().handled();
-        self.exit.fail("restarted by an operator");
+        self.exit.restart("restarted by an operator");
         ctx.stop();
     }
 }

@@ -113,7 +113,26 @@ impl From<ProcessArgs> for Vec<String> {
     }
 }
 
-/// A process agent's own environment variables: names of letters, digits and `_`.
+/// Variables that make the dynamic loader or the C library load code or data from where they say
+/// (glibc's list of variables it drops for setuid programs): set by whoever creates an agent, they
+/// would run code the operator never allow-listed inside a program that is.
+const LOADER_VARIABLES: [&str; 12] = [
+    "GCONV_PATH",
+    "GETCONF_DIR",
+    "HOSTALIASES",
+    "LOCALDOMAIN",
+    "LOCPATH",
+    "MALLOC_TRACE",
+    "NIS_PATH",
+    "NLSPATH",
+    "RESOLV_HOST_CONF",
+    "RES_OPTIONS",
+    "TMPDIR",
+    "TZDIR",
+];
+
+/// A process agent's own environment variables: names of letters, digits and `_`, none that
+/// steers the dynamic loader (`LD_*` and [`LOADER_VARIABLES`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(
     try_from = "std::collections::BTreeMap<String, String>",
@@ -135,6 +154,12 @@ impl TryFrom<std::collections::BTreeMap<String, String>> for ProcessEnv {
             if !valid {
                 return Err(format!(
                     "{name:?} is not a variable name (letters, digits and '_', not first a digit)"
+                ));
+            }
+            if name.starts_with("LD_") || LOADER_VARIABLES.contains(&name.as_str()) {
+                return Err(format!(
+                    "{name} steers the dynamic loader or the C library and may not be set: it \
+                     would run code the operator did not allow"
                 ));
             }
             check_process_item(value, "value")?;

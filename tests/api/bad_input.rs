@@ -301,6 +301,13 @@ async fn every_route_answers_bad_input_with_a_problem_naming_the_field() {
         case(
             "POST",
             "/api/v1/agents",
+            r#"{"role":"w","executor":{"kind":"process","program":"/bin/x","env":{"LD_PRELOAD":"/tmp/x.so"}}}"#,
+            422,
+            Some("executor.env"),
+        ),
+        case(
+            "POST",
+            "/api/v1/agents",
             r#"{"role":"w","executor":{"kind":"process","program":"/bin/x","limits":{"cpu":1}}}"#,
             422,
             Some("executor.limits.cpu"),

@@ -298,7 +298,9 @@ async fn a_crashed_program_is_replaced_and_the_state_and_the_retry_carry_on() {
 
 #[actix_rt::test]
 async fn a_timeout_or_a_cancel_kills_the_programs_whole_group_and_the_agent_carries_on() {
-    let app = python_server(|_| {}).await;
+    // Given-up tasks replace the program without counting as crashes: more of them in a row
+    // than the crash-loop limit leave the agent running.
+    let app = python_server(|c| c.agent_crash_loop_limit = 1).await;
     let p = id(&app.create_agent(process_agent("py")).await);
     let program = on(&app, &p, json!({"op": "pid"})).await["result"]["pid"].clone();
     let child = on(&app, &p, json!({"op": "spawn", "seconds": 600})).await["result"]["pid"].clone();
@@ -315,6 +317,13 @@ async fn a_timeout_or_a_cancel_kills_the_programs_whole_group_and_the_agent_carr
     // The program and the process it started are gone: the whole group was killed.
     assert!(gone(program.as_i64().unwrap()).await);
     assert!(gone(child.as_i64().unwrap()).await);
+    for _ in 0..2 {
+        let slow = app
+            .submit(json!({"agent": p, "input": {"op": "sleep", "seconds": 600},
+                           "timeout_ms": 300, "max_retries": 0}))
+            .await;
+        assert_eq!(app.finished(&id(&slow)).await["status"], "dead");
+    }
 
     let program = on(&app, &p, json!({"op": "pid"})).await["result"]["pid"].clone();
     let mut events = app.events().await;
@@ -329,6 +338,8 @@ async fn a_timeout_or_a_cancel_kills_the_programs_whole_group_and_the_agent_carr
         .await;
     assert_eq!(cancelled.status(), StatusCode::OK);
     assert!(gone(program.as_i64().unwrap()).await);
+    let view = app.json(&format!("/api/v1/agents/{p}")).await;
+    assert_ne!(view["status"], "stopped", "{view}");
     assert_eq!(
         on(&app, &p, json!({"op": "count_words", "text": "x"})).await["status"],
         "succeeded"
