@@ -47,6 +47,12 @@ struct Current {
     started: Instant,
 }
 
+/// Whether a program is let go of because its task was given up on (see `Agent::kill_program`).
+enum GivenUp {
+    Yes,
+    No,
+}
+
 /// What every agent shares: the services, and whoever started them. One pointer per agent.
 pub struct AgentEnv {
     pub hive: Hive,
@@ -185,38 +191,32 @@ impl Agent {
         }
     }
 
-    /// The program broke its protocol: it is killed with its process group (the agent lets go
-    /// of it) and the agent restarts with a new one, as after any crash.
-    fn kill_program(&mut self, why: String, ctx: &mut Context<Self>) {
+    /// Let go of the program, which the agent's end kills with its process group, and start
+    /// afresh with a new one: after a broken protocol as after any crash; after a task given up
+    /// on (a cancel, a timeout: a program cannot be told to drop one task) at once, and not as a
+    /// crash, so a run of cancelled tasks never makes a crash loop.
+    fn kill_program(&mut self, why: String, given_up: GivenUp, ctx: &mut Context<Self>) {
         self.env
             .hive
             .metrics
             .process_exits
             .with_label_values(&["killed"])
             .inc();
-        self.crash(why, ctx);
-    }
-
-    /// Its task was given up on (a cancel, a timeout): a program cannot be told to drop one
-    /// task, so it is killed with its group and the agent starts afresh, at once. Not a crash:
-    /// a run of cancelled tasks never makes a crash loop.
-    fn replace_program(&mut self, why: String, ctx: &mut Context<Self>) {
-        self.env
-            .hive
-            .metrics
-            .process_exits
-            .with_label_values(&["killed"])
-            .inc();
-        tracing::info!(agent = %self.entry.info.id, reason = %why, "program replaced");
-        self.exit.restart(why);
-        ctx.stop();
+        match given_up {
+            GivenUp::No => self.crash(why, ctx),
+            GivenUp::Yes => {
+                tracing::info!(agent = %self.entry.info.id, reason = %why, "program replaced");
+                self.exit.restart(why);
+                ctx.stop();
+            }
+        }
     }
 
     /// One line of a process agent's stdout.
     fn program_said(&mut self, said: Result<Said, String>, ctx: &mut Context<Self>) {
         let said = match said {
             Ok(said) => said,
-            Err(why) => return self.kill_program(why, ctx),
+            Err(why) => return self.kill_program(why, GivenUp::No, ctx),
         };
         let running = self.current().map(|c| c.task_id.clone());
         let task = match &said {
@@ -229,7 +229,7 @@ impl Agent {
                 }
                 None => format!("the program answered for task {task}, which it is not running"),
             };
-            return self.kill_program(why, ctx);
+            return self.kill_program(why, GivenUp::No, ctx);
         }
         match said {
             Said::Progress { task, progress } => {
@@ -302,7 +302,7 @@ impl Handler<Run> for Agent {
                         "task {} came while the program still ran task {}, given up on",
                         work.task_id, previous.task_id
                     );
-                    return self.replace_program(why, ctx);
+                    return self.kill_program(why, GivenUp::Yes, ctx);
                 }
             }
         }
@@ -320,7 +320,7 @@ impl Handler<Run> for Agent {
         let (task_id, attempt) = (work.task_id.clone(), work.attempt);
         let handle = if let Some(process) = self.process() {
             if let Err(why) = span.in_scope(|| process.send(&work)) {
-                return self.kill_program(why, ctx);
+                return self.kill_program(why, GivenUp::No, ctx);
             }
             None
         } else {
@@ -374,11 +374,12 @@ impl Handler<Cancel> for Agent {
                 ctx.cancel_future(handle);
             }
             // A program cannot be told to drop a task: it is stopped, with whatever it started.
-            None => self.replace_program(
+            None => self.kill_program(
                 format!(
                     "task {} was cancelled or timed out; its program was stopped",
                     cancel.task_id
                 ),
+                GivenUp::Yes,
                 ctx,
             ),
         }
