@@ -132,7 +132,7 @@ const LOADER_VARIABLES: [&str; 12] = [
 ];
 
 /// A process agent's own environment variables: names of letters, digits and `_`, none that
-/// steers the dynamic loader (`LD_*` and [`LOADER_VARIABLES`]).
+/// steers the dynamic loader (`LD_*` and the variables of `LOADER_VARIABLES`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(
     try_from = "std::collections::BTreeMap<String, String>",

@@ -13,11 +13,13 @@
 //! Naive is believed unless another candidate's recent error is clearly lower
 //! ([`SWITCH_MARGIN`]), and the forecast issued blends the believed candidate with naive, weighted
 //! by the inverse of their recent errors (naive's weight at most [`NAIVE_SHARE`]): a choice made on recent errors is wrong just after the series turns, and the
-//! blend bounds what that costs. A guard compares the blend's errors with naive's over a long
-//! stretch ([`GUARD_HALF_LIFE`]) and issues the naive forecast while the blend has not clearly
-//! beaten it ([`GUARD_MARGIN`]): on a series where nothing beats naive (steps and spikes on a
-//! flat line), the forecaster is naive. A forecaster never worse than naive is worth more than
-//! one a little better on average.
+//! blend bounds what that costs. Two guards compare the blend's errors with naive's, and the
+//! naive forecast is issued unless the blend wins both: over a long stretch
+//! ([`GUARD_HALF_LIFE`]), by a clear margin ([`GUARD_MARGIN`]), so that on a series where nothing
+//! beats naive (steps and spikes on a flat line) the forecaster is naive; and lately (the
+//! candidates' own half-life, [`ERROR_HALF_LIFE`]), so that a stretch where the blend loses is
+//! forecast naively as soon as it shows, rather than once it has cost the long run its margin.
+//! A forecaster never worse than naive is worth more than one a little better on average.
 //!
 //! The interval is conformal: the [`COVERAGE`](crate::holt::COVERAGE) quantile of the absolute
 //! errors of the last [`INTERVAL_ERRORS`] forecasts issued at that horizon, so it covers about as
@@ -80,9 +82,11 @@ struct Horizon {
     error: Vec<Option<f64>>,
     /// Absolute errors of the latest issued forecasts.
     issued_errors: VecDeque<f64>,
-    /// The blend alongside each of `pending`, and the discounted sums of its errors and naive's.
+    /// The blend alongside each of `pending`, and the discounted sums of its errors and naive's:
+    /// over the long stretch, and lately.
     proposed: VecDeque<f64>,
     guard: Option<(f64, f64)>,
+    lately: (f64, f64),
 }
 
 /// See the module's documentation.
@@ -133,6 +137,7 @@ impl Selecting {
                     issued_errors: VecDeque::with_capacity(INTERVAL_ERRORS),
                     proposed: VecDeque::with_capacity(steps + 1),
                     guard: None,
+                    lately: (0.0, 0.0),
                 })
                 .collect(),
             cycles,
@@ -163,6 +168,8 @@ impl Selecting {
                     let (ep, en) = ((x - proposed).abs(), (x - made[0]).abs());
                     let (p, n) = h.guard.unwrap_or((0.0, 0.0));
                     h.guard = Some((p * keep + ep, n * keep + en));
+                    let recent = 1.0 - weight;
+                    h.lately = (h.lately.0 * recent + ep, h.lately.1 * recent + en);
                     for (err, f) in h.error.iter_mut().zip(&made) {
                         if f.is_nan() {
                             continue;
@@ -188,7 +195,8 @@ impl Selecting {
             let share = self.naive_share(k, chosen);
             let proposal = share * forecasts[0] + (1.0 - share) * forecasts[chosen];
             let h = &mut self.horizons[k];
-            let trusted = h.guard.is_some_and(|(p, n)| p < n * (1.0 - GUARD_MARGIN));
+            let trusted = h.guard.is_some_and(|(p, n)| p < n * (1.0 - GUARD_MARGIN))
+                && h.lately.0 < h.lately.1;
             h.issued
                 .push_back(if trusted { proposal } else { forecasts[0] });
             h.proposed.push_back(proposal);
