@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 
-use hive_stats::holt::{linear_trend, time_to_breach, Line, COVERAGE, FORECAST_WINDOW};
+use hive_stats::holt::{linear_trend, time_to_breach, Line, Parabola, COVERAGE, FORECAST_WINDOW};
 use hive_stats::novelty::NoveltyParams;
 use hive_stats::select::Selecting;
 use hive_stats::{Detector, DetectorKind, ForecasterKind, Holt};
@@ -39,6 +39,9 @@ pub const CLIMB_SAMPLES: usize = 30;
 /// How many standard errors the climb's slope must stand above zero: one sample's noise does not
 /// make a climb.
 pub const CLIMB_T: f64 = 8.0;
+/// How many standard errors below zero the curvature of the newest [`CLIMB_SAMPLES`] must stand
+/// for a climb to be read as levelling off (three: the usual bar for "not noise").
+pub const LEVEL_T: f64 = 3.0;
 
 /// A reading of one series at one sample.
 #[derive(Debug, Clone)]
@@ -86,6 +89,35 @@ impl Series {
         let cautious = line.slope - 2.0 * se;
         (cautious > 0.0 && t >= CLIMB_T && now < limit)
             .then(|| ((limit - now) / cautious * step_s, t))
+    }
+
+    /// Whether the newest [`CLIMB_SAMPLES`] bend down clearly ([`LEVEL_T`]) and the parabola
+    /// through them stays under the limit over the whole horizon: a climb that is levelling off
+    /// (the crest of a cycle, a load finding its level) is not forecast to breach, however its
+    /// straight lines extend.
+    fn levels_off_below_limit(&self) -> bool {
+        let Some(limit) = self.limit else {
+            return false;
+        };
+        let Some(skip) = self.values.len().checked_sub(CLIMB_SAMPLES) else {
+            return false;
+        };
+        let recent: Vec<f64> = self.values.iter().skip(skip).copied().collect();
+        let Some(curve) = Parabola::fit(&recent) else {
+            return false;
+        };
+        if curve.curvature_t() > -LEVEL_T {
+            return false;
+        }
+        let (now, end) = (
+            (CLIMB_SAMPLES - 1) as f64,
+            (CLIMB_SAMPLES - 1 + HORIZON) as f64,
+        );
+        let highest = match curve.turns_at() {
+            Some(turn) if turn > now && turn < end => curve.at(turn),
+            _ => curve.at(now).max(curve.at(end)),
+        };
+        highest < limit
     }
 
     /// Whether the straight line through the newest [`WARN_RECENT`] samples reaches the limit
@@ -181,8 +213,9 @@ impl Monitor {
         let mut series: Vec<SeriesView> = self.series.iter().map(|s| self.forecast(s)).collect();
         let horizon_s = HORIZON as f64 * self.interval_s;
         for (view, s) in series.iter_mut().zip(&mut self.series) {
-            // Either way, the newest seconds must still climb: a level reached ends a warning.
-            let still_climbing = s.recent_line_reaches_limit();
+            // Either way, the newest seconds must still climb (a level reached ends a warning),
+            // and not be levelling off under the limit.
+            let still_climbing = s.recent_line_reaches_limit() && !s.levels_off_below_limit();
             let trend = view.time_to_breach_s.is_some_and(|t| t <= horizon_s)
                 && view.confidence.unwrap_or(0.0) >= WARN_CONFIDENCE
                 && still_climbing;

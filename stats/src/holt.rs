@@ -285,6 +285,85 @@ impl Line {
     }
 }
 
+/// The least-squares parabola through equally spaced values (at 0, 1, …), fitted in a basis of
+/// orthogonal polynomials (1, x − x̄, (x − x̄)² − its mean), so that each coefficient and its
+/// standard error come from one sum.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Parabola {
+    mean: f64,
+    slope: f64,
+    curvature: f64,
+    mean_x: f64,
+    mean_u2: f64,
+    /// The curvature's standard error.
+    pub curvature_se: f64,
+}
+
+impl Parabola {
+    /// `None` for fewer than 4 values.
+    pub fn fit(values: &[f64]) -> Option<Parabola> {
+        let n = values.len();
+        if n < 4 {
+            return None;
+        }
+        let nf = n as f64;
+        let mean_x = (nf - 1.0) / 2.0;
+        let mean_u2 = (0..n).map(|i| (i as f64 - mean_x).powi(2)).sum::<f64>() / nf;
+        let mean = values.iter().sum::<f64>() / nf;
+        let (mut suu, mut suy, mut sww, mut swy) = (0.0, 0.0, 0.0, 0.0);
+        for (i, y) in values.iter().enumerate() {
+            let u = i as f64 - mean_x;
+            let w = u * u - mean_u2;
+            suu += u * u;
+            suy += u * y;
+            sww += w * w;
+            swy += w * y;
+        }
+        let (slope, curvature) = (suy / suu, swy / sww);
+        let mut fitted = Parabola {
+            mean,
+            slope,
+            curvature,
+            mean_x,
+            mean_u2,
+            curvature_se: 0.0,
+        };
+        let residual: f64 = values
+            .iter()
+            .enumerate()
+            .map(|(i, y)| (y - fitted.at(i as f64)).powi(2))
+            .sum();
+        // A floor under the residuals' spread, at the values' rounding error: through exact
+        // values (a perfect line) the curvature is rounding noise, not a bend.
+        let spread = (residual / (nf - 3.0))
+            .sqrt()
+            .max(1e-9 * (mean.abs() + slope.abs() * nf + 1.0));
+        fitted.curvature_se = spread / sww.sqrt();
+        Some(fitted)
+    }
+
+    /// The parabola's value at `x`.
+    pub fn at(&self, x: f64) -> f64 {
+        let u = x - self.mean_x;
+        self.mean + self.slope * u + self.curvature * (u * u - self.mean_u2)
+    }
+
+    /// How many standard errors its curvature stands from zero (negative: bending down).
+    pub fn curvature_t(&self) -> f64 {
+        if self.curvature_se > 0.0 {
+            self.curvature / self.curvature_se
+        } else {
+            self.curvature.signum() * f64::INFINITY
+        }
+    }
+
+    /// Where it turns (its vertex), if it bends at all.
+    pub fn turns_at(&self) -> Option<f64> {
+        // The vertex of a(u) = slope·u + curvature·u²: u = −slope / (2·curvature).
+        (self.curvature != 0.0).then(|| self.mean_x - self.slope / (2.0 * self.curvature))
+    }
+}
+
 /// The forecasters Hive has, by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -401,6 +480,28 @@ pub fn time_to_breach(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_parabola_is_fitted_exactly_and_finds_its_turn() {
+        let values: Vec<f64> = (0..30)
+            .map(|i| {
+                let x = i as f64;
+                5.0 + 2.0 * x - 0.05 * x * x
+            })
+            .collect();
+        let p = Parabola::fit(&values).unwrap();
+        for x in [0.0, 12.0, 29.0, 40.0] {
+            assert!(
+                (p.at(x) - (5.0 + 2.0 * x - 0.05 * x * x)).abs() < 1e-9,
+                "{x}"
+            );
+        }
+        assert!((p.turns_at().unwrap() - 20.0).abs() < 1e-9);
+        assert!(p.curvature_t() < -1e3, "an exact bend is certain");
+        // Through a perfect line, the curvature is rounding noise, not a bend.
+        let line: Vec<f64> = (0..30).map(|i| 3.0 * i as f64 + 0.1).collect();
+        assert!(Parabola::fit(&line).unwrap().curvature_t().abs() < 1.0);
+    }
 
     #[test]
     fn holt_follows_a_line_exactly_and_its_interval_is_tight() {
