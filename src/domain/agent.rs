@@ -62,9 +62,10 @@ pub enum ExecutorSpec {
         #[serde(default)]
         #[schema(value_type = Vec<String>, max_items = 64)]
         args: ProcessArgs,
-        /// Variables added to the program's environment (beside the server's `exec_env`).
+        /// Variables added to the program's environment (beside the server's `exec_env`): names
+        /// of letters, digits and `_`, none of the dynamic loader's (`LD_*`, `GCONV_PATH`, …).
         #[serde(default)]
-        #[schema(value_type = Object)]
+        #[schema(value_type = std::collections::HashMap<String, String>)]
         env: ProcessEnv,
         #[serde(default)]
         limits: ProcessLimits,
