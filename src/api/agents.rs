@@ -53,16 +53,7 @@ impl From<LifecycleError> for ApiError {
 /// request. `field` names the executor in the request.
 fn check_executor(hive: &Hive, spec: &AgentSpec, field: &str) -> Result<(), ApiError> {
     match &spec.executor {
-        ExecutorSpec::Command { program } if hive.programs.find(program.as_path()).is_none() => {
-            Err(ApiError::invalid(
-                format!("{field}.program"),
-                format!(
-                    "{} is not among the executables this server allows (--allow-exec)",
-                    program.as_path().display()
-                ),
-            ))
-        }
-        ExecutorSpec::Process { program, .. }
+        ExecutorSpec::Command { program } | ExecutorSpec::Process { program, .. }
             if hive.programs.find(program.as_path()).is_none() =>
         {
             Err(ApiError::invalid(
