@@ -25,6 +25,10 @@ impl Executor for Builtin {
         match op {
             BuiltinOp::Echo { value } => future::ready(Ok(Done::result(value))).boxed_local(),
             BuiltinOp::Count => future::ready(count(work.state.as_deref())).boxed_local(),
+            BuiltinOp::Collect => {
+                let results = work.dependencies.as_deref().cloned();
+                future::ready(Ok(Done::result(results.unwrap_or_else(|| json!({}))))).boxed_local()
+            }
             BuiltinOp::Sleep { ms } => async move {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
                 Ok(Done::result(json!({ "slept_ms": ms })))
@@ -82,6 +86,7 @@ fn count(state: Option<&Value>) -> Outcome {
     Ok(Done {
         result: json!({ "count": count }),
         state: Some(Value::Object(state)),
+        send: None,
     })
 }
 

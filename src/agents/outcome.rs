@@ -17,6 +17,8 @@ pub struct Work {
     pub input: Arc<Value>,
     /// The agent's state as last committed (`None` is null).
     pub state: Option<Arc<Value>>,
+    /// The results of the tasks it waited for, by id; `None` if it waited for none.
+    pub dependencies: Option<Arc<Value>>,
 }
 
 /// What a successful attempt answers.
@@ -25,6 +27,8 @@ pub struct Done {
     pub result: Value,
     /// The agent's new state, committed with the result; `None` leaves it as it was.
     pub state: Option<Value>,
+    /// Tasks to hand over (a process agent's `"send"`), created with the result or not at all.
+    pub send: Option<Value>,
 }
 
 impl Done {
@@ -33,6 +37,7 @@ impl Done {
         Self {
             result,
             state: None,
+            send: None,
         }
     }
 }

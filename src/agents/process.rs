@@ -169,8 +169,11 @@ impl Process {
             "input": &*work.input,
             "state": work.state.as_deref().unwrap_or(&Value::Null),
             "attempt": work.attempt,
-        })
-        .to_string();
+        });
+        if let Some(dependencies) = &work.dependencies {
+            line["dependencies"] = Value::clone(dependencies);
+        }
+        let mut line = line.to_string();
         line.push('\n');
         let lines = self.lines.as_ref().ok_or("the program's stdin is closed")?;
         lines
@@ -226,9 +229,14 @@ pub fn read_line(line: Result<String, LinesCodecError>, max: usize) -> Result<Sa
     };
     if let Some(result) = fields.remove("result") {
         let state = fields.remove("state");
+        let send = fields.remove("send");
         return Ok(Said::Finished {
             task,
-            outcome: Ok(Done { result, state }),
+            outcome: Ok(Done {
+                result,
+                state,
+                send,
+            }),
         });
     }
     if let Some(error) = fields.remove("error") {
@@ -275,12 +283,13 @@ mod tests {
     fn lines_are_read_as_the_protocol_says_and_anything_else_is_named() {
         let said = |l: &str| read_line(Ok(l.to_owned()), 100);
         assert_eq!(
-            said(r#"{"task":"t","result":{"n":1},"state":{"n":1}}"#),
+            said(r#"{"task":"t","result":{"n":1},"state":{"n":1},"send":[]}"#),
             Ok(Said::Finished {
                 task: "t".into(),
                 outcome: Ok(Done {
                     result: json!({"n": 1}),
-                    state: Some(json!({"n": 1}))
+                    state: Some(json!({"n": 1})),
+                    send: Some(json!([])),
                 })
             })
         );

@@ -19,6 +19,8 @@ use crate::snapshots::shedding::ShedState;
 /// What happened to a task; each is one `task.*` kind and one kind of history row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskChange {
+    /// Accepted, waiting for its dependencies.
+    Waiting,
     Queued,
     Started,
     Retrying,
@@ -31,6 +33,7 @@ pub enum TaskChange {
 impl TaskChange {
     pub fn kind(self) -> &'static str {
         match self {
+            TaskChange::Waiting => "task.waiting",
             TaskChange::Queued => "task.queued",
             TaskChange::Started => "task.started",
             TaskChange::Retrying => "task.retrying",
@@ -44,6 +47,7 @@ impl TaskChange {
     /// The task's history row for this change (`GET /api/v1/tasks/{id}/events`).
     pub fn history(self) -> &'static str {
         match self {
+            TaskChange::Waiting => "waiting",
             TaskChange::Queued => "queued",
             TaskChange::Started => "started",
             TaskChange::Retrying => "retrying",
@@ -57,6 +61,7 @@ impl TaskChange {
     /// The change that brought a task to `status`.
     pub fn to(status: TaskStatus) -> Self {
         match status {
+            TaskStatus::Waiting => TaskChange::Waiting,
             TaskStatus::Queued => TaskChange::Queued,
             TaskStatus::Running => TaskChange::Started,
             TaskStatus::Succeeded => TaskChange::Succeeded,
@@ -77,6 +82,12 @@ pub struct TaskEvent {
     pub attempts: u32,
     pub agent_id: Option<String>,
     pub error: Option<String>,
+    /// The agent it is addressed to, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// The topic whose message created it, if one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
 }
 
 impl From<&TaskRecord> for TaskEvent {
@@ -89,6 +100,8 @@ impl From<&TaskRecord> for TaskEvent {
             attempts: task.attempts,
             agent_id: task.agent_id.clone(),
             error: task.error.clone(),
+            agent: task.agent.clone(),
+            topic: task.topic.clone(),
         }
     }
 }
@@ -240,7 +253,8 @@ pub enum Event {
 
 impl Event {
     /// Every kind there is: another node's event of any other kind is dropped.
-    pub const KINDS: [&'static str; 27] = [
+    pub const KINDS: [&'static str; 28] = [
+        "task.waiting",
         "task.queued",
         "task.started",
         "task.retrying",
@@ -368,6 +382,8 @@ mod tests {
                 attempts: 0,
                 agent_id: None,
                 error: None,
+                agent: None,
+                topic: None,
             };
             Event::Task(change, task)
         })

@@ -7,3 +7,4 @@ pub mod names;
 pub mod sla;
 pub mod task;
 pub mod time;
+pub mod workflow;

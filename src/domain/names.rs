@@ -88,6 +88,11 @@ identifier!(
     "capability"
 );
 identifier!(
+    /// A channel agents subscribe to: a message on it becomes one task for each subscriber.
+    Topic,
+    "topic"
+);
+identifier!(
     /// A human-readable agent name.
     AgentName,
     "name"

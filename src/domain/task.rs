@@ -63,6 +63,8 @@ impl Priority {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskStatus {
+    /// Accepted with dependencies that have not all ended: queued once they all succeed.
+    Waiting,
     Queued,
     Running,
     Succeeded,
@@ -76,6 +78,7 @@ pub enum TaskStatus {
 impl TaskStatus {
     pub fn as_str(self) -> &'static str {
         match self {
+            TaskStatus::Waiting => "waiting",
             TaskStatus::Queued => "queued",
             TaskStatus::Running => "running",
             TaskStatus::Succeeded => "succeeded",
@@ -90,10 +93,14 @@ impl TaskStatus {
     }
 
     pub fn is_final(self) -> bool {
-        !matches!(self, TaskStatus::Queued | TaskStatus::Running)
+        !matches!(
+            self,
+            TaskStatus::Waiting | TaskStatus::Queued | TaskStatus::Running
+        )
     }
 
-    pub const ALL: [TaskStatus; 6] = [
+    pub const ALL: [TaskStatus; 7] = [
+        TaskStatus::Waiting,
         TaskStatus::Queued,
         TaskStatus::Running,
         TaskStatus::Succeeded,
@@ -222,8 +229,9 @@ pub struct NewTask {
     #[schema(value_type = Option<String>, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9-]+$")]
     pub agent: Option<AgentRef>,
     /// For `builtin` agents: `{"op":"echo","value":…}`, `{"op":"sleep","ms":N}`,
-    /// `{"op":"spin","us":N}`, `{"op":"fail","error":"…"}`, `{"op":"panic"}` or
-    /// `{"op":"count"}` (adds one to the agent's `state.count`).
+    /// `{"op":"spin","us":N}`, `{"op":"fail","error":"…"}`, `{"op":"panic"}`,
+    /// `{"op":"count"}` (adds one to the agent's `state.count`) or `{"op":"collect"}` (answers
+    /// its dependencies' results by id).
     #[schema(value_type = Object)]
     pub input: TaskInput,
     #[serde(default)]
@@ -243,6 +251,12 @@ pub struct NewTask {
     /// instead of failing the task.
     #[serde(default)]
     pub truncate_result: bool,
+    /// Tasks (their ids) that must all succeed first: until they have ended it is `waiting`;
+    /// then it runs with their results as `dependencies`, or ends `cancelled` if one did not
+    /// succeed.
+    #[serde(default)]
+    #[schema(value_type = Vec<String>, max_items = 1000)]
+    pub depends_on: super::workflow::DependsOn,
 }
 
 fn normal() -> Priority {
@@ -268,6 +282,8 @@ pub enum BuiltinOp {
     Panic,
     /// Add one to the agent's `state.count` and answer the new count.
     Count,
+    /// Answer the results of the tasks it depended on, by id (`{}` without any).
+    Collect,
 }
 
 /// The full state of a task, as stored and as `GET /api/v1/tasks/{id}` answers.
@@ -300,12 +316,21 @@ pub struct TaskRecord {
     /// The node that holds it, when several share the database; `None` on a single server and
     /// while no node has taken it.
     pub node: Option<String>,
+    /// The tasks it waits for.
+    pub depends_on: Vec<String>,
+    /// The task whose answer handed it over, if one did.
+    pub parent_id: Option<String>,
+    /// Its dependencies' results by id, set when they have all succeeded.
+    pub dependencies: Option<std::sync::Arc<Value>>,
+    /// The topic whose message created it, if one did.
+    pub topic: Option<String>,
 }
 
 impl TaskRecord {
-    /// A task as accepted at `now` for `role` (the one it names, or its agent's): queued, with
-    /// a new time-ordered id and no attempt yet.
+    /// A task as accepted at `now` for `role` (the one it names, or its agent's): queued, or
+    /// waiting if it depends on others, with a new time-ordered id and no attempt yet.
     pub fn accepted(task: NewTask, role: Role, now: i64) -> Self {
+        let depends_on = task.depends_on.0;
         Self {
             id: uuid::Uuid::now_v7().to_string(),
             role,
@@ -313,7 +338,11 @@ impl TaskRecord {
             input: std::sync::Arc::new(task.input.0),
             required_capabilities: task.required_capabilities,
             priority: task.priority,
-            status: TaskStatus::Queued,
+            status: if depends_on.is_empty() {
+                TaskStatus::Queued
+            } else {
+                TaskStatus::Waiting
+            },
             timeout_ms: task.timeout_ms.0,
             max_retries: task.max_retries.0,
             attempts: 0,
@@ -327,6 +356,10 @@ impl TaskRecord {
             queued_at: now,
             truncate_result: task.truncate_result,
             node: None,
+            depends_on,
+            parent_id: None,
+            dependencies: None,
+            topic: None,
         }
     }
 }
@@ -347,6 +380,11 @@ pub struct TaskSpec {
     pub idempotency_key: Option<String>,
     pub created_at: i64,
     pub truncate_result: bool,
+    pub depends_on: Vec<String>,
+    pub parent_id: Option<String>,
+    /// Its dependencies' results by id (see [`TaskRecord::dependencies`]).
+    pub dependencies: Option<std::sync::Arc<Value>>,
+    pub topic: Option<String>,
 }
 
 /// Where a task is: what changes with every attempt.
@@ -378,6 +416,10 @@ impl TaskRecord {
             idempotency_key: self.idempotency_key,
             created_at: self.created_at,
             truncate_result: self.truncate_result,
+            depends_on: self.depends_on,
+            parent_id: self.parent_id,
+            dependencies: self.dependencies,
+            topic: self.topic,
         };
         let state = TaskState {
             status: self.status,
@@ -416,6 +458,10 @@ impl TaskRecord {
             queued_at: state.queued_at,
             truncate_result: spec.truncate_result,
             node: state.node.clone(),
+            depends_on: spec.depends_on.clone(),
+            parent_id: spec.parent_id.clone(),
+            dependencies: spec.dependencies.clone(),
+            topic: spec.topic.clone(),
         }
     }
 }

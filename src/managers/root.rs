@@ -65,7 +65,11 @@ pub fn root(hive: &Hive, handles: &Arc<Handles>, database: Database) -> Supervis
                 hive.metrics.clone(),
                 hive.bus.clone(),
                 Retention::new(hive.config.retention_ms, hive.config.audit_retention_ms),
-            );
+            )
+            .releasing_to(ToOrchestrator::new(
+                hive.clone(),
+                handles.orchestrator.clone(),
+            ));
             let (addr, started) = StartedChild::new(actor, m.store);
             handles.store.set(addr);
             started

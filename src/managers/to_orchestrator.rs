@@ -63,3 +63,9 @@ impl TaskHolder for ToOrchestrator {
         self.send(message);
     }
 }
+
+impl crate::store::workflow::Releases for ToOrchestrator {
+    fn released(&self, tasks: Vec<crate::domain::task::TaskRecord>) {
+        self.send(super::orchestrator::messages::Released(tasks));
+    }
+}

@@ -15,9 +15,14 @@ use hive_actors::{ExitSlot, MailboxProbe, Shutdown};
 use tokio::sync::oneshot;
 
 use super::backend::{Conn, Database, DATABASE_TIMEOUT};
-use super::models::{AgentRow, NewAuditEntry, NewSupervisorEvent, NewTaskEvent, TaskRow, TokenRow};
+use super::models::{
+    AgentRow, NewAuditEntry, NewDependency, NewSupervisorEvent, NewTaskEvent, TaskRow, TokenRow,
+};
 use super::retention::{self, Cutoffs, Pruned, Retention};
-use super::schema::{agents, api_tokens, audit_log, supervisor_events, task_events, tasks};
+use super::workflow::{resolve_waiting, Releases};
+use super::schema::{
+    agents, api_tokens, audit_log, supervisor_events, task_dependencies, task_events, tasks,
+};
 use super::StoreError;
 use crate::bus::event::{AgentDeleted, Audited, DatabaseState, Event, StorageState, TaskChange};
 use crate::bus::EventBus;
@@ -32,6 +37,8 @@ const MAX_BATCH: usize = 2048;
 /// Rows per multi-row statement: 500 task rows bind 9,000 values, well inside SQLite's 32,766
 /// and PostgreSQL's 65,535 bound parameters.
 const ROWS_PER_STATEMENT: usize = 500;
+/// The error of a waiting task a client cancelled.
+const CANCELLED_BY_CLIENT: &str = "cancelled by a client";
 /// How often retention looks for rows past their period.
 const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -60,6 +67,21 @@ pub enum Write {
         /// The new state of the agent whose attempt succeeded (`None` inside is null): written
         /// in the same transaction as the task's result, so neither is kept without the other.
         agent_state: Option<(AgentId, Option<Arc<serde_json::Value>>)>,
+        /// New tasks its answer handed over, created in the same transaction (those addressed
+        /// to an agent take its role and node there).
+        sends: Vec<TaskRecord>,
+    },
+    /// Several new tasks in one transaction (a batch's graph, a topic's message): all or none,
+    /// answered with each as the batch left it (queued, waiting, or cancelled by a dependency).
+    CreateTasks {
+        tasks: Vec<TaskRecord>,
+        reply: Reply<Vec<TaskRecord>>,
+    },
+    /// Cancel a task that waits for others (and so what waits for it): answered with it, or
+    /// `None` if it no longer waits.
+    CancelWaiting {
+        id: String,
+        reply: Reply<Option<TaskRecord>>,
     },
     /// New agents, all starting from `state`.
     CreateAgents {
@@ -112,9 +134,16 @@ pub struct Prune {
 enum Op {
     /// The row to insert, and the record it came from (the answer, unless the key was taken).
     CreateTask(Result<(TaskRow, Box<TaskRecord>), StoreError>),
-    /// The task's full new state, the history entry it adds, and the new state (JSON text,
-    /// `None` for null) of the agent it names.
-    UpdateTask(TaskRow, NewTaskEvent, Option<(String, Option<String>)>),
+    /// The task's full new state, the history entry it adds, the new state (JSON text, `None`
+    /// for null) of the agent it names, and the tasks its answer handed over.
+    UpdateTask(
+        TaskRow,
+        NewTaskEvent,
+        Option<(String, Option<String>)>,
+        Vec<TaskRecord>,
+    ),
+    CreateTasks(Result<Vec<(TaskRow, TaskRecord)>, StoreError>),
+    CancelWaiting(String),
     CreateAgents(Result<Vec<AgentRow>, StoreError>),
     /// Writes nothing: rides in a batch so that a flush is answered when that batch commits.
     Barrier,
@@ -139,9 +168,13 @@ impl Op {
     /// instead (its client hears 503 and may retry), so `None`.
     fn again(&self) -> Option<Op> {
         Some(match self {
-            Op::CreateTask(_) | Op::CreateAgents(_) | Op::CreateToken(_) => return None,
-            Op::UpdateTask(row, event, agent) => {
-                Op::UpdateTask(row.clone(), event.clone(), agent.clone())
+            Op::CreateTask(_)
+            | Op::CreateTasks(_)
+            | Op::CancelWaiting(_)
+            | Op::CreateAgents(_)
+            | Op::CreateToken(_) => return None,
+            Op::UpdateTask(row, event, agent, sends) => {
+                Op::UpdateTask(row.clone(), event.clone(), agent.clone(), sends.clone())
             }
             Op::Barrier => Op::Barrier,
             Op::UpdateAgent {
@@ -170,11 +203,15 @@ const RECONNECT_EVERY: std::time::Duration = std::time::Duration::from_millis(50
 
 enum Done {
     Task(Box<Created>),
+    Tasks(Vec<TaskRecord>),
+    Cancelled(Option<TaskRecord>),
     Other,
 }
 
 enum Waiter {
     Task(Reply<Created>),
+    Tasks(Reply<Vec<TaskRecord>>),
+    Cancelled(Reply<Option<TaskRecord>>),
     Unit(Reply<()>),
     Flush(oneshot::Sender<()>),
     Publish(Box<Event>),
@@ -182,7 +219,15 @@ enum Waiter {
     None,
 }
 
-type Outcome = Result<Vec<Result<Done, StoreError>>, diesel::result::Error>;
+/// What a batch did beyond answering its writes: tasks it queued that no write waits for
+/// (released dependants, hand-offs), and the events of the tasks it changed that way.
+#[derive(Default)]
+struct Workflow {
+    released: Vec<TaskRecord>,
+    events: Vec<Event>,
+}
+
+type Outcome = Result<(Vec<Result<Done, StoreError>>, Workflow), diesel::result::Error>;
 
 pub struct StoreManager {
     database: Database,
@@ -208,6 +253,8 @@ pub struct StoreManager {
     full: bool,
     /// Waiting before the next attempt at a batch the full volume refused.
     paused: bool,
+    /// Who runs the tasks a commit queued that no write waited for.
+    releases: Option<Arc<dyn Releases>>,
 }
 
 impl StoreManager {
@@ -236,6 +283,27 @@ impl StoreManager {
             outage: false,
             full: false,
             paused: false,
+            releases: None,
+        }
+    }
+
+    /// Hand the tasks a commit queues without a write waiting for them (dependants whose
+    /// dependencies all succeeded, tasks an answer handed over) to `releases`.
+    pub fn releasing_to(mut self, releases: Arc<dyn Releases>) -> Self {
+        self.releases = Some(releases);
+        self
+    }
+
+    /// After a commit: announce what it changed on its own and hand over what it queued.
+    fn announce(&self, workflow: Workflow) {
+        for event in workflow.events {
+            self.bus.publish(event);
+        }
+        if workflow.released.is_empty() {
+            return;
+        }
+        if let Some(releases) = &self.releases {
+            releases.released(workflow.released);
         }
     }
 
@@ -358,7 +426,8 @@ impl StoreManager {
                     act.metrics
                         .store_commit_seconds
                         .observe(started.elapsed().as_secs_f64());
-                    answer(outcome, waiters, &act.bus);
+                    let workflow = answer(outcome, waiters, &act.bus);
+                    act.announce(workflow);
                     act.commit_next(ctx);
                 }),
         );
@@ -474,6 +543,12 @@ fn refuse(waiter: Waiter, why: StoreError) {
         Waiter::Unit(reply) => {
             let _ = reply.send(Err(unavailable()));
         }
+        Waiter::Tasks(reply) => {
+            let _ = reply.send(Err(unavailable()));
+        }
+        Waiter::Cancelled(reply) => {
+            let _ = reply.send(Err(unavailable()));
+        }
         Waiter::Flush(reply) => {
             let _ = reply.send(());
         }
@@ -529,6 +604,12 @@ impl StoreManager {
 struct Plan {
     /// Index in the batch of each new task, its row and its record.
     created: Vec<(usize, TaskRow, Box<TaskRecord>)>,
+    /// Index in the batch of each group of new tasks, their rows and records.
+    bulk: Vec<(usize, Vec<(TaskRow, TaskRecord)>)>,
+    /// Tasks handed over by the answers this batch stores.
+    sends: Vec<TaskRecord>,
+    /// Index in the batch of each waiting task to cancel, and its id.
+    cancels: Vec<(usize, String)>,
     /// The last state of each updated task (an upsert may touch a row once per statement).
     updated: HashMap<String, TaskRow>,
     history: Vec<NewTaskEvent>,
@@ -547,9 +628,14 @@ impl Plan {
         let mut plan = Plan::default();
         for (i, op) in ops.into_iter().enumerate() {
             match op {
-                Op::CreateTask(Err(e)) | Op::CreateAgents(Err(e)) => results[i] = Some(Err(e)),
+                Op::CreateTask(Err(e)) | Op::CreateAgents(Err(e)) | Op::CreateTasks(Err(e)) => {
+                    results[i] = Some(Err(e))
+                }
                 Op::CreateTask(Ok((row, task))) => plan.created.push((i, row, task)),
-                Op::UpdateTask(row, event, agent) => {
+                Op::CreateTasks(Ok(rows)) => plan.bulk.push((i, rows)),
+                Op::CancelWaiting(id) => plan.cancels.push((i, id)),
+                Op::UpdateTask(row, event, agent, sends) => {
+                    plan.sends.extend(sends);
                     plan.history.push(event);
                     plan.updated.insert(row.id.clone(), row);
                     if let Some((agent, state)) = agent {
@@ -590,7 +676,8 @@ impl Plan {
                     })
                 }
                 _ => {
-                    history.push(NewTaskEvent::of(&task, "queued", task.created_at));
+                    let kind = TaskChange::to(task.status).history();
+                    history.push(NewTaskEvent::of(&task, kind, task.created_at));
                     Ok(Created {
                         task: *task,
                         existing: false,
@@ -651,6 +738,69 @@ macro_rules! write_batch {
                     .filter_map(|row| Some((row.idempotency_key.clone()?, row))),
             );
         }
+        for (_, group) in &$plan.bulk {
+            for chunk in group.chunks(ROWS_PER_STATEMENT) {
+                let rows: Vec<&TaskRow> = chunk.iter().map(|(row, _)| row).collect();
+                $Run::execute(diesel::insert_into(tasks::table).values(rows), $c)$($wait)*?;
+            }
+        }
+        // Hand-offs to one agent take its role and node, read in this transaction.
+        let targets: Vec<&String> = $plan.sends.iter().filter_map(|t| t.agent.as_ref()).collect();
+        let mut owners = HashMap::new();
+        for chunk in targets.chunks(ROWS_PER_STATEMENT) {
+            let query = agents::table
+                .filter(agents::id.eq_any(chunk))
+                .filter(agents::deleted_at.is_null())
+                .select((agents::id, agents::role, agents::node));
+            let found: Vec<(String, String, Option<String>)> = $Run::load(query, $c)$($wait)*?;
+            owners.extend(found.into_iter().map(|(id, role, node)| (id, (role, node))));
+        }
+        let sends: Vec<TaskRecord> = $plan
+            .sends
+            .into_iter()
+            .map(|t| super::workflow::addressed(t, &owners, $now))
+            .collect();
+        let send_rows: Vec<TaskRow> = sends
+            .iter()
+            .filter_map(|t| TaskRow::from_record(t, $now).ok())
+            .collect();
+        for chunk in send_rows.chunks(ROWS_PER_STATEMENT) {
+            $Run::execute(diesel::insert_into(tasks::table).values(chunk), $c)$($wait)*?;
+        }
+        // Who waits for whom, for every task this batch created waiting (not one whose
+        // idempotency key another task already held).
+        let mine = |row: &TaskRow| {
+            row.idempotency_key
+                .as_ref()
+                .and_then(|k| holders.get(k))
+                .is_none_or(|holder| holder.id == row.id)
+        };
+        let mut waiting = Vec::new();
+        let mut edges = Vec::new();
+        let new_tasks = $plan
+            .created
+            .iter()
+            .filter(|(_, row, _)| mine(row))
+            .map(|(_, _, t)| &**t)
+            .chain($plan.bulk.iter().flat_map(|(_, g)| g.iter().map(|(_, t)| t)))
+            .chain(sends.iter());
+        for task in new_tasks.filter(|t| t.status == TaskStatus::Waiting) {
+            waiting.push(task.id.clone());
+            edges.extend(task.depends_on.iter().map(|d| NewDependency {
+                dependency_id: d.clone(),
+                task_id: task.id.clone(),
+            }));
+        }
+        for chunk in edges.chunks(ROWS_PER_STATEMENT) {
+            let insert = diesel::insert_into(task_dependencies::table).values(chunk);
+            $Run::execute(insert, $c)$($wait)*?;
+        }
+        let mut finals: Vec<String> = $plan
+            .updated
+            .values()
+            .filter(|row| TaskStatus::parse(&row.status).is_some_and(TaskStatus::is_final))
+            .map(|row| row.id.clone())
+            .collect();
         let updated: Vec<TaskRow> = $plan.updated.into_values().collect();
         for chunk in updated.chunks(ROWS_PER_STATEMENT) {
             let upsert = fence!($fence, diesel::insert_into(tasks::table)
@@ -701,12 +851,75 @@ macro_rules! write_batch {
             $Run::execute(super::access::revocation(id, *at), $c)$($wait)*?;
         }
         let mut history = $plan.history;
+        let mut events: Vec<Event> = Vec::new();
+        let mut cancelled = Vec::new();
+        for (i, id) in &$plan.cancels {
+            let update = diesel::update(tasks::table.find(id))
+                .filter(tasks::status.eq(TaskStatus::Waiting.as_str()))
+                .set((
+                    tasks::status.eq(TaskStatus::Cancelled.as_str()),
+                    tasks::finished_at.eq($now),
+                    tasks::error.eq(CANCELLED_BY_CLIENT),
+                    tasks::updated_at.eq($now),
+                ));
+            if $Run::execute(update, $c)$($wait)*? == 1 {
+                finals.push(id.clone());
+                cancelled.push((*i, id.clone()));
+            } else {
+                $results[*i] = Some(Ok(Done::Cancelled(None)));
+            }
+        }
+        for (i, id) in cancelled {
+            let query = tasks::table.find(&id).select(TaskRow::as_select());
+            let row: TaskRow = $Run::first(query, $c)$($wait)*?;
+            let task = row.into_record().ok();
+            if let Some(task) = &task {
+                history.push(NewTaskEvent::of(task, "cancelled", $now));
+                events.push(Event::Task(TaskChange::Cancelled, task.into()));
+            }
+            $results[i] = Some(Ok(Done::Cancelled(task)));
+        }
+        let changed = resolve_waiting!($c, $Run, $now, finals, waiting, $($wait)*);
+        // History in the order it happened: each new task's creation, then what the
+        // dependencies made of the waiting ones.
         Plan::creations($plan.created, &holders, &mut history, &mut $results);
+        for task in $plan.bulk.iter().flat_map(|(_, g)| g.iter().map(|(_, t)| t)).chain(sends.iter()) {
+            let kind = TaskChange::to(task.status).history();
+            history.push(NewTaskEvent::of(task, kind, task.created_at));
+        }
+        for task in &changed {
+            history.push(NewTaskEvent::of(task, TaskChange::to(task.status).history(), $now));
+        }
+        let mut changed: HashMap<String, TaskRecord> =
+            changed.into_iter().map(|t| (t.id.clone(), t)).collect();
+        for result in $results.iter_mut().flatten() {
+            if let Ok(Done::Task(created)) = result {
+                if let Some(task) = changed.remove(&created.task.id).filter(|_| !created.existing) {
+                    created.task = task;
+                }
+            }
+        }
+        for (i, group) in $plan.bulk {
+            let tasks = group
+                .into_iter()
+                .map(|(_, t)| changed.remove(&t.id).unwrap_or(t))
+                .collect();
+            $results[i] = Some(Ok(Done::Tasks(tasks)));
+        }
+        let mut workflow = Workflow::default();
+        let later = changed.into_values();
+        for task in sends.into_iter().chain(later) {
+            events.push(Event::Task(TaskChange::to(task.status), (&task).into()));
+            if task.status == TaskStatus::Queued {
+                workflow.released.push(task);
+            }
+        }
+        workflow.events = events;
         for chunk in history.chunks(ROWS_PER_STATEMENT) {
             let insert = diesel::insert_into(task_events::table).values(chunk);
             $Run::execute(insert, $c)$($wait)*?;
         }
-        Ok::<_, diesel::result::Error>($results)
+        Ok::<_, diesel::result::Error>(($results, workflow))
     }};
 }
 
@@ -718,7 +931,7 @@ async fn commit(conn: &mut Conn, ops: Vec<Op>) -> Outcome {
     let mut results: Vec<Option<Result<Done, StoreError>>> = (0..ops.len()).map(|_| None).collect();
     let plan = Plan::of(ops, &mut results);
     let now = now_ms();
-    let results = match conn {
+    let (results, workflow) = match conn {
         Conn::Sqlite(c) => {
             c.spawn_blocking(move |c| {
                 c.immediate_transaction(|c| {
@@ -737,26 +950,40 @@ async fn commit(conn: &mut Conn, ops: Vec<Op>) -> Outcome {
             .await?
         }
     };
-    Ok(results
+    let results = results
         .into_iter()
         .map(|r| r.unwrap_or(Ok(Done::Other)))
-        .collect())
+        .collect();
+    Ok((results, workflow))
 }
 
-fn answer(
-    outcome: QueryResult<Vec<Result<Done, StoreError>>>,
-    waiters: Vec<Waiter>,
-    bus: &EventBus,
-) {
+/// Answer each write of a batch; what the batch did beyond them is left for the caller.
+fn answer(outcome: Outcome, waiters: Vec<Waiter>, bus: &EventBus) -> Workflow {
     match outcome {
-        Ok(results) => {
+        Ok((results, workflow)) => {
             for (result, waiter) in results.into_iter().zip(waiters) {
                 match (waiter, result) {
                     (Waiter::Task(reply), Ok(Done::Task(created))) => {
                         if !created.existing {
-                            bus.publish(Event::Task(TaskChange::Queued, (&created.task).into()));
+                            let change = TaskChange::to(created.task.status);
+                            bus.publish(Event::Task(change, (&created.task).into()));
                         }
                         let _ = reply.send(Ok(*created));
+                    }
+                    (Waiter::Tasks(reply), Ok(Done::Tasks(tasks))) => {
+                        for task in &tasks {
+                            bus.publish(Event::Task(TaskChange::to(task.status), task.into()));
+                        }
+                        let _ = reply.send(Ok(tasks));
+                    }
+                    (Waiter::Cancelled(reply), Ok(Done::Cancelled(task))) => {
+                        let _ = reply.send(Ok(task));
+                    }
+                    (Waiter::Tasks(reply), Err(e)) => {
+                        let _ = reply.send(Err(Arc::new(e)));
+                    }
+                    (Waiter::Cancelled(reply), Err(e)) => {
+                        let _ = reply.send(Err(Arc::new(e)));
                     }
                     (Waiter::Task(reply), Err(e)) => {
                         let _ = reply.send(Err(Arc::new(e)));
@@ -773,9 +1000,12 @@ fn answer(
                             bus.publish(event);
                         }
                     }
-                    (Waiter::Task(_), Ok(Done::Other)) | (Waiter::None, _) => {}
+                    // A write answers with its own kind of `Done`; no other pairs arise.
+                    (Waiter::Task(_) | Waiter::Tasks(_) | Waiter::Cancelled(_), Ok(_))
+                    | (Waiter::None, _) => {}
                 }
             }
+            workflow
         }
         Err(e) => {
             tracing::error!(error = %e, "store commit failed; the batch is lost");
@@ -788,6 +1018,12 @@ fn answer(
                     Waiter::Unit(reply) => {
                         let _ = reply.send(Err(e.clone()));
                     }
+                    Waiter::Tasks(reply) => {
+                        let _ = reply.send(Err(e.clone()));
+                    }
+                    Waiter::Cancelled(reply) => {
+                        let _ = reply.send(Err(e.clone()));
+                    }
                     Waiter::Flush(reply) => {
                         let _ = reply.send(());
                     }
@@ -795,6 +1031,7 @@ fn answer(
                     Waiter::Publish(..) | Waiter::PublishAll(..) | Waiter::None => {}
                 }
             }
+            Workflow::default()
         }
     }
 }
@@ -848,11 +1085,20 @@ impl Handler<Persist> for StoreManager {
                 Op::CreateTask(TaskRow::from_record(&task, now).map(|row| (row, Box::new(task)))),
                 Waiter::Task(reply),
             ),
+            Write::CreateTasks { tasks, reply } => {
+                let rows = tasks
+                    .into_iter()
+                    .map(|task| TaskRow::from_record(&task, now).map(|row| (row, task)))
+                    .collect();
+                (Op::CreateTasks(rows), Waiter::Tasks(reply))
+            }
+            Write::CancelWaiting { id, reply } => (Op::CancelWaiting(id), Waiter::Cancelled(reply)),
             Write::UpdateTask {
                 spec,
                 state,
                 change,
                 agent_state,
+                sends,
             } => {
                 let task = TaskRecord::join(&spec, &state);
                 let op = match TaskRow::from_record(&task, now) {
@@ -860,7 +1106,7 @@ impl Handler<Persist> for StoreManager {
                         let history = NewTaskEvent::of(&task, history_kind(&task, change), now);
                         let agent = agent_state
                             .map(|(id, state)| (id.to_string(), state.map(|s| s.to_string())));
-                        Op::UpdateTask(row, history, agent)
+                        Op::UpdateTask(row, history, agent, sends)
                     }
                     Err(e) => {
                         tracing::error!(task = %task.id, error = %e, "cannot store a task's state");

@@ -12,6 +12,7 @@ pub mod models;
 pub mod retention;
 pub mod schema;
 pub mod sqlite_heap;
+pub mod workflow;
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;

@@ -2,7 +2,9 @@
 
 use diesel::prelude::*;
 
-use super::schema::{agents, api_tokens, audit_log, supervisor_events, task_events, tasks};
+use super::schema::{
+    agents, api_tokens, audit_log, supervisor_events, task_dependencies, task_events, tasks,
+};
 use super::StoreError;
 use std::sync::Arc;
 
@@ -35,6 +37,10 @@ pub struct TaskRow {
     pub truncate_result: bool,
     pub node: Option<String>,
     pub agent: Option<String>,
+    pub depends_on: Option<String>,
+    pub parent_id: Option<String>,
+    pub dependencies: Option<String>,
+    pub topic: Option<String>,
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -66,6 +72,14 @@ impl TaskRow {
             truncate_result: t.truncate_result,
             node: t.node.clone(),
             agent: t.agent.clone(),
+            depends_on: if t.depends_on.is_empty() {
+                None
+            } else {
+                Some(serde_json::to_string(&t.depends_on).map_err(|e| corrupt("depends_on", e))?)
+            },
+            parent_id: t.parent_id.clone(),
+            dependencies: t.dependencies.as_ref().map(|d| d.to_string()),
+            topic: t.topic.clone(),
         })
     }
 
@@ -97,6 +111,18 @@ impl TaskRow {
             truncate_result: self.truncate_result,
             node: self.node,
             agent: self.agent,
+            depends_on: match self.depends_on {
+                Some(ids) => serde_json::from_str(&ids).map_err(|e| corrupt("depends_on", e))?,
+                None => Vec::new(),
+            },
+            parent_id: self.parent_id,
+            dependencies: match self.dependencies {
+                Some(d) => Some(std::sync::Arc::new(
+                    serde_json::from_str(&d).map_err(|e| corrupt("dependencies", e))?,
+                )),
+                None => None,
+            },
+            topic: self.topic,
             id: self.id,
         })
     }
@@ -305,4 +331,12 @@ pub struct NewAuditEntry {
     pub path: String,
     pub status: i32,
     pub outcome: &'static str,
+}
+
+/// `task_id` waits for `dependency_id`.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = task_dependencies)]
+pub struct NewDependency {
+    pub dependency_id: String,
+    pub task_id: String,
 }

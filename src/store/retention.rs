@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel_async::AsyncConnection;
 
 use super::backend::Conn;
-use super::schema::{audit_log, supervisor_events, task_events, tasks};
+use super::schema::{audit_log, supervisor_events, task_dependencies, task_events, tasks};
 use crate::domain::task::TaskStatus;
 
 /// Most rows of each table one pass deletes: a pass is one short transaction between write
@@ -123,6 +123,12 @@ macro_rules! prune_pass {
             if !ids.is_empty() {
                 let events = diesel::delete(task_events::table.filter(task_events::task_id.eq_any(&ids)));
                 pruned.task_events = $Run::execute(events, $c)$($wait)*?;
+                // Who waited for them: their dependants resolved when they ended (by the key's
+                // first column; a dependant's own edges go with its dependencies).
+                let edges = diesel::delete(
+                    task_dependencies::table.filter(task_dependencies::dependency_id.eq_any(&ids)),
+                );
+                $Run::execute(edges, $c)$($wait)*?;
                 pruned.tasks = $Run::execute(diesel::delete(tasks::table.filter(tasks::id.eq_any(&ids))), $c)$($wait)*?;
             }
             pruned.supervisor_events = prune_oldest!($c, supervisor_events, before, $Run, $($wait)*);

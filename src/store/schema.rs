@@ -40,6 +40,10 @@ diesel::table! {
         truncate_result -> Bool,
         node -> Nullable<Text>,
         agent -> Nullable<Text>,
+        depends_on -> Nullable<Text>,
+        parent_id -> Nullable<Text>,
+        dependencies -> Nullable<Text>,
+        topic -> Nullable<Text>,
     }
 }
 
@@ -97,5 +101,30 @@ diesel::table! {
     task_counts (status) {
         status -> Text,
         n -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Who waits for whom: `task_id` waits for `dependency_id`.
+    task_dependencies (dependency_id, task_id) {
+        dependency_id -> Text,
+        task_id -> Text,
+    }
+}
+
+diesel::table! {
+    topic_subscriptions (topic, agent_id) {
+        topic -> Text,
+        agent_id -> Text,
+    }
+}
+
+diesel::table! {
+    config_versions (version) {
+        version -> BigInt,
+        settings -> Text,
+        patch -> Text,
+        author -> Text,
+        at -> BigInt,
     }
 }

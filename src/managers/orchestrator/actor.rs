@@ -25,6 +25,7 @@ use crate::bus::event::TaskChange;
 use crate::context::Hive;
 use crate::domain::agent::{check_state, AgentId};
 use crate::domain::names::Role;
+use crate::domain::workflow::Handoff;
 use crate::domain::task::{
     bounded_result, Priority, TaskId, TaskRecord, TaskSpec, TaskState, TaskStatus,
 };
@@ -33,6 +34,15 @@ use crate::managers::agent_slots::{AgentSlot, AgentSlots};
 use crate::managers::slot::Slot;
 use crate::store::manager::{Persist, StoreManager, Write};
 use crate::store::StoreError;
+
+/// What a successful attempt's answer stores besides its result, in the same transaction.
+#[derive(Debug, Default)]
+pub(super) struct Answer {
+    /// The new state of the agent that answered (`None` inside is null).
+    pub agent_state: Option<(AgentId, Option<Arc<Value>>)>,
+    /// The tasks it handed over.
+    pub sends: Vec<TaskRecord>,
+}
 
 /// How often a backlog spilled to the store is checked for room to read more of it.
 const REFILL_EVERY: Duration = Duration::from_millis(100);
@@ -82,18 +92,18 @@ impl Orchestrator {
     /// Store the task's new state; `change`, if any, is announced by the store once that state
     /// is committed, so that whoever reacts to an event reads at least the state it announces.
     pub(super) fn persist(&self, spec: Arc<TaskSpec>, task: TaskState, change: Option<TaskChange>) {
-        self.persist_with(spec, task, change, None);
+        self.persist_with(spec, task, change, Answer::default());
     }
 
-    /// [`Self::persist`], with the new state of the agent whose attempt succeeded, written in
-    /// the same transaction.
+    /// [`Self::persist`], with what a successful answer adds, written in the same transaction.
     pub(super) fn persist_with(
         &self,
         spec: Arc<TaskSpec>,
         task: TaskState,
         change: Option<TaskChange>,
-        agent_state: Option<(AgentId, Option<Arc<Value>>)>,
+        answer: Answer,
     ) {
+        let Answer { agent_state, sends } = answer;
         if let Some(store) = self.store.get() {
             // State changes of accepted tasks: at most a few per attempt, bounded by running work.
             // The spec is shared, not copied: only the state is new.
@@ -102,6 +112,7 @@ impl Orchestrator {
                 state: task,
                 change,
                 agent_state,
+                sends,
             };
             self.hive.kinds.store.do_send(&store, Persist(write));
         }
@@ -187,7 +198,12 @@ impl Handler<Submit> for Orchestrator {
                 return;
             }
         }
-        let record = TaskRecord::accepted(task, role, now_ms());
+        let mut record = TaskRecord::accepted(task, role, now_ms());
+        if agent.is_some() {
+            // Its agent is here (another node's agent has the call forwarded there): held here
+            // from the start, also while it waits for dependencies.
+            record.node = self.hive.cluster().map(|c| c.node.to_string());
+        }
         let _span = tracing::info_span!("task", task_id = %record.id).entered();
         let Some(store) = self.store.get() else {
             let _ = reply.send(Err(SubmitError::Store(Arc::new(StoreError::Unavailable))));
@@ -228,14 +244,14 @@ impl Handler<Submit> for Orchestrator {
                             .tasks_submitted
                             .with_label_values(&[created.task.priority.as_str()])
                             .inc();
+                    }
+                    // A task that waits for others runs once the store releases it.
+                    let queued = created.task.status == TaskStatus::Queued;
+                    if !created.existing && queued {
                         if let Some(cluster) = act.hive.cluster().filter(|_| agent.is_none()) {
                             // Answered once the task is on a stream, or held here. A task
-                            // addressed to an agent of this node stays here (see `hold_here`).
-                            act.distribute(cluster.clone(), created, reply, ctx);
-                            return;
-                        }
-                        if agent.is_some() && act.hive.cluster().is_some() {
-                            act.hold_here(created, reply, ctx);
+                            // addressed to an agent of this node was held here at creation.
+                            act.distribute(cluster.clone(), created, Some(reply), ctx);
                             return;
                         }
                         act.admit(created.task.clone(), ctx);
@@ -404,30 +420,43 @@ impl Handler<TaskFinished> for Orchestrator {
         }
         self.stop_running(&done.task_id, ctx, false);
         match done.outcome {
-            Ok(Done { result, state }) => {
-                let truncate = self
+            Ok(Done {
+                result,
+                state,
+                send,
+            }) => {
+                let (truncate, role) = self
                     .tasks
                     .get(&done.task_id)
-                    .is_some_and(|a| a.spec.truncate_result);
+                    .map(|a| (a.spec.truncate_result, a.spec.role.clone()))
+                    .unzip();
+                let truncate = truncate.unwrap_or(false);
                 let limit = self.hive.config.max_result_bytes;
                 let state_limit = self.hive.config.max_agent_state_bytes;
-                // Another attempt would produce as large a state: no retry.
+                // Another attempt would produce as large a state, or the same hand-offs: no retry.
                 let state_checked = match &state {
                     Some(new) => check_state(new, state_limit).map(drop),
                     None => Ok(()),
                 };
-                match state_checked.and_then(|()| bounded_result(result, limit, truncate)) {
-                    Ok(value) => {
-                        let new_state = state.map(|s| {
+                let sends = state_checked.and_then(|()| match (send, role) {
+                    (Some(send), Some(role)) => {
+                        let now = now_ms();
+                        Handoff::parse_all(&send).map(|all| {
+                            all.into_iter()
+                                .map(|(to, h)| h.into_task(to, &done.task_id, &role, now))
+                                .collect()
+                        })
+                    }
+                    _ => Ok(Vec::new()),
+                });
+                match sends.and_then(|sends| Ok((sends, bounded_result(result, limit, truncate)?))) {
+                    Ok((sends, value)) => {
+                        let agent_state = state.map(|s| {
                             let s = (!s.is_null()).then(|| Arc::new(s));
                             (done.agent_id.clone(), s)
                         });
-                        self.finish_with(
-                            &done.task_id,
-                            TaskStatus::Succeeded,
-                            Some(value),
-                            new_state,
-                        );
+                        let answer = Answer { agent_state, sends };
+                        self.finish_with(&done.task_id, TaskStatus::Succeeded, Some(value), answer);
                     }
                     // Another attempt would produce the same result: no retry.
                     Err(message) => {

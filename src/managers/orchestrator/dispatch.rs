@@ -8,7 +8,7 @@ use actix::prelude::*;
 use hive_actors::Refused;
 use serde_json::Value;
 
-use super::actor::Orchestrator;
+use super::actor::{Answer, Orchestrator};
 use super::attempt::{self, Active, Failure, Next, State};
 use super::queues;
 use crate::agents::agent::{Cancel, Run};
@@ -110,6 +110,7 @@ impl Orchestrator {
             attempt,
             input: active.spec.input.clone(),
             state: agent.entry.agent_state(),
+            dependencies: active.spec.dependencies.clone(),
         });
         // Busy before the send: an agent on another thread may finish the task (and mark itself
         // idle) before this thread would get to a mark made after it.
@@ -226,7 +227,7 @@ impl Orchestrator {
         status: TaskStatus,
         result: Option<Value>,
     ) -> Option<TaskRecord> {
-        self.finish_with(id, status, result, None)
+        self.finish_with(id, status, result, Answer::default())
     }
 
     /// [`Self::finish`], with the new state of the agent whose attempt succeeded: it is what
@@ -236,7 +237,7 @@ impl Orchestrator {
         id: &TaskId,
         status: TaskStatus,
         result: Option<Value>,
-        agent_state: Option<(AgentId, Option<Arc<Value>>)>,
+        answer: Answer,
     ) -> Option<TaskRecord> {
         let mut active = self.tasks.remove(id)?;
         self.backlog_gauge();
@@ -264,18 +265,13 @@ impl Orchestrator {
             .tasks_finished
             .with_label_values(&[status.as_str()])
             .inc();
-        if let Some((agent, state)) = &agent_state {
+        if let Some((agent, state)) = &answer.agent_state {
             if let Some(slot) = self.agents.get(agent) {
                 slot.entry.set_agent_state(state.clone());
             }
         }
         let change = Some(TaskChange::to(status));
-        self.persist_with(
-            active.spec.clone(),
-            active.task.clone(),
-            change,
-            agent_state,
-        );
+        self.persist_with(active.spec.clone(), active.task.clone(), change, answer);
         if let Some(cluster) = self.hive.cluster() {
             cluster.settled(id);
         }

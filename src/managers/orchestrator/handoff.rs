@@ -17,12 +17,13 @@ use crate::store::manager::Created;
 
 impl Orchestrator {
     /// A new task of a cluster node goes on its stream, for whichever node has an agent free.
-    /// Without Redis it is held and run here, as a single server would.
+    /// Without Redis it is held and run here, as a single server would. `reply`, if any, hears
+    /// once it is one or the other.
     pub(super) fn distribute(
         &mut self,
         cluster: Arc<crate::cluster::Cluster>,
         created: Created,
-        reply: oneshot::Sender<Result<Created, SubmitError>>,
+        reply: Option<oneshot::Sender<Result<Created, SubmitError>>>,
         ctx: &mut Context<Self>,
     ) {
         let store = self.hive.store.clone();
@@ -49,42 +50,9 @@ impl Orchestrator {
             if how == "held_locally" {
                 act.admit(created.task.clone(), ctx);
             }
-            let _ = reply.send(Ok(created));
-        }));
-    }
-
-    /// A new task addressed to an agent of this node: held here (its agent runs nowhere else)
-    /// before it is queued, so that no other node takes it from the store.
-    pub(super) fn hold_here(
-        &mut self,
-        created: Created,
-        reply: oneshot::Sender<Result<Created, SubmitError>>,
-        ctx: &mut Context<Self>,
-    ) {
-        let Some(cluster) = self.hive.cluster().cloned() else {
-            self.admit(created.task.clone(), ctx);
-            let _ = reply.send(Ok(created));
-            return;
-        };
-        let store = self.hive.store.clone();
-        let work = async move {
-            let mut created = created;
-            match store.hold(&created.task.id, &cluster.node).await {
-                Ok(_) => created.task.node = Some(cluster.node.to_string()),
-                Err(e) => {
-                    tracing::warn!(task = %created.task.id, error = %e, "cannot hold an addressed task; running it here")
-                }
+            if let Some(reply) = reply {
+                let _ = reply.send(Ok(created));
             }
-            created
-        };
-        ctx.spawn(work.into_actor(self).map(move |created, act, ctx| {
-            act.hive
-                .metrics
-                .cluster_tasks
-                .with_label_values(&["held_locally"])
-                .inc();
-            act.admit(created.task.clone(), ctx);
-            let _ = reply.send(Ok(created));
         }));
     }
 

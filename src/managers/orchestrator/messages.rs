@@ -37,6 +37,21 @@ pub struct Submit {
     pub reply: oneshot::Sender<Result<Created, SubmitError>>,
 }
 
+/// Several new tasks at once (a batch's graph, a topic's message), built by the caller (their
+/// ids are known before they are stored): all committed in one transaction, or none.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SubmitMany {
+    pub tasks: Vec<TaskRecord>,
+    pub reply: oneshot::Sender<Result<Vec<TaskRecord>, SubmitError>>,
+}
+
+/// Tasks a commit queued that no client waits for (dependants whose dependencies all
+/// succeeded, tasks an answer handed over): to be run.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Released(pub Vec<TaskRecord>);
+
 #[derive(Debug)]
 pub enum CancelOutcome {
     Cancelled(Box<TaskRecord>),

@@ -15,6 +15,7 @@
 //! - `recovery` — taking over a previous process's tasks; a large backlog a page at a time.
 //! - `handoff` — one node of several: the streams, the feeder's hand-overs, the lease.
 //! - `drain` — a graceful stop.
+//! - `workflow` — tasks created several at once, and tasks a commit released.
 
 pub mod actor;
 mod addressed;
@@ -25,9 +26,10 @@ mod handoff;
 pub mod messages;
 mod queues;
 mod recovery;
+mod workflow;
 
 pub use actor::Orchestrator;
 pub use messages::{
     AgentDown, CancelOutcome, CancelTask, Drain, PoolLoad, PoolLoads, QueueOf, RestartAgent,
-    RestartOutcome, Submit, SubmitError,
+    RestartOutcome, Submit, SubmitError, SubmitMany,
 };

@@ -1,0 +1,10 @@
+DROP TABLE config_versions;
+DROP INDEX topic_subscriptions_agent;
+DROP TABLE topic_subscriptions;
+DROP TABLE task_dependencies;
+DROP INDEX tasks_addressed_queued;
+DROP INDEX tasks_parent_id;
+ALTER TABLE tasks DROP COLUMN topic;
+ALTER TABLE tasks DROP COLUMN dependencies;
+ALTER TABLE tasks DROP COLUMN parent_id;
+ALTER TABLE tasks DROP COLUMN depends_on;

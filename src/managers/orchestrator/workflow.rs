@@ -1,0 +1,130 @@
+//! Tasks that do not come one per client request: a graph or a topic's message submitted at
+//! once, and the tasks a commit released (dependants whose dependencies all succeeded, tasks an
+//! answer handed over). Each queued one goes where a new task would.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use hive_actors::Refused;
+use tokio::sync::oneshot;
+
+use super::actor::Orchestrator;
+use super::messages::{Released, SubmitError, SubmitMany};
+use crate::domain::agent::AgentId;
+use crate::domain::task::{TaskRecord, TaskStatus};
+use crate::store::manager::{Created, Persist, Write};
+use crate::store::StoreError;
+
+impl Orchestrator {
+    /// Run a queued task that no client waits to see placed: here, or on a node of the cluster.
+    /// One addressed to another node's agent is that node's to find (it looks for its agents'
+    /// queued tasks when told of one, and every second).
+    pub(super) fn place(&mut self, task: TaskRecord, ctx: &mut Context<Self>) {
+        if task.status != TaskStatus::Queued || self.tasks.contains_key(task.id.as_str()) {
+            return;
+        }
+        let Some(cluster) = self.hive.cluster().cloned() else {
+            return self.admit(task, ctx);
+        };
+        match &task.agent {
+            None => {
+                let created = Created {
+                    task,
+                    existing: false,
+                };
+                self.distribute(cluster, created, None, ctx);
+            }
+            Some(_) if task.node.as_deref() == Some(&*cluster.node) => self.admit(task, ctx),
+            Some(_) => {}
+        }
+    }
+}
+
+impl Handler<Released> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, Released(tasks): Released, ctx: &mut Context<Self>) {
+        self.hive.kinds.orchestrator.handled();
+        let _timer = self.hive.metrics.processing("orchestrator");
+        for task in tasks {
+            self.place(task, ctx);
+        }
+    }
+}
+
+impl Handler<SubmitMany> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, SubmitMany { tasks, reply }: SubmitMany, ctx: &mut Context<Self>) {
+        self.hive.kinds.orchestrator.handled();
+        let _timer = self.hive.metrics.processing("orchestrator");
+        if self.draining.is_some() {
+            let _ = reply.send(Err(SubmitError::Draining));
+            return;
+        }
+        let limit = self.hive.config.queued_task_limit();
+        if self.backlog() + tasks.len() > limit {
+            let _ = reply.send(Err(SubmitError::Backlog { limit }));
+            return;
+        }
+        let agent_limit = self.hive.config.max_agent_queue;
+        let mut addressed: Vec<AgentId> = tasks
+            .iter()
+            .filter_map(|t| t.agent.as_deref().map(AgentId::from))
+            .collect();
+        addressed.sort_unstable();
+        for agent in addressed.chunk_by(|a, b| a == b) {
+            if self.addressed_to(&agent[0]) + agent.len() > agent_limit {
+                let agent = agent[0].to_string();
+                let _ = reply.send(Err(SubmitError::AgentQueue {
+                    agent,
+                    limit: agent_limit,
+                }));
+                return;
+            }
+        }
+        let Some(store) = self.store.get() else {
+            let _ = reply.send(Err(SubmitError::Store(Arc::new(StoreError::Unavailable))));
+            return;
+        };
+        let count = tasks.len();
+        let (tx, rx) = oneshot::channel();
+        let write = Persist(Write::CreateTasks { tasks, reply: tx });
+        if let Err(refused) = self.hive.kinds.store.try_send(&store, write) {
+            let error = match refused {
+                Refused::Full { .. } => SubmitError::StoreBusy,
+                Refused::Closed { .. } => SubmitError::Store(Arc::new(StoreError::Unavailable)),
+            };
+            let _ = reply.send(Err(error));
+            return;
+        }
+        self.accepting += count;
+        self.backlog_gauge();
+        for agent in &addressed {
+            self.addressed_held(agent);
+        }
+        ctx.spawn(rx.into_actor(self).map(move |committed, act, ctx| {
+            act.accepting -= count;
+            act.backlog_gauge();
+            for agent in &addressed {
+                act.addressed_gone(agent);
+            }
+            let answer = match committed {
+                Ok(Ok(tasks)) => {
+                    for task in &tasks {
+                        act.hive
+                            .metrics
+                            .tasks_submitted
+                            .with_label_values(&[task.priority.as_str()])
+                            .inc();
+                        act.place(task.clone(), ctx);
+                    }
+                    Ok(tasks)
+                }
+                Ok(Err(e)) => Err(SubmitError::Store(e)),
+                Err(_) => Err(SubmitError::Store(Arc::new(StoreError::Unavailable))),
+            };
+            let _ = reply.send(answer);
+        }));
+    }
+}
