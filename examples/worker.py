@@ -5,10 +5,16 @@ Hive starts it when the agent starts and writes one task per line of JSON on its
 
     {"task": "<id>", "input": {...}, "state": <the agent's state>, "attempt": 1}
 
+and, for a task that waited for others, their results by id: "dependencies": {"<id>": ...}.
+
 It answers on stdout, one JSON object per line, naming the task:
 
     {"task": "<id>", "progress": ...}          any number, before the answer: task.progress events
     {"task": "<id>", "result": ..., "state": ...}  done; "state" (optional) becomes the agent's state
+    {"task": "<id>", "result": ..., "send": [...]} done, handing tasks over to other agents:
+                                               each {"role"|"agent": ..., "input": {...},
+                                               "priority"?, "depends_on"?}, created with the
+                                               result in one transaction (at most 100)
     {"task": "<id>", "error": "..."}           failed; retried per the task's max_retries
 
 Anything else on stdout (a line that is not JSON, an answer for another task) crashes the agent:
@@ -26,6 +32,12 @@ This worker keeps a tally of words across tasks in the agent's state:
     {"op": "environment"}                 -> the names of its environment variables and its limits
     {"op": "say", "line": "..."}          -> writes that line on stdout as it is (to show what
                                              breaking the protocol does: the agent crashes)
+    {"op": "collect"}                     -> the results of the tasks it waited for
+    {"op": "hand_off", "send": [...], "result": ...}
+                                          -> answers with "send": the tasks it hands over
+    {"op": "hand_off_and_die", "send": [...]}
+                                          -> starts that answer and exits before its end (a
+                                             sender that crashed mid-answer: nothing is sent)
 """
 
 import json
@@ -41,7 +53,7 @@ def answer(message):
     sys.stdout.flush()
 
 
-def run(task, op, state):
+def run(task, op, state, dependencies):
     kind = op.get("op")
     if kind == "count_words":
         words = op.get("text", "").split()
@@ -72,6 +84,15 @@ def run(task, op, state):
     elif kind == "say":
         sys.stdout.write(op.get("line", "") + "\n")
         sys.stdout.flush()
+    elif kind == "collect":
+        answer({"task": task, "result": dependencies or {}})
+    elif kind == "hand_off":
+        answer({"task": task, "result": op.get("result"), "send": op.get("send", [])})
+    elif kind == "hand_off_and_die":
+        whole = json.dumps({"task": task, "result": None, "send": op.get("send", [])})
+        sys.stdout.write(whole[: len(whole) // 2])
+        sys.stdout.flush()
+        os._exit(3)
     elif kind == "sleep":
         time.sleep(float(op.get("seconds", 1)))
         answer({"task": task, "result": {"slept": op.get("seconds", 1)}})
@@ -84,7 +105,8 @@ def main():
     # stdin closes when Hive stops the agent: the loop ends and the process exits.
     for line in sys.stdin:
         message = json.loads(line)
-        run(message["task"], message.get("input", {}), message.get("state"))
+        run(message["task"], message.get("input", {}), message.get("state"),
+            message.get("dependencies"))
 
 
 if __name__ == "__main__":

@@ -34,5 +34,6 @@ pub mod system;
 pub mod tasks;
 pub mod tokens;
 pub mod views;
+pub mod workflows;
 
 pub use routes::configure;

@@ -10,6 +10,7 @@ use super::middleware::{record, until_ready, within_bound};
 use super::problem::ApiError;
 use super::{
     agents, audit, auth, cluster, dashboard, events, monitor, openapi, sla, system, tasks, tokens,
+    workflows,
 };
 use crate::domain::access::AccessRole;
 
@@ -92,6 +93,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                                 .route(allow(Operator, web::post().to(tasks::submit)))
                                 .route(allow(Viewer, web::get().to(tasks::list_tasks)))
                                 .default_service(web::to(|| not_allowed("POST, GET"))),
+                        )
+                        // Before `/tasks/{id}`, which would otherwise take it.
+                        .service(
+                            web::resource("/tasks/batch")
+                                .route(allow(Operator, web::post().to(workflows::submit_batch)))
+                                .default_service(web::to(|| not_allowed("POST"))),
+                        )
+                        .service(
+                            web::resource("/tasks/{id}/graph")
+                                .route(allow(Viewer, web::get().to(workflows::graph)))
+                                .default_service(web::to(|| not_allowed("GET"))),
                         )
                         .service(
                             web::resource("/tasks/{id}")

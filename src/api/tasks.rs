@@ -15,6 +15,7 @@ use crate::domain::task::{AgentRef, NewTask, Priority, TaskStatus};
 use crate::domain::time::Timestamp;
 use crate::managers::handles::Handles;
 use crate::managers::orchestrator::{CancelOutcome, CancelTask, Submit, SubmitError};
+use crate::store::manager::{Persist, Write};
 use crate::store::TaskFilter;
 
 /// Submit a task. Answered 202 once it is committed to the store: an accepted task survives a
@@ -70,16 +71,8 @@ pub async fn submit(
             role
         }
     };
-    let shed = hive.shedding.load();
-    if shed.refuses(task.priority) {
-        let priority = task.priority.as_str();
-        hive.metrics.tasks_shed.with_label_values(&[priority]).inc();
-        return Err(ApiError::Shed {
-            priority,
-            reason: shed.reason.clone().unwrap_or_default(),
-            retry_after_s: shed.retry_after_s,
-        });
-    }
+    shed(&hive, task.priority)?;
+    dependencies_exist(&hive, &task.depends_on.0, "depends_on").await?;
     let created = ask(
         &handles.orchestrator,
         &hive.kinds.orchestrator,
@@ -87,13 +80,7 @@ pub async fn submit(
         |reply| Submit { task, role, reply },
     )
     .await?
-    .map_err(|e| match e {
-        SubmitError::StoreBusy => ApiError::Busy("store"),
-        SubmitError::Backlog { .. } => ApiError::Busy("task backlog"),
-        full @ SubmitError::AgentQueue { .. } => ApiError::QueueFull(full.to_string()),
-        SubmitError::Draining => ApiError::Unavailable("the server is shutting down".into()),
-        SubmitError::Store(e) => ApiError::from(e),
-    })?;
+    .map_err(refused)?;
     span.record("task_id", tracing::field::display(&created.task.id));
     let location = format!("{API}/tasks/{}", created.task.id);
     Ok(HttpResponse::Accepted()
@@ -103,6 +90,52 @@ pub async fn submit(
             if created.existing { "true" } else { "false" },
         ))
         .json(TaskView::from(created.task)))
+}
+
+/// Why the orchestrator did not take a submission, as the client hears it.
+pub(super) fn refused(e: SubmitError) -> ApiError {
+    match e {
+        SubmitError::StoreBusy => ApiError::Busy("store"),
+        SubmitError::Backlog { .. } => ApiError::Busy("task backlog"),
+        full @ SubmitError::AgentQueue { .. } => ApiError::QueueFull(full.to_string()),
+        SubmitError::Draining => ApiError::Unavailable("the server is shutting down".into()),
+        SubmitError::Store(e) => ApiError::from(e),
+    }
+}
+
+/// Refused (503) if the shedding plugin sheds this priority now.
+pub(super) fn shed(hive: &Hive, priority: Priority) -> Result<(), ApiError> {
+    let shed = hive.shedding.load();
+    if !shed.refuses(priority) {
+        return Ok(());
+    }
+    let priority = priority.as_str();
+    hive.metrics.tasks_shed.with_label_values(&[priority]).inc();
+    Err(ApiError::Shed {
+        priority,
+        reason: shed.reason.clone().unwrap_or_default(),
+        retry_after_s: shed.retry_after_s,
+    })
+}
+
+/// Every task `ids` names exists, or 422 naming the first that does not (`field[i]`).
+pub(super) async fn dependencies_exist(
+    hive: &Hive,
+    ids: &[String],
+    field: &str,
+) -> Result<(), ApiError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let found: std::collections::HashSet<String> =
+        hive.store.existing_tasks(ids).await?.into_iter().collect();
+    match ids.iter().position(|id| !found.contains(id)) {
+        None => Ok(()),
+        Some(i) => Err(ApiError::invalid(
+            format!("{field}[{i}]"),
+            format!("no task {} to depend on", ids[i]),
+        )),
+    }
 }
 
 /// One task with its current status, attempts, result and last error.
@@ -130,6 +163,8 @@ pub struct TaskListQuery {
     /// Only tasks addressed to this agent.
     #[param(value_type = Option<String>)]
     pub agent: Option<AgentRef>,
+    /// Only the tasks this task's answer handed over.
+    pub parent_id: Option<String>,
     /// Only tasks created at or after this time (RFC 3339).
     #[param(value_type = Option<String>, format = DateTime)]
     pub created_since: Option<Timestamp>,
@@ -156,6 +191,7 @@ pub async fn list_tasks(
         role: q.role,
         priority: q.priority,
         agent: q.agent.map(|a| a.0),
+        parent_id: q.parent_id,
         created_since: q.created_since.map(|t| t.0),
         created_until: q.created_until.map(|t| t.0),
         after: q.cursor,
@@ -168,7 +204,7 @@ pub async fn list_tasks(
     }))
 }
 
-/// Cancel a queued or running task.
+/// Cancel a waiting, queued or running task; the tasks waiting for it are cancelled with it.
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/cancel", tag = "tasks", params(("id" = String, Path)),
     responses((status = 200, body = TaskView), (status = 404, body = Problem), (status = 409, body = Problem, description = "already finished")))]
 pub async fn cancel(
@@ -178,6 +214,9 @@ pub async fn cancel(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
+    if let Some(answer) = cancel_waiting(&hive, &handles, &id).await? {
+        return Ok(answer);
+    }
     if let Some(answer) = cancel_elsewhere(&hive, &handles, &req, &id).await? {
         return Ok(answer);
     }
@@ -202,6 +241,30 @@ pub async fn cancel(
             None => Err(ApiError::NotFound { what: "task", id }),
         },
     }
+}
+
+/// A task that waits for others is in the store only, on every node alike: the store cancels
+/// it, and what waits for it, in one transaction. `None` for a task that does not wait (or no
+/// longer does by the time the store looks).
+async fn cancel_waiting(
+    hive: &Hive,
+    handles: &Handles,
+    id: &str,
+) -> Result<Option<HttpResponse>, ApiError> {
+    let waiting = hive.store.task(id).await?;
+    if waiting.is_none_or(|t| t.status != TaskStatus::Waiting) {
+        return Ok(None);
+    }
+    let request = |reply| {
+        Persist(Write::CancelWaiting {
+            id: id.to_owned(),
+            reply,
+        })
+    };
+    let cancelled = ask(&handles.store, &hive.kinds.store, "store", request)
+        .await?
+        .map_err(ApiError::from)?;
+    Ok(cancelled.map(|task| HttpResponse::Ok().json(TaskView::from(task))))
 }
 
 /// In a cluster, a task this node does not hold: the node holding it cancels it (the call is

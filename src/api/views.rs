@@ -157,6 +157,15 @@ pub struct TaskView {
     /// The node that holds it (or held it last), in a cluster.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// The tasks it waits (or waited) for.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    /// The task whose answer handed it over.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<String>,
+    /// The topic whose message created it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
 }
 
 impl From<TaskRecord> for TaskView {
@@ -181,8 +190,60 @@ impl From<TaskRecord> for TaskView {
             started_at: t.started_at.map(rfc3339),
             finished_at: t.finished_at.map(rfc3339),
             node: t.node,
+            depends_on: t.depends_on,
+            parent_id: t.parent_id,
+            topic: t.topic,
         }
     }
+}
+
+/// A task as the graph view shows it: where it is, not what it holds.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GraphNode {
+    pub id: String,
+    pub role: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    pub status: TaskStatus,
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<String>,
+}
+
+impl From<&TaskRecord> for GraphNode {
+    fn from(t: &TaskRecord) -> Self {
+        Self {
+            id: t.id.clone(),
+            role: t.role.to_string(),
+            agent: t.agent.clone(),
+            status: t.status,
+            error: t.error.clone(),
+            depends_on: t.depends_on.clone(),
+            parent_id: t.parent_id.clone(),
+        }
+    }
+}
+
+/// `GET /api/v1/tasks/{id}/graph`: a task, the tasks it waits for, the tasks that wait for it,
+/// and the tasks its answer handed over, each with its status.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskGraph {
+    pub task: GraphNode,
+    pub dependencies: Vec<GraphNode>,
+    /// At most 1,000, in id order.
+    pub dependants: Vec<GraphNode>,
+    /// At most 1,000, in id order.
+    pub children: Vec<GraphNode>,
+}
+
+/// The answer to `POST /api/v1/tasks/batch`: each task's id by its ref, and the tasks in the
+/// batch's order as stored (queued, or waiting for their dependencies).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchAccepted {
+    pub ids: std::collections::BTreeMap<String, String>,
+    pub tasks: Vec<TaskView>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -194,7 +255,7 @@ pub struct TaskPage {
 /// One step of a task's history.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TaskEventView {
-    /// queued, started, retrying, requeued, succeeded, failed, dead or cancelled.
+    /// waiting, queued, started, retrying, requeued, succeeded, failed, dead or cancelled.
     pub kind: String,
     pub at: String,
     pub attempt: u32,

@@ -5,6 +5,7 @@
 
 mod access;
 pub mod backend;
+mod graph;
 mod holders;
 mod leases;
 pub mod manager;
@@ -67,6 +68,8 @@ pub struct TaskFilter {
     pub priority: Option<Priority>,
     /// Addressed to this agent.
     pub agent: Option<String>,
+    /// Handed over by this task's answer.
+    pub parent_id: Option<String>,
     /// Created at or after (epoch ms).
     pub created_since: Option<i64>,
     /// Created before (epoch ms).
@@ -116,6 +119,9 @@ impl Store {
             }
             if let Some(agent) = &filter.agent {
                 query = query.filter(tasks::agent.eq(agent.clone()));
+            }
+            if let Some(parent) = &filter.parent_id {
+                query = query.filter(tasks::parent_id.eq(parent.clone()));
             }
             if let Some(since) = filter.created_since {
                 query = query.filter(tasks::created_at.ge(since));

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{spawn_with, TestApp};
 
-const PYTHON: &str = "/usr/bin/python3";
+pub(crate) const PYTHON: &str = "/usr/bin/python3";
 
 /// The example worker the docs describe: the tests run it as a user would.
 pub(crate) fn worker_script() -> PathBuf {

@@ -25,3 +25,4 @@ mod redis_namespace;
 mod security;
 mod statistics;
 mod tasks;
+mod workflows;
