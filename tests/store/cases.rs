@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::fixture::{task, Fixture};
 
 pub async fn migrations_run_once_and_then_find_nothing_to_do(f: &Fixture) {
-    assert_eq!(f.migrated, 7, "a fresh database gets every migration");
+    assert_eq!(f.migrated, 8, "a fresh database gets every migration");
     assert_eq!(f.database.migrate().await.unwrap(), 0);
 }
 
@@ -688,6 +688,7 @@ pub async fn an_agents_state_is_written_with_the_result_that_changed_it(f: &Fixt
                 agent.id.clone(),
                 Some(std::sync::Arc::new(json!({ "count": count }))),
             )),
+            sends: Vec::new(),
         }));
     }
     f.flush().await;
@@ -703,6 +704,7 @@ pub async fn an_agents_state_is_written_with_the_result_that_changed_it(f: &Fixt
         state,
         change: None,
         agent_state: Some((agent.id.clone(), None)),
+        sends: Vec::new(),
     }));
     f.flush().await;
     assert_eq!(f.store.agent(&agent.id).await.unwrap().unwrap().state, None);
@@ -741,4 +743,70 @@ pub async fn a_lost_nodes_addressed_tasks_wait_for_it(f: &Fixture) {
         .await
         .unwrap()
         .is_empty());
+}
+
+/// A task that depends on others: `waiting` until each has ended; the commit that stores the
+/// last one's success queues it with their results (and hands it to whoever runs tasks), the
+/// commit that stores a failure cancels it and what waits on it, down the graph.
+pub async fn a_dependencys_end_releases_or_cancels_its_dependants_in_its_own_commit(f: &Fixture) {
+    let first = f.create(task("w", Priority::Normal)).await.task;
+    let other = f.create(task("w", Priority::Normal)).await.task;
+    let waiter = |deps: &[&hive::domain::task::TaskRecord]| {
+        let mut t = task("w", Priority::Normal);
+        t.depends_on = deps.iter().map(|d| d.id.clone()).collect();
+        t.status = TaskStatus::Waiting;
+        t
+    };
+    let both = f.create(waiter(&[&first, &other])).await.task;
+    assert_eq!(both.status, TaskStatus::Waiting);
+    let after = f.create(waiter(&[&both])).await.task;
+    let doomed = f.create(waiter(&[&other])).await.task;
+    let doomed_too = f.create(waiter(&[&doomed])).await.task;
+
+    let mut done = first.clone();
+    done.status = TaskStatus::Succeeded;
+    done.result = Some(json!({"v": 1}));
+    f.update(&done, Some(TaskChange::Succeeded));
+    f.flush().await;
+    assert_eq!(f.status(&both.id).await, TaskStatus::Waiting, "one of two ended");
+    assert!(f.released().is_empty());
+
+    let mut ended = other.clone();
+    ended.status = TaskStatus::Succeeded;
+    ended.result = Some(json!("two"));
+    // `doomed` waits for `other` too, which succeeds: it is queued, and then fails.
+    f.update(&ended, Some(TaskChange::Succeeded));
+    f.flush().await;
+    let released: Vec<String> = f.released().into_iter().map(|t| t.id).collect();
+    let mut expected = vec![both.id.clone(), doomed.id.clone()];
+    expected.sort();
+    let mut got = released.clone();
+    got.sort();
+    assert_eq!(got, expected);
+    let queued = f.store.task(&both.id).await.unwrap().unwrap();
+    assert_eq!(queued.status, TaskStatus::Queued);
+    assert_eq!(
+        queued.dependencies.as_deref(),
+        Some(&json!({ first.id.clone(): {"v": 1}, other.id.clone(): "two" }))
+    );
+    assert_eq!(f.status(&after.id).await, TaskStatus::Waiting);
+
+    let mut failed = f.store.task(&doomed.id).await.unwrap().unwrap();
+    failed.status = TaskStatus::Failed;
+    f.update(&failed, Some(TaskChange::Failed));
+    f.flush().await;
+    let cancelled = f.store.task(&doomed_too.id).await.unwrap().unwrap();
+    assert_eq!(cancelled.status, TaskStatus::Cancelled);
+    assert_eq!(
+        cancelled.error.as_deref(),
+        Some(&*format!("dependency {} ended failed", doomed.id))
+    );
+    let dependants = f.store.dependants(&first.id, 10).await.unwrap();
+    assert_eq!(dependants.len(), 1);
+    assert_eq!(dependants[0].id, both.id);
+
+    // A new task whose dependencies all succeeded already is queued at once, in its own commit.
+    let ready = f.create(waiter(&[&first, &other])).await.task;
+    assert_eq!(ready.status, TaskStatus::Queued);
+    assert!(ready.dependencies.is_some());
 }

@@ -6,7 +6,7 @@ use actix::prelude::*;
 use hive::bus::event::TaskChange;
 use hive::bus::EventBus;
 use hive::domain::agent::AgentInfo;
-use hive::domain::task::{NewTask, Priority, TaskRecord};
+use hive::domain::task::{NewTask, Priority, TaskRecord, TaskStatus};
 use hive::domain::time::now_ms;
 use hive::metrics::Metrics;
 use hive::store::manager::{Created, Flush, Persist, Prune, StoreManager, Write};
@@ -26,6 +26,8 @@ pub struct Fixture {
     pub metrics: Arc<Metrics>,
     /// Migrations the fixture's own migration run applied.
     pub migrated: usize,
+    /// What the writer released since the last look (see [`Fixture::released`]).
+    released: Arc<Released>,
     _sqlite_dir: Option<TempDir>,
     _schema: Option<Schema>,
 }
@@ -46,6 +48,7 @@ impl Fixture {
     async fn open(database: Database, dir: Option<TempDir>, schema: Option<Schema>) -> Fixture {
         let migrated = database.migrate().await.expect("migrations apply");
         let metrics = Arc::new(Metrics::new().unwrap());
+        let released = Arc::new(Released::default());
         let writer = StoreManager::new(
             database.clone(),
             ExitSlot::default(),
@@ -55,6 +58,7 @@ impl Fixture {
             // Retention runs only when a case asks (`Fixture::prune`), with the cut-offs it gives.
             Retention::default(),
         )
+        .releasing_to(released.clone())
         .start();
         Fixture {
             store: Store::new(&database),
@@ -62,6 +66,7 @@ impl Fixture {
             writer,
             metrics,
             migrated,
+            released,
             _sqlite_dir: dir,
             _schema: schema,
         }
@@ -85,7 +90,17 @@ impl Fixture {
             state,
             change,
             agent_state: None,
+            sends: Vec::new(),
         }));
+    }
+
+    /// The tasks the writer's commits released since the last call.
+    pub fn released(&self) -> Vec<TaskRecord> {
+        std::mem::take(&mut *self.released.0.lock().unwrap())
+    }
+
+    pub async fn status(&self, id: &str) -> TaskStatus {
+        self.store.task(id).await.unwrap().expect("the task exists").status
     }
 
     pub async fn flush(&self) {
@@ -113,6 +128,16 @@ impl Fixture {
             .await
             .unwrap();
         committed.await.unwrap().expect("agents are stored");
+    }
+}
+
+/// Whoever runs tasks, as the writer sees it: here, a list of what it released.
+#[derive(Default)]
+pub struct Released(std::sync::Mutex<Vec<TaskRecord>>);
+
+impl hive::store::workflow::Releases for Released {
+    fn released(&self, tasks: Vec<TaskRecord>) {
+        self.0.lock().unwrap().extend(tasks);
     }
 }
 

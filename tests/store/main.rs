@@ -54,4 +54,5 @@ on_both_backends!(
     status_counts_follow_every_change_of_status_and_only_those,
     an_agents_state_is_written_with_the_result_that_changed_it,
     a_lost_nodes_addressed_tasks_wait_for_it,
+    a_dependencys_end_releases_or_cancels_its_dependants_in_its_own_commit,
 );
