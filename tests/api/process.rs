@@ -891,3 +891,42 @@ async fn process_agents_leave_no_orphan_and_their_state_survives_sigkill() {
         "program {pid} outlived a SIGTERM"
     );
 }
+
+#[actix_rt::test]
+async fn waiting_tasks_survive_sigkill_and_run_once_their_dependencies_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start_with(dir.path(), &[]);
+    server.wait_for_line("ready on ");
+    let app = server.app();
+    // No agent of role `later`: the first task stays queued, the graph behind it waits.
+    let first = app
+        .submit(json!({"role": "later", "input": {"op": "echo", "value": "first"}}))
+        .await;
+    let first = first["id"].as_str().unwrap().to_owned();
+    let response = app
+        .post(
+            "/api/v1/tasks/batch",
+            &json!({"tasks": [
+                {"ref": "next", "role": "later", "input": {"op": "collect"}, "depends_on": [first]},
+                {"ref": "last", "role": "later", "input": {"op": "collect"}, "depends_on": ["next"]},
+            ]}),
+        )
+        .await;
+    assert_eq!(response.status(), reqwest::StatusCode::ACCEPTED);
+    let accepted: serde_json::Value = response.json().await.unwrap();
+    let next = accepted["ids"]["next"].as_str().unwrap().to_owned();
+    let last = accepted["ids"]["last"].as_str().unwrap().to_owned();
+
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+
+    let server = start_with(dir.path(), &[]);
+    server.wait_for_line("ready on ");
+    let app = server.app();
+    assert_eq!(app.task(&last).await["status"], "waiting");
+    app.create_agent(json!({"role": "later"})).await;
+    let ended = app.all_finished(&[&first, &next, &last]).await;
+    assert_eq!(ended[1]["result"], json!({ first.clone(): "first" }));
+    assert_eq!(ended[2]["result"], json!({ next.clone(): { first.clone(): "first" } }));
+    stop(server);
+}
