@@ -154,6 +154,11 @@ pub struct Config {
     /// with the reason, rather than restarted again: a program that cannot start stops its own
     /// agent, never its pool.
     pub agent_crash_loop_limit: u32,
+    /// Most agents one topic may have subscribed; a subscription past it is refused (409).
+    pub max_topic_subscribers: usize,
+    /// Most tasks one message on a topic may create (one per subscriber); a message to a topic
+    /// with more subscribers is refused (409).
+    pub max_topic_fanout: usize,
     /// Requests per second per token (and per client address where no token is used), with a
     /// burst of twice that; 0 turns the limit off.
     pub rate_limit: u32,
@@ -456,6 +461,8 @@ impl Default for Config {
             max_line_bytes: 1024 * 1024,
             process_shutdown_timeout_ms: 5_000,
             agent_crash_loop_limit: 10,
+            max_topic_subscribers: 10_000,
+            max_topic_fanout: 10_000,
             rate_limit: 1_000,
             metrics_open: false,
             open_hosts: Vec::new(),

@@ -550,7 +550,8 @@ impl Metrics {
                         "hive_cluster_tasks_total",
                         "Tasks by what this node did with them: published, taken (from a stream), \
                          skipped (held elsewhere or ended), held_locally (Redis down), \
-                         taken_over (from a lost node), released."
+                         taken_over (from a lost node), released, claimed (addressed to an \
+                         agent here, committed on another node)."
                     ),
                     &["action"]
                 )

@@ -111,6 +111,7 @@ pub async fn create_agent(
 ) -> Result<HttpResponse, ApiError> {
     check_executor(&hive, &spec, "executor")?;
     check_initial_state(&hive, &spec, "state")?;
+    super::topics::room_for(&hive, &spec.topics.0, 1).await?;
     let created = create(&hive, &handles, spec, 1).await?;
     let entry = created
         .first()
@@ -137,6 +138,7 @@ pub async fn create_batch(
             format!("count must be between 1 and {max}"),
         ));
     }
+    super::topics::room_for(&hive, &batch.template.topics.0, batch.count).await?;
     let created = create(&hive, &handles, batch.template, batch.count).await?;
     Ok(HttpResponse::Created().json(BatchCreated {
         ids: created.iter().map(|e| e.info.id.to_string()).collect(),

@@ -32,6 +32,9 @@ pub struct EventsQuery {
     /// Only events whose kind starts with one of these comma-separated prefixes, such as
     /// `supervisor.,agent.` (a dashboard that does not want every task's events); all by default.
     pub kinds: Option<String>,
+    /// Only the events of tasks a message on this topic created.
+    #[param(value_type = Option<String>)]
+    pub topic: Option<crate::domain::names::Topic>,
 }
 
 /// A stream of events; each has the event's kind as its SSE event name and its JSON as data.
@@ -58,6 +61,7 @@ pub async fn events(
         .filter(|k| !k.is_empty())
         .map(str::to_owned)
         .collect();
+    let topic: Option<Arc<str>> = query.0.topic.map(|t| t.as_str().into());
     let client: Arc<str> = match &caller {
         Caller::Token { id, .. } => id.clone(),
         Caller::Anonymous => req
@@ -85,7 +89,7 @@ pub async fn events(
     let mut recheck = tokio::time::interval(ACCESS_RECHECK);
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let events = stream::unfold(Some((subscription, recheck)), move |state| {
-        let (wanted, allowed) = (wanted.clone(), allowed.clone());
+        let (wanted, allowed, topic) = (wanted.clone(), allowed.clone(), topic.clone());
         async move {
             let (mut sub, mut recheck) = state?;
             loop {
@@ -97,6 +101,7 @@ pub async fn events(
                 };
                 match received {
                     Ok(event) if !wanted(event.kind()) => continue,
+                    Ok(event) if topic.as_deref().is_some_and(|t| !on_topic(&event, t)) => continue,
                     Ok(_) if !allowed() => return None,
                     Ok(event) => {
                         let data = sse::Data::new_json(&*event).ok()?.event(event.kind());
@@ -115,6 +120,20 @@ pub async fn events(
         }
     });
     Ok(sse::Sse::from_infallible_stream(events).with_keep_alive(KEEP_ALIVE))
+}
+
+/// Whether an event is about a task a message on `topic` created (here or on another node); the
+/// last event of a stream is always sent.
+fn on_topic(published: &crate::bus::Published, topic: &str) -> bool {
+    use crate::bus::event::Event;
+    match &published.event {
+        Event::Task(_, task) => task.topic.as_deref() == Some(topic),
+        Event::Relayed { kind, data } => {
+            kind.starts_with("task.") && data.get("topic").and_then(|t| t.as_str()) == Some(topic)
+        }
+        Event::Draining => true,
+        _ => false,
+    }
 }
 
 /// Whether `caller` may still read the stream it opened: its token is live, or, for a caller

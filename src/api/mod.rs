@@ -33,6 +33,7 @@ pub mod sla;
 pub mod system;
 pub mod tasks;
 pub mod tokens;
+pub mod topics;
 pub mod views;
 pub mod workflows;
 

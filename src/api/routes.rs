@@ -10,7 +10,7 @@ use super::middleware::{record, until_ready, within_bound};
 use super::problem::ApiError;
 use super::{
     agents, audit, auth, cluster, dashboard, events, monitor, openapi, sla, system, tasks, tokens,
-    workflows,
+    topics, workflows,
 };
 use crate::domain::access::AccessRole;
 
@@ -82,6 +82,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                                 .route(allow(Viewer, web::get().to(agents::get_agent)))
                                 .route(allow(Admin, web::delete().to(agents::delete_agent)))
                                 .default_service(web::to(|| not_allowed("GET, DELETE"))),
+                        )
+                        .service(
+                            web::resource("/agents/{id}/topics")
+                                .route(allow(Viewer, web::get().to(topics::of_agent)))
+                                .route(allow(Operator, web::put().to(topics::set_of_agent)))
+                                .default_service(web::to(|| not_allowed("GET, PUT"))),
+                        )
+                        .service(
+                            web::resource("/topics")
+                                .route(allow(Viewer, web::get().to(topics::list)))
+                                .default_service(web::to(|| not_allowed("GET"))),
+                        )
+                        .service(
+                            web::resource("/topics/{name}/messages")
+                                .route(allow(Operator, web::post().to(topics::publish)))
+                                .default_service(web::to(|| not_allowed("POST"))),
                         )
                         .service(
                             web::resource("/agents/{id}/restart")

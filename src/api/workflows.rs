@@ -42,7 +42,12 @@ pub async fn submit_batch(
         ids.dedup();
         ids
     };
-    let found: HashSet<String> = hive.store.existing_tasks(&outside).await?.into_iter().collect();
+    let found: HashSet<String> = hive
+        .store
+        .existing_tasks(&outside)
+        .await?
+        .into_iter()
+        .collect();
     for (i, (_, before)) in edges.iter().enumerate() {
         if let Some(id) = before.iter().find(|id| !found.contains(*id)) {
             return Err(ApiError::invalid(

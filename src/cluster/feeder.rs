@@ -55,6 +55,7 @@ impl Actor for ClusterFeeder {
         ctx.spawn(super::lease::hold(services, c.clone(), o.clone()).into_actor(self));
         ctx.spawn(relay::send_out(h.clone(), c.clone()).into_actor(self));
         ctx.spawn(relay::take_in(h.clone(), c.clone()).into_actor(self));
+        ctx.spawn(claim_addressed(h.clone(), c.clone(), o.clone()).into_actor(self));
     }
 }
 
@@ -64,6 +65,74 @@ impl Handler<Shutdown> for ClusterFeeder {
     fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
         ctx.stop();
     }
+}
+
+/// Claim the queued tasks addressed to this node's agents that no node holds (a topic's message
+/// or a hand-off committed on another node, or a dependant released there): when another node
+/// announces one for an agent here, and every second in case the announcement was lost. The
+/// claim is one conditional update, so each task is claimed by its agent's node once.
+async fn claim_addressed(hive: Hive, cluster: Arc<Cluster>, holder: Arc<dyn TaskHolder>) {
+    let mut events = hive.bus.subscribe();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(BLOCK) => {}
+            _ = announced_here(&hive, &mut events) => {}
+        }
+        if let Err(e) = claim(&hive, &cluster, &*holder).await {
+            tracing::debug!(error = %e, "cannot claim tasks for this node's agents; retrying");
+        }
+    }
+}
+
+/// Resolves when another node announces a queued task for one of this node's agents (or
+/// announcements were missed).
+async fn announced_here(
+    hive: &Hive,
+    events: &mut tokio::sync::broadcast::Receiver<Arc<crate::bus::Published>>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match events.recv().await {
+            Ok(published) => {
+                if let Event::Relayed { kind, data } = &published.event {
+                    let agent = data.get("agent").and_then(|a| a.as_str());
+                    if *kind == "task.queued" && agent.is_some_and(|a| hive.agents.get(a).is_some())
+                    {
+                        return;
+                    }
+                }
+            }
+            Err(RecvError::Lagged(_)) => return,
+            Err(RecvError::Closed) => std::future::pending::<()>().await,
+        }
+    }
+}
+
+async fn claim(
+    hive: &Hive,
+    cluster: &Cluster,
+    holder: &dyn TaskHolder,
+) -> Result<(), ClusterError> {
+    let unclaimed = hive.store.unclaimed_addressed(UNHELD_BATCH).await?;
+    let mine: Vec<&str> = unclaimed
+        .iter()
+        .filter(|t| {
+            t.agent
+                .as_deref()
+                .is_some_and(|a| hive.agents.get(a).is_some())
+        })
+        .map(|t| t.id.as_str())
+        .collect();
+    if mine.is_empty() {
+        return Ok(());
+    }
+    let taken = hive.store.take(&mine, &cluster.node).await?;
+    hive.metrics
+        .cluster_tasks
+        .with_label_values(&["claimed"])
+        .inc_by(taken.len() as u64);
+    adopt(holder, taken, false);
+    Ok(())
 }
 
 /// Ask the orchestrator which roles have idle agents here with nothing queued for them.

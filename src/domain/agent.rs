@@ -454,6 +454,10 @@ pub struct AgentSpec {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub state: Option<serde_json::Value>,
+    /// Topics it receives the messages of (at most 32).
+    #[serde(default)]
+    #[schema(value_type = Vec<super::names::Topic>, max_items = 32)]
+    pub topics: super::topic::Topics,
 }
 
 /// The bytes of `state` as stored (its JSON text), or why it is over `limit`.

@@ -7,4 +7,5 @@ pub mod names;
 pub mod sla;
 pub mod task;
 pub mod time;
+pub mod topic;
 pub mod workflow;

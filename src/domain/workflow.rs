@@ -24,8 +24,7 @@ const MAX_REF_LEN: usize = 64;
 fn valid_ref(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= MAX_REF_LEN
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
@@ -172,7 +171,10 @@ pub fn check_graph(tasks: &[BatchTask]) -> Result<Vec<(Vec<usize>, Vec<String>)>
             .collect();
         return Err(GraphError {
             field: format!("tasks[{}].depends_on", cycle[0]),
-            detail: format!("the batch's dependencies form a cycle: {}", names.join(" → ")),
+            detail: format!(
+                "the batch's dependencies form a cycle: {}",
+                names.join(" → ")
+            ),
         });
     }
     Ok(edges)
@@ -206,7 +208,8 @@ fn find_cycle(edges: &[(Vec<usize>, Vec<String>)]) -> Option<Vec<usize>> {
                         }
                         Mark::Open => {
                             let from = path.iter().position(|&(n, _)| n == dep).unwrap_or(0);
-                            let mut cycle: Vec<usize> = path[from..].iter().map(|&(n, _)| n).collect();
+                            let mut cycle: Vec<usize> =
+                                path[from..].iter().map(|&(n, _)| n).collect();
                             cycle.push(dep);
                             return Some(cycle);
                         }
@@ -288,7 +291,13 @@ impl Handoff {
 impl Handoff {
     /// The task it creates, handed over by task `parent` (of role `parent_role`) at `now`. One
     /// for an agent carries its sender's role until the store gives it its agent's.
-    pub fn into_task(self, target: Target, parent: &str, parent_role: &Role, now: i64) -> TaskRecord {
+    pub fn into_task(
+        self,
+        target: Target,
+        parent: &str,
+        parent_role: &Role,
+        now: i64,
+    ) -> TaskRecord {
         let (role, agent) = match target {
             Target::Role(role) => (role, None),
             Target::Agent(id) => (parent_role.clone(), Some(AgentRef(id))),
@@ -341,7 +350,8 @@ mod tests {
         assert_eq!(e.field, "tasks[0].depends_on");
         assert!(e.detail.contains("a → c → b → a"), "{}", e.detail);
 
-        let itself = batch(json!({"tasks": [{"ref": "a", "role": "w", "input": {}, "depends_on": ["a"]}]}));
+        let itself =
+            batch(json!({"tasks": [{"ref": "a", "role": "w", "input": {}, "depends_on": ["a"]}]}));
         assert!(check_graph(&itself).unwrap_err().detail.contains("a → a"));
 
         let twice = batch(json!({"tasks": [
@@ -355,7 +365,11 @@ mod tests {
     fn a_long_chain_is_checked_without_recursion() {
         let tasks: Vec<Value> = (0..MAX_BATCH_TASKS)
             .map(|i| {
-                let deps: Vec<String> = if i == 0 { vec![] } else { vec![format!("t{}", i - 1)] };
+                let deps: Vec<String> = if i == 0 {
+                    vec![]
+                } else {
+                    vec![format!("t{}", i - 1)]
+                };
                 json!({"ref": format!("t{i}"), "role": "w", "input": {}, "depends_on": deps})
             })
             .collect();
@@ -381,7 +395,11 @@ mod tests {
         assert!(e.starts_with("send[1].input"), "{e}");
         let e = Handoff::parse_all(&json!([{"input": {}}])).unwrap_err();
         assert!(e.contains("give \"role\" or \"agent\""), "{e}");
-        let many: Vec<Value> = (0..=MAX_SENDS).map(|_| json!({"role": "w", "input": {}})).collect();
-        assert!(Handoff::parse_all(&json!(many)).unwrap_err().contains("limit of 100"));
+        let many: Vec<Value> = (0..=MAX_SENDS)
+            .map(|_| json!({"role": "w", "input": {}}))
+            .collect();
+        assert!(Handoff::parse_all(&json!(many))
+            .unwrap_err()
+            .contains("limit of 100"));
     }
 }

@@ -397,6 +397,7 @@ impl Handler<CreateAgents> for LifecycleManager {
                 Persist(Write::CreateAgents {
                     agents: infos.clone(),
                     state: spec.state.clone(),
+                    topics: spec.topics.0.clone(),
                     reply: tx,
                 }),
             )
@@ -504,6 +505,13 @@ impl Handler<DeleteAgent> for LifecycleManager {
                             deleted: true,
                         }),
                     );
+                    // Answered once committed: a read or a topic's message after the answer
+                    // finds the agent gone.
+                    let (flushed, committed) = oneshot::channel();
+                    hive.kinds
+                        .store
+                        .do_send(&store, crate::store::manager::Flush(flushed));
+                    let _ = committed.await;
                 }
                 // The store announces `agent.deleted` once the deletion is committed.
                 hive.agents.remove(&id);

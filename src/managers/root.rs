@@ -97,7 +97,13 @@ pub fn root(hive: &Hive, handles: &Arc<Handles>, database: Database) -> Supervis
         m.communication,
         |h| &h.communication,
         both,
-        |hive, _, _| CommunicationManager::new(hive.clone()),
+        |hive, handles, _| {
+            CommunicationManager::new(
+                hive.clone(),
+                handles.orchestrator.clone(),
+                handles.store.clone(),
+            )
+        },
     );
     let orchestrator = local(
         "orchestrator",

@@ -249,6 +249,7 @@ impl Autoscaler {
             capabilities: bounds.capabilities.clone(),
             executor: bounds.executor.clone(),
             state: None,
+            topics: Default::default(),
         };
         let (reply, created) = oneshot::channel();
         let sent = self

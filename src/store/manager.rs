@@ -16,13 +16,15 @@ use tokio::sync::oneshot;
 
 use super::backend::{Conn, Database, DATABASE_TIMEOUT};
 use super::models::{
-    AgentRow, NewAuditEntry, NewDependency, NewSupervisorEvent, NewTaskEvent, TaskRow, TokenRow,
+    AgentRow, NewAuditEntry, NewDependency, NewSubscription, NewSupervisorEvent, NewTaskEvent,
+    TaskRow, TokenRow,
 };
 use super::retention::{self, Cutoffs, Pruned, Retention};
-use super::workflow::{resolve_waiting, Releases};
 use super::schema::{
     agents, api_tokens, audit_log, supervisor_events, task_dependencies, task_events, tasks,
+    topic_subscriptions,
 };
+use super::workflow::{resolve_waiting, Releases};
 use super::StoreError;
 use crate::bus::event::{AgentDeleted, Audited, DatabaseState, Event, StorageState, TaskChange};
 use crate::bus::EventBus;
@@ -83,10 +85,17 @@ pub enum Write {
         id: String,
         reply: Reply<Option<TaskRecord>>,
     },
-    /// New agents, all starting from `state`.
+    /// New agents, all starting from `state`, each subscribed to `topics`.
     CreateAgents {
         agents: Vec<AgentInfo>,
         state: Option<serde_json::Value>,
+        topics: Vec<String>,
+        reply: Reply<()>,
+    },
+    /// The topics an agent receives the messages of, instead of those it had.
+    SetTopics {
+        agent: String,
+        topics: Vec<String>,
         reply: Reply<()>,
     },
     /// An agent's new state; a deletion is announced (`agent.deleted`) once committed.
@@ -144,7 +153,8 @@ enum Op {
     ),
     CreateTasks(Result<Vec<(TaskRow, TaskRecord)>, StoreError>),
     CancelWaiting(String),
-    CreateAgents(Result<Vec<AgentRow>, StoreError>),
+    CreateAgents(Result<Vec<AgentRow>, StoreError>, Vec<String>),
+    SetTopics(String, Vec<String>),
     /// Writes nothing: rides in a batch so that a flush is answered when that batch commits.
     Barrier,
     UpdateAgent {
@@ -171,7 +181,8 @@ impl Op {
             Op::CreateTask(_)
             | Op::CreateTasks(_)
             | Op::CancelWaiting(_)
-            | Op::CreateAgents(_)
+            | Op::CreateAgents(..)
+            | Op::SetTopics(..)
             | Op::CreateToken(_) => return None,
             Op::UpdateTask(row, event, agent, sends) => {
                 Op::UpdateTask(row.clone(), event.clone(), agent.clone(), sends.clone())
@@ -616,6 +627,10 @@ struct Plan {
     /// The last new state of each agent whose attempt succeeded in this batch.
     agent_states: HashMap<String, Option<String>>,
     new_agents: Vec<AgentRow>,
+    /// Agents whose subscriptions are cleared (a new set, or a deletion), before `subscriptions`
+    /// are added.
+    unsubscribed: Vec<String>,
+    subscriptions: Vec<NewSubscription>,
     agent_updates: Vec<(String, &'static str, i64, Option<i64>)>,
     supervision: Vec<NewSupervisorEvent>,
     audit: Vec<NewAuditEntry>,
@@ -628,7 +643,7 @@ impl Plan {
         let mut plan = Plan::default();
         for (i, op) in ops.into_iter().enumerate() {
             match op {
-                Op::CreateTask(Err(e)) | Op::CreateAgents(Err(e)) | Op::CreateTasks(Err(e)) => {
+                Op::CreateTask(Err(e)) | Op::CreateAgents(Err(e), _) | Op::CreateTasks(Err(e)) => {
                     results[i] = Some(Err(e))
                 }
                 Op::CreateTask(Ok((row, task))) => plan.created.push((i, row, task)),
@@ -642,14 +657,28 @@ impl Plan {
                         plan.agent_states.insert(agent, state);
                     }
                 }
-                Op::CreateAgents(Ok(rows)) => plan.new_agents.extend(rows),
+                Op::CreateAgents(Ok(rows), topics) => {
+                    for row in &rows {
+                        plan.subscribe(&row.id, &topics);
+                    }
+                    plan.new_agents.extend(rows);
+                }
+                Op::SetTopics(agent, topics) => {
+                    plan.unsubscribed.push(agent.clone());
+                    plan.subscribe(&agent, &topics);
+                }
                 Op::Barrier => {}
                 Op::UpdateAgent {
                     id,
                     status,
                     restarts,
                     deleted_at,
-                } => plan.agent_updates.push((id, status, restarts, deleted_at)),
+                } => {
+                    if deleted_at.is_some() {
+                        plan.unsubscribed.push(id.clone());
+                    }
+                    plan.agent_updates.push((id, status, restarts, deleted_at))
+                }
                 Op::SupervisorEvent(event) => plan.supervision.push(event),
                 Op::Audit(entries) => plan.audit.extend(entries),
                 Op::CreateToken(row) => plan.tokens.push(row),
@@ -657,6 +686,14 @@ impl Plan {
             }
         }
         plan
+    }
+
+    fn subscribe(&mut self, agent: &str, topics: &[String]) {
+        self.subscriptions
+            .extend(topics.iter().map(|topic| NewSubscription {
+                topic: topic.clone(),
+                agent_id: agent.to_owned(),
+            }));
     }
 
     /// Which new tasks were stored, and which found the task that already had their key.
@@ -835,6 +872,16 @@ macro_rules! write_batch {
                 agents::last_heartbeat.eq($now),
             ));
             $Run::execute(update, $c)$($wait)*?;
+        }
+        for chunk in $plan.unsubscribed.chunks(ROWS_PER_STATEMENT) {
+            let cleared = topic_subscriptions::table.filter(topic_subscriptions::agent_id.eq_any(chunk));
+            $Run::execute(diesel::delete(cleared), $c)$($wait)*?;
+        }
+        for chunk in $plan.subscriptions.chunks(ROWS_PER_STATEMENT) {
+            let insert = diesel::insert_into(topic_subscriptions::table)
+                .values(chunk)
+                .on_conflict_do_nothing();
+            $Run::execute(insert, $c)$($wait)*?;
         }
         for chunk in $plan.supervision.chunks(ROWS_PER_STATEMENT) {
             let insert = diesel::insert_into(supervisor_events::table).values(chunk);
@@ -1121,14 +1168,20 @@ impl Handler<Persist> for StoreManager {
             Write::CreateAgents {
                 agents,
                 state,
+                topics,
                 reply,
             } => {
                 let rows = agents
                     .iter()
                     .map(|a| AgentRow::from_info(a, state.as_ref()))
                     .collect();
-                (Op::CreateAgents(rows), Waiter::Unit(reply))
+                (Op::CreateAgents(rows, topics), Waiter::Unit(reply))
             }
+            Write::SetTopics {
+                agent,
+                topics,
+                reply,
+            } => (Op::SetTopics(agent, topics), Waiter::Unit(reply)),
             Write::UpdateAgent {
                 id,
                 status,

@@ -13,6 +13,7 @@ pub mod models;
 pub mod retention;
 pub mod schema;
 pub mod sqlite_heap;
+pub mod topics;
 pub mod workflow;
 
 use diesel::prelude::*;

@@ -4,6 +4,7 @@ use diesel::prelude::*;
 
 use super::schema::{
     agents, api_tokens, audit_log, supervisor_events, task_dependencies, task_events, tasks,
+    topic_subscriptions,
 };
 use super::StoreError;
 use std::sync::Arc;
@@ -335,8 +336,16 @@ pub struct NewAuditEntry {
 
 /// `task_id` waits for `dependency_id`.
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = task_dependencies)]
+#[diesel(table_name = task_dependencies, treat_none_as_default_value = false)]
 pub struct NewDependency {
     pub dependency_id: String,
     pub task_id: String,
+}
+
+/// `agent_id` receives the messages of `topic`.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = topic_subscriptions, treat_none_as_default_value = false)]
+pub struct NewSubscription {
+    pub topic: String,
+    pub agent_id: String,
 }

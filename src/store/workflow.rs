@@ -84,7 +84,8 @@ pub fn cancelled(mut task: TaskRecord, why: String, now: i64) -> TaskRecord {
 }
 
 /// A task handed over to one agent, given the agents that exist (id → role and node): it takes
-/// its agent's role and node, or fails at once, naming the agent, if there is no such agent.
+/// its agent's role, or fails at once, naming the agent, if there is no such agent. No node
+/// holds it yet: in a cluster, the agent's node claims it.
 pub fn addressed(
     mut task: TaskRecord,
     agents: &HashMap<String, (String, Option<String>)>,
@@ -95,16 +96,15 @@ pub fn addressed(
     };
     let found = agents
         .get(&agent)
-        .and_then(|(role, node)| Some((Role::try_from(role.clone()).ok()?, node.clone())));
+        .and_then(|(role, node)| Some((Role::try_from(role.clone()).ok()?, node)));
     match found {
-        Some((role, node)) => {
-            task.role = role;
-            task.node = node;
-        }
+        Some((role, _)) => task.role = role,
         None => {
             task.status = TaskStatus::Failed;
             task.finished_at = Some(now);
-            task.error = Some(format!("it was sent to agent {agent}, which does not exist"));
+            task.error = Some(format!(
+                "it was sent to agent {agent}, which does not exist"
+            ));
         }
     }
     task

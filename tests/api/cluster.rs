@@ -855,3 +855,75 @@ async fn an_addressed_task_submitted_anywhere_runs_on_its_agents_node() {
     let problem: Value = unknown.json().await.unwrap();
     assert_eq!(problem["field"], "agent");
 }
+
+/// Agents that cooperate across nodes: a message on a topic reaches every node's subscribers,
+/// each once; a task waiting on one node's work is released when that work ends on another
+/// node, and runs where its role's agents are.
+#[actix_rt::test]
+async fn a_topic_reaches_every_nodes_subscribers_once_and_dependencies_cross_nodes() {
+    let Some(s) = services("a_topic_reaches_every_nodes_subscribers_once").await else {
+        return;
+    };
+    let redis_url = std::env::var("HIVE_TEST_REDIS_URL").unwrap();
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let nodes: Vec<Server> = dirs
+        .iter()
+        .enumerate()
+        .map(|(i, dir)| node(dir.path(), &s, &format!("node-{i}"), &redis_url))
+        .collect();
+    let apps: Vec<TestApp> = nodes.iter().map(Server::app).collect();
+    let mut subscribers = std::collections::BTreeMap::new();
+    for (i, app) in apps.iter().enumerate() {
+        let response = app
+            .post(
+                "/api/v1/agents/batch",
+                &json!({"count": 2, "template": {"role": "listener", "topics": ["news"]}}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        for id in body["ids"].as_array().unwrap() {
+            subscribers.insert(id.as_str().unwrap().to_owned(), format!("node-{i}"));
+        }
+    }
+    let listed = apps[2].json("/api/v1/topics").await;
+    assert_eq!(
+        listed["items"],
+        json!([{"topic": "news", "subscribers": 6}])
+    );
+    for round in 0..3 {
+        let tasks =
+            crate::topics::publish(&apps[round], "news", json!({"op": "echo", "value": round}))
+                .await;
+        assert_eq!(tasks.len(), 6);
+        let refs: Vec<&str> = tasks.iter().map(String::as_str).collect();
+        let done = apps[(round + 1) % 3].all_finished(&refs).await;
+        let mut reached = std::collections::BTreeMap::new();
+        for task in &done {
+            assert_eq!(task["status"], "succeeded", "{task}");
+            let agent = task["agent_id"].as_str().unwrap().to_owned();
+            assert_eq!(
+                task["node"].as_str(),
+                subscribers.get(&agent).map(String::as_str)
+            );
+            *reached.entry(agent).or_insert(0) += 1;
+        }
+        assert_eq!(reached.len(), 6, "every subscriber, on every node");
+        assert!(reached.values().all(|n| *n == 1), "each once: {reached:?}");
+    }
+
+    agents(&apps[2], "first", 1).await;
+    agents(&apps[0], "then", 1).await;
+    let first = apps[1]
+        .submit(json!({"role": "first", "input": {"op": "echo", "value": "from node-2"}}))
+        .await;
+    let first = first["id"].as_str().unwrap().to_owned();
+    let then = apps[1]
+        .submit(json!({"role": "then", "input": {"op": "collect"}, "depends_on": [first]}))
+        .await;
+    let then = apps[1].finished(then["id"].as_str().unwrap()).await;
+    assert_eq!(then["status"], "succeeded", "{then}");
+    assert_eq!(then["node"], "node-0");
+    assert_eq!(then["result"], json!({ first.clone(): "from node-2" }));
+    assert_eq!(apps[0].task(&first).await["node"], "node-2");
+}

@@ -124,6 +124,23 @@ impl TestApp {
             .expect("request sent")
     }
 
+    pub async fn put(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .put(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.client
+            .delete(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     /// POST `body` to `path`, which must be refused as invalid (422, problem+json); answers the
     /// problem, whose `field` the caller checks.
     pub async fn invalid(&self, path: &str, body: &Value) -> Value {
@@ -232,7 +249,12 @@ impl TestApp {
     }
 
     pub async fn events(&self) -> Events {
-        let response = self.get("/api/v1/events").await;
+        self.events_with("").await
+    }
+
+    /// The event stream with a query string (`?topic=…`).
+    pub async fn events_with(&self, query: &str) -> Events {
+        let response = self.get(&format!("/api/v1/events{query}")).await;
         assert_eq!(response.status(), StatusCode::OK);
         Events {
             stream: Box::pin(response.bytes_stream()),

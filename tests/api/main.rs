@@ -25,4 +25,5 @@ mod redis_namespace;
 mod security;
 mod statistics;
 mod tasks;
+mod topics;
 mod workflows;

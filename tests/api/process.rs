@@ -927,6 +927,9 @@ async fn waiting_tasks_survive_sigkill_and_run_once_their_dependencies_end() {
     app.create_agent(json!({"role": "later"})).await;
     let ended = app.all_finished(&[&first, &next, &last]).await;
     assert_eq!(ended[1]["result"], json!({ first.clone(): "first" }));
-    assert_eq!(ended[2]["result"], json!({ next.clone(): { first.clone(): "first" } }));
+    assert_eq!(
+        ended[2]["result"],
+        json!({ next.clone(): { first.clone(): "first" } })
+    );
     stop(server);
 }

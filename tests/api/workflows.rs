@@ -12,7 +12,9 @@ fn id(value: &Value) -> String {
 }
 
 async fn batch(app: &TestApp, tasks: Value) -> Value {
-    let response = app.post("/api/v1/tasks/batch", &json!({ "tasks": tasks })).await;
+    let response = app
+        .post("/api/v1/tasks/batch", &json!({ "tasks": tasks }))
+        .await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     response.json().await.expect("batch JSON")
 }
@@ -52,12 +54,18 @@ async fn a_diamond_runs_in_order_and_passes_each_task_its_dependencies_results()
     let done = app.finished(&bottom).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     let left_result = json!({ top.clone(): "top" });
-    assert_eq!(done["result"], json!({ left.clone(): left_result, right.clone(): 2 }));
+    assert_eq!(
+        done["result"],
+        json!({ left.clone(): left_result, right.clone(): 2 })
+    );
     // Each started only after what it waited for had ended.
     let tasks = app.all_finished(&[&top, &left, &right]).await;
     let finished_top = tasks[0]["finished_at"].as_str().unwrap().to_owned();
     for waiter in &tasks[1..] {
-        assert!(waiter["started_at"].as_str().unwrap() >= finished_top.as_str(), "{waiter}");
+        assert!(
+            waiter["started_at"].as_str().unwrap() >= finished_top.as_str(),
+            "{waiter}"
+        );
     }
     let history = app.json(&format!("/api/v1/tasks/{bottom}/events")).await;
     let kinds: Vec<&str> = history["items"]
@@ -103,12 +111,20 @@ async fn a_failure_cancels_everything_that_waits_on_it_transitively() {
     let grandchild = app
         .submit(json!({"role": "worker", "input": {"op": "collect"}, "depends_on": [id(&child)]}))
         .await;
-    let ended = app.all_finished(&[&failing, &id(&child), &id(&grandchild)]).await;
+    let ended = app
+        .all_finished(&[&failing, &id(&child), &id(&grandchild)])
+        .await;
     assert_eq!(ended[0]["status"], "failed");
     assert_eq!(ended[1]["status"], "cancelled");
-    assert_eq!(ended[1]["error"], format!("dependency {failing} ended failed"));
+    assert_eq!(
+        ended[1]["error"],
+        format!("dependency {failing} ended failed")
+    );
     assert_eq!(ended[2]["status"], "cancelled");
-    assert_eq!(ended[2]["error"], format!("dependency {} ended cancelled", id(&child)));
+    assert_eq!(
+        ended[2]["error"],
+        format!("dependency {} ended cancelled", id(&child))
+    );
     // Neither ever ran.
     assert_eq!(ended[1]["attempts"], 0);
     assert_eq!(ended[2]["attempts"], 0);
@@ -125,7 +141,9 @@ async fn a_failure_cancels_everything_that_waits_on_it_transitively() {
 async fn cancelling_a_waiting_task_cancels_what_waits_on_it_and_leaves_its_dependency_alone() {
     let app = spawn_app().await;
     // No agent of role `later` yet: its task stays queued, and the others wait behind it.
-    let first = id(&app.submit(json!({"role": "later", "input": {"op": "echo", "value": 1}})).await);
+    let first = id(&app
+        .submit(json!({"role": "later", "input": {"op": "echo", "value": 1}}))
+        .await);
     let second = app
         .submit(json!({"role": "later", "input": {"op": "collect"}, "depends_on": [first]}))
         .await;
@@ -143,7 +161,9 @@ async fn cancelling_a_waiting_task_cancels_what_waits_on_it_and_leaves_its_depen
     assert_eq!(app.task(&third).await["status"], "cancelled");
     assert_eq!(app.task(&first).await["status"], "queued");
     // Ended: a second cancel is a conflict.
-    let again = app.post(&format!("/api/v1/tasks/{second}/cancel"), &json!({})).await;
+    let again = app
+        .post(&format!("/api/v1/tasks/{second}/cancel"), &json!({}))
+        .await;
     assert_eq!(again.status(), StatusCode::CONFLICT);
 
     app.create_agent(json!({"role": "later"})).await;
@@ -167,7 +187,10 @@ async fn a_graph_with_a_cycle_or_an_unknown_dependency_is_refused_whole() {
         )
         .await;
     assert_eq!(cycle["field"], "tasks[1].depends_on");
-    assert!(cycle["detail"].as_str().unwrap().contains("a → b → a"), "{cycle}");
+    assert!(
+        cycle["detail"].as_str().unwrap().contains("a → b → a"),
+        "{cycle}"
+    );
 
     let unknown = app
         .invalid(
@@ -195,7 +218,11 @@ async fn a_graph_with_a_cycle_or_an_unknown_dependency_is_refused_whole() {
         )
         .await;
     assert_eq!(twice["field"], "tasks[1].ref");
-    assert_eq!(task_count(&app).await, before, "nothing of a refused batch is kept");
+    assert_eq!(
+        task_count(&app).await,
+        before,
+        "nothing of a refused batch is kept"
+    );
     app.stop().await;
 }
 
@@ -228,17 +255,27 @@ async fn a_hand_off_is_created_with_its_senders_result_and_never_without_it() {
     let pooled = by_role("worker");
     assert_eq!(pooled["result"], "to the pool");
     assert_eq!(pooled["priority"], "high");
-    let nobody = ended.iter().find(|t| t["agent"] == "no-such-agent").unwrap();
+    let nobody = ended
+        .iter()
+        .find(|t| t["agent"] == "no-such-agent")
+        .unwrap();
     assert_eq!(nobody["status"], "failed");
-    assert!(nobody["error"].as_str().unwrap().contains("does not exist"), "{nobody}");
-    let graph = app.json(&format!("/api/v1/tasks/{}/graph", id(&task))).await;
+    assert!(
+        nobody["error"].as_str().unwrap().contains("does not exist"),
+        "{nobody}"
+    );
+    let graph = app
+        .json(&format!("/api/v1/tasks/{}/graph", id(&task)))
+        .await;
     assert_eq!(graph["children"].as_array().unwrap().len(), 3);
 
     // A sender that dies mid-answer sends nothing: no attempt committed, no child exists.
     let died = app
-        .submit(json!({"agent": sender, "max_retries": 0, "input": {"op": "hand_off_and_die", "send": [
-            {"role": "worker", "input": {"op": "echo", "value": "never"}},
-        ]}}))
+        .submit(
+            json!({"agent": sender, "max_retries": 0, "input": {"op": "hand_off_and_die", "send": [
+                {"role": "worker", "input": {"op": "echo", "value": "never"}},
+            ]}}),
+        )
         .await;
     let died = app.finished(&id(&died)).await;
     assert_eq!(died["status"], "dead", "{died}");
@@ -249,13 +286,21 @@ async fn a_hand_off_is_created_with_its_senders_result_and_never_without_it() {
 
     // A malformed hand-off fails the attempt, naming what is wrong, and sends nothing.
     let wrong = app
-        .submit(json!({"agent": sender, "max_retries": 0, "input": {"op": "hand_off", "send": [
-            {"role": "worker", "input": 3},
-        ]}}))
+        .submit(
+            json!({"agent": sender, "max_retries": 0, "input": {"op": "hand_off", "send": [
+                {"role": "worker", "input": 3},
+            ]}}),
+        )
         .await;
     let wrong = app.finished(&id(&wrong)).await;
     assert_eq!(wrong["status"], "failed");
-    assert!(wrong["error"].as_str().unwrap().starts_with("send[0].input"), "{wrong}");
+    assert!(
+        wrong["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("send[0].input"),
+        "{wrong}"
+    );
     app.stop().await;
 }
 
@@ -264,13 +309,17 @@ async fn a_hand_off_may_wait_for_earlier_tasks_and_gets_their_results() {
     let app = spawn_with(|c| c.allow_exec = vec![PYTHON.into()]).await;
     let sender = id(&app.create_agent(process_agent("planner")).await);
     let collector = id(&app.create_agent(process_agent("collector")).await);
-    let task = app.submit(json!({"agent": sender, "input": {"op": "pid"}})).await;
+    let task = app
+        .submit(json!({"agent": sender, "input": {"op": "pid"}}))
+        .await;
     let first = app.finished(&id(&task)).await;
     // The hand-off waits for a task that already ended: it runs with that task's result.
     let second = app
-        .submit(json!({"agent": sender, "input": {"op": "hand_off", "result": {"n": 7}, "send": [
-            {"agent": collector, "input": {"op": "collect"}, "depends_on": [id(&first)]},
-        ]}}))
+        .submit(
+            json!({"agent": sender, "input": {"op": "hand_off", "result": {"n": 7}, "send": [
+                {"agent": collector, "input": {"op": "collect"}, "depends_on": [id(&first)]},
+            ]}}),
+        )
         .await;
     app.finished(&id(&second)).await;
     let children = app
@@ -278,6 +327,9 @@ async fn a_hand_off_may_wait_for_earlier_tasks_and_gets_their_results() {
         .await;
     let child = app.finished(&children[0]).await;
     assert_eq!(child["status"], "succeeded");
-    assert_eq!(child["result"], json!({ id(&first): first["result"].clone() }));
+    assert_eq!(
+        child["result"],
+        json!({ id(&first): first["result"].clone() })
+    );
     app.stop().await;
 }

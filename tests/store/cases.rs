@@ -768,7 +768,11 @@ pub async fn a_dependencys_end_releases_or_cancels_its_dependants_in_its_own_com
     done.result = Some(json!({"v": 1}));
     f.update(&done, Some(TaskChange::Succeeded));
     f.flush().await;
-    assert_eq!(f.status(&both.id).await, TaskStatus::Waiting, "one of two ended");
+    assert_eq!(
+        f.status(&both.id).await,
+        TaskStatus::Waiting,
+        "one of two ended"
+    );
     assert!(f.released().is_empty());
 
     let mut ended = other.clone();

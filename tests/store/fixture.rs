@@ -100,7 +100,12 @@ impl Fixture {
     }
 
     pub async fn status(&self, id: &str) -> TaskStatus {
-        self.store.task(id).await.unwrap().expect("the task exists").status
+        self.store
+            .task(id)
+            .await
+            .unwrap()
+            .expect("the task exists")
+            .status
     }
 
     pub async fn flush(&self) {

@@ -25,11 +25,11 @@ use crate::bus::event::TaskChange;
 use crate::context::Hive;
 use crate::domain::agent::{check_state, AgentId};
 use crate::domain::names::Role;
-use crate::domain::workflow::Handoff;
 use crate::domain::task::{
     bounded_result, Priority, TaskId, TaskRecord, TaskSpec, TaskState, TaskStatus,
 };
 use crate::domain::time::now_ms;
+use crate::domain::workflow::Handoff;
 use crate::managers::agent_slots::{AgentSlot, AgentSlots};
 use crate::managers::slot::Slot;
 use crate::store::manager::{Persist, StoreManager, Write};
@@ -449,7 +449,8 @@ impl Handler<TaskFinished> for Orchestrator {
                     }
                     _ => Ok(Vec::new()),
                 });
-                match sends.and_then(|sends| Ok((sends, bounded_result(result, limit, truncate)?))) {
+                match sends.and_then(|sends| Ok((sends, bounded_result(result, limit, truncate)?)))
+                {
                     Ok((sends, value)) => {
                         let agent_state = state.map(|s| {
                             let s = (!s.is_null()).then(|| Arc::new(s));

@@ -35,6 +35,20 @@ impl Orchestrator {
                 self.distribute(cluster, created, None, ctx);
             }
             Some(_) if task.node.as_deref() == Some(&*cluster.node) => self.admit(task, ctx),
+            // This node's agent, and no node holds it yet: claimed here, then run.
+            Some(agent) if task.node.is_none() && self.hive.agents.get(agent).is_some() => {
+                let (store, node) = (self.hive.store.clone(), cluster.node.clone());
+                let claim = async move { store.take(&[task.id.as_str()], &node).await };
+                ctx.spawn(claim.into_actor(self).map(|taken, act, ctx| match taken {
+                    Ok(taken) => {
+                        for task in taken {
+                            act.place(task, ctx);
+                        }
+                    }
+                    // Claimed by the sweep of this node's agents' tasks instead.
+                    Err(e) => tracing::debug!(error = %e, "cannot claim a task for an agent here"),
+                }));
+            }
             Some(_) => {}
         }
     }

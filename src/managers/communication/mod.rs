@@ -1,6 +1,8 @@
-//! The CommunicationManager actor: hands out event-stream subscriptions and bounds how many are
-//! open, in all and per client, so that a flood of SSE clients is refused rather than served
-//! without limit, and one client cannot take every place.
+//! The CommunicationManager actor: carries messages to agents and to clients. It hands out
+//! event-stream subscriptions and bounds how many are open, in all and per client, so that a
+//! flood of SSE clients is refused rather than served without limit, and one client cannot take
+//! every place; and it runs the topics agents subscribe to (`topics`): who subscribes, and a
+//! message turned into one task per subscriber.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,6 +14,13 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::bus::Published;
 use crate::context::Hive;
+use crate::managers::orchestrator::Orchestrator;
+use crate::managers::slot::Slot;
+use crate::store::manager::StoreManager;
+
+mod topics;
+
+pub use topics::{Publish, SetTopics, TopicError};
 
 /// A subscription; dropping it frees its place.
 pub struct Subscription {
@@ -56,14 +65,23 @@ pub struct CommunicationManager {
     hive: Hive,
     open: Arc<AtomicUsize>,
     per_client: PerClient,
+    /// Where a topic's tasks are submitted, and subscriptions written.
+    orchestrator: Arc<Slot<Orchestrator>>,
+    store: Arc<Slot<StoreManager>>,
 }
 
 impl CommunicationManager {
-    pub fn new(hive: Hive) -> Self {
+    pub fn new(
+        hive: Hive,
+        orchestrator: Arc<Slot<Orchestrator>>,
+        store: Arc<Slot<StoreManager>>,
+    ) -> Self {
         Self {
             hive,
             open: Arc::new(AtomicUsize::new(0)),
             per_client: Default::default(),
+            orchestrator,
+            store,
         }
     }
 }
