@@ -31,6 +31,7 @@ pub struct KindProbes {
     pub orchestrator: Arc<MailboxProbe>,
     pub lifecycle: Arc<MailboxProbe>,
     pub communication: Arc<MailboxProbe>,
+    pub configuration: Arc<MailboxProbe>,
     pub agent: Arc<MailboxProbe>,
 }
 
@@ -94,8 +95,11 @@ pub struct HiveInner {
     pub monitor_arbiter: ArbiterHandle,
     /// Published by the SecurityManager; read by every request's access check.
     pub access: arc_swap::ArcSwap<AccessPolicy>,
-    /// `None` when `rate_limit` is 0.
-    pub rate_limits: Option<RateLimits>,
+    /// `None` when `rate_limit` is 0; replaced when the setting changes.
+    pub rate_limits: arc_swap::ArcSwapOption<RateLimits>,
+    /// The settings that change at run time (see `config::settings`): read them here, not in
+    /// `config`, which holds what the server started with.
+    pub settings: crate::snapshots::settings::LiveSettings,
     /// One pooled HTTP client for every `http` agent.
     pub http: reqwest::Client,
     /// The programs command agents may run, pinned at start.
@@ -137,6 +141,7 @@ impl HiveInner {
             orchestrator: probes.register("orchestrator", m.orchestrator),
             lifecycle: probes.register("lifecycle", m.lifecycle),
             communication: probes.register("communication", m.communication),
+            configuration: probes.register("configuration", m.control),
             agent: probes.register("agent", m.agent),
         };
         Arc::new(HiveInner {
@@ -155,7 +160,10 @@ impl HiveInner {
             agent_arbiters,
             monitor_arbiter,
             access: arc_swap::ArcSwap::from_pointee(AccessPolicy::default()),
-            rate_limits: RateLimits::new(config.rate_limit),
+            rate_limits: arc_swap::ArcSwapOption::new(RateLimits::new(config.rate_limit).map(Arc::new)),
+            settings: crate::snapshots::settings::LiveSettings::new(
+                crate::config::settings::Settings::from_config(&config, &crate::config::log_level::initial()),
+            ),
             http: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_millis(config.http_timeout_ms))
                 .build()

@@ -20,6 +20,8 @@ pub struct Metrics {
     pub task_queue_depth: IntGaugeVec,
     pub task_backlog: IntGauge,
     pub addressed_queued: IntGauge,
+    /// The version of the live settings this node runs with.
+    pub config_version: IntGauge,
     pub process_starts: IntCounter,
     pub process_exits: IntCounterVec,
     pub task_queue_wait: HistogramVec,
@@ -203,6 +205,13 @@ impl Metrics {
                 IntGauge::new(
                     "hive_addressed_tasks_queued",
                     "Unfinished tasks addressed to one agent (queued, waiting to retry, running), over all agents, each agent bounded by max_agent_queue."
+                )
+            ),
+            config_version: register!(
+                r,
+                IntGauge::new(
+                    "hive_config_version",
+                    "The version of the live settings this node applied (0: as started, never changed)."
                 )
             ),
             process_starts: register!(

@@ -37,23 +37,52 @@ pub fn init_as(format: LogFormat) {
             .unwrap_or_else(|| "panic with a non-string payload".to_owned());
         tracing::warn!(%location, thread = std::thread::current().name().unwrap_or("?"), "panic: {message}");
     }));
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let directives = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|d| EnvFilter::try_new(d).is_ok())
+        .unwrap_or_else(|| "info".to_owned());
+    let filter = EnvFilter::new(&directives);
     // A second initialisation (tests start many servers in one process) keeps the first.
     // Colour only for a person at a terminal; files and log collectors get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     // A line that cannot be written (stderr on a full disk, a closed pipe) is dropped: the
     // subscriber's default reports it with `eprintln!`, which panics on the same error, and a
     // panic logged through this hook panics again and aborts the server.
+    // With a reloadable filter: `log_level` is a live setting (see `config::log_level`).
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .log_internal_errors(false);
-    let _ = match format {
-        LogFormat::Text => builder.with_ansi(ansi).try_init(),
-        LogFormat::Json => builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(true)
-            .try_init(),
+    let started = match format {
+        LogFormat::Text => {
+            let builder = builder
+                .with_ansi(ansi)
+                .with_env_filter(filter)
+                .with_filter_reloading();
+            let handle = builder.reload_handle();
+            builder.try_init().map(|()| changer(handle))
+        }
+        LogFormat::Json => {
+            let builder = builder
+                .json()
+                .with_current_span(true)
+                .with_span_list(true)
+                .with_env_filter(filter)
+                .with_filter_reloading();
+            let handle = builder.reload_handle();
+            builder.try_init().map(|()| changer(handle))
+        }
     };
+    if let Ok(change) = started {
+        crate::config::log_level::register(directives, change);
+    }
+}
+
+/// How to replace the filter behind `handle`.
+fn changer<S: 'static>(
+    handle: tracing_subscriber::reload::Handle<EnvFilter, S>,
+) -> Box<dyn Fn(&str) -> Result<(), String> + Send + Sync> {
+    Box::new(move |directives| {
+        let filter = EnvFilter::try_new(directives).map_err(|e| e.to_string())?;
+        handle.reload(filter).map_err(|e| e.to_string())
+    })
 }

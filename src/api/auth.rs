@@ -85,7 +85,7 @@ pub async fn gate(
             Err(denied) => Identity::Refused(denied),
         }
     };
-    if let (Some(limits), false) = (&hive.rate_limits, probe) {
+    if let (Some(limits), false) = (&*hive.rate_limits.load(), probe) {
         let key = match &identity {
             Identity::Known(Caller::Token { id, .. }) => Some(LimitKey::Token(id.clone())),
             _ => req.peer_addr().map(|a| LimitKey::Address(a.ip())),

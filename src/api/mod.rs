@@ -20,6 +20,7 @@ pub mod audit;
 pub mod auth;
 pub mod base;
 pub mod cluster;
+pub mod config;
 pub mod dashboard;
 pub mod events;
 pub mod json;

@@ -9,7 +9,7 @@ use super::base::API;
 use super::middleware::{record, until_ready, within_bound};
 use super::problem::ApiError;
 use super::{
-    agents, audit, auth, cluster, dashboard, events, monitor, openapi, sla, system, tasks, tokens,
+    agents, audit, auth, cluster, config, dashboard, events, monitor, openapi, sla, system, tasks, tokens,
     topics, workflows,
 };
 use crate::domain::access::AccessRole;
@@ -88,6 +88,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                                 .route(allow(Viewer, web::get().to(topics::of_agent)))
                                 .route(allow(Operator, web::put().to(topics::set_of_agent)))
                                 .default_service(web::to(|| not_allowed("GET, PUT"))),
+                        )
+                        .service(
+                            web::resource("/config")
+                                .route(allow(Operator, web::get().to(config::get)))
+                                .route(allow(Admin, web::patch().to(config::patch)))
+                                .default_service(web::to(|| not_allowed("GET, PATCH"))),
+                        )
+                        .service(
+                            web::resource("/config/history")
+                                .route(allow(Operator, web::get().to(config::history)))
+                                .default_service(web::to(|| not_allowed("GET"))),
+                        )
+                        .service(
+                            web::resource("/config/rollback")
+                                .route(allow(Admin, web::post().to(config::rollback)))
+                                .default_service(web::to(|| not_allowed("POST"))),
                         )
                         .service(
                             web::resource("/topics")

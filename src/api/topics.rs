@@ -160,7 +160,7 @@ pub(super) async fn room_for(
     topics: &[String],
     agents: usize,
 ) -> Result<(), ApiError> {
-    let limit = hive.config.max_topic_subscribers;
+    let limit = hive.settings.load().max_topic_subscribers;
     for topic in topics {
         let count =
             usize::try_from(hive.store.subscriber_count(topic).await?).unwrap_or(usize::MAX);

@@ -197,6 +197,15 @@ pub struct Scaled {
     pub forecast: Option<f64>,
 }
 
+/// A version of the live settings stored and applied (by `node`, in a cluster).
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigChanged {
+    pub version: i64,
+    pub author: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+}
+
 /// One audit entry, once committed.
 #[derive(Debug, Clone, Serialize)]
 pub struct Audited {
@@ -246,6 +255,8 @@ pub enum Event {
     Scaled(Scaled),
     /// `audit`: a mutating call, once its entry is committed.
     Audit(Audited),
+    /// A new version of the live settings, applied on the node that stored it.
+    ConfigChanged(ConfigChanged),
     /// An event another node of the cluster published, passed on as it came: its kind is one of
     /// [`Event::KINDS`].
     Relayed { kind: &'static str, data: Value },
@@ -253,7 +264,7 @@ pub enum Event {
 
 impl Event {
     /// Every kind there is: another node's event of any other kind is dropped.
-    pub const KINDS: [&'static str; 28] = [
+    pub const KINDS: [&'static str; 29] = [
         "task.waiting",
         "task.queued",
         "task.started",
@@ -282,6 +293,7 @@ impl Event {
         "plugin.shedding",
         "plugin.autoscaler",
         "audit",
+        "config.changed",
     ];
 
     /// The SSE event name.
@@ -310,6 +322,7 @@ impl Event {
             Event::Shedding(_) => "plugin.shedding",
             Event::Scaled(_) => "plugin.autoscaler",
             Event::Audit(_) => "audit",
+            Event::ConfigChanged(_) => "config.changed",
             Event::Relayed { kind, .. } => kind,
         }
     }
@@ -351,6 +364,7 @@ impl Serialize for Data<'_> {
             Event::Shedding(e) => e.serialize(s),
             Event::Scaled(e) => e.serialize(s),
             Event::Audit(e) => e.serialize(s),
+            Event::ConfigChanged(e) => e.serialize(s),
             Event::Relayed { data, .. } => data.serialize(s),
         }
     }
@@ -364,6 +378,7 @@ mod tests {
     fn one_of_each() -> Vec<Event> {
         let role = Role::try_from("worker".to_owned()).unwrap();
         let mut events: Vec<Event> = [
+            TaskChange::Waiting,
             TaskChange::Queued,
             TaskChange::Started,
             TaskChange::Retrying,
@@ -486,6 +501,11 @@ mod tests {
                 path: "/".into(),
                 status: 202,
                 outcome: "ok",
+            }),
+            Event::ConfigChanged(ConfigChanged {
+                version: 2,
+                author: "anonymous".into(),
+                node: None,
             }),
         ]);
         events

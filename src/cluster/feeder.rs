@@ -236,7 +236,8 @@ async fn feed(hive: Hive, cluster: Arc<Cluster>, holder: Arc<dyn TaskHolder>) {
             for (role, room) in &wanted {
                 cluster.ensure_role(c, role).await?;
                 let mut left = *room;
-                for priority in cluster.read_order(c, role, &hive.config.slo).await? {
+                let slo = hive.settings.load().slo.clone();
+                for priority in cluster.read_order(c, role, &slo).await? {
                     if left == 0 {
                         break;
                     }

@@ -109,11 +109,12 @@ impl PerformanceManager {
         });
         readings.extend(self.demand());
         let now = Instant::now();
+        let slo = self.hive.settings.load().slo.clone();
         readings.extend(Priority::BY_URGENCY.into_iter().map(|p| Reading {
             name: format!("wait.{}", p.as_str()),
             unit: "ms",
             value: self.hive.queue_ages.wait_ms(p, now) as f64,
-            limit: Some(self.hive.config.slo.of(p) as f64),
+            limit: Some(slo.of(p) as f64),
             leading: false,
         }));
         readings

@@ -64,7 +64,10 @@ pub fn root(hive: &Hive, handles: &Arc<Handles>, database: Database) -> Supervis
                 hive.kinds.store.clone(),
                 hive.metrics.clone(),
                 hive.bus.clone(),
-                Retention::new(hive.config.retention_ms, hive.config.audit_retention_ms),
+                {
+                    let settings = hive.settings.load();
+                    Retention::new(settings.retention_ms, settings.audit_retention_ms)
+                },
             )
             .releasing_to(ToOrchestrator::new(
                 hive.clone(),
@@ -81,7 +84,7 @@ pub fn root(hive: &Hive, handles: &Arc<Handles>, database: Database) -> Supervis
         m.control,
         |h| &h.configuration,
         both,
-        |hive, _, _| ConfigurationManager::new(hive.config.clone()),
+        |hive, handles, _| ConfigurationManager::new(hive.clone(), handles.store.clone()),
     );
     let security = local(
         "security",

@@ -242,7 +242,7 @@ impl Actor for SecurityManager {
         ctx.run_interval(AUDIT_FLUSH, |act, _| act.flush_audit());
         ctx.run_interval(RELOAD, |act, ctx| {
             act.reload(ctx);
-            if let Some(limits) = &act.hive.rate_limits {
+            if let Some(limits) = &*act.hive.rate_limits.load() {
                 limits.forget_idle();
             }
         });

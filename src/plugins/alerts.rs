@@ -83,6 +83,11 @@ impl Cooldowns {
         }
     }
 
+    /// A new period (a change of the live settings), for the alerts raised from now on.
+    pub fn set_period(&mut self, period: Duration) {
+        self.period = period;
+    }
+
     /// Whether `alert` may be raised at `now`; if so, its cooldown starts.
     pub fn admit(&mut self, alert: &Alert, now: Instant) -> bool {
         let key = (alert.kind, alert.series.clone());
@@ -106,7 +111,7 @@ pub struct Alerter {
 
 impl Alerter {
     pub fn new(hive: Hive) -> Self {
-        let cooldown = Duration::from_millis(hive.config.plugins.alerts.cooldown_ms);
+        let cooldown = Duration::from_millis(hive.settings.load().plugins.alerts.cooldown_ms);
         Self {
             hive,
             cooldowns: Cooldowns::new(cooldown),
@@ -120,8 +125,9 @@ impl Alerter {
         tracing::warn!(kind = alert.kind, series = %alert.series, summary = %alert.summary, "alert");
         let body = serde_json::to_value(&alert).unwrap_or_default();
         self.hive.bus.publish(Event::Alert(alert));
-        let timeout = Duration::from_millis(self.hive.config.plugins.alerts.timeout_ms);
-        for url in &self.hive.config.plugins.alerts.webhooks {
+        let settings = self.hive.settings.load();
+        let timeout = Duration::from_millis(settings.plugins.alerts.timeout_ms);
+        for url in &settings.plugins.alerts.webhooks {
             if self.in_flight.get() >= MAX_IN_FLIGHT {
                 m.alert_deliveries.with_label_values(&["dropped"]).inc();
                 continue;
@@ -163,7 +169,12 @@ impl Handler<Insight> for Alerter {
 
     fn handle(&mut self, insight: Insight, _: &mut Context<Self>) {
         let now = Instant::now();
-        let min_confidence = self.hive.config.plugins.alerts.min_confidence;
+        let alerts = &self.hive.settings.load().plugins.alerts;
+        if alerts.webhooks.is_empty() {
+            return;
+        }
+        self.cooldowns.set_period(Duration::from_millis(alerts.cooldown_ms));
+        let min_confidence = alerts.min_confidence;
         for alert in alerts_of(&insight, min_confidence) {
             if self.cooldowns.admit(&alert, now) {
                 self.raise(alert);

@@ -126,14 +126,7 @@ struct Loads(Vec<PoolLoad>);
 
 impl Autoscaler {
     pub fn new(hive: Hive, handles: Arc<Handles>) -> Self {
-        let pools = hive
-            .config
-            .plugins
-            .autoscaler
-            .pools
-            .keys()
-            .map(|role| (role.clone(), Pool::default()))
-            .collect();
+        let pools = BTreeMap::new();
         Self {
             hive,
             handles,
@@ -143,14 +136,15 @@ impl Autoscaler {
     }
 
     fn apply(&mut self, loads: Loads, ctx: &mut Context<Self>) {
-        let config = self.hive.config.plugins.autoscaler.clone();
+        let settings = self.hive.settings.load();
+        let config = &settings.plugins.autoscaler;
         let now = Instant::now();
         let roles: Vec<Role> = self.pools.keys().cloned().collect();
         for (role, load) in roles.into_iter().zip(loads.0) {
             let Some(bounds) = config.pools.get(&role) else {
                 continue;
             };
-            let pressure = pressure(&load, |p| self.hive.config.slo.of(p));
+            let pressure = pressure(&load, |p| settings.slo.of(p));
             let queued: usize = load.queued.iter().sum();
             // Only a name that is held can be an added agent's: a default name is `<role>-<id>`,
             // and deriving it for every idle agent each sample would allocate for nothing.
@@ -189,7 +183,7 @@ impl Autoscaler {
             if pool.busy || cooling {
                 continue;
             }
-            let predictive = self.hive.config.plugins.mode == PluginMode::Predictive;
+            let predictive = settings.plugins.mode == PluginMode::Predictive;
             let forecast = (predictive && pool.pressure.len() >= MIN_SAMPLES)
                 .then(|| {
                     let recent: Vec<f64> = pool.pressure.iter().copied().collect();
@@ -355,6 +349,17 @@ impl Handler<Insight> for Autoscaler {
 
     fn handle(&mut self, _: Insight, ctx: &mut Context<Self>) {
         if self.asking {
+            return;
+        }
+        // The pools it sizes, as the live settings name them now: a pool dropped from them
+        // forgets its history, a new one starts with none.
+        let settings = self.hive.settings.load();
+        let named = &settings.plugins.autoscaler.pools;
+        self.pools.retain(|role, _| named.contains_key(role));
+        for role in named.keys() {
+            self.pools.entry(role.clone()).or_default();
+        }
+        if self.pools.is_empty() {
             return;
         }
         let Some(orchestrator) = self.handles.orchestrator.get() else {

@@ -38,21 +38,15 @@ fn spec<P: Plugin>(hive: &Hive, make: impl Fn(Hive) -> P + Send + Sync + 'static
     })
 }
 
-/// The plugins the configuration turns on, in start order.
+/// Every plugin, in start order. Each reads whether it is on (shedding enabled, webhooks, pools)
+/// from the live settings at every sample, so that a change of settings turns it on or off.
 pub fn specs(hive: &Hive, handles: &Arc<Handles>) -> Vec<ChildSpec> {
-    let config = &hive.config.plugins;
-    let mut specs = Vec::new();
-    if config.shedding.enabled {
-        specs.push(spec(hive, shedding::Shedder::new));
-    }
-    if !config.alerts.webhooks.is_empty() {
-        specs.push(spec(hive, alerts::Alerter::new));
-    }
-    if !config.autoscaler.pools.is_empty() {
-        let handles = handles.clone();
-        specs.push(spec(hive, move |hive| {
+    let handles = handles.clone();
+    vec![
+        spec(hive, shedding::Shedder::new),
+        spec(hive, alerts::Alerter::new),
+        spec(hive, move |hive| {
             autoscaler::Autoscaler::new(hive, handles.clone())
-        }));
-    }
-    specs
+        }),
+    ]
 }

@@ -107,7 +107,7 @@ pub struct Shedder {
 
 impl Shedder {
     pub fn new(hive: Hive) -> Self {
-        let hold = Duration::from_millis(hive.config.plugins.shedding.hold_ms);
+        let hold = Duration::from_millis(hive.settings.load().plugins.shedding.hold_ms);
         Self {
             hive,
             held_until: None,
@@ -174,7 +174,14 @@ impl Handler<Insight> for Shedder {
     type Result = ();
 
     fn handle(&mut self, insight: Insight, _: &mut Context<Self>) {
-        let plugins = &self.hive.config.plugins;
+        let settings = self.hive.settings.load();
+        let plugins = &settings.plugins;
+        self.hold = Duration::from_millis(plugins.shedding.hold_ms);
+        if !plugins.shedding.enabled {
+            // Turned off while it ran: nothing stays refused behind it.
+            self.held_until = None;
+            return self.decide(None, Instant::now());
+        }
         let forecasts = plugins.mode == PluginMode::Predictive;
         let call = assess(&insight.view, plugins.shedding.min_confidence, forecasts);
         self.decide(call, Instant::now());

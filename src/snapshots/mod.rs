@@ -8,6 +8,7 @@
 //! - [`plugin_board`] — the plugins' mailboxes, as the monitor hands them each sample.
 //! - [`queue_ages`] — the wait of each class's oldest queued task (orchestrator → monitor).
 //! - [`rate_limits`] — the request rate limits (every request).
+//! - [`settings`] — the live settings (ConfigurationManager → whoever acts on them).
 //! - [`sample`] — the monitor's latest memory sample (monitor → status pages).
 //! - [`shedding`] — which submissions are shed (shedding plugin → task submissions).
 
@@ -17,5 +18,6 @@ pub mod monitor;
 pub mod plugin_board;
 pub mod queue_ages;
 pub mod rate_limits;
+pub mod settings;
 pub mod sample;
 pub mod shedding;

@@ -125,6 +125,11 @@ pub enum Write {
 #[rtype(result = "()")]
 pub struct Persist(pub Write);
 
+/// The retention periods from now on (a change of the live settings).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct SetRetention(pub Retention);
+
 /// Answered once every write received before it is committed.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
@@ -1098,13 +1103,12 @@ impl Actor for StoreManager {
                     Ok(conn) => {
                         act.conn = Some(conn);
                         act.metrics.store_up.set(1);
-                        if !act.retention.keeps_everything() {
-                            act.prune_due = true;
-                            ctx.run_interval(PRUNE_EVERY, |act, ctx| {
-                                act.prune_due = true;
-                                act.commit_next(ctx);
-                            });
-                        }
+                        // Every tick, whatever the periods: they are a live setting.
+                        act.prune_due = !act.retention.keeps_everything();
+                        ctx.run_interval(PRUNE_EVERY, |act, ctx| {
+                            act.prune_due = !act.retention.keeps_everything();
+                            act.commit_next(ctx);
+                        });
                         act.commit_next(ctx);
                     }
                     Err(e) => {
@@ -1252,6 +1256,15 @@ impl Handler<Prune> for StoreManager {
         self.probe.handled();
         self.prune_requests.push(prune);
         self.commit_next(ctx);
+    }
+}
+
+impl Handler<SetRetention> for StoreManager {
+    type Result = ();
+
+    fn handle(&mut self, SetRetention(retention): SetRetention, _: &mut Context<Self>) {
+        self.probe.handled();
+        self.retention = retention;
     }
 }
 

@@ -8,6 +8,7 @@ mod backpressure;
 mod bad_input;
 mod browser;
 mod cluster;
+mod config;
 mod dashboard;
 mod executors;
 mod faults;

@@ -665,6 +665,7 @@ pub async fn an_agents_state_is_written_with_the_result_that_changed_it(f: &Fixt
         .send(Persist(Write::CreateAgents {
             agents: vec![agent.clone()],
             state: Some(json!({"count": 41})),
+            topics: Vec::new(),
             reply,
         }))
         .await

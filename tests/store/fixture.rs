@@ -128,6 +128,7 @@ impl Fixture {
             .send(Persist(Write::CreateAgents {
                 agents,
                 state: None,
+                topics: Vec::new(),
                 reply,
             }))
             .await

@@ -69,7 +69,7 @@ impl Handler<Publish> for CommunicationManager {
             reply,
         } = publish;
         let (hive, orchestrator) = (self.hive.clone(), self.orchestrator.clone());
-        let limit = hive.config.max_topic_fanout;
+        let limit = hive.settings.load().max_topic_fanout;
         let work = async move {
             let subscribers = hive
                 .store
@@ -140,7 +140,7 @@ impl Handler<SetTopics> for CommunicationManager {
             reply,
         } = set;
         let (hive, store) = (self.hive.clone(), self.store.clone());
-        let limit = hive.config.max_topic_subscribers;
+        let limit = hive.settings.load().max_topic_subscribers;
         let work = async move {
             let had = hive.store.topics_of(&agent).await?;
             // A bound, not a reservation: subscriptions made at the same moment may pass it by

@@ -191,7 +191,7 @@ impl Handler<Submit> for Orchestrator {
         }
         let agent: Option<AgentId> = task.agent.as_ref().map(|a| a.0.as_str().into());
         if let Some(agent) = &agent {
-            let limit = self.hive.config.max_agent_queue;
+            let limit = self.hive.settings.load().max_agent_queue;
             if self.addressed_to(agent) >= limit {
                 let agent = agent.to_string();
                 let _ = reply.send(Err(SubmitError::AgentQueue { agent, limit }));

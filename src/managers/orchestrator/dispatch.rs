@@ -78,7 +78,8 @@ impl Orchestrator {
             let Some(queues) = self.roles.get(role) else {
                 return;
             };
-            let slo = &self.hive.config.slo;
+            let settings = self.hive.settings.load();
+            let slo = &settings.slo;
             let Some((priority, pos, agent)) =
                 queues::choose(queues, &self.tasks, &self.agents, slo, Instant::now())
             else {
@@ -153,7 +154,7 @@ impl Orchestrator {
             .task_queue_wait
             .with_label_values(&[priority.as_str()])
             .observe(wait.as_secs_f64());
-        if wait.as_millis() > u128::from(self.hive.config.slo.of(priority)) {
+        if wait.as_millis() > u128::from(self.hive.settings.load().slo.of(priority)) {
             self.hive
                 .metrics
                 .task_slo_missed
@@ -289,7 +290,7 @@ impl Orchestrator {
         let Some(active) = self.tasks.get_mut(&id) else {
             return;
         };
-        let base_ms = self.hive.config.retry_backoff_ms;
+        let base_ms = self.hive.settings.load().retry_backoff_ms;
         let delay = match attempt::fail(
             &active.spec,
             &mut active.task,

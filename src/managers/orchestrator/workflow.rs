@@ -81,7 +81,7 @@ impl Handler<SubmitMany> for Orchestrator {
             let _ = reply.send(Err(SubmitError::Backlog { limit }));
             return;
         }
-        let agent_limit = self.hive.config.max_agent_queue;
+        let agent_limit = self.hive.settings.load().max_agent_queue;
         let mut addressed: Vec<AgentId> = tasks
             .iter()
             .filter_map(|t| t.agent.as_deref().map(AgentId::from))

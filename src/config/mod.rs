@@ -13,6 +13,9 @@ use figment::providers::{Env, Serialized};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+pub mod log_level;
+pub mod settings;
+
 /// Mailbox capacity per actor kind. Bounded everywhere: a full mailbox is a refusal the client
 /// sees (503 with Retry-After), never a queue that grows without limit.
 #[derive(Debug, Clone, Serialize, Deserialize)]
