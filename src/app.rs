@@ -304,7 +304,7 @@ fn stop_arbiters(arbiters: Vec<actix_rt::Arbiter>) {
 async fn wait_started(hive: &Hive) {
     let mut recovered = hive.recovered.subscribe();
     let _ = recovered
-        .wait_for(|r| r.tasks && r.agents && r.access)
+        .wait_for(|r| r.tasks && r.agents && r.access && r.settings)
         .await;
 }
 

@@ -71,6 +71,8 @@ pub struct Recovered {
     pub agents: bool,
     /// The API tokens have been read: requests can be judged.
     pub access: bool,
+    /// The stored live settings have been applied (or found to be none).
+    pub settings: bool,
 }
 
 pub struct HiveInner {
@@ -160,9 +162,14 @@ impl HiveInner {
             agent_arbiters,
             monitor_arbiter,
             access: arc_swap::ArcSwap::from_pointee(AccessPolicy::default()),
-            rate_limits: arc_swap::ArcSwapOption::new(RateLimits::new(config.rate_limit).map(Arc::new)),
+            rate_limits: arc_swap::ArcSwapOption::new(
+                RateLimits::new(config.rate_limit).map(Arc::new),
+            ),
             settings: crate::snapshots::settings::LiveSettings::new(
-                crate::config::settings::Settings::from_config(&config, &crate::config::log_level::initial()),
+                crate::config::settings::Settings::from_config(
+                    &config,
+                    &crate::config::log_level::initial(),
+                ),
             ),
             http: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_millis(config.http_timeout_ms))

@@ -132,7 +132,9 @@ pub async fn history(
         .await?;
     let next_cursor = (rows.len() > limit).then(|| {
         rows.truncate(limit);
-        rows.last().map(|r| r.version.to_string()).unwrap_or_default()
+        rows.last()
+            .map(|r| r.version.to_string())
+            .unwrap_or_default()
     });
     let items = rows
         .into_iter()

@@ -9,8 +9,8 @@ use super::base::API;
 use super::middleware::{record, until_ready, within_bound};
 use super::problem::ApiError;
 use super::{
-    agents, audit, auth, cluster, config, dashboard, events, monitor, openapi, sla, system, tasks, tokens,
-    topics, workflows,
+    agents, audit, auth, cluster, config, dashboard, events, monitor, openapi, sla, system, tasks,
+    tokens, topics, workflows,
 };
 use crate::domain::access::AccessRole;
 

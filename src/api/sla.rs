@@ -55,5 +55,9 @@ pub async fn sla(
     let window = query.0.window.map_or(DEFAULT_WINDOW, |w| w.0);
     let since = now_ms() - window.as_millis() as i64;
     let finished = hive.store.finished_since(since).await?;
-    Ok(HttpResponse::Ok().json(report(&finished, &hive.settings.load().slo, window.as_secs())))
+    Ok(HttpResponse::Ok().json(report(
+        &finished,
+        &hive.settings.load().slo,
+        window.as_secs(),
+    )))
 }

@@ -18,7 +18,10 @@ pub fn register(started_with: String, change: Change) {
 
 /// The filter the log started with (`info` when nothing registered).
 pub fn initial() -> String {
-    STARTED_WITH.get().cloned().unwrap_or_else(|| "info".to_owned())
+    STARTED_WITH
+        .get()
+        .cloned()
+        .unwrap_or_else(|| "info".to_owned())
 }
 
 /// Filter the log by `directives` from now on.

@@ -105,14 +105,20 @@ impl Settings {
             if (min..=MAX_COUNT).contains(&v) {
                 Ok(())
             } else {
-                Err(wrong(field, format!("must be between {min} and {MAX_COUNT}")))
+                Err(wrong(
+                    field,
+                    format!("must be between {min} and {MAX_COUNT}"),
+                ))
             }
         };
         let ms = |field: &str, v: u64, min: u64| {
             if (min..=MAX_MS).contains(&v) {
                 Ok(())
             } else {
-                Err(wrong(field, format!("must be between {min} and {MAX_MS} ms")))
+                Err(wrong(
+                    field,
+                    format!("must be between {min} and {MAX_MS} ms"),
+                ))
             }
         };
         count("rate_limit", u64::from(self.rate_limit), 0)?;
@@ -126,7 +132,11 @@ impl Settings {
         }
         ms("retry_backoff_ms", self.retry_backoff_ms, 1)?;
         count("max_agent_queue", self.max_agent_queue as u64, 1)?;
-        count("max_topic_subscribers", self.max_topic_subscribers as u64, 1)?;
+        count(
+            "max_topic_subscribers",
+            self.max_topic_subscribers as u64,
+            1,
+        )?;
         count("max_topic_fanout", self.max_topic_fanout as u64, 1)?;
         for (name, v) in [
             ("retention_ms", self.retention_ms),
@@ -134,7 +144,10 @@ impl Settings {
         ] {
             // 0 keeps for ever; anything shorter than a second would delete what was just done.
             if v != 0 && !(1_000..=365 * MAX_MS).contains(&v) {
-                return Err(wrong(name, "must be 0 (keep for ever) or 1,000 ms to 365 days"));
+                return Err(wrong(
+                    name,
+                    "must be 0 (keep for ever) or 1,000 ms to 365 days",
+                ));
             }
         }
         let plugins = &self.plugins;
@@ -142,10 +155,20 @@ impl Settings {
         ms("plugins.alerts.cooldown_ms", plugins.alerts.cooldown_ms, 0)?;
         ms("plugins.alerts.timeout_ms", plugins.alerts.timeout_ms, 1)?;
         ms("plugins.autoscaler.idle_ms", plugins.autoscaler.idle_ms, 0)?;
-        ms("plugins.autoscaler.cooldown_ms", plugins.autoscaler.cooldown_ms, 0)?;
+        ms(
+            "plugins.autoscaler.cooldown_ms",
+            plugins.autoscaler.cooldown_ms,
+            0,
+        )?;
         for (field, v) in [
-            ("plugins.shedding.min_confidence", plugins.shedding.min_confidence),
-            ("plugins.alerts.min_confidence", plugins.alerts.min_confidence),
+            (
+                "plugins.shedding.min_confidence",
+                plugins.shedding.min_confidence,
+            ),
+            (
+                "plugins.alerts.min_confidence",
+                plugins.alerts.min_confidence,
+            ),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err(wrong(field, "must be between 0 and 1"));
@@ -207,23 +230,35 @@ mod tests {
 
     #[test]
     fn a_wrong_patch_names_the_field_and_changes_nothing() {
-        let e = base().patched(&json!({"slo": {"normal_ms": 0}})).unwrap_err();
+        let e = base()
+            .patched(&json!({"slo": {"normal_ms": 0}}))
+            .unwrap_err();
         assert_eq!(e.field, "slo.normal_ms");
-        let e = base().patched(&json!({"slo": {"norml_ms": 5}})).unwrap_err();
+        let e = base()
+            .patched(&json!({"slo": {"norml_ms": 5}}))
+            .unwrap_err();
         assert_eq!(e.field, "slo.norml_ms");
         assert!(e.detail.contains("unknown field"), "{}", e.detail);
         let e = base().patched(&json!({"colour": "blue"})).unwrap_err();
         assert_eq!(e.field, "colour");
         let e = base().patched(&json!({"rate_limit": "fast"})).unwrap_err();
         assert_eq!(e.field, "rate_limit");
-        let e = base().patched(&json!({"log_level": "info,[[["})).unwrap_err();
+        let e = base()
+            .patched(&json!({"log_level": "info,[[["}))
+            .unwrap_err();
         assert_eq!(e.field, "log_level");
         let e = base()
             .patched(&json!({"plugins": {"shedding": {"min_confidence": 2.0}}}))
             .unwrap_err();
         assert_eq!(e.field, "plugins.shedding.min_confidence");
         // A setting that may not be left out cannot be removed with null.
-        assert_eq!(base().patched(&json!({"rate_limit": null})).unwrap_err().field, "rate_limit");
+        assert_eq!(
+            base()
+                .patched(&json!({"rate_limit": null}))
+                .unwrap_err()
+                .field,
+            "rate_limit"
+        );
     }
 
     #[test]
@@ -234,7 +269,10 @@ mod tests {
             .unwrap();
         let to = serde_json::to_value(&changed).unwrap();
         let patch = diff(&from, &to);
-        assert_eq!(patch, json!({"slo": {"low_ms": 60_000}, "log_level": "debug"}));
+        assert_eq!(
+            patch,
+            json!({"slo": {"low_ms": 60_000}, "log_level": "debug"})
+        );
         let again = serde_json::to_value(base().patched(&patch).unwrap()).unwrap();
         assert_eq!(again, to);
     }

@@ -96,7 +96,10 @@ impl ConfigurationManager {
         {
             if let Some(store) = self.store.get() {
                 let retention = Retention::new(settings.retention_ms, settings.audit_retention_ms);
-                self.hive.kinds.store.do_send(&store, SetRetention(retention));
+                self.hive
+                    .kinds
+                    .store
+                    .do_send(&store, SetRetention(retention));
             }
         }
         self.hive.settings.set(version, settings);
@@ -151,21 +154,21 @@ impl ConfigurationManager {
                 }
                 store.add_config_version(&row).await
             }
-                .into_actor(self)
-                .map(move |added, act, ctx| match added {
-                    Ok(true) => {
-                        act.apply(version, settings, author);
-                        let _ = reply.send(Ok((version, act.hive.settings.load())));
-                    }
-                    Ok(false) => {
-                        // Another node stored that version: catch up, and say so.
-                        ctx.notify(Reload);
-                        let _ = reply.send(Err(ConfigError::Conflict(version)));
-                    }
-                    Err(e) => {
-                        let _ = reply.send(Err(e.into()));
-                    }
-                }),
+            .into_actor(self)
+            .map(move |added, act, ctx| match added {
+                Ok(true) => {
+                    act.apply(version, settings, author);
+                    let _ = reply.send(Ok((version, act.hive.settings.load())));
+                }
+                Ok(false) => {
+                    // Another node stored that version: catch up, and say so.
+                    ctx.notify(Reload);
+                    let _ = reply.send(Err(ConfigError::Conflict(version)));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e.into()));
+                }
+            }),
         );
     }
 }
@@ -214,30 +217,40 @@ impl Handler<Reload> for ConfigurationManager {
             async move { store.latest_config().await }
                 .into_actor(self)
                 .map(|latest, act, _| {
-                    let latest = match latest {
-                        Ok(Some(latest)) if latest.version > act.hive.settings.version() => latest,
-                        Ok(_) => return,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "cannot read the stored settings; keeping these");
-                            return;
+                    match latest {
+                        Ok(Some(latest)) if latest.version > act.hive.settings.version() => {
+                            act.apply_stored(latest)
                         }
-                    };
-                    // Read over the settings now, so that one stored by an older server (without
-                    // a setting added since) keeps that setting as it is.
-                    let read = serde_json::from_str::<Value>(&latest.settings)
-                        .map_err(|e| e.to_string())
-                        .and_then(|stored| {
-                            let mut doc = serde_json::to_value(&*act.hive.settings.load())
-                                .map_err(|e| e.to_string())?;
-                            json_patch::merge(&mut doc, &stored);
-                            Settings::read(doc).map_err(|e| format!("{}: {}", e.field, e.detail))
-                        });
-                    match read {
-                        Ok(settings) => act.apply(latest.version, settings, latest.author),
-                        Err(e) => tracing::error!(version = latest.version, error = %e, "cannot apply the stored settings; keeping these"),
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot read the stored settings; keeping these")
+                        }
                     }
+                    // Ready to serve once the stored settings are applied (or known to be none).
+                    act.hive.recovered.send_modify(|r| r.settings = true);
                 }),
         );
+    }
+}
+
+impl ConfigurationManager {
+    /// Apply a version another process stored. Read over the settings now, so that one stored
+    /// by an older server (without a setting added since) keeps that setting as it is.
+    fn apply_stored(&self, latest: ConfigVersion) {
+        let read = serde_json::from_str::<Value>(&latest.settings)
+            .map_err(|e| e.to_string())
+            .and_then(|stored| {
+                let mut doc =
+                    serde_json::to_value(&*self.hive.settings.load()).map_err(|e| e.to_string())?;
+                json_patch::merge(&mut doc, &stored);
+                Settings::read(doc).map_err(|e| format!("{}: {}", e.field, e.detail))
+            });
+        match read {
+            Ok(settings) => self.apply(latest.version, settings, latest.author),
+            Err(e) => {
+                tracing::error!(version = latest.version, error = %e, "cannot apply the stored settings; keeping these")
+            }
+        }
     }
 }
 

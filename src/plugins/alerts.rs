@@ -173,7 +173,8 @@ impl Handler<Insight> for Alerter {
         if alerts.webhooks.is_empty() {
             return;
         }
-        self.cooldowns.set_period(Duration::from_millis(alerts.cooldown_ms));
+        self.cooldowns
+            .set_period(Duration::from_millis(alerts.cooldown_ms));
         let min_confidence = alerts.min_confidence;
         for alert in alerts_of(&insight, min_confidence) {
             if self.cooldowns.admit(&alert, now) {

@@ -18,6 +18,6 @@ pub mod monitor;
 pub mod plugin_board;
 pub mod queue_ages;
 pub mod rate_limits;
-pub mod settings;
 pub mod sample;
+pub mod settings;
 pub mod shedding;

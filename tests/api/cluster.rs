@@ -858,9 +858,9 @@ async fn an_addressed_task_submitted_anywhere_runs_on_its_agents_node() {
 
 /// Agents that cooperate across nodes: a message on a topic reaches every node's subscribers,
 /// each once; a task waiting on one node's work is released when that work ends on another
-/// node, and runs where its role's agents are.
+/// node, and runs where its role's agents are; a change of settings reaches every node.
 #[actix_rt::test]
-async fn a_topic_reaches_every_nodes_subscribers_once_and_dependencies_cross_nodes() {
+async fn a_topic_reaches_every_nodes_subscribers_once_dependencies_and_settings_cross_nodes() {
     let Some(s) = services("a_topic_reaches_every_nodes_subscribers_once").await else {
         return;
     };
@@ -926,4 +926,16 @@ async fn a_topic_reaches_every_nodes_subscribers_once_and_dependencies_cross_nod
     assert_eq!(then["node"], "node-0");
     assert_eq!(then["result"], json!({ first.clone(): "from node-2" }));
     assert_eq!(apps[0].task(&first).await["node"], "node-2");
+
+    // A change of the live settings on one node reaches the others.
+    let mut on_1 = apps[1].events_with("?kinds=config.").await;
+    let changed = crate::config::patch(&apps[0], &json!({"slo": {"high_ms": 321}})).await;
+    assert_eq!(changed.status(), StatusCode::OK);
+    on_1.until(|kind, data| {
+        kind == "config.changed" && data["node"] == "node-1" && data["version"] == 1
+    })
+    .await;
+    let seen = apps[1].json("/api/v1/config").await;
+    assert_eq!(seen["version"], 1);
+    assert_eq!(seen["settings"]["slo"]["high_ms"], 321);
 }

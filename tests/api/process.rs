@@ -933,3 +933,21 @@ async fn waiting_tasks_survive_sigkill_and_run_once_their_dependencies_end() {
     );
     stop(server);
 }
+
+#[actix_rt::test]
+async fn live_settings_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start_with(dir.path(), &[]);
+    server.wait_for_line("ready on ");
+    let changed = crate::config::patch(&server.app(), &json!({"slo": {"low_ms": 12345}})).await;
+    assert_eq!(changed.status(), reqwest::StatusCode::OK);
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+
+    let server = start_with(dir.path(), &[]);
+    server.wait_for_line("ready on ");
+    let kept = server.app().json("/api/v1/config").await;
+    assert_eq!(kept["version"], 1);
+    assert_eq!(kept["settings"]["slo"]["low_ms"], 12345);
+    stop(server);
+}
