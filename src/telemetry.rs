@@ -80,7 +80,7 @@ pub fn init_as(format: LogFormat) {
 /// How to replace the filter behind `handle`.
 fn changer<S: 'static>(
     handle: tracing_subscriber::reload::Handle<EnvFilter, S>,
-) -> Box<dyn Fn(&str) -> Result<(), String> + Send + Sync> {
+) -> crate::config::log_level::Change {
     Box::new(move |directives| {
         let filter = EnvFilter::try_new(directives).map_err(|e| e.to_string())?;
         handle.reload(filter).map_err(|e| e.to_string())

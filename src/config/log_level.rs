@@ -4,7 +4,8 @@
 
 use std::sync::OnceLock;
 
-type Change = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+/// How to replace the log's filter with new directives.
+pub type Change = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
 static CHANGE: OnceLock<Change> = OnceLock::new();
 static STARTED_WITH: OnceLock<String> = OnceLock::new();

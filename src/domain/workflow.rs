@@ -132,10 +132,14 @@ pub struct GraphError {
     pub detail: String,
 }
 
+/// What one task of a batch waits for: tasks of the batch (by index) and tasks submitted before
+/// (by id).
+pub type Edges = (Vec<usize>, Vec<String>);
+
 /// A batch's tasks checked as a graph: refs unique, and no cycle among them. Answers, for each
 /// task in the batch's order, which of its `depends_on` are refs of the batch (by index) and
 /// which are ids of tasks submitted before.
-pub fn check_graph(tasks: &[BatchTask]) -> Result<Vec<(Vec<usize>, Vec<String>)>, GraphError> {
+pub fn check_graph(tasks: &[BatchTask]) -> Result<Vec<Edges>, GraphError> {
     if tasks.is_empty() || tasks.len() > MAX_BATCH_TASKS {
         return Err(GraphError {
             field: "tasks".into(),
@@ -151,7 +155,7 @@ pub fn check_graph(tasks: &[BatchTask]) -> Result<Vec<(Vec<usize>, Vec<String>)>
             });
         }
     }
-    let edges: Vec<(Vec<usize>, Vec<String>)> = tasks
+    let edges: Vec<Edges> = tasks
         .iter()
         .map(|task| {
             let (mut inside, mut outside) = (Vec::new(), Vec::new());
@@ -182,7 +186,7 @@ pub fn check_graph(tasks: &[BatchTask]) -> Result<Vec<(Vec<usize>, Vec<String>)>
 
 /// A cycle among the batch's tasks, as the indices along it (the first repeated at the end), if
 /// there is one. Iterative depth-first search: a batch of a thousand tasks in a chain is fine.
-fn find_cycle(edges: &[(Vec<usize>, Vec<String>)]) -> Option<Vec<usize>> {
+fn find_cycle(edges: &[Edges]) -> Option<Vec<usize>> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         New,

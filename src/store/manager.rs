@@ -220,7 +220,7 @@ const RECONNECT_EVERY: std::time::Duration = std::time::Duration::from_millis(50
 enum Done {
     Task(Box<Created>),
     Tasks(Vec<TaskRecord>),
-    Cancelled(Option<TaskRecord>),
+    Cancelled(Option<Box<TaskRecord>>),
     Other,
 }
 
@@ -929,7 +929,7 @@ macro_rules! write_batch {
                 history.push(NewTaskEvent::of(task, "cancelled", $now));
                 events.push(Event::Task(TaskChange::Cancelled, task.into()));
             }
-            $results[i] = Some(Ok(Done::Cancelled(task)));
+            $results[i] = Some(Ok(Done::Cancelled(task.map(Box::new))));
         }
         let changed = resolve_waiting!($c, $Run, $now, finals, waiting, $($wait)*);
         // History in the order it happened: each new task's creation, then what the
@@ -1029,7 +1029,7 @@ fn answer(outcome: Outcome, waiters: Vec<Waiter>, bus: &EventBus) -> Workflow {
                         let _ = reply.send(Ok(tasks));
                     }
                     (Waiter::Cancelled(reply), Ok(Done::Cancelled(task))) => {
-                        let _ = reply.send(Ok(task));
+                        let _ = reply.send(Ok(task.map(|t| *t)));
                     }
                     (Waiter::Tasks(reply), Err(e)) => {
                         let _ = reply.send(Err(Arc::new(e)));
