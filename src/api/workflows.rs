@@ -11,9 +11,10 @@ use super::tasks::{refused, shed};
 use super::views::{BatchAccepted, GraphNode, TaskGraph, TaskView};
 use crate::context::Hive;
 use crate::domain::names::Role;
+use crate::domain::task::DependsOn;
 use crate::domain::task::{NewTask, TaskRecord};
 use crate::domain::time::now_ms;
-use crate::domain::workflow::{check_graph, BatchTask, DependsOn, NewBatch};
+use crate::domain::workflow::{check_graph, BatchTask, NewBatch};
 use crate::managers::handles::Handles;
 use crate::managers::orchestrator::SubmitMany;
 

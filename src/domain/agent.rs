@@ -457,7 +457,7 @@ pub struct AgentSpec {
     /// Topics it receives the messages of (at most 32).
     #[serde(default)]
     #[schema(value_type = Vec<super::names::Topic>, max_items = 32)]
-    pub topics: super::topic::Topics,
+    pub topics: super::names::Topics,
 }
 
 /// The bytes of `state` as stored (its JSON text), or why it is over `limit`.

@@ -217,6 +217,51 @@ impl TryFrom<String> for AgentRef {
     }
 }
 
+/// Most tasks one task may depend on.
+pub const MAX_DEPENDENCIES: usize = 1000;
+/// Longest task id or batch ref.
+pub(crate) const MAX_REF_LEN: usize = 64;
+
+/// Whether `s` can be a task's id or a batch's ref: 1 to 64 letters, digits, `-` or `_`.
+pub(crate) fn valid_ref(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_REF_LEN
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// The tasks a task waits for: at most [`MAX_DEPENDENCIES`], each named once, in the order given.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "Vec<String>")]
+pub struct DependsOn(pub Vec<String>);
+
+impl TryFrom<Vec<String>> for DependsOn {
+    type Error = String;
+
+    fn try_from(ids: Vec<String>) -> Result<Self, String> {
+        if ids.len() > MAX_DEPENDENCIES {
+            return Err(format!(
+                "depends_on names {} tasks, over the limit of {MAX_DEPENDENCIES}",
+                ids.len()
+            ));
+        }
+        let mut seen = std::collections::HashSet::with_capacity(ids.len());
+        let mut kept = Vec::with_capacity(ids.len());
+        for id in ids {
+            if !valid_ref(&id) {
+                return Err(format!(
+                    "depends_on holds {id:?}, which is not a task's id (1 to {MAX_REF_LEN} \
+                     letters, digits, '-' or '_')"
+                ));
+            }
+            if seen.insert(id.clone()) {
+                kept.push(id);
+            }
+        }
+        Ok(Self(kept))
+    }
+}
+
 /// The body of `POST /api/v1/tasks`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -256,7 +301,7 @@ pub struct NewTask {
     /// succeed.
     #[serde(default)]
     #[schema(value_type = Vec<String>, max_items = 1000)]
-    pub depends_on: super::workflow::DependsOn,
+    pub depends_on: DependsOn,
 }
 
 fn normal() -> Priority {

@@ -4,34 +4,8 @@
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::names::Topic;
+use super::names::{Topic, Topics};
 use super::task::{MaxRetries, Priority, TaskInput, TimeoutMs};
-
-/// Most topics one agent subscribes to.
-pub const MAX_TOPICS_PER_AGENT: usize = 32;
-
-/// The topics an agent subscribes to: valid names, each once, at most
-/// [`MAX_TOPICS_PER_AGENT`].
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "Vec<Topic>")]
-pub struct Topics(pub Vec<String>);
-
-impl TryFrom<Vec<Topic>> for Topics {
-    type Error = String;
-
-    fn try_from(topics: Vec<Topic>) -> Result<Self, String> {
-        if topics.len() > MAX_TOPICS_PER_AGENT {
-            return Err(format!(
-                "an agent subscribes to at most {MAX_TOPICS_PER_AGENT} topics, not {}",
-                topics.len()
-            ));
-        }
-        let mut names: Vec<String> = topics.into_iter().map(String::from).collect();
-        names.sort_unstable();
-        names.dedup();
-        Ok(Self(names))
-    }
-}
 
 /// The body of `PUT /api/v1/agents/{id}/topics`: the whole set, replacing the one it had.
 #[derive(Debug, Clone, Deserialize, ToSchema)]

@@ -1,7 +1,7 @@
 //! Tasks that wait for others: a task's dependencies, a graph of tasks submitted at once, and the
 //! tasks a process agent's answer hands over to other agents.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -9,56 +9,15 @@ use utoipa::ToSchema;
 
 use super::agent::Capabilities;
 use super::names::Role;
-use super::task::{AgentRef, MaxRetries, NewTask, Priority, TaskInput, TaskRecord, TimeoutMs};
+use super::task::{
+    valid_ref, AgentRef, DependsOn, MaxRetries, NewTask, Priority, TaskInput, TaskRecord,
+    TimeoutMs, MAX_REF_LEN,
+};
 
-/// Most tasks one task may depend on.
-pub const MAX_DEPENDENCIES: usize = 1000;
 /// Most tasks one `POST /api/v1/tasks/batch` submits.
 pub const MAX_BATCH_TASKS: usize = 1000;
 /// Most tasks one answer of a process agent hands over.
 pub const MAX_SENDS: usize = 100;
-/// Longest task id or batch ref.
-const MAX_REF_LEN: usize = 64;
-
-/// Whether `s` can be a task's id or a batch's ref: 1 to 64 letters, digits, `-` or `_`.
-fn valid_ref(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= MAX_REF_LEN
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
-/// The tasks a task waits for: at most [`MAX_DEPENDENCIES`], each named once, in the order given.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "Vec<String>")]
-pub struct DependsOn(pub Vec<String>);
-
-impl TryFrom<Vec<String>> for DependsOn {
-    type Error = String;
-
-    fn try_from(ids: Vec<String>) -> Result<Self, String> {
-        if ids.len() > MAX_DEPENDENCIES {
-            return Err(format!(
-                "depends_on names {} tasks, over the limit of {MAX_DEPENDENCIES}",
-                ids.len()
-            ));
-        }
-        let mut seen = HashSet::with_capacity(ids.len());
-        let mut kept = Vec::with_capacity(ids.len());
-        for id in ids {
-            if !valid_ref(&id) {
-                return Err(format!(
-                    "depends_on holds {id:?}, which is not a task's id (1 to {MAX_REF_LEN} \
-                     letters, digits, '-' or '_')"
-                ));
-            }
-            if seen.insert(id.clone()) {
-                kept.push(id);
-            }
-        }
-        Ok(Self(kept))
-    }
-}
 
 /// A name for one task of a batch, which the batch's other tasks depend on by.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
@@ -384,7 +343,9 @@ mod tests {
     fn depends_on_is_bounded_and_keeps_each_id_once() {
         let ids: DependsOn = serde_json::from_value(json!(["a", "b", "a"])).unwrap();
         assert_eq!(ids.0, vec!["a", "b"]);
-        let many: Vec<String> = (0..=MAX_DEPENDENCIES).map(|i| format!("t{i}")).collect();
+        let many: Vec<String> = (0..=super::super::task::MAX_DEPENDENCIES)
+            .map(|i| format!("t{i}"))
+            .collect();
         let e = serde_json::from_value::<DependsOn>(json!(many)).unwrap_err();
         assert!(e.to_string().contains("over the limit of 1000"), "{e}");
         assert!(serde_json::from_value::<DependsOn>(json!(["a b"])).is_err());
