@@ -320,7 +320,7 @@ impl TestApp {
 }
 
 /// A server-sent event stream.
-fn is_final(task: &Value) -> bool {
+pub(crate) fn is_final(task: &Value) -> bool {
     ["succeeded", "failed", "dead", "cancelled"]
         .contains(&task["status"].as_str().unwrap_or_default())
 }
