@@ -71,7 +71,10 @@ impl Settings {
     /// error.
     pub fn patched(&self, patch: &Value) -> Result<Settings, SettingError> {
         if !patch.is_object() {
-            return Err(wrong("", "a merge patch of the settings is a JSON object"));
+            return Err(wrong(
+                "body",
+                "a merge patch of the settings is a JSON object",
+            ));
         }
         let mut doc = serde_json::to_value(self).map_err(|e| wrong("", e.to_string()))?;
         json_patch::merge(&mut doc, patch);

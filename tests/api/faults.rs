@@ -58,7 +58,10 @@ async fn panics_under_load_lose_nothing_and_the_pool_recovers() {
     while finished.len() < TASKS {
         let (kind, data) = events
             .until(|kind, _| {
-                matches!(kind, "task.succeeded" | "task.dead" | "task.failed" | "lagged")
+                matches!(
+                    kind,
+                    "task.succeeded" | "task.dead" | "task.failed" | "lagged"
+                )
             })
             .await;
         if kind == "lagged" {
