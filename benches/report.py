@@ -226,6 +226,19 @@ def rows():
                    f"{r['throughput_failed']} failed)"),
         ("server heap per idle process agent, its program excluded", "", "", "process_agents",
          lambda r: f"{r['heap_bytes_per_idle_process_agent']:,.0f} B (RSS {r['rss_bytes_per_idle_process_agent']:,.0f} B)"),
+        ("workflow of 1,000 tasks (root → 998 → sink), one batch POST → the sink's `task.succeeded`, median / worst of 5",
+         "", "", "cooperation",
+         lambda r: f"{ms(r['workflow_1000_tasks_ms']['end_to_end']['median'])} / "
+                   f"{ms(r['workflow_1000_tasks_ms']['end_to_end']['worst'])} (the batch's 202 after "
+                   f"{ms(r['workflow_1000_tasks_ms']['submit']['median'])}; {r['workflow_1000_tasks_ms']['agents']} agents)"),
+        ("a topic's message to 1,000 subscribers: 202 (all committed) / every task done, median of 5",
+         "", "", "cooperation",
+         lambda r: f"{ms(r['topic_fanout_ms']['committed']['median'])} / {ms(r['topic_fanout_ms']['all_done']['median'])}"),
+        ("`POST /api/v1/tasks` p50 / p99: no `depends_on`; one that succeeded; one not ended",
+         "", "", "cooperation",
+         lambda r: "; ".join(f"{ms(r['submit_latency_ms'][k]['p50'])} / {ms(r['submit_latency_ms'][k]['p99'])}"
+                             for k in ("none", "succeeded_dependency", "unfinished_dependency"))
+                   + f" ({r['submits']:,} sequential each)"),
         ("cluster: `echo` tasks/s with 1 / 2 / 3 nodes on one PostgreSQL and Redis (all on 2 cores)",
          "", "", "cluster",
          lambda r: " / ".join(f"{t['tasks_per_s']:,.0f}" for t in r["throughput"])
