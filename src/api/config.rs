@@ -11,9 +11,12 @@ use super::json::JsonBody;
 use super::problem::{ApiError, Problem};
 use crate::context::Hive;
 use crate::domain::time::rfc3339;
-use crate::managers::configuration::{ConfigError, Current, PatchConfig, Rollback};
+use crate::managers::configuration::{
+    ConfigError, ConfigurationManager, Current, PatchConfig, Rollback,
+};
 use crate::managers::handles::Handles;
 use crate::snapshots::access::Caller;
+use tokio::sync::oneshot;
 
 /// The live settings and the version they are (0: as the server started, never changed).
 #[derive(Debug, Serialize, ToSchema)]
@@ -102,11 +105,25 @@ pub async fn patch(
     caller: Option<web::ReqData<Caller>>,
     body: JsonBody<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = |reply| PatchConfig {
+    let author = author(caller);
+    change(&hive, &handles, |reply| PatchConfig {
         patch: body.value,
-        author: author(caller),
+        author,
         reply,
-    };
+    })
+    .await
+}
+
+/// Ask the ConfigurationManager for a change; answered with the settings it made.
+async fn change<M>(
+    hive: &Hive,
+    handles: &Handles,
+    request: impl FnOnce(oneshot::Sender<Result<Current, ConfigError>>) -> M,
+) -> Result<HttpResponse, ApiError>
+where
+    M: actix::Message<Result = ()> + Send + 'static,
+    ConfigurationManager: actix::Handler<M>,
+{
     let current = ask(
         &handles.configuration,
         &hive.kinds.configuration,
@@ -158,18 +175,11 @@ pub async fn rollback(
     caller: Option<web::ReqData<Caller>>,
     body: JsonBody<RollbackTo>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = |reply| Rollback {
+    let author = author(caller);
+    change(&hive, &handles, |reply| Rollback {
         version: body.value.version,
-        author: author(caller),
+        author,
         reply,
-    };
-    let current = ask(
-        &handles.configuration,
-        &hive.kinds.configuration,
-        "configuration manager",
-        request,
-    )
-    .await?
-    .map_err(config_error)?;
-    Ok(HttpResponse::Ok().json(ConfigView::from(current)))
+    })
+    .await
 }

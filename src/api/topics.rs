@@ -12,8 +12,9 @@ use super::tasks::{refused, shed};
 use crate::context::Hive;
 use crate::domain::names::Topic;
 use crate::domain::topic::{NewMessage, TopicSet};
-use crate::managers::communication::{Publish, SetTopics, TopicError};
+use crate::managers::communication::{CommunicationManager, Publish, SetTopics, TopicError};
 use crate::managers::handles::Handles;
+use tokio::sync::oneshot;
 
 /// The topics an agent subscribes to.
 #[derive(Debug, Serialize, ToSchema)]
@@ -84,19 +85,12 @@ pub async fn publish(
     let message = body.value;
     shed(&hive, message.priority)?;
     let topic = String::from(topic);
-    let request = |reply| Publish {
+    let tasks = communicate(&hive, &handles, |reply| Publish {
         topic: topic.clone(),
         message,
         reply,
-    };
-    let tasks = ask(
-        &handles.communication,
-        &hive.kinds.communication,
-        "communication manager",
-        request,
-    )
-    .await?
-    .map_err(topic_error)?;
+    })
+    .await?;
     Ok(HttpResponse::Accepted().json(Delivered {
         topic,
         tasks: tasks.into_iter().map(|t| t.id).collect(),
@@ -130,11 +124,25 @@ pub async fn set_of_agent(
 ) -> Result<HttpResponse, ApiError> {
     let agent = existing_agent(&hive, id.into_inner()).await?;
     let topics = body.value.topics.0;
-    let request = |reply| SetTopics {
+    communicate(&hive, &handles, |reply| SetTopics {
         agent: agent.clone(),
         topics: topics.clone(),
         reply,
-    };
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(AgentTopics { agent, topics }))
+}
+
+/// Ask the CommunicationManager about topics.
+async fn communicate<M, T>(
+    hive: &Hive,
+    handles: &Handles,
+    request: impl FnOnce(oneshot::Sender<Result<T, TopicError>>) -> M,
+) -> Result<T, ApiError>
+where
+    M: actix::Message<Result = ()> + Send + 'static,
+    CommunicationManager: actix::Handler<M>,
+{
     ask(
         &handles.communication,
         &hive.kinds.communication,
@@ -142,8 +150,7 @@ pub async fn set_of_agent(
         request,
     )
     .await?
-    .map_err(topic_error)?;
-    Ok(HttpResponse::Ok().json(AgentTopics { agent, topics }))
+    .map_err(topic_error)
 }
 
 /// An agent that exists (on any node), or 404.

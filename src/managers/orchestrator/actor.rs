@@ -130,6 +130,35 @@ impl Orchestrator {
         rx
     }
 
+    /// Whether `count` new tasks may be taken now: not while draining, nor past the backlog's
+    /// bound.
+    pub(super) fn room_for(&self, count: usize) -> Result<(), SubmitError> {
+        if self.draining.is_some() {
+            return Err(SubmitError::Draining);
+        }
+        let limit = self.hive.config.queued_task_limit();
+        if self.backlog() + count > limit {
+            return Err(SubmitError::Backlog { limit });
+        }
+        Ok(())
+    }
+
+    /// Send a creation to the store, through its probe: a full store is a refusal to say.
+    pub(super) fn create(&self, write: Write) -> Result<(), SubmitError> {
+        let store = self
+            .store
+            .get()
+            .ok_or_else(|| SubmitError::Store(Arc::new(StoreError::Unavailable)))?;
+        self.hive
+            .kinds
+            .store
+            .try_send(&store, Persist(write))
+            .map_err(|refused| match refused {
+                Refused::Full { .. } => SubmitError::StoreBusy,
+                Refused::Closed { .. } => SubmitError::Store(Arc::new(StoreError::Unavailable)),
+            })
+    }
+
     /// Unfinished tasks held here or waiting in the store for room, and submissions on their
     /// way to being.
     pub(super) fn backlog(&self) -> usize {
@@ -180,13 +209,8 @@ impl Handler<Submit> for Orchestrator {
     fn handle(&mut self, Submit { task, role, reply }: Submit, ctx: &mut Context<Self>) {
         self.hive.kinds.orchestrator.handled();
         let _timer = self.hive.metrics.processing("orchestrator");
-        if self.draining.is_some() {
-            let _ = reply.send(Err(SubmitError::Draining));
-            return;
-        }
-        let limit = self.hive.config.queued_task_limit();
-        if self.backlog() >= limit {
-            let _ = reply.send(Err(SubmitError::Backlog { limit }));
+        if let Err(refused) = self.room_for(1) {
+            let _ = reply.send(Err(refused));
             return;
         }
         let agent: Option<AgentId> = task.agent.as_ref().map(|a| a.0.as_str().into());
@@ -205,23 +229,13 @@ impl Handler<Submit> for Orchestrator {
             record.node = self.hive.cluster().map(|c| c.node.to_string());
         }
         let _span = tracing::info_span!("task", task_id = %record.id).entered();
-        let Some(store) = self.store.get() else {
-            let _ = reply.send(Err(SubmitError::Store(Arc::new(StoreError::Unavailable))));
-            return;
-        };
         let (tx, rx) = oneshot::channel();
-        if let Err(refused) = self.hive.kinds.store.try_send(
-            &store,
-            Persist(Write::CreateTask {
-                task: record,
-                reply: tx,
-            }),
-        ) {
-            let error = match refused {
-                Refused::Full { .. } => SubmitError::StoreBusy,
-                Refused::Closed { .. } => SubmitError::Store(Arc::new(StoreError::Unavailable)),
-            };
-            let _ = reply.send(Err(error));
+        let write = Write::CreateTask {
+            task: record,
+            reply: tx,
+        };
+        if let Err(refused) = self.create(write) {
+            let _ = reply.send(Err(refused));
             return;
         }
         self.accepting += 1;

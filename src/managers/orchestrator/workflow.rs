@@ -5,14 +5,13 @@
 use std::sync::Arc;
 
 use actix::prelude::*;
-use hive_actors::Refused;
 use tokio::sync::oneshot;
 
 use super::actor::Orchestrator;
 use super::messages::{Released, SubmitError, SubmitMany};
 use crate::domain::agent::AgentId;
 use crate::domain::task::{TaskRecord, TaskStatus};
-use crate::store::manager::{Created, Persist, Write};
+use crate::store::manager::{Created, Write};
 use crate::store::StoreError;
 
 impl Orchestrator {
@@ -72,13 +71,8 @@ impl Handler<SubmitMany> for Orchestrator {
     fn handle(&mut self, SubmitMany { tasks, reply }: SubmitMany, ctx: &mut Context<Self>) {
         self.hive.kinds.orchestrator.handled();
         let _timer = self.hive.metrics.processing("orchestrator");
-        if self.draining.is_some() {
-            let _ = reply.send(Err(SubmitError::Draining));
-            return;
-        }
-        let limit = self.hive.config.queued_task_limit();
-        if self.backlog() + tasks.len() > limit {
-            let _ = reply.send(Err(SubmitError::Backlog { limit }));
+        if let Err(refused) = self.room_for(tasks.len()) {
+            let _ = reply.send(Err(refused));
             return;
         }
         let agent_limit = self.hive.settings.load().max_agent_queue;
@@ -97,19 +91,10 @@ impl Handler<SubmitMany> for Orchestrator {
                 return;
             }
         }
-        let Some(store) = self.store.get() else {
-            let _ = reply.send(Err(SubmitError::Store(Arc::new(StoreError::Unavailable))));
-            return;
-        };
         let count = tasks.len();
         let (tx, rx) = oneshot::channel();
-        let write = Persist(Write::CreateTasks { tasks, reply: tx });
-        if let Err(refused) = self.hive.kinds.store.try_send(&store, write) {
-            let error = match refused {
-                Refused::Full { .. } => SubmitError::StoreBusy,
-                Refused::Closed { .. } => SubmitError::Store(Arc::new(StoreError::Unavailable)),
-            };
-            let _ = reply.send(Err(error));
+        if let Err(refused) = self.create(Write::CreateTasks { tasks, reply: tx }) {
+            let _ = reply.send(Err(refused));
             return;
         }
         self.accepting += count;
