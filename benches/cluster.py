@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Several Hive nodes on one PostgreSQL and one Redis: throughput of 1, 2 and 3 nodes, and how
-long the survivors take to recover a SIGKILLed node's work. Prints one JSON object.
+"""Several Hive nodes on one PostgreSQL and one Redis: throughput of 1, 2 and 3 nodes, what each
+task costs PostgreSQL and Redis, and how long the survivors take to recover a SIGKILLed node's
+work. Prints one JSON object.
 
     HIVE_BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test)
     HIVE_BENCH_REDIS_URL    (default redis://127.0.0.1:6379)
@@ -11,6 +12,15 @@ is a `hive serve` process; the load comes from one `hive loadtest` per node (clo
 tasks), all at once, and the figures add up what they measured. On a 2-core machine the nodes,
 the load generators, PostgreSQL and Redis share the same two cores, so this shows what a node
 costs and that work spreads, not how a real cluster scales.
+
+What a task costs is counted exactly, from the servers' own statistics over each throughput run
+(from its start to the nodes' stop), divided by the tasks that ended in it:
+- PostgreSQL: statements (`pg_stat_statements` calls, BEGIN and COMMIT included: each is one
+  round trip), transactions (`pg_stat_database.xact_commit`) and WAL bytes
+  (`pg_current_wal_lsn`). `pg_stat_statements` must be in `shared_preload_libraries`; without it
+  the statements are reported as null.
+- Redis: commands (`INFO commandstats`, reset with `CONFIG RESETSTAT`) and bytes in and out
+  (`INFO stats`).
 """
 
 import json
@@ -108,16 +118,66 @@ def loadtests(bases, extra):
     return [json.loads(p.communicate()[0]) for p in procs]
 
 
+def redis_info(section):
+    out = subprocess.run(["redis-cli", "-u", REDIS, "INFO", section], capture_output=True, text=True)
+    return dict(line.split(":", 1) for line in out.stdout.splitlines() if ":" in line)
+
+
+def redis_counts():
+    """Commands since the last reset (but the INFO calls), and bytes in and out."""
+    commands = sum(int(v.split("calls=")[1].split(",")[0])
+                   for k, v in redis_info("commandstats").items()
+                   if k.startswith("cmdstat_") and k not in ("cmdstat_info", "cmdstat_config"))
+    stats = redis_info("stats")
+    return commands, int(stats["total_net_input_bytes"]) + int(stats["total_net_output_bytes"])
+
+
+def statements_available():
+    return psql("SELECT COUNT(*) FROM pg_extension WHERE extname = 'pg_stat_statements'") == "1" and \
+        "pg_stat_statements" in psql("SHOW shared_preload_libraries")
+
+
+def pg_counts(database):
+    """Statements (if counted), committed transactions and the WAL's position."""
+    statements = None
+    if statements_available():
+        statements = int(psql("SELECT COALESCE(SUM(calls), 0) FROM pg_stat_statements "
+                              f"WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '{database}')"))
+    commits = int(psql(f"SELECT xact_commit FROM pg_stat_database WHERE datname = '{database}'"))
+    return statements, commits, psql("SELECT pg_current_wal_lsn()")
+
+
+def costs(before, after, tasks):
+    (statements0, commits0, wal0), (redis0, bytes0) = before
+    (statements1, commits1, wal1), (redis1, bytes1) = after
+    wal = int(psql(f"SELECT pg_wal_lsn_diff('{wal1}', '{wal0}')"))
+    per = lambda x: None if x is None else round(x / tasks, 3)
+    return {
+        "tasks": tasks,
+        "pg_statements_per_task": per(None if statements0 is None else statements1 - statements0),
+        "pg_transactions_per_task": per(commits1 - commits0),
+        "pg_wal_bytes_per_task": per(wal),
+        "redis_commands_per_task": per(redis1 - redis0),
+        "redis_bytes_per_task": per(bytes1 - bytes0),
+    }
+
+
 def throughput(n, workdir):
+    database = DATABASE.rsplit("/", 1)[1].split("?")[0]
     cluster = Cluster(n, os.path.join(workdir, f"throughput-{n}"))
     try:
+        subprocess.run(["redis-cli", "-u", REDIS, "CONFIG", "RESETSTAT"], capture_output=True)
+        before = (pg_counts(database), redis_counts())
         reports = loadtests([b for _, b, _ in cluster.nodes],
                             ["--duration", DURATION, "--concurrency", str(CLIENTS_PER_NODE)])
         ran_on = psql("SELECT node, COUNT(*) FROM tasks GROUP BY node ORDER BY node", cluster.url)
+        ended = int(psql("SELECT COUNT(*) FROM tasks WHERE finished_at IS NOT NULL", cluster.url))
     finally:
         cluster.close()
+    after = (pg_counts(database), redis_counts())
     submit = [r["latency_ms"]["POST /api/v1/tasks"] for r in reports]
     return {
+        "cost": costs(before, after, ended),
         "nodes": n,
         "tasks_per_s": sum(r["tasks_per_s"] for r in reports),
         "requests_per_s": sum(r["requests_per_s"] for r in reports),

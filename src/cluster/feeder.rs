@@ -56,6 +56,7 @@ impl Actor for ClusterFeeder {
         ctx.spawn(relay::send_out(h.clone(), c.clone()).into_actor(self));
         ctx.spawn(relay::take_in(h.clone(), c.clone()).into_actor(self));
         ctx.spawn(claim_addressed(h.clone(), c.clone(), o.clone()).into_actor(self));
+        ctx.spawn(c.clone().acknowledge().into_actor(self));
     }
 }
 

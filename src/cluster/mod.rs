@@ -75,6 +75,9 @@ pub struct Cluster {
     pub room: tokio::sync::Notify,
     /// The stream entry of each task this node holds that came through a stream.
     entries: Mutex<HashMap<Arc<str>, Entry>>,
+    /// Entries of tasks that ended, waiting to be acknowledged together (see `acknowledge`).
+    settling: Mutex<Vec<Entry>>,
+    settle: tokio::sync::Notify,
     /// Streams whose consumer group exists (created once per process).
     groups: Mutex<std::collections::HashSet<String>>,
     /// This node's lease in PostgreSQL: whether it may start work.
@@ -108,6 +111,8 @@ impl Cluster {
             connected_since: Mutex::new(None),
             room: tokio::sync::Notify::new(),
             entries: Mutex::new(HashMap::new()),
+            settling: Mutex::new(Vec::new()),
+            settle: tokio::sync::Notify::new(),
             groups: Mutex::new(Default::default()),
             proof: lease::Lease::default(),
         }))
@@ -195,17 +200,27 @@ impl Cluster {
         self.entries.lock().len()
     }
 
-    /// The task ended: its entry, if it came through a stream, is acknowledged and deleted.
+    /// The task ended: its entry, if it came through a stream, is acknowledged and deleted,
+    /// with the others that ended meanwhile (`acknowledge`).
     pub fn settled(self: &Arc<Self>, task: &str) {
         let Some(entry) = self.entries.lock().remove(task) else {
             return;
         };
-        let cluster = self.clone();
-        actix_rt::spawn(async move {
-            if let Err(e) = cluster.ack(std::slice::from_ref(&entry)).await {
-                // The task's end is in PostgreSQL: a left-over entry is skipped when next read.
-                tracing::debug!(error = %e, task = %entry.task, "cannot acknowledge a stream entry");
+        self.settling.lock().push(entry);
+        self.settle.notify_one();
+    }
+
+    /// Acknowledge and delete the entries of ended tasks, as many at once as ended while the
+    /// last round went to Redis: two commands per stream and round rather than two per task.
+    /// Runs for as long as the node does.
+    pub async fn acknowledge(self: Arc<Self>) {
+        loop {
+            self.settle.notified().await;
+            let done = std::mem::take(&mut *self.settling.lock());
+            if let Err(e) = self.ack(&done).await {
+                // The tasks' ends are in PostgreSQL: a left-over entry is skipped when next read.
+                tracing::debug!(error = %e, entries = done.len(), "cannot acknowledge stream entries");
             }
-        });
+        }
     }
 }

@@ -1,5 +1,7 @@
 //! Events between nodes: every event published on this node goes out on the cluster's pub/sub
 //! channel, and every other node's event comes in to this node's bus, marked with its node.
+//! Events go out in batches, one message each (the events that gathered while the last one was
+//! sent): a task's three or four events cost Redis a fraction of a command, not one each.
 //! Like the bus itself, delivery is for whoever listens now: an event published while Redis is
 //! unreachable is not kept.
 
@@ -21,22 +23,32 @@ use crate::context::Hive;
 const BATCH: usize = 256;
 const RECONNECT: Duration = Duration::from_secs(1);
 
-/// An event as it arrives from another node.
+/// A batch of events as it arrives from another node.
 #[derive(Deserialize)]
 struct Wire<'a> {
     #[serde(borrow)]
     node: Cow<'a, str>,
+    events: Vec<WireEvent<'a>>,
+}
+
+#[derive(Deserialize)]
+struct WireEvent<'a> {
     #[serde(borrow)]
     kind: Cow<'a, str>,
     at_ms: i64,
     data: Value,
 }
 
-/// An event of this node's on its way out: the fields another node reads as a `Wire`, its body serialized
-/// straight from the event rather than through an intermediate JSON value.
+/// A batch of this node's events on its way out: what another node reads as a `Wire`, each
+/// body serialized straight from its event rather than through an intermediate JSON value.
 #[derive(Serialize)]
 struct Outgoing<'a> {
     node: &'a str,
+    events: Vec<OutgoingEvent<'a>>,
+}
+
+#[derive(Serialize)]
+struct OutgoingEvent<'a> {
     kind: &'static str,
     at_ms: i64,
     data: Data<'a>,
@@ -70,28 +82,35 @@ pub async fn send_out(hive: Hive, cluster: Arc<Cluster>) {
                 Err(_) => break,
             }
         }
-        let mut pipe = redis::pipe();
-        let mut out = 0u64;
         // Relayed events are another node's: sending them back would echo them for ever.
-        for event in batch.iter().filter(|e| e.node.is_none()) {
-            let wire = Outgoing {
-                node: &cluster.node,
+        let events: Vec<OutgoingEvent<'_>> = batch
+            .iter()
+            .filter(|e| e.node.is_none())
+            .map(|event| OutgoingEvent {
                 kind: event.kind(),
                 at_ms: event.at_ms,
                 data: Data(&event.event),
-            };
-            let Ok(json) = serde_json::to_string(&wire) else {
-                continue;
-            };
-            pipe.cmd("PUBLISH").arg(&channel).arg(json).ignore();
-            out += 1;
-        }
+            })
+            .collect();
+        let out = events.len() as u64;
         if out == 0 {
             continue;
         }
+        let wire = Outgoing {
+            node: &cluster.node,
+            events,
+        };
+        let Ok(json) = serde_json::to_string(&wire) else {
+            continue;
+        };
         let sent: Result<(), super::ClusterError> = async {
             let mut conn = cluster.conn().await?;
-            Ok(pipe.query_async(&mut *conn).await?)
+            let _: i64 = redis::cmd("PUBLISH")
+                .arg(&channel)
+                .arg(json)
+                .query_async(&mut *conn)
+                .await?;
+            Ok(())
         }
         .await;
         let direction = if sent.is_ok() { "out" } else { "dropped" };
@@ -131,19 +150,22 @@ pub async fn take_in(hive: Hive, cluster: Arc<Cluster>) {
             if *wire.node == *cluster.node {
                 continue;
             }
-            // Kinds are a closed set (every node runs this code): any other is dropped.
-            let Some(kind) = Event::known_kind(&wire.kind) else {
-                continue;
-            };
-            hive.metrics.cluster_events.with_label_values(&["in"]).inc();
-            hive.bus.relay(Published {
-                event: Event::Relayed {
-                    kind,
-                    data: wire.data,
-                },
-                at_ms: wire.at_ms,
-                node: Some(Arc::from(&*wire.node)),
-            });
+            let node: Arc<str> = Arc::from(&*wire.node);
+            for event in wire.events {
+                // Kinds are a closed set (every node runs this code): any other is dropped.
+                let Some(kind) = Event::known_kind(&event.kind) else {
+                    continue;
+                };
+                hive.metrics.cluster_events.with_label_values(&["in"]).inc();
+                hive.bus.relay(Published {
+                    event: Event::Relayed {
+                        kind,
+                        data: event.data,
+                    },
+                    at_ms: event.at_ms,
+                    node: Some(node.clone()),
+                });
+            }
         }
         // The connection ended: Redis went away or restarted.
         tokio::time::sleep(RECONNECT).await;

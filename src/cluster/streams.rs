@@ -220,15 +220,16 @@ impl Cluster {
         if done.is_empty() {
             return Ok(());
         }
+        let mut by_stream: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for entry in done {
+            by_stream.entry(&entry.stream).or_default().push(&entry.id);
+        }
         let mut conn = self.conn().await?;
         let mut pipe = redis::pipe();
-        for entry in done {
-            pipe.cmd("XACK")
-                .arg(&entry.stream)
-                .arg(GROUP)
-                .arg(&entry.id)
-                .ignore();
-            pipe.cmd("XDEL").arg(&entry.stream).arg(&entry.id).ignore();
+        // One XACK and one XDEL per stream, each naming every entry of it.
+        for (stream, ids) in by_stream {
+            pipe.cmd("XACK").arg(stream).arg(GROUP).arg(&ids).ignore();
+            pipe.cmd("XDEL").arg(stream).arg(&ids).ignore();
         }
         let acked: redis::RedisResult<()> = pipe.query_async(&mut *conn).await;
         self.mark(acked.is_ok());

@@ -67,11 +67,14 @@ pub fn results_map(depends_on: &[String], results: &HashMap<String, Option<Strin
     Value::Object(map)
 }
 
-/// A waiting task released at `now`: queued, with its dependencies' results.
+/// A waiting task released at `now`: queued, with its dependencies' results, and held by no
+/// node. In a cluster the node that committed the release may not be the one that runs it (its
+/// agent's node, or whichever reads it from its role's stream): that node claims it, once.
 pub fn released(mut task: TaskRecord, dependencies: Value, now: i64) -> TaskRecord {
     task.status = TaskStatus::Queued;
     task.queued_at = now;
     task.dependencies = Some(std::sync::Arc::new(dependencies));
+    task.node = None;
     task
 }
 
@@ -197,6 +200,7 @@ macro_rules! resolve_waiting {
                         tasks::status.eq(TaskStatus::Queued.as_str()),
                         tasks::queued_at.eq($now),
                         tasks::dependencies.eq(map.to_string()),
+                        tasks::node.eq(None::<String>),
                         tasks::updated_at.eq($now),
                     ));
                 $Run::execute(update, $c)$($wait)*?;

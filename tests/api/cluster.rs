@@ -913,7 +913,7 @@ async fn a_topic_reaches_every_nodes_subscribers_once_dependencies_and_settings_
     }
 
     agents(&apps[2], "first", 1).await;
-    agents(&apps[0], "then", 1).await;
+    let then_agent = agents(&apps[0], "then", 1).await.remove(0);
     let first = apps[1]
         .submit(json!({"role": "first", "input": {"op": "echo", "value": "from node-2"}}))
         .await;
@@ -926,6 +926,19 @@ async fn a_topic_reaches_every_nodes_subscribers_once_dependencies_and_settings_
     assert_eq!(then["node"], "node-0");
     assert_eq!(then["result"], json!({ first.clone(): "from node-2" }));
     assert_eq!(apps[0].task(&first).await["node"], "node-2");
+    // Addressed to node-0's agent, submitted to node-1, released by node-2's commit.
+    let second = apps[2]
+        .submit(json!({"role": "first", "input": {"op": "echo", "value": 2}}))
+        .await;
+    let second = second["id"].as_str().unwrap().to_owned();
+    let addressed = apps[1]
+        .submit(json!({"agent": then_agent, "input": {"op": "collect"}, "depends_on": [second]}))
+        .await;
+    let addressed = apps[1].finished(addressed["id"].as_str().unwrap()).await;
+    assert_eq!(addressed["status"], "succeeded", "{addressed}");
+    assert_eq!(addressed["agent_id"], then_agent.as_str());
+    assert_eq!(addressed["node"], "node-0");
+    assert_eq!(addressed["result"], json!({ second.clone(): 2 }));
 
     // A change of the live settings on one node reaches the others.
     let mut on_1 = apps[1].events_with("?kinds=config.").await;
