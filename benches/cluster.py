@@ -5,6 +5,7 @@ work. Prints one JSON object.
 
     HIVE_BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test)
     HIVE_BENCH_REDIS_URL    (default redis://127.0.0.1:6379)
+    HIVE_BENCH_NODES        (default 1,2,3: the cluster sizes measured)
     benches/cluster.py [path to a release hive binary, default target/release/hive]
 
 Each run gets a PostgreSQL schema and a Redis prefix of its own, dropped afterwards. Every node
@@ -124,10 +125,10 @@ def redis_info(section):
 
 
 def redis_counts():
-    """Commands since the last reset (but the INFO calls), and bytes in and out."""
-    commands = sum(int(v.split("calls=")[1].split(",")[0])
-                   for k, v in redis_info("commandstats").items()
-                   if k.startswith("cmdstat_") and k not in ("cmdstat_info", "cmdstat_config"))
+    """Commands since the last reset (but the INFO calls) by name, and bytes in and out."""
+    commands = {k[len("cmdstat_"):]: int(v.split("calls=")[1].split(",")[0])
+                for k, v in redis_info("commandstats").items()
+                if k.startswith("cmdstat_") and k not in ("cmdstat_info", "cmdstat_config")}
     stats = redis_info("stats")
     return commands, int(stats["total_net_input_bytes"]) + int(stats["total_net_output_bytes"])
 
@@ -143,6 +144,10 @@ def pg_counts(database):
     if statements_available():
         statements = int(psql("SELECT COALESCE(SUM(calls), 0) FROM pg_stat_statements "
                               f"WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '{database}')"))
+        top = psql("SELECT calls, left(regexp_replace(query, '\\s+', ' ', 'g'), 70) FROM pg_stat_statements "
+                   f"WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '{database}') "
+                   "ORDER BY calls DESC LIMIT 12")
+        print(f"the most frequent statements so far:\n{top}", file=sys.stderr)
     commits = int(psql(f"SELECT xact_commit FROM pg_stat_database WHERE datname = '{database}'"))
     return statements, commits, psql("SELECT pg_current_wal_lsn()")
 
@@ -157,7 +162,10 @@ def costs(before, after, tasks):
         "pg_statements_per_task": per(None if statements0 is None else statements1 - statements0),
         "pg_transactions_per_task": per(commits1 - commits0),
         "pg_wal_bytes_per_task": per(wal),
-        "redis_commands_per_task": per(redis1 - redis0),
+        "redis_commands_per_task": per(sum(redis1.values()) - sum(redis0.values())),
+        "redis_commands_by_name_per_task": {
+            name: per(calls - redis0.get(name, 0))
+            for name, calls in sorted(redis1.items(), key=lambda kv: -kv[1]) if calls > redis0.get(name, 0)},
         "redis_bytes_per_task": per(bytes1 - bytes0),
     }
 
@@ -167,6 +175,8 @@ def throughput(n, workdir):
     cluster = Cluster(n, os.path.join(workdir, f"throughput-{n}"))
     try:
         subprocess.run(["redis-cli", "-u", REDIS, "CONFIG", "RESETSTAT"], capture_output=True)
+        if statements_available():
+            psql("SELECT pg_stat_statements_reset()")
         before = (pg_counts(database), redis_counts())
         reports = loadtests([b for _, b, _ in cluster.nodes],
                             ["--duration", DURATION, "--concurrency", str(CLIENTS_PER_NODE)])
@@ -248,7 +258,8 @@ def recovery(workdir):
 def main():
     import tempfile
     with tempfile.TemporaryDirectory() as workdir:
-        report = {"throughput": [throughput(n, workdir) for n in (1, 2, 3)],
+        counts = [int(n) for n in os.environ.get("HIVE_BENCH_NODES", "1,2,3").split(",")]
+        report = {"throughput": [throughput(n, workdir) for n in counts],
                   "recovery": recovery(workdir)}
     print(json.dumps(report, indent=2))
 

@@ -243,6 +243,14 @@ def rows():
          "", "", "cluster",
          lambda r: " / ".join(f"{t['tasks_per_s']:,.0f}" for t in r["throughput"])
                    + " (submit p95 " + " / ".join(ms(t["submit_p95_ms_worst_node"]) for t in r["throughput"]) + ")"),
+        ("cluster: per task, PostgreSQL statements (each a round trip) / transactions / WAL bytes, 1 / 2 / 3 nodes",
+         "", "≤ 2 round trips, whatever the nodes", "cluster",
+         lambda r: "; ".join(f"{t['cost']['pg_statements_per_task']:.2f} / {t['cost']['pg_transactions_per_task']:.2f} / "
+                             f"{t['cost']['pg_wal_bytes_per_task']:,.0f} B" for t in r["throughput"])),
+        ("cluster: per task, Redis commands / bytes in and out, 1 / 2 / 3 nodes", "",
+         "≤ 4 commands, whatever the nodes", "cluster",
+         lambda r: "; ".join(f"{t['cost']['redis_commands_per_task']:.2f} / {t['cost']['redis_bytes_per_task']:,.0f} B"
+                             for t in r["throughput"])),
         ("cluster: a SIGKILLed node's work taken over / all its tasks ended (lease 5 s)", "", "",
          "cluster",
          lambda r: f"{r['recovery']['taken_over_after_s']:.1f} s / {r['recovery']['all_its_tasks_ended_after_s']:.1f} s "
