@@ -214,11 +214,20 @@ pub async fn cancel(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    if let Some(answer) = cancel_waiting(&hive, &handles, &id).await? {
-        return Ok(answer);
-    }
-    if let Some(answer) = cancel_elsewhere(&hive, &handles, &req, &id).await? {
-        return Ok(answer);
+    // In a cluster the stored task says where it is; read once, for both questions.
+    if hive.cluster().is_some() {
+        let stored = hive.store.task(&id).await?;
+        if stored
+            .as_ref()
+            .is_some_and(|t| t.status == TaskStatus::Waiting)
+        {
+            if let Some(answer) = cancel_waiting(&hive, &handles, &id).await? {
+                return Ok(answer);
+            }
+        }
+        if let Some(answer) = cancel_elsewhere(&hive, &handles, &req, &id, stored).await? {
+            return Ok(answer);
+        }
     }
     let request = |reply| CancelTask {
         id: id.clone(),
@@ -233,7 +242,17 @@ pub async fn cancel(
     .await?;
     match outcome {
         CancelOutcome::Cancelled(task) => Ok(HttpResponse::Ok().json(TaskView::from(*task))),
+        // Not held by the orchestrator: waiting in the store, ended, or unknown.
         CancelOutcome::NotActive => match hive.store.task(&id).await? {
+            Some(task) if task.status == TaskStatus::Waiting => {
+                match cancel_waiting(&hive, &handles, &id).await? {
+                    Some(answer) => Ok(answer),
+                    // Released meanwhile: it is the orchestrator's now.
+                    None => Err(ApiError::Conflict(format!(
+                        "task {id} was released to run as it was being cancelled; cancel it again"
+                    ))),
+                }
+            }
             Some(task) => Err(ApiError::Conflict(format!(
                 "task {id} already ended as {}",
                 task.status.as_str()
@@ -244,17 +263,13 @@ pub async fn cancel(
 }
 
 /// A task that waits for others is in the store only, on every node alike: the store cancels
-/// it, and what waits for it, in one transaction. `None` for a task that does not wait (or no
-/// longer does by the time the store looks).
+/// it, and what waits for it, in one transaction. `None` for a task that no longer waits by the
+/// time the store looks.
 async fn cancel_waiting(
     hive: &Hive,
     handles: &Handles,
     id: &str,
 ) -> Result<Option<HttpResponse>, ApiError> {
-    let waiting = hive.store.task(id).await?;
-    if waiting.is_none_or(|t| t.status != TaskStatus::Waiting) {
-        return Ok(None);
-    }
     let request = |reply| {
         Persist(Write::CancelWaiting {
             id: id.to_owned(),
@@ -274,11 +289,12 @@ async fn cancel_elsewhere(
     handles: &Handles,
     req: &actix_web::HttpRequest,
     id: &str,
+    stored: Option<crate::domain::task::TaskRecord>,
 ) -> Result<Option<HttpResponse>, ApiError> {
     let Some(cluster) = hive.cluster() else {
         return Ok(None);
     };
-    let Some(task) = hive.store.task(id).await? else {
+    let Some(task) = stored else {
         return Ok(None);
     };
     if task.status.is_final() {

@@ -786,16 +786,16 @@ macro_rules! write_batch {
                 $Run::execute(diesel::insert_into(tasks::table).values(rows), $c)$($wait)*?;
             }
         }
-        // Hand-offs to one agent take its role and node, read in this transaction.
+        // Hand-offs to one agent take its role, read in this transaction.
         let targets: Vec<&String> = $plan.sends.iter().filter_map(|t| t.agent.as_ref()).collect();
         let mut owners = HashMap::new();
         for chunk in targets.chunks(ROWS_PER_STATEMENT) {
             let query = agents::table
                 .filter(agents::id.eq_any(chunk))
                 .filter(agents::deleted_at.is_null())
-                .select((agents::id, agents::role, agents::node));
-            let found: Vec<(String, String, Option<String>)> = $Run::load(query, $c)$($wait)*?;
-            owners.extend(found.into_iter().map(|(id, role, node)| (id, (role, node))));
+                .select((agents::id, agents::role));
+            let found: Vec<(String, String)> = $Run::load(query, $c)$($wait)*?;
+            owners.extend(found);
         }
         let sends: Vec<TaskRecord> = $plan
             .sends

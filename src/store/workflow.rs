@@ -86,22 +86,18 @@ pub fn cancelled(mut task: TaskRecord, why: String, now: i64) -> TaskRecord {
     task
 }
 
-/// A task handed over to one agent, given the agents that exist (id → role and node): it takes
-/// its agent's role, or fails at once, naming the agent, if there is no such agent. No node
-/// holds it yet: in a cluster, the agent's node claims it.
-pub fn addressed(
-    mut task: TaskRecord,
-    agents: &HashMap<String, (String, Option<String>)>,
-    now: i64,
-) -> TaskRecord {
+/// A task handed over to one agent, given the agents that exist (id → role): it takes its
+/// agent's role, or fails at once, naming the agent, if there is no such agent. No node holds it
+/// yet: in a cluster, the agent's node claims it.
+pub fn addressed(mut task: TaskRecord, agents: &HashMap<String, String>, now: i64) -> TaskRecord {
     let Some(agent) = task.agent.clone() else {
         return task;
     };
-    let found = agents
+    match agents
         .get(&agent)
-        .and_then(|(role, node)| Some((Role::try_from(role.clone()).ok()?, node)));
-    match found {
-        Some((role, _)) => task.role = role,
+        .and_then(|role| Role::try_from(role.clone()).ok())
+    {
+        Some(role) => task.role = role,
         None => {
             task.status = TaskStatus::Failed;
             task.finished_at = Some(now);
