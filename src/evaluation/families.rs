@@ -17,7 +17,9 @@
 //! Scoring, per family:
 //! - an overload is a run of seconds at the limit (gaps under 5 s bridged); it is *foreseeable*
 //!   when it built over at least [`MIN_BUILD_S`] from a quarter of the limit (the last second at or
-//!   under a quarter came that long before it). Recall counts the foreseeable ones warned
+//!   under a quarter came that long before it; a climb that began above a quarter, a spike landing
+//!   on a queue still draining from an earlier overload, built from the lowest point it climbed
+//!   from). Recall counts the foreseeable ones warned
 //!   [`LEAD_MIN_S`]–[`LEAD_MAX_S`] ahead: a warning at some second in that span before it began;
 //! - an alarm is a run of warnings while under the limit; it is right when the limit is reached
 //!   within [`CONFIRM_S`] of its start. Precision counts the right ones.
@@ -31,7 +33,7 @@ use hive_stats::xorshift::XorShift;
 pub const LIMIT: f64 = 1000.0;
 const SERVICE: f64 = 100.0;
 const SECONDS: usize = 600;
-const SEEDS: u64 = 12;
+const SEEDS: u64 = 40;
 pub const MIN_BUILD_S: f64 = 15.0;
 pub const LEAD_MIN_S: f64 = 10.0;
 pub const LEAD_MAX_S: f64 = 30.0;
@@ -164,14 +166,32 @@ fn onsets(on: impl Iterator<Item = bool>) -> Vec<usize> {
     starts
 }
 
+/// Where the climb that reached the limit at `start` built from: the last second at or under a
+/// quarter of the limit, unless the climb began above it (on what an earlier overload left, a
+/// spike landing on a queue still draining), then the lowest point it climbed from: walking
+/// back, the lowest second before the series was last a quarter of the limit above it.
+fn build_start(values: &[f64], start: usize) -> usize {
+    let mut lowest = start;
+    for t in (0..start).rev() {
+        if values[t] <= LIMIT / 4.0 {
+            return t;
+        }
+        if values[t] < values[lowest] {
+            lowest = t;
+        } else if values[t] > values[lowest] + LIMIT / 4.0 {
+            return lowest;
+        }
+    }
+    0
+}
+
 /// Score one series' predictions.
 fn score_series(values: &[f64], rows: &[Prediction], score: &mut FamilyScore) {
     let breached = |t: usize| values[t] >= LIMIT;
     let overloads = onsets((0..values.len()).map(breached));
     for &start in &overloads {
         score.overloads += 1;
-        let quarter = (0..start).rev().find(|t| values[*t] <= LIMIT / 4.0);
-        let build = quarter.map_or(start as f64, |q| (start - q) as f64);
+        let build = (start - build_start(values, start)) as f64;
         if build < MIN_BUILD_S {
             continue;
         }
@@ -256,6 +276,23 @@ mod tests {
             (2, 1, 1)
         );
         assert_eq!((score.alarms, score.alarms_right), (1, 1));
+    }
+
+    #[test]
+    fn a_spike_landing_on_a_draining_queue_built_only_from_where_it_climbed() {
+        // At the limit, draining 30 a second for 20 s (to 400), then a jump back in 2 s.
+        let mut values = vec![0.0; 10];
+        values.extend([LIMIT; 5]);
+        values.extend((1..=20).map(|s| LIMIT - 30.0 * f64::from(s)));
+        values.extend([700.0, LIMIT]);
+        let again = values.len() - 1;
+        assert_eq!(build_start(&values, again), again - 2);
+        // A slow climb from 400 with dips of noise built from where it began.
+        let slow: Vec<f64> = (0..60)
+            .map(|s| 400.0 + 10.0 * f64::from(s) - if s % 7 == 3 { 40.0 } else { 0.0 })
+            .chain([LIMIT])
+            .collect();
+        assert_eq!(build_start(&slow, 60), 0);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 
+use hive_stats::analog;
 use hive_stats::holt::{linear_trend, time_to_breach, Line, Parabola, COVERAGE, FORECAST_WINDOW};
 use hive_stats::novelty::NoveltyParams;
 use hive_stats::select::Selecting;
@@ -13,7 +14,7 @@ use hive_stats::{Detector, DetectorKind, ForecasterKind, Holt};
 
 use crate::snapshots::monitor::{
     AnomalyView, ForecastView, MonitorView, SeriesView, HORIZON, WARN_CONFIDENCE, WARN_RECENT,
-    WARN_STREAK,
+    WARN_STREAK, WARN_WITHIN,
 };
 
 /// Samples of history kept per series: ten minutes at the default interval, for the dashboard's
@@ -39,6 +40,19 @@ pub const CLIMB_SAMPLES: usize = 30;
 /// How many standard errors the climb's slope must stand above zero: one sample's noise does not
 /// make a climb.
 pub const CLIMB_T: f64 = 8.0;
+/// Newest samples whose line tells a series that is falling now.
+const FALLING_SAMPLES: usize = 3;
+/// How many standard errors below zero their slope must stand (three: not noise).
+const FALLING_T: f64 = 3.0;
+/// Newest samples whose analogues are looked for in a series' history: long enough to have a
+/// shape (a third of a minute), short enough that one earlier wave of load holds one.
+pub const ANALOG_WINDOW: usize = 20;
+/// How far (in spreads of the newest samples) an earlier stretch may differ from them and still
+/// be read as the same move at the same height: no further than they are from a flat line.
+const ANALOG_DISTANCE: f64 = 1.0;
+/// Least spread of the newest samples, as a share of the limit, for analogues to be looked for:
+/// a series barely moving has no shape to match.
+const ANALOG_SPREAD: f64 = 0.02;
 /// How many standard errors below zero the curvature of the newest [`CLIMB_SAMPLES`] must stand
 /// for a climb to be read as levelling off (three: the usual bar for "not noise").
 pub const LEVEL_T: f64 = 3.0;
@@ -71,14 +85,14 @@ struct Series {
 }
 
 impl Series {
-    /// Seconds until the least-squares line through the newest [`CLIMB_SAMPLES`] reaches the
-    /// limit, with the slope's t statistic, when it climbs clearly ([`CLIMB_T`]).
-    fn climb_to_limit(&self, step_s: f64) -> Option<(f64, f64)> {
+    /// Seconds until the least-squares line through the newest `samples` reaches the limit, with
+    /// the slope's t statistic, when it climbs clearly ([`CLIMB_T`]).
+    fn climb_to_limit(&self, samples: usize, step_s: f64) -> Option<(f64, f64)> {
         let limit = self.limit?;
-        let skip = self.values.len().checked_sub(CLIMB_SAMPLES)?;
+        let skip = self.values.len().checked_sub(samples)?;
         let recent: Vec<f64> = self.values.iter().skip(skip).copied().collect();
         let line = Line::fit(&recent)?;
-        let now = line.at((CLIMB_SAMPLES - 1) as f64);
+        let now = line.at((samples - 1) as f64);
         let se = line.slope_se();
         let t = if se > 0.0 {
             line.slope / se
@@ -118,6 +132,45 @@ impl Series {
             _ => curve.at(now).max(curve.at(end)),
         };
         highest < limit
+    }
+
+    /// Whether the series' analogues (the stretches of its history that moved as its newest
+    /// [`ANALOG_WINDOW`] samples move, at the same height) say it turns under its limit: within
+    /// the horizon, the path they foretell stays under it and most of them did not reach it.
+    /// Load that comes in waves is read from its last wave; a series with no analogue is not.
+    fn analogues_turn_under_limit(&mut self) -> bool {
+        let Some(limit) = self.limit else {
+            return false;
+        };
+        let values = self.values.make_contiguous();
+        let ends = analog::analogues(
+            values,
+            ANALOG_WINDOW,
+            HORIZON,
+            ANALOG_DISTANCE,
+            ANALOG_SPREAD * limit,
+        );
+        if ends.is_empty() {
+            return false;
+        }
+        // An analogue that reached the limit was clipped there: the series climbing from a
+        // little lower than it did gets there too, though the path stops short.
+        let path = analog::path(values, &ends, HORIZON);
+        !(1..=HORIZON).any(|h| {
+            let at_limit = ends.iter().filter(|&&e| values[e + h] >= limit).count();
+            path[h - 1] >= limit || 2 * at_limit > ends.len()
+        })
+    }
+
+    /// Whether the newest [`FALLING_SAMPLES`] fall clearly ([`FALLING_T`]): a queue draining
+    /// now, after a spike, is not about to fill, whatever lines that take in the spike say.
+    fn falling_now(&self) -> bool {
+        let skip = self.values.len().saturating_sub(FALLING_SAMPLES);
+        let newest: Vec<f64> = self.values.iter().skip(skip).copied().collect();
+        Line::fit(&newest).is_some_and(|line| {
+            let se = line.slope_se();
+            line.slope < 0.0 && (se == 0.0 || line.slope / se <= -FALLING_T)
+        })
     }
 
     /// Whether the straight line through the newest [`WARN_RECENT`] samples reaches the limit
@@ -212,16 +265,22 @@ impl Monitor {
     fn view(&mut self) -> MonitorView {
         let mut series: Vec<SeriesView> = self.series.iter().map(|s| self.forecast(s)).collect();
         let horizon_s = HORIZON as f64 * self.interval_s;
+        let within_s = WARN_WITHIN as f64 * self.interval_s;
         for (view, s) in series.iter_mut().zip(&mut self.series) {
             // Either way, the newest seconds must still climb (a level reached ends a warning),
             // and not be levelling off under the limit.
-            let still_climbing = s.recent_line_reaches_limit() && !s.levels_off_below_limit();
-            let trend = view.time_to_breach_s.is_some_and(|t| t <= horizon_s)
+            let still_climbing =
+                s.recent_line_reaches_limit() && !s.levels_off_below_limit() && !s.falling_now();
+            let trend = view.time_to_breach_s.is_some_and(|t| t <= within_s)
                 && view.confidence.unwrap_or(0.0) >= WARN_CONFIDENCE
                 && still_climbing;
-            let climb = s
-                .climb_to_limit(self.interval_s)
-                .filter(|(seconds, _)| *seconds <= horizon_s && still_climbing);
+            // The half-minute line, or the newest ten seconds' for a climb that began lately (a
+            // burst from a calm level, which the longer line averages with the calm).
+            let climb = [CLIMB_SAMPLES, WARN_RECENT]
+                .into_iter()
+                .filter_map(|samples| s.climb_to_limit(samples, self.interval_s))
+                .filter(|(seconds, _)| *seconds <= horizon_s && still_climbing)
+                .min_by(|a, b| a.0.total_cmp(&b.0));
             if let Some((seconds, t)) = climb {
                 if view.time_to_breach_s.is_none_or(|ttb| seconds < ttb) {
                     view.time_to_breach_s = Some(seconds);
@@ -229,7 +288,11 @@ impl Monitor {
                     view.confidence = Some(hive_stats::holt::normal_cdf(t));
                 }
             }
-            let forecast = trend || climb.is_some();
+            let climb_near = climb.is_some_and(|(seconds, _)| seconds <= within_s);
+            // A series that moved this way at this height before and turned under its limit
+            // then (the crest of a wave of load seen before) is not warned of, however its
+            // straight lines extend.
+            let forecast = (trend || climb_near) && !s.analogues_turn_under_limit();
             s.forecast_streak = if forecast {
                 s.forecast_streak.saturating_add(1)
             } else {
@@ -368,7 +431,7 @@ mod tests {
     }
 
     /// Feed `values` of one series limited at 100, a sample a second, and return each sample's
-    /// (forecast within the horizon, warning).
+    /// (forecast within the warning's reach, [`WARN_WITHIN`], warning).
     fn warnings(monitor: &mut Monitor, from: i64, values: &[f64]) -> Vec<(bool, bool)> {
         values
             .iter()
@@ -381,7 +444,7 @@ mod tests {
                     )
                     .view;
                 let s = &view.series[0];
-                let near = s.time_to_breach_s.is_some_and(|t| t <= HORIZON as f64)
+                let near = s.time_to_breach_s.is_some_and(|t| t <= WARN_WITHIN as f64)
                     && s.confidence.unwrap_or(0.0) >= WARN_CONFIDENCE;
                 (near, s.warning)
             })
@@ -391,7 +454,7 @@ mod tests {
     #[test]
     fn a_warning_needs_a_forecast_held_for_its_streak() {
         let mut monitor = Monitor::new(1000);
-        // A climb of 1 a second from 0: the limit of 100 comes within the 30 s horizon at ~70.
+        // A climb of 1 a second from 0: the limit of 100 comes within a warning's 20 s at ~80.
         let climb: Vec<f64> = (0..95).map(f64::from).collect();
         let seen = warnings(&mut monitor, 0, &climb);
         let first_near = seen
@@ -468,6 +531,57 @@ mod tests {
             warned.iter().all(|&i| i < level_from + WARN_RECENT),
             "warned at {warned:?}; level from {level_from}"
         );
+    }
+
+    /// One wave of load on a mailbox limited at 100: calm, a steep climb that slows and turns
+    /// at 80, a fall back to calm. A little alternating noise keeps every fit honest.
+    fn wave() -> Vec<f64> {
+        let mut values = vec![0.0; 30];
+        values.extend((1..=15).map(|i| 4.0 * f64::from(i)));
+        values.extend((1..=10).map(|i| 60.0 + 2.0 * f64::from(i)));
+        values.extend((1..=20).map(|i| 80.0 - 4.0 * f64::from(i)));
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v + if i % 2 == 0 { 0.5 } else { -0.5 }).max(0.0))
+            .collect()
+    }
+
+    #[test]
+    fn a_wave_that_crested_under_its_limit_before_is_not_warned_of_again() {
+        let mut monitor = Monitor::new(1000);
+        let first = warnings(&mut monitor, 0, &wave());
+        assert!(
+            first.iter().any(|s| s.1),
+            "its first climb, like none before, is warned of: {first:?}"
+        );
+        let second = warnings(&mut monitor, wave().len() as i64, &wave());
+        assert!(
+            second.iter().any(|s| s.0),
+            "its lines still reach: {second:?}"
+        );
+        assert!(second.iter().all(|s| !s.1), "{second:?}");
+    }
+
+    #[test]
+    fn a_burst_from_calm_is_warned_of_ten_seconds_ahead_and_a_spike_draining_is_not() {
+        let mut monitor = Monitor::new(1000);
+        // Calm, then a climb of 5 a second: the limit of 100 arrives 20 s into it.
+        let mut values = vec![0.0; 60];
+        values.extend((1..=20).map(|i| 5.0 * f64::from(i)));
+        let seen = warnings(&mut monitor, 0, &values);
+        let first = seen.iter().position(|s| s.1).expect("a warning");
+        assert!(
+            first <= values.len() - 1 - 10,
+            "warned at {first}: {seen:?}"
+        );
+        // Calm, a spike to 90 in three seconds, then draining.
+        let mut monitor = Monitor::new(1000);
+        let mut values = vec![0.0; 60];
+        values.extend([30.0, 60.0, 90.0]);
+        values.extend((1..=20).map(|i| 90.0 - 3.0 * f64::from(i)));
+        let seen = warnings(&mut monitor, 0, &values);
+        assert!(seen.iter().all(|s| !s.1), "{seen:?}");
     }
 
     #[test]

@@ -20,6 +20,11 @@ pub const WARN_STREAK: u32 = 3;
 pub const WARN_RECENT: usize = 10;
 /// Steps ahead of the reported forecast: 30 s at the default interval.
 pub const HORIZON: usize = 30;
+/// Steps within which a forecast breach counts towards a warning: 20 s at the default interval.
+/// A warning is meant to come 10–30 s ahead; a breach forecast 20–30 s out is still mostly a
+/// climb that may turn, and the cautious slope a warning goes by puts a real breach later than it
+/// comes, so a warning at 20 s forecast still comes 10 s or more ahead.
+pub const WARN_WITHIN: usize = 20;
 
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 pub struct ForecastView {
@@ -45,10 +50,11 @@ pub struct SeriesView {
     /// The forecast's highest probability, at any step of the look-ahead, of being past the
     /// limit: at least that likely, the limit is reached within it. 1 at the limit.
     pub confidence: Option<f64>,
-    /// Whether the monitor warns that the limit will be reached: a breach forecast within the
-    /// horizon with at least [`WARN_CONFIDENCE`], borne out by the line through the last
-    /// [`WARN_RECENT`] samples, held for [`WARN_STREAK`] samples, and not while the series is
-    /// coming back from a breach; or, for a series whose limit leads an
+    /// Whether the monitor warns that the limit will be reached: a breach forecast within
+    /// [`WARN_WITHIN`] with at least [`WARN_CONFIDENCE`], borne out by the line through the last
+    /// [`WARN_RECENT`] samples, held for [`WARN_STREAK`] samples, not while the series is
+    /// falling or coming back from a breach, and not when the last time it moved this way at
+    /// this height it turned under its limit (its analogues); or, for a series whose limit leads an
     /// overload (demand against capacity), the series at its limit. What
     /// `monitor.breach_forecast` events, alerts and `hive replay`'s scoring go by.
     pub warning: bool,

@@ -11,10 +11,12 @@
 //! - [`holt`] — forecasters (Holt's linear trend, damped trend, least-squares line) with
 //!   prediction intervals, and time-to-breach.
 //! - [`select`] — the monitor's forecaster: candidates side by side, the best lately believed.
+//! - [`analog`] — forecasting by analogy: the series goes on as it did after moving like this.
 //! - [`series`] — `timestamp,value` CSV, as NAB writes it.
 //! - [`nab`] — the Numenta Anomaly Benchmark's scoring rules and the threshold sweep.
 
 pub mod accuracy;
+pub mod analog;
 pub mod detect;
 pub mod holt;
 pub mod nab;
