@@ -171,7 +171,9 @@ def rows():
          lambda r: " / ".join(pct(h["coverage"]) for h in r["monitor_forecasts"])),
         ("overload warnings 10–30 s ahead on mailbox-depth series: recall / precision per family",
          "", "≥ 0.8 / ≥ 0.8 in every family", "evaluate",
-         lambda r: "; ".join(f"{f['family']} {pct(f['recall'])} / {pct(f['precision'])}"
+         lambda r: "; ".join(f"{f['family']} {pct(f['recall'])} / {pct(f['precision'])} "
+                             f"({f['warned_in_time']} of {f['foreseeable']} foreseeable, "
+                             f"{f['alarms_right']} of {f['alarms']} alarms)"
                              for f in r["overload_families"])),
         ("Hive's own series (replay's waits and mailboxes, `benches/replay_corpus.py`): NAB standard novelty / robust z; forecast relMAE worst / median h1", "", "", "evaluate_hive_series",
          lambda r: f"{detector(r, 'novelty')['profiles'][0]['normalized']:.1f} / "
@@ -196,6 +198,14 @@ def rows():
          lambda r: f"{r['violations_on']:,} / {r.get('violations_reactive', 'n/a')} / {r['violations_off']:,}: "
                    f"{pct(r['violation_reduction'])} fewer predictive, "
                    f"{pct(r.get('violation_reduction_reactive'))} reactive"),
+        ("replay: plugins' first act after the first sign of overload, reactive / predictive; critical SLO misses off / reactive / predictive, per trace",
+         "", "burst: ≤ 2 s, critical kept", "replay",
+         lambda r: "; ".join(
+             f"{t['trace']['name']} "
+             + " / ".join("n/a" if t[a].get('reaction_s') is None else f"{t[a]['reaction_s']:.0f} s"
+                          for a in ("reactive", "on"))
+             + ", " + " / ".join(str(t[a].get('slo_missed_critical', 'n/a')) for a in ("off", "reactive", "on"))
+             for t in r["traces"])),
         ("the monitor's own cost, 10,000 agents, 1,000 req/s (sample time / wall time)", "",
          "< 2 % of one core", "monitor_cost",
          lambda r: f"{r['monitor']['share_of_core'] * 100:.2f} % ({r['monitor']['mean_sample_ms']:.2f} ms "

@@ -19,6 +19,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use eventsource_stream::Eventsource as _;
+use futures::StreamExt as _;
 use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -208,6 +210,13 @@ impl Trace {
         onset
     }
 
+    /// When the load first passes the pool's capacity, to a tenth of a second.
+    pub fn first_overload(&self) -> Option<f64> {
+        (0..(self.duration() * 10.0) as usize)
+            .map(|i| i as f64 / 10.0)
+            .find(|&t| self.load_at(t) > 1.0)
+    }
+
     /// Send times (seconds from the start) for a pool of `capacity` tasks a second.
     pub fn schedule(&self, capacity: f64) -> Vec<f64> {
         let (mut times, mut owed, step) = (Vec::new(), 0.0, 0.001);
@@ -299,8 +308,15 @@ pub struct Run {
     pub refused_critical: usize,
     /// Attempts dispatched after waiting past their class's target.
     pub slo_missed: u64,
+    /// Of those, critical ones: what shedding and scaling must protect above all.
+    pub slo_missed_critical: u64,
     /// `slo_missed` plus critical submissions refused.
     pub violations: u64,
+    /// Seconds from the first sign of overload once the load passed capacity (a class's wait
+    /// past its target, a mailbox full, demand past what the agents finish) to the plugins'
+    /// first act since the rise that led there began (agents added, shedding begun); negative
+    /// when they acted first, on a forecast. `None` without either.
+    pub reaction_s: Option<f64>,
     pub agents_at_end: u64,
     pub prediction: PredictionScore,
     /// Each overload episode, with the notice the trace gave of it.
@@ -421,6 +437,53 @@ pub fn system_level(observations: &[Observation]) -> Vec<Observation> {
     seconds
 }
 
+/// When the run first showed overload from `from` on: a class's wait past its target, a mailbox
+/// full, or demand past what the agents finish.
+fn first_signal(timeline: &[TimelineRow], from: f64) -> Option<f64> {
+    timeline
+        .iter()
+        .filter(|r| r.t >= from)
+        .filter(|r| (is_overload(&r.series) || r.series == "demand") && r.last >= r.limit)
+        .map(|r| r.t)
+        .min_by(f64::total_cmp)
+}
+
+/// Seconds since `start` at which the plugins acted (agents added, shedding begun), as their
+/// events arrive; subscribed before any load is sent.
+async fn plugin_acts(target: &Target, start: Instant) -> anyhow::Result<Arc<Mutex<Vec<f64>>>> {
+    let response = target
+        .client
+        .get(target.url("/api/v1/events?kinds=plugin."))
+        .send()
+        .await
+        .context("opening the event stream")?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "GET /api/v1/events answered {}",
+        response.status()
+    );
+    let acts = Arc::new(Mutex::new(Vec::new()));
+    let seen = acts.clone();
+    tokio::spawn(async move {
+        let mut events = response.bytes_stream().eventsource();
+        while let Some(Ok(event)) = events.next().await {
+            let Ok(body) = serde_json::from_str::<Value>(&event.data) else {
+                continue;
+            };
+            let data = &body["data"];
+            let acted = match event.event.as_str() {
+                "plugin.autoscaler" => data["change"] == "up",
+                "plugin.shedding" => !data["below"].is_null(),
+                _ => false,
+            };
+            if acted {
+                seen.lock().push(start.elapsed().as_secs_f64());
+            }
+        }
+    });
+    Ok(acts)
+}
+
 /// Run `trace` against a fresh server in one `arm`.
 pub async fn run_trace(settings: &Settings, trace: &Trace, arm: Arm) -> anyhow::Result<Run> {
     let dir = tempfile::tempdir().context("a directory for the replay's config")?;
@@ -468,6 +531,7 @@ pub async fn run_trace(settings: &Settings, trace: &Trace, arm: Arm) -> anyhow::
         })
     };
 
+    let acts = plugin_acts(&target, start).await?;
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut sending = JoinSet::new();
     let sleep_ms = settings.sleep_ms;
@@ -523,11 +587,20 @@ pub async fn run_trace(settings: &Settings, trace: &Trace, arm: Arm) -> anyhow::
     let _ = watcher.await;
     let metrics = target.metrics().await?;
     let slo_missed = metric_sum(&metrics, "hive_task_slo_missed_total") as u64;
+    run.lock().slo_missed_critical = metric_sum(
+        &metrics,
+        "hive_task_slo_missed_total{priority=\"critical\"}",
+    ) as u64;
     let agents = metric_sum(&metrics, "hive_agents") as u64;
     let mut run = std::mem::take(&mut *run.lock());
     run.slo_missed = slo_missed;
     run.violations = slo_missed + run.refused_critical as u64;
     run.agents_at_end = agents;
+    run.reaction_s = trace.first_overload().and_then(|over| {
+        let rise = trace.rise_onset(over).unwrap_or(over);
+        let act = acts.lock().iter().copied().find(|&t| t >= rise)?;
+        Some(act - first_signal(&run.timeline, over)?)
+    });
     let observed = observations(&run.timeline);
     let server = system_level(&observed);
     run.prediction = score(&server, LEAD_S, WINDOW_S);
@@ -697,9 +770,10 @@ impl std::fmt::Display for Report {
             for (label, run) in [("off", &t.off), ("reactive", &t.reactive), ("on", &t.on)] {
                 writeln!(
                     f,
-                    "{:>8} plugins {label:>8}: {} sent, {} accepted, refused low/normal/critical {}/{}/{}, SLO missed {}, violations {}, agents at end {}; breaches {} (predicted ≥ {:.0} s ahead: {}), alarms {} (confirmed {})",
+                    "{:>8} plugins {label:>8}: {} sent, {} accepted, refused low/normal/critical {}/{}/{}, SLO missed {} (critical {}), violations {}, agents at end {}, acted {} after the first overload; breaches {} (predicted ≥ {:.0} s ahead: {}), alarms {} (confirmed {})",
                     t.trace.name, run.submitted, run.accepted, run.refused_low, run.refused_normal,
-                    run.refused_critical, run.slo_missed, run.violations, run.agents_at_end,
+                    run.refused_critical, run.slo_missed, run.slo_missed_critical, run.violations, run.agents_at_end,
+                    run.reaction_s.map_or("n/a".to_owned(), |s| format!("{s:.1} s")),
                     run.prediction.breaches, self.lead_s, run.prediction.breaches_predicted,
                     run.prediction.alarms, run.prediction.alarms_confirmed
                 )?;
@@ -938,6 +1012,18 @@ mod tests {
         assert!(heights.len() >= 5, "{heights:?}");
         assert!(heights.iter().all(|h| *h >= 1.0));
         assert!(heights.iter().any(|h| *h >= 2.0), "a tail: {heights:?}");
+    }
+
+    #[test]
+    fn a_trace_passes_capacity_where_its_load_first_exceeds_one() {
+        let burst = &Trace::builtin()[1];
+        assert_eq!(burst.first_overload(), Some(30.0));
+        assert_eq!(burst.rise_onset(30.0), Some(30.0));
+        let near = Trace::builtin()
+            .into_iter()
+            .find(|t| t.name == "near")
+            .unwrap();
+        assert_eq!(near.first_overload(), None);
     }
 
     #[test]

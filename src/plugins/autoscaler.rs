@@ -6,8 +6,10 @@
 //! trend (a climb is what it must see coming; the monitor's selecting forecaster believes nothing
 //! but naive until it has scored forecasts that far ahead, which a short window does not give)
 //! and adds agents while that forecast (or pressure now) passes
-//! [`HEADROOM`], before the target breaks rather than after; half as many again as the pool has,
-//! at least one. Agents it added (named `<role>-autoscaled…`) are removed again once the pool has
+//! [`HEADROOM`], before the target breaks rather than after: enough for the pool to work off its
+//! queue within the headroom at the forecast pressure (the pool times forecast / headroom), and
+//! at least half as many again as it has; acting on readings alone (the reactive policy), half as
+//! many again, at least one. Agents it added (named `<role>-autoscaled…`) are removed again once the pool has
 //! had no queue and idle agents for `idle_ms`, half of the idle ones at a time, never below
 //! `min`. One change per pool per `cooldown_ms`, and none while one is under way.
 
@@ -69,9 +71,16 @@ pub fn decide(bounds: &PoolBounds, reading: &Reading, idle_after: Duration) -> C
     if agents < bounds.min {
         return Change::Add(bounds.min - agents);
     }
-    let rising = reading.forecast.unwrap_or(0.0).max(reading.pressure) >= HEADROOM;
-    if rising && reading.queued > 0 && agents < bounds.max {
-        let step = agents.div_ceil(2).max(1);
+    let peak = reading.forecast.unwrap_or(0.0).max(reading.pressure);
+    if peak >= HEADROOM && reading.queued > 0 && agents < bounds.max {
+        // The oldest task's wait is about what the pool needs to work off what is queued ahead
+        // of it, so a pool `peak / HEADROOM` times as large works it off within the headroom:
+        // sized to the forecast, a pool catches up with a spike in one step rather than in
+        // several a cooldown apart. Acting on readings alone, half as many again each time.
+        let sized = reading.forecast.map_or(0, |_| {
+            ((agents as f64) * (peak / HEADROOM - 1.0)).ceil() as usize
+        });
+        let step = agents.div_ceil(2).max(1).max(sized);
         return Change::Add(step.min(bounds.max - agents));
     }
     if reading.queued == 0 && reading.calm_for >= idle_after && agents > bounds.min {
@@ -441,6 +450,13 @@ mod tests {
             decide(&b, &reading(10, 50, 3.0, Some(5.0)), IDLE),
             Change::Keep
         );
+        // Forecast at three times the target: the pool grows to work its queue off in one step.
+        assert_eq!(
+            decide(&b, &reading(2, 50, 1.0, Some(2.4)), IDLE),
+            Change::Add(4)
+        );
+        // The same reading with no forecast (the reactive policy): half as many again.
+        assert_eq!(decide(&b, &reading(2, 50, 2.4, None), IDLE), Change::Add(1));
         // Comfortable now and ahead: nothing.
         assert_eq!(
             decide(&b, &reading(4, 50, 0.3, Some(0.4)), IDLE),
