@@ -6,8 +6,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use eventsource_stream::Eventsource as _;
-use futures::StreamExt as _;
 use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::sync::Notify;
@@ -67,28 +65,15 @@ impl TaskWatch {
     /// Subscribe to the server's events; once this returns, no task end is missed (short of
     /// the server dropping events for a slow reader, which is counted).
     pub async fn start(target: &Target, role: &str) -> anyhow::Result<TaskWatch> {
-        let response = target
-            .client
-            .get(target.url("/api/v1/events"))
-            .send()
-            .await
-            .context("opening the event stream")?;
-        anyhow::ensure!(
-            response.status().is_success(),
-            "GET /api/v1/events answered {}",
-            response.status()
-        );
         let watch = TaskWatch {
             role: role.into(),
             ..TaskWatch::default()
         };
         let reader = watch.clone();
-        tokio::spawn(async move {
-            let mut events = response.bytes_stream().eventsource();
-            while let Some(Ok(event)) = events.next().await {
-                reader.on_event(&event.event, &event.data);
-            }
-        });
+        target
+            .events("", move |kind, data| reader.on_event(kind, data))
+            .await
+            .context("opening the event stream")?;
         Ok(watch)
     }
 

@@ -19,8 +19,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use eventsource_stream::Eventsource as _;
-use futures::StreamExt as _;
 use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -451,27 +449,15 @@ fn first_signal(timeline: &[TimelineRow], from: f64) -> Option<f64> {
 /// Seconds since `start` at which the plugins acted (agents added, shedding begun), as their
 /// events arrive; subscribed before any load is sent.
 async fn plugin_acts(target: &Target, start: Instant) -> anyhow::Result<Arc<Mutex<Vec<f64>>>> {
-    let response = target
-        .client
-        .get(target.url("/api/v1/events?kinds=plugin."))
-        .send()
-        .await
-        .context("opening the event stream")?;
-    anyhow::ensure!(
-        response.status().is_success(),
-        "GET /api/v1/events answered {}",
-        response.status()
-    );
     let acts = Arc::new(Mutex::new(Vec::new()));
     let seen = acts.clone();
-    tokio::spawn(async move {
-        let mut events = response.bytes_stream().eventsource();
-        while let Some(Ok(event)) = events.next().await {
-            let Ok(body) = serde_json::from_str::<Value>(&event.data) else {
-                continue;
+    target
+        .events("?kinds=plugin.", move |kind, data| {
+            let Ok(body) = serde_json::from_str::<Value>(data) else {
+                return;
             };
             let data = &body["data"];
-            let acted = match event.event.as_str() {
+            let acted = match kind {
                 "plugin.autoscaler" => data["change"] == "up",
                 "plugin.shedding" => !data["below"].is_null(),
                 _ => false,
@@ -479,8 +465,9 @@ async fn plugin_acts(target: &Target, start: Instant) -> anyhow::Result<Arc<Mute
             if acted {
                 seen.lock().push(start.elapsed().as_secs_f64());
             }
-        }
-    });
+        })
+        .await
+        .context("opening the event stream")?;
     Ok(acts)
 }
 

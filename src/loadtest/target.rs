@@ -8,6 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use eventsource_stream::Eventsource as _;
+use futures::StreamExt as _;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use serde_json::Value;
 
@@ -90,6 +92,25 @@ impl Target {
             .text()
             .await
             .context("reading GET /metrics")
+    }
+
+    /// Subscribe to the server's events (`GET /api/v1/events` with `query`, such as
+    /// `?kinds=plugin.`) and hand each one's kind and data to `on_event`, in order, from a task
+    /// of its own; once this returns, no later event is missed (short of the server dropping
+    /// events for a slow reader, which it tells as a `lagged` event).
+    pub async fn events(
+        &self,
+        query: &str,
+        mut on_event: impl FnMut(&str, &str) + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let response = self.get_ok(&format!("/api/v1/events{query}")).await?;
+        tokio::spawn(async move {
+            let mut events = response.bytes_stream().eventsource();
+            while let Some(Ok(event)) = events.next().await {
+                on_event(&event.event, &event.data);
+            }
+        });
+        Ok(())
     }
 
     /// GET `path`, failing with the status and body on anything but success.
