@@ -85,12 +85,20 @@ struct Series {
 }
 
 impl Series {
+    /// The newest `n` samples (fewer while the history is shorter), oldest first.
+    fn newest(&self, n: usize) -> Vec<f64> {
+        let skip = self.values.len().saturating_sub(n);
+        self.values.iter().skip(skip).copied().collect()
+    }
+
     /// Seconds until the least-squares line through the newest `samples` reaches the limit, with
     /// the slope's t statistic, when it climbs clearly ([`CLIMB_T`]).
     fn climb_to_limit(&self, samples: usize, step_s: f64) -> Option<(f64, f64)> {
         let limit = self.limit?;
-        let skip = self.values.len().checked_sub(samples)?;
-        let recent: Vec<f64> = self.values.iter().skip(skip).copied().collect();
+        let recent = self.newest(samples);
+        if recent.len() < samples {
+            return None;
+        }
         let line = Line::fit(&recent)?;
         let now = line.at((samples - 1) as f64);
         let se = line.slope_se();
@@ -113,10 +121,10 @@ impl Series {
         let Some(limit) = self.limit else {
             return false;
         };
-        let Some(skip) = self.values.len().checked_sub(CLIMB_SAMPLES) else {
+        let recent = self.newest(CLIMB_SAMPLES);
+        if recent.len() < CLIMB_SAMPLES {
             return false;
-        };
-        let recent: Vec<f64> = self.values.iter().skip(skip).copied().collect();
+        }
         let Some(curve) = Parabola::fit(&recent) else {
             return false;
         };
@@ -165,9 +173,7 @@ impl Series {
     /// Whether the newest [`FALLING_SAMPLES`] fall clearly ([`FALLING_T`]): a queue draining
     /// now, after a spike, is not about to fill, whatever lines that take in the spike say.
     fn falling_now(&self) -> bool {
-        let skip = self.values.len().saturating_sub(FALLING_SAMPLES);
-        let newest: Vec<f64> = self.values.iter().skip(skip).copied().collect();
-        Line::fit(&newest).is_some_and(|line| {
+        Line::fit(&self.newest(FALLING_SAMPLES)).is_some_and(|line| {
             let se = line.slope_se();
             line.slope < 0.0 && (se == 0.0 || line.slope / se <= -FALLING_T)
         })
@@ -179,8 +185,7 @@ impl Series {
         let Some(limit) = self.limit else {
             return false;
         };
-        let skip = self.values.len().saturating_sub(WARN_RECENT);
-        let recent: Vec<f64> = self.values.iter().skip(skip).copied().collect();
+        let recent = self.newest(WARN_RECENT);
         linear_trend(&recent, HORIZON, COVERAGE).is_some_and(|f| f.value >= limit)
     }
 }
@@ -345,8 +350,7 @@ impl Monitor {
         }
         // Time-to-breach walks a trajectory, step by step to the look-ahead, which the damped
         // trend fitted on the recent window gives and a forecaster of one horizon does not.
-        let skip = s.values.len().saturating_sub(FORECAST_WINDOW);
-        let recent: Vec<f64> = s.values.iter().skip(skip).copied().collect();
+        let recent = s.newest(FORECAST_WINDOW);
         let Some((model, _)) = Holt::fit_for(&recent, true, HORIZON) else {
             return view;
         };
