@@ -26,7 +26,7 @@ pub struct AgentView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
     /// Its own state, as the last successful attempt that changed it left it.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub state: Value,
     /// The state's size in bytes of JSON, against `max_agent_state_bytes`.
     pub state_bytes: usize,
@@ -140,7 +140,7 @@ pub struct TaskView {
     pub timeout_ms: u64,
     #[schema(value_type = Object)]
     pub input: Value,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub result: Option<Value>,
     /// The error of the last failed attempt.
     pub error: Option<String>,

@@ -452,7 +452,7 @@ pub struct AgentSpec {
     /// The agent's state when it starts (any JSON, at most the server's
     /// `max_agent_state_bytes`); null when left out.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub state: Option<serde_json::Value>,
     /// Topics it receives the messages of (at most 32).
     #[serde(default)]

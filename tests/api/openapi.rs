@@ -107,3 +107,37 @@ async fn an_executors_fields_are_closed_in_the_document_as_on_the_wire() {
     );
     app.stop().await;
 }
+
+#[actix_rt::test]
+async fn an_agents_state_is_any_json_in_the_document_as_on_the_wire() {
+    let app = spawn_app().await;
+    let doc = app.json("/api/v1/openapi.json").await;
+    let schemas = &doc["components"]["schemas"];
+    // A worker program may leave any JSON as its agent's state, so the document may not narrow
+    // it to objects: a client generated from it would reject a state the server hands out.
+    // Likewise a task's result.
+    for (schema, field) in [
+        ("AgentSpec", "state"),
+        ("AgentView", "state"),
+        ("TaskView", "result"),
+    ] {
+        let value = &schemas[schema]["properties"][field];
+        assert!(value.is_object(), "{schema} documents its {field}: {value}");
+        assert!(
+            value.get("type").is_none(),
+            "{schema}.{field} is any JSON: {value}"
+        );
+    }
+    for state in [
+        serde_json::json!(false),
+        serde_json::json!([1, "two"]),
+        serde_json::json!({"n": 1}),
+    ] {
+        let body = serde_json::json!({"role": "w", "state": state});
+        let response = app.post("/api/v1/agents", &body).await;
+        assert_eq!(response.status().as_u16(), 201);
+        let agent: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(agent["state"], state, "{agent}");
+    }
+    app.stop().await;
+}
