@@ -20,6 +20,7 @@
 //! - [`streams`] — the task streams per role and priority, and their consumer group.
 //! - [`membership`] — nodes' heartbeats and who is alive.
 //! - [`lease`] — this node's lease in the database: the proof that it may start work.
+//! - [`pool`] — the Redis connections, dropped when a command failed on them.
 //! - [`relay`] — events between nodes on one pub/sub channel.
 //! - [`keys`] — the Redis key names.
 
@@ -27,6 +28,7 @@ pub mod feeder;
 pub mod keys;
 pub mod lease;
 pub mod membership;
+pub mod pool;
 pub mod port;
 pub mod relay;
 pub mod streams;
@@ -36,7 +38,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bb8_redis::RedisConnectionManager;
 use parking_lot::Mutex;
 
 use crate::config::ClusterConfig;
@@ -54,7 +55,7 @@ pub enum ClusterError {
     Store(#[from] StoreError),
 }
 
-pub type RedisPool = bb8::Pool<RedisConnectionManager>;
+pub use pool::RedisPool;
 
 /// This node's part of the cluster: who it is, its Redis connections, and what it holds.
 pub struct Cluster {
@@ -93,12 +94,12 @@ impl Cluster {
     ) -> Result<Arc<Cluster>, ClusterError> {
         let redis_url = config.redis_url.as_deref().unwrap_or_default();
         let client = redis::Client::open(redis_url)?;
-        let manager = RedisConnectionManager::new(redis_url)?;
-        // bb8 tests each connection at checkout (a PING): it is what finds the connections a
-        // cut left broken, so that the node reconnects when Redis is back. About 1.5 PINGs a
-        // task under load; without them a node never recovered from a cut link.
+        let manager = pool::Manager::new(redis_url)?;
+        // No PING at checkout: a connection a cut left broken is dropped when a command fails
+        // on it (see `pool`), so the node still reconnects when Redis is back.
         let pool = bb8::Pool::builder()
             .max_size(8)
+            .test_on_check_out(false)
             .connection_timeout(Duration::from_secs(1))
             .build_unchecked(manager);
         Ok(Arc::new(Cluster {
@@ -121,9 +122,7 @@ impl Cluster {
         }))
     }
 
-    pub async fn conn(
-        &self,
-    ) -> Result<bb8::PooledConnection<'_, RedisConnectionManager>, ClusterError> {
+    pub async fn conn(&self) -> Result<bb8::PooledConnection<'_, pool::Manager>, ClusterError> {
         self.pool.get().await.map_err(|e| {
             self.mark(false);
             ClusterError::Pool(e.to_string())
