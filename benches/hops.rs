@@ -150,6 +150,7 @@ async fn commits(writer: &Addr<StoreManager>, batch: usize, iters: u64) -> Durat
             let (reply, committed) = oneshot::channel();
             writer.do_send(Persist(Write::CreateTask {
                 task: task(),
+                clock: None,
                 reply,
             }));
             pending.push(committed);

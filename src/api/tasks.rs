@@ -15,6 +15,7 @@ use crate::domain::task::{AgentRef, NewTask, Priority, TaskStatus};
 use crate::domain::time::Timestamp;
 use crate::managers::handles::Handles;
 use crate::managers::orchestrator::{CancelOutcome, CancelTask, Submit, SubmitError};
+use crate::metrics::{Phase, SubmitClock};
 use crate::store::manager::{Persist, Write};
 use crate::store::TaskFilter;
 
@@ -73,14 +74,23 @@ pub async fn submit(
     };
     shed(&hive, task.priority)?;
     dependencies_exist(&hive, &task.depends_on.0, "depends_on").await?;
-    let created = ask(
+    let clock = SubmitClock::start();
+    let mut created = ask(
         &handles.orchestrator,
         &hive.kinds.orchestrator,
         "orchestrator",
-        |reply| Submit { task, role, reply },
+        |reply| Submit {
+            task,
+            role,
+            clock,
+            reply,
+        },
     )
     .await?
     .map_err(refused)?;
+    if let Some(clock) = &mut created.clock {
+        clock.lap(&hive.metrics.submit_phases, Phase::Reply);
+    }
     span.record("task_id", tracing::field::display(&created.task.id));
     let location = format!("{API}/tasks/{}", created.task.id);
     Ok(HttpResponse::Accepted()

@@ -7,6 +7,7 @@
 //! - [`driver`] — sends the requests, open or closed loop, and records their latency.
 //! - [`observer`] — each task's end from the event stream; the server's memory and restarts.
 //! - [`latency`] — HDR histograms per endpoint.
+//! - [`phases`] — the server's own account of the submissions: phases, batches, commits.
 //! - [`report`] — the report and its text form.
 //! - [`replay`] — `hive replay`: load traces that overload a server, the monitor's predictions
 //!   scored, SLO violations with the plugins off and on.
@@ -16,6 +17,7 @@ pub mod capacity;
 pub mod driver;
 pub mod latency;
 pub mod observer;
+pub mod phases;
 pub mod replay;
 pub mod report;
 pub mod scenario;
@@ -82,6 +84,7 @@ pub async fn run(target: &Target, scenario: &Scenario, progress: bool) -> anyhow
 
     let watch = TaskWatch::start(target, &scenario.role).await?;
     let monitor_before = observer::MonitorTime::read(target).await?;
+    let server_before = phases::Snapshot::read(target).await?;
     let started = Instant::now();
     let (memory, sampler) = MemoryWatch::start(target, started);
     let live = Arc::new(Live::default());
@@ -98,6 +101,7 @@ pub async fn run(target: &Target, scenario: &Scenario, progress: bool) -> anyhow
     let rss_after = observer::rss(target).await?;
     let restarts_after = observer::restarts(target).await?;
     let monitor = monitor_before.until(&observer::MonitorTime::read(target).await?);
+    let submissions = server_before.until(&phases::Snapshot::read(target).await?);
 
     let mut samples = memory.samples();
     samples.push((started.elapsed().as_secs_f64(), rss_after));
@@ -141,6 +145,7 @@ pub async fn run(target: &Target, scenario: &Scenario, progress: bool) -> anyhow
         concurrency: scenario.concurrency,
         refusals,
         monitor,
+        submissions,
     })
 }
 

@@ -7,6 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::latency::Percentiles;
+use super::phases::Submissions;
 
 /// The figures of one run. The field names are a contract: scripts and the README's table read
 /// them.
@@ -39,6 +40,10 @@ pub struct Report {
     /// What the server's monitor cost while the load ran (absent from reports older than it).
     #[serde(default)]
     pub monitor: MonitorCost,
+    /// Where the server says the run's submissions spent their time, its batch sizes and commit
+    /// times (absent from reports older than it).
+    #[serde(default)]
+    pub submissions: Submissions,
 }
 
 /// The monitoring actor's own cost over a run, from its `hive_forecast_sample_duration_seconds`:
@@ -171,6 +176,27 @@ impl fmt::Display for Report {
             m.samples,
             m.mean_sample_ms,
             m.share_of_core * 100.0
+        )?;
+        let s = &self.submissions;
+        if s.phases_ms.is_empty() {
+            return Ok(());
+        }
+        writeln!(
+            f,
+            "submission phases, by the server (ms)    mean       p50       p99"
+        )?;
+        for (phase, p) in s.in_order() {
+            writeln!(
+                f,
+                "  {phase:<36} {:>8.3}  {:>8.3}  {:>8.3}",
+                p.mean, p.p50, p.p99
+            )?;
+        }
+        let (b, c) = (&s.batch_writes, &s.commit_ms);
+        writeln!(
+            f,
+            "commits: {} ({:.1} writes each, p50 {:.0}, p99 {:.0}), {:.3} ms each (p50 {:.3}, p99 {:.3})",
+            c.count, b.mean, b.p50, b.p99, c.mean, c.p50, c.p99
         )
     }
 }

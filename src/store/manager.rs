@@ -31,7 +31,7 @@ use crate::bus::EventBus;
 use crate::domain::agent::{AgentId, AgentInfo, AgentStatus};
 use crate::domain::task::{TaskRecord, TaskSpec, TaskState, TaskStatus};
 use crate::domain::time::now_ms;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Phase, SubmitClock};
 
 /// Most writes in one transaction: large enough to amortise the fsync, small enough that one
 /// commit does not hold the writer for long.
@@ -49,6 +49,9 @@ const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 pub struct Created {
     pub task: TaskRecord,
     pub existing: bool,
+    /// The submission's clock, when a client waits for this creation (see
+    /// [`crate::metrics::submission`]).
+    pub clock: Option<SubmitClock>,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, Arc<StoreError>>>;
@@ -58,6 +61,9 @@ type Reply<T> = oneshot::Sender<Result<T, Arc<StoreError>>>;
 pub enum Write {
     CreateTask {
         task: TaskRecord,
+        /// Its submission's clock, lapped when the store takes the write and when its batch has
+        /// committed.
+        clock: Option<SubmitClock>,
         reply: Reply<Created>,
     },
     /// A new state of an accepted task, and the change it announces once committed (none for a
@@ -225,7 +231,7 @@ enum Done {
 }
 
 enum Waiter {
-    Task(Reply<Created>),
+    Task(Reply<Created>, Option<SubmitClock>),
     Tasks(Reply<Vec<TaskRecord>>),
     Cancelled(Reply<Option<TaskRecord>>),
     Unit(Reply<()>),
@@ -439,9 +445,18 @@ impl StoreManager {
                         act.probe.handled();
                     }
                     act.metrics.store_batch_size.observe(batch as f64);
+                    let finished = Instant::now();
                     act.metrics
                         .store_commit_seconds
-                        .observe(started.elapsed().as_secs_f64());
+                        .observe((finished - started).as_secs_f64());
+                    let mut waiters = waiters;
+                    let phases = &act.metrics.submit_phases;
+                    for waiter in &mut waiters {
+                        if let Waiter::Task(_, Some(clock)) = waiter {
+                            clock.lap_at(phases, Phase::BatchWait, started);
+                            clock.lap_at(phases, Phase::Commit, finished);
+                        }
+                    }
                     let workflow = answer(outcome, waiters, &act.bus);
                     act.announce(workflow);
                     act.commit_next(ctx);
@@ -553,7 +568,7 @@ fn refuse(waiter: Waiter, why: StoreError) {
     let why = Arc::new(why);
     let unavailable = || why.clone();
     match waiter {
-        Waiter::Task(reply) => {
+        Waiter::Task(reply, _) => {
             let _ = reply.send(Err(unavailable()));
         }
         Waiter::Unit(reply) => {
@@ -715,6 +730,7 @@ impl Plan {
                     holder.clone().into_record().map(|task| Created {
                         task,
                         existing: true,
+                        clock: None,
                     })
                 }
                 _ => {
@@ -723,6 +739,7 @@ impl Plan {
                     Ok(Created {
                         task: *task,
                         existing: false,
+                        clock: None,
                     })
                 }
             };
@@ -1015,11 +1032,12 @@ fn answer(outcome: Outcome, waiters: Vec<Waiter>, bus: &EventBus) -> Workflow {
         Ok((results, workflow)) => {
             for (result, waiter) in results.into_iter().zip(waiters) {
                 match (waiter, result) {
-                    (Waiter::Task(reply), Ok(Done::Task(created))) => {
+                    (Waiter::Task(reply, clock), Ok(Done::Task(mut created))) => {
                         if !created.existing {
                             let change = TaskChange::to(created.task.status);
                             bus.publish(Event::Task(change, (&created.task).into()));
                         }
+                        created.clock = clock;
                         let _ = reply.send(Ok(*created));
                     }
                     (Waiter::Tasks(reply), Ok(Done::Tasks(tasks))) => {
@@ -1037,7 +1055,7 @@ fn answer(outcome: Outcome, waiters: Vec<Waiter>, bus: &EventBus) -> Workflow {
                     (Waiter::Cancelled(reply), Err(e)) => {
                         let _ = reply.send(Err(Arc::new(e)));
                     }
-                    (Waiter::Task(reply), Err(e)) => {
+                    (Waiter::Task(reply, _), Err(e)) => {
                         let _ = reply.send(Err(Arc::new(e)));
                     }
                     (Waiter::Unit(reply), r) => {
@@ -1053,7 +1071,7 @@ fn answer(outcome: Outcome, waiters: Vec<Waiter>, bus: &EventBus) -> Workflow {
                         }
                     }
                     // A write answers with its own kind of `Done`; no other pairs arise.
-                    (Waiter::Task(_) | Waiter::Tasks(_) | Waiter::Cancelled(_), Ok(_))
+                    (Waiter::Task(..) | Waiter::Tasks(_) | Waiter::Cancelled(_), Ok(_))
                     | (Waiter::None, _) => {}
                 }
             }
@@ -1064,7 +1082,7 @@ fn answer(outcome: Outcome, waiters: Vec<Waiter>, bus: &EventBus) -> Workflow {
             let e = Arc::new(StoreError::Database(e));
             for waiter in waiters {
                 match waiter {
-                    Waiter::Task(reply) => {
+                    Waiter::Task(reply, _) => {
                         let _ = reply.send(Err(e.clone()));
                     }
                     Waiter::Unit(reply) => {
@@ -1132,9 +1150,18 @@ impl Handler<Persist> for StoreManager {
         let _timer = self.metrics.processing("store");
         let now = now_ms();
         let entry = match write {
-            Write::CreateTask { task, reply } => (
+            Write::CreateTask {
+                task,
+                mut clock,
+                reply,
+            } => (
                 Op::CreateTask(TaskRow::from_record(&task, now).map(|row| (row, Box::new(task)))),
-                Waiter::Task(reply),
+                Waiter::Task(reply, {
+                    if let Some(clock) = &mut clock {
+                        clock.lap(&self.metrics.submit_phases, Phase::ToStore);
+                    }
+                    clock
+                }),
             ),
             Write::CreateTasks { tasks, reply } => {
                 let rows = tasks

@@ -96,6 +96,27 @@ async fn a_run_on_its_own_server_reports_every_task_and_restart_in_json() {
         assert!(at("p99") <= at("max") && at("p50") > 0.0, "{endpoint}: {p}");
     }
     assert!(report["task_latency_ms"]["p50"].as_f64().unwrap() > 0.0);
+    // The server's own account: each of the 160 submissions went through every phase once,
+    // and was committed in some batch.
+    let submissions = &report["submissions"];
+    for phase in [
+        "to_orchestrator",
+        "to_store",
+        "batch_wait",
+        "commit",
+        "answer",
+        "reply",
+    ] {
+        let p = &submissions["phases_ms"][phase];
+        assert_eq!(p["count"], 160, "{phase}: {submissions}");
+        assert!(p["p50"].as_f64().unwrap() <= p["p99"].as_f64().unwrap(), "{phase}: {p}");
+    }
+    assert!(submissions["phases_ms"]["commit"]["mean"].as_f64().unwrap() > 0.0);
+    // Retries and ends are written too, so the commits carried at least the 160 creations.
+    let (batch, commits) = (&submissions["batch_writes"], &submissions["commit_ms"]);
+    let writes = batch["mean"].as_f64().unwrap() * batch["count"].as_f64().unwrap();
+    assert!(writes >= 160.0, "{submissions}");
+    assert_eq!(batch["count"], commits["count"], "{submissions}");
     let rss = &report["rss_bytes"];
     assert!(rss["before"].as_u64().unwrap() > 0);
     assert!(rss["peak"].as_u64().unwrap() >= rss["after"].as_u64().unwrap());

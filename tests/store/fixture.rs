@@ -76,7 +76,11 @@ impl Fixture {
     pub async fn create(&self, task: TaskRecord) -> Created {
         let (reply, committed) = oneshot::channel();
         self.writer
-            .send(Persist(Write::CreateTask { task, reply }))
+            .send(Persist(Write::CreateTask {
+                task,
+                clock: None,
+                reply,
+            }))
             .await
             .unwrap();
         committed.await.unwrap().expect("the task is stored")

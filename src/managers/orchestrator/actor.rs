@@ -32,6 +32,7 @@ use crate::domain::time::now_ms;
 use crate::domain::workflow::Handoff;
 use crate::managers::agent_slots::{AgentSlot, AgentSlots};
 use crate::managers::slot::Slot;
+use crate::metrics::Phase;
 use crate::store::manager::{Persist, StoreManager, Write};
 use crate::store::StoreError;
 
@@ -206,7 +207,14 @@ impl Actor for Orchestrator {
 impl Handler<Submit> for Orchestrator {
     type Result = ();
 
-    fn handle(&mut self, Submit { task, role, reply }: Submit, ctx: &mut Context<Self>) {
+    fn handle(&mut self, submit: Submit, ctx: &mut Context<Self>) {
+        let Submit {
+            task,
+            role,
+            mut clock,
+            reply,
+        } = submit;
+        clock.lap(&self.hive.metrics.submit_phases, Phase::ToOrchestrator);
         self.hive.kinds.orchestrator.handled();
         let _timer = self.hive.metrics.processing("orchestrator");
         if let Err(refused) = self.room_for(1) {
@@ -232,6 +240,7 @@ impl Handler<Submit> for Orchestrator {
         let (tx, rx) = oneshot::channel();
         let write = Write::CreateTask {
             task: record,
+            clock: Some(clock),
             reply: tx,
         };
         if let Err(refused) = self.create(write) {
@@ -251,7 +260,10 @@ impl Handler<Submit> for Orchestrator {
                 act.addressed_gone(agent);
             }
             let answer = match committed {
-                Ok(Ok(created)) => {
+                Ok(Ok(mut created)) => {
+                    if let Some(clock) = &mut created.clock {
+                        clock.lap(&act.hive.metrics.submit_phases, Phase::Answer);
+                    }
                     if !created.existing {
                         act.hive
                             .metrics

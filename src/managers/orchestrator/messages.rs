@@ -10,6 +10,7 @@ use tokio::sync::oneshot;
 use crate::domain::agent::AgentId;
 use crate::domain::names::Role;
 use crate::domain::task::{NewTask, TaskRecord};
+use crate::metrics::SubmitClock;
 use crate::store::manager::Created;
 use crate::store::StoreError;
 
@@ -34,6 +35,9 @@ pub struct Submit {
     pub task: NewTask,
     /// The role it runs in: the one it names, or its agent's.
     pub role: Role,
+    /// Started when the HTTP handler sent it: each hop laps it (see
+    /// [`crate::metrics::submission`]).
+    pub clock: SubmitClock,
     pub reply: oneshot::Sender<Result<Created, SubmitError>>,
 }
 

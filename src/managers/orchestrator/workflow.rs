@@ -30,6 +30,7 @@ impl Orchestrator {
                 let created = Created {
                     task,
                     existing: false,
+                    clock: None,
                 };
                 self.distribute(cluster, created, None, ctx);
             }

@@ -2,6 +2,10 @@
 //! label values come from small fixed sets (routes, priorities, statuses, supervisor names, exit
 //! kinds), so the series count stays bounded however many agents and tasks there are.
 
+pub mod submission;
+
+pub use submission::{Phase, SubmitClock};
+
 use prometheus::{
     exponential_buckets, Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter,
     IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
@@ -35,6 +39,8 @@ pub struct Metrics {
     pub mailbox_refusals: IntCounterVec,
     pub store_batch_size: Histogram,
     pub store_commit_seconds: Histogram,
+    /// `hive_submit_phase_seconds`, by phase (see [`submission`]).
+    pub submit_phases: submission::PhaseHistograms,
     pub store_pruned: IntCounterVec,
     pub resident_memory: IntGauge,
     pub allocator: IntGaugeVec,
@@ -343,6 +349,24 @@ impl Metrics {
                     "Time to commit one batch of writes."
                 ))
             ),
+            submit_phases: {
+                // Finer than `seconds_buckets`: a submission's phases are tens of µs to tens of
+                // ms, and their 99th percentiles are what the buckets must tell apart.
+                let phases = register!(
+                    r,
+                    HistogramVec::new(
+                        HistogramOpts::new(
+                            "hive_submit_phase_seconds",
+                            "Time one task submission spent in each phase of its way from the \
+                             HTTP handler to its 202: to_orchestrator, to_store, batch_wait, \
+                             commit, answer, reply."
+                        )
+                        .buckets(exponential_buckets(0.000_025, 1.5, 24)?),
+                        &["phase"]
+                    )
+                );
+                submission::PhaseHistograms::new(|p| phases.with_label_values(&[p.as_str()]))
+            },
             store_pruned: register!(
                 r,
                 IntCounterVec::new(
