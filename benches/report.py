@@ -115,6 +115,22 @@ def detector(report, name):
     return next(d for d in report["detectors"] if d["detector"] == name)
 
 
+def tail(store):
+    run = lambda name: store[name]["submit_ms"]["p99"]
+    return (f"{ms(run('at_80_percent'))} at {store['at_80_percent']['target_per_s']:,.0f}/s / "
+            f"{ms(run('fixed'))} at {store['fixed']['target_per_s']:,.0f}/s "
+            f"(peak {store['peak']['requests_per_s']:,.0f}/s)")
+
+
+def phases(run):
+    server = run["server"]
+    each = " / ".join(f"{server['phases_ms'][p]['p99']:.2f}" for p in
+                      ("to_orchestrator", "to_store", "batch_wait", "commit", "answer", "reply"))
+    commits = server["commit_ms"]
+    return (f"{each} ms; commits p50 / p99 {commits['p50']:.2f} / {commits['p99']:.2f} ms, "
+            f"{server['batch_writes']['mean']:.0f} writes each")
+
+
 def rows():
     gate = lambda r: r["with_200_agents"]
     worst_p95 = lambda r: max(p["p95"] for p in gate(r)["latency_ms"].values())
@@ -146,6 +162,14 @@ def rows():
          lambda r: f"{r['end_to_end_1000_agents_tasks_per_s']:,.0f} tasks/s"),
         ("`POST /api/v1/tasks` paced (PostgreSQL)", "", "≥ 3,000/s, p99 < 10 ms", "http_load_postgres",
          lambda r: f"{r['submit_paced']['tasks_per_s']:,.0f}/s, p99 {ms(r['submit_paced']['p99_ms'])}"),
+        ("`POST /api/v1/tasks` p99 paced at 80 % of the peak / at 5,000/s, 1,000 agents (SQLite)", "",
+         "< 5 ms / < 5 ms", "tail", lambda r: tail(r["sqlite"])),
+        ("`POST /api/v1/tasks` p99 paced at 80 % of the peak / at 3,000/s, 1,000 agents (PostgreSQL)", "",
+         "< 10 ms / < 10 ms", "tail", lambda r: tail(r["postgres"])),
+        ("where a paced submission waits, p99 per phase at 5,000/s (SQLite): to the orchestrator / to the store / batch in flight / commit / answer / reply",
+         "", "", "tail", lambda r: phases(r["sqlite"]["fixed"])),
+        ("where a paced submission waits, p99 per phase at 3,000/s (PostgreSQL)", "", "", "tail",
+         lambda r: phases(r["postgres"]["fixed"])),
         ("actix round trip, same / other thread", "", "< 1 µs per hop", "hops",
          lambda r: f"{r['round trip ns, actix, same thread'] / 1e3:.2f} / {r['round trip ns, actix, other thread'] / 1e3:.2f} µs"),
         ("tokio channel round trip, same / other thread", "", "", "hops",

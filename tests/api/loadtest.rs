@@ -109,7 +109,10 @@ async fn a_run_on_its_own_server_reports_every_task_and_restart_in_json() {
     ] {
         let p = &submissions["phases_ms"][phase];
         assert_eq!(p["count"], 160, "{phase}: {submissions}");
-        assert!(p["p50"].as_f64().unwrap() <= p["p99"].as_f64().unwrap(), "{phase}: {p}");
+        assert!(
+            p["p50"].as_f64().unwrap() <= p["p99"].as_f64().unwrap(),
+            "{phase}: {p}"
+        );
     }
     assert!(submissions["phases_ms"]["commit"]["mean"].as_f64().unwrap() > 0.0);
     // Retries and ends are written too, so the commits carried at least the 160 creations.
