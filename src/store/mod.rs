@@ -5,6 +5,7 @@
 
 mod access;
 pub mod backend;
+pub mod checkpoint;
 pub mod config_versions;
 mod graph;
 mod holders;

@@ -115,20 +115,21 @@ macro_rules! prune_pass {
     ($c:ident, $cut:ident, $Run:ident, $($wait:tt)*) => {{
         let mut pruned = Pruned::default();
         if let Some(before) = $cut.tasks {
-            let finals: Vec<&str> = TaskStatus::ALL
-                .into_iter()
-                .filter(|s| s.is_final())
-                .map(TaskStatus::as_str)
-                .collect();
-            // Oldest first along the finished-at index; a task that is queued or running again
-            // (retried) has no finish time and is never a candidate.
+            // By `finished_at` alone, which its index answers in the order asked: with the
+            // final statuses in the query, SQLite chose the status index instead and read every
+            // finished task each pass (84 ms at 450,000 tasks, every 5 s, the writer idle
+            // meanwhile). Only final tasks have a `finished_at`; the check stays as a guard.
             let query = tasks::table
-                .select(tasks::id)
+                .select((tasks::id, tasks::status))
                 .filter(tasks::finished_at.lt(before))
-                .filter(tasks::status.eq_any(finals))
                 .order(tasks::finished_at.asc())
                 .limit(PASS_ROWS);
-            let ids: Vec<String> = $Run::load(query, $c)$($wait)*?;
+            let oldest: Vec<(String, String)> = $Run::load(query, $c)$($wait)*?;
+            let ids: Vec<String> = oldest
+                .into_iter()
+                .filter(|(_, status)| TaskStatus::parse(status).is_some_and(TaskStatus::is_final))
+                .map(|(id, _)| id)
+                .collect();
             if !ids.is_empty() {
                 let events = diesel::delete(task_events::table.filter(task_events::task_id.eq_any(&ids)));
                 pruned.task_events = $Run::execute(events, $c)$($wait)*?;
