@@ -30,7 +30,7 @@ pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
 /// How long a SQLite connection waits on a lock before it answers "busy".
-pub(super) const BUSY_TIMEOUT_MS: u32 = 5_000;
+const BUSY_TIMEOUT_MS: u32 = 5_000;
 /// Each SQLite connection's page cache, in KiB (the pragma's negative form). SQLite's default,
 /// 2 MiB per connection, fills only as the turning-over file is touched: under a steady load the
 /// writer's and four readers' caches grew by about 1 MiB an hour for the whole of an hour's soak.
@@ -38,9 +38,6 @@ pub(super) const BUSY_TIMEOUT_MS: u32 = 5_000;
 /// kernel's page cache, not the disk. The heap's soft limit stays as the backstop.
 const SQLITE_WRITER_CACHE_KIB: u32 = 1024;
 const SQLITE_READER_CACHE_KIB: u32 = 256;
-/// The size the WAL file is cut back to when it is begun again: its largest under a steady load
-/// is a few checkpoint periods of writes.
-const WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
 /// How long a reader waits for a pooled connection before the request fails.
 const POOL_WAIT: Duration = Duration::from_secs(5);
 /// Longest PostgreSQL may take to answer the writer (a batch's commit, a connection, a probe)
@@ -80,7 +77,7 @@ impl Database {
         }
     }
 
-    pub(super) fn open_error(&self, e: impl fmt::Display) -> StoreError {
+    fn open_error(&self, e: impl fmt::Display) -> StoreError {
         StoreError::Open {
             database: self.to_string(),
             reason: e.to_string(),
@@ -156,7 +153,7 @@ impl fmt::Debug for Database {
     }
 }
 
-pub(super) fn connect_sqlite_writer(path: &Path) -> Result<SqliteConnection, String> {
+fn connect_sqlite_writer(path: &Path) -> Result<SqliteConnection, String> {
     use diesel::connection::SimpleConnection;
     use diesel::Connection;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -166,9 +163,8 @@ pub(super) fn connect_sqlite_writer(path: &Path) -> Result<SqliteConnection, Str
     let mut conn = SqliteConnection::establish(&url).map_err(|e| e.to_string())?;
     conn.batch_execute(&format!(
         // The timeout first: switching to WAL needs the lock another process may hold.
-        // `journal_size_limit` gives the log file back once it is begun again (see `checkpoint`).
         "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-         PRAGMA cache_size = -{SQLITE_WRITER_CACHE_KIB}; PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};"
+         PRAGMA cache_size = -{SQLITE_WRITER_CACHE_KIB};"
     ))
     .map_err(|e| e.to_string())?;
     Ok(conn)

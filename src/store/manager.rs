@@ -15,7 +15,6 @@ use hive_actors::{ExitSlot, MailboxProbe, Shutdown};
 use tokio::sync::oneshot;
 
 use super::backend::{Conn, Database, DATABASE_TIMEOUT};
-use super::checkpoint::{Checkpointer, CHECKPOINT_EVERY};
 use super::models::{
     AgentRow, NewAuditEntry, NewDependency, NewSubscription, NewSupervisorEvent, NewTaskEvent,
     TaskRow, TokenRow,
@@ -265,9 +264,6 @@ pub struct StoreManager {
     bus: EventBus,
     exit: ExitSlot,
     retention: Retention,
-    /// SQLite's checkpoints, made beside the writer (see [`super::checkpoint`]); `None` on
-    /// PostgreSQL.
-    checkpointer: Option<Checkpointer>,
     /// A retention pass is due: it runs when the connection is free, taking turns with batches.
     prune_due: bool,
     /// Passes asked for with [`Prune`], run before the periodic one.
@@ -303,7 +299,6 @@ impl StoreManager {
             bus,
             exit,
             retention,
-            checkpointer: None,
             prune_due: false,
             prune_requests: Vec::new(),
             pruned_last: false,
@@ -1120,47 +1115,25 @@ impl Actor for StoreManager {
         self.probe.actor_started();
         let database = self.database.clone();
         ctx.wait(
-            async move {
-                let conn = Conn::open(&database).await?;
-                let checkpointer = match &database {
-                    Database::Sqlite(path) => {
-                        let path = path.clone();
-                        let opened = tokio::task::spawn_blocking(move || Checkpointer::open(&path))
-                            .await
-                            .map_err(|e| e.to_string())
-                            .and_then(|opened| opened);
-                        Some(opened.map_err(|e| database.open_error(e))?)
-                    }
-                    Database::Postgres(_) => None,
-                };
-                Ok::<_, StoreError>((conn, checkpointer))
-            }
-            .into_actor(self)
-            .map(|opened, act, ctx| match opened {
-                Ok((conn, checkpointer)) => {
-                    act.conn = Some(conn);
-                    if checkpointer.is_some() {
-                        act.checkpointer = checkpointer;
-                        ctx.run_interval(CHECKPOINT_EVERY, |act, _| {
-                            if let Some(checkpointer) = &act.checkpointer {
-                                checkpointer.tick();
-                            }
-                        });
-                    }
-                    act.metrics.store_up.set(1);
-                    // Every tick, whatever the periods: they are a live setting.
-                    act.prune_due = !act.retention.keeps_everything();
-                    ctx.run_interval(PRUNE_EVERY, |act, ctx| {
+            async move { Conn::open(&database).await }
+                .into_actor(self)
+                .map(|opened, act, ctx| match opened {
+                    Ok(conn) => {
+                        act.conn = Some(conn);
+                        act.metrics.store_up.set(1);
+                        // Every tick, whatever the periods: they are a live setting.
                         act.prune_due = !act.retention.keeps_everything();
+                        ctx.run_interval(PRUNE_EVERY, |act, ctx| {
+                            act.prune_due = !act.retention.keeps_everything();
+                            act.commit_next(ctx);
+                        });
                         act.commit_next(ctx);
-                    });
-                    act.commit_next(ctx);
-                }
-                Err(e) => {
-                    act.exit.fail(e.to_string());
-                    ctx.stop();
-                }
-            }),
+                    }
+                    Err(e) => {
+                        act.exit.fail(e.to_string());
+                        ctx.stop();
+                    }
+                }),
         );
     }
 

@@ -5,7 +5,6 @@
 
 mod access;
 pub mod backend;
-pub mod checkpoint;
 pub mod config_versions;
 mod graph;
 mod holders;
