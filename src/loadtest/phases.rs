@@ -73,25 +73,8 @@ impl Buckets {
         }
     }
 
-    /// The `q`-quantile, interpolated inside its bucket as Prometheus's `histogram_quantile`
-    /// does; `None` without observations.
     fn quantile(&self, q: f64) -> Option<f64> {
-        if self.count <= 0.0 {
-            return None;
-        }
-        let rank = q.clamp(0.0, 1.0) * self.count;
-        let (mut lower, mut below) = (0.0, 0.0);
-        for &(le, n) in &self.bounds {
-            if n >= rank {
-                if le.is_infinite() {
-                    return Some(lower);
-                }
-                let inside = (n - below).max(1.0);
-                return Some(lower + (le - lower) * ((rank - below) / inside));
-            }
-            (lower, below) = (le, n);
-        }
-        Some(lower)
+        crate::metrics::quantile_of(self.bounds.iter().copied(), self.count, q)
     }
 
     fn summary(&self, scale: f64) -> Summary {
@@ -187,45 +170,64 @@ impl Snapshot {
 mod tests {
     use super::*;
 
-    const BEFORE: &str = "\
-hive_submit_phase_seconds_bucket{phase=\"commit\",le=\"0.001\"} 1
-hive_submit_phase_seconds_bucket{phase=\"commit\",le=\"0.002\"} 1
-hive_submit_phase_seconds_bucket{phase=\"commit\",le=\"+Inf\"} 1
-hive_submit_phase_seconds_sum{phase=\"commit\"} 0.0005
-hive_submit_phase_seconds_count{phase=\"commit\"} 1
-hive_submit_phase_seconds_bucket{phase=\"reply\",le=\"0.001\"} 7
-hive_submit_phase_seconds_bucket{phase=\"reply\",le=\"0.002\"} 7
-hive_submit_phase_seconds_bucket{phase=\"reply\",le=\"+Inf\"} 7
-hive_submit_phase_seconds_sum{phase=\"reply\"} 0.001
-hive_submit_phase_seconds_count{phase=\"reply\"} 7
-hive_store_batch_writes_bucket{le=\"1\"} 1
-hive_store_batch_writes_bucket{le=\"2\"} 1
-hive_store_batch_writes_bucket{le=\"+Inf\"} 1
-hive_store_batch_writes_sum 1
-hive_store_batch_writes_count 1
-";
-
-    const AFTER: &str = "\
-hive_submit_phase_seconds_bucket{phase=\"commit\",le=\"0.001\"} 51
-hive_submit_phase_seconds_bucket{phase=\"commit\",le=\"0.002\"} 101
-hive_submit_phase_seconds_bucket{phase=\"commit\",le=\"+Inf\"} 101
-hive_submit_phase_seconds_sum{phase=\"commit\"} 0.1005
-hive_submit_phase_seconds_count{phase=\"commit\"} 101
-hive_submit_phase_seconds_bucket{phase=\"reply\",le=\"0.001\"} 7
-hive_submit_phase_seconds_bucket{phase=\"reply\",le=\"0.002\"} 7
-hive_submit_phase_seconds_bucket{phase=\"reply\",le=\"+Inf\"} 7
-hive_submit_phase_seconds_sum{phase=\"reply\"} 0.001
-hive_submit_phase_seconds_count{phase=\"reply\"} 7
-hive_store_batch_writes_bucket{le=\"1\"} 1
-hive_store_batch_writes_bucket{le=\"2\"} 5
-hive_store_batch_writes_bucket{le=\"+Inf\"} 11
-hive_store_batch_writes_sum 41
-hive_store_batch_writes_count 11
-";
+    /// `/metrics` text: the commit phase's cumulative counts at 1 ms, 2 ms and +Inf with their
+    /// sum in seconds, the batches' at 1, 2 and +Inf writes with their sum, and a reply phase
+    /// that is the same in every snapshot.
+    fn exposition(commit: [u64; 3], commit_sum: f64, batch: [u64; 3], batch_sum: u64) -> String {
+        let mut text = String::new();
+        let histogram = |text: &mut String,
+                         name: &str,
+                         label: &str,
+                         les: [&str; 3],
+                         counts: [u64; 3],
+                         sum: String| {
+            let sep = if label.is_empty() { "" } else { "," };
+            for (le, n) in les.iter().zip(counts) {
+                text.push_str(&format!("{name}_bucket{{{label}{sep}le=\"{le}\"}} {n}\n"));
+            }
+            let labels = if label.is_empty() {
+                String::new()
+            } else {
+                format!("{{{label}}}")
+            };
+            text.push_str(&format!(
+                "{name}_sum{labels} {sum}\n{name}_count{labels} {}\n",
+                counts[2]
+            ));
+        };
+        let seconds = ["0.001", "0.002", "+Inf"];
+        histogram(
+            &mut text,
+            PHASES,
+            "phase=\"commit\"",
+            seconds,
+            commit,
+            commit_sum.to_string(),
+        );
+        histogram(
+            &mut text,
+            PHASES,
+            "phase=\"reply\"",
+            seconds,
+            [7, 7, 7],
+            "0.001".into(),
+        );
+        histogram(
+            &mut text,
+            BATCH,
+            "",
+            ["1", "2", "+Inf"],
+            batch,
+            batch_sum.to_string(),
+        );
+        text
+    }
 
     #[test]
     fn the_runs_own_observations_are_told_apart_from_what_came_before() {
-        let run = Snapshot::of(BEFORE).until(&Snapshot::of(AFTER));
+        let before = exposition([1, 1, 1], 0.0005, [1, 1, 1], 1);
+        let after = exposition([51, 101, 101], 0.1005, [1, 5, 11], 41);
+        let run = Snapshot::of(&before).until(&Snapshot::of(&after));
         let commit = run.phases_ms["commit"];
         assert_eq!(commit.count, 100);
         assert!((commit.mean - 1.0).abs() < 1e-9, "{commit:?}");

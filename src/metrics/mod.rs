@@ -90,21 +90,36 @@ pub fn quantile(h: &Histogram, q: f64) -> Option<f64> {
     use prometheus::core::Metric as _;
     let metric = h.metric();
     let buckets = metric.get_histogram().get_bucket();
-    let total = h.get_sample_count();
-    if total == 0 {
+    let cumulative = buckets
+        .iter()
+        .map(|b| (b.upper_bound(), b.cumulative_count() as f64));
+    quantile_of(cumulative, h.get_sample_count() as f64, q)
+}
+
+/// The `q`-quantile of `total` observations given as `(upper bound, cumulative count)` in
+/// ascending bounds, interpolated inside its bucket as Prometheus's `histogram_quantile` does;
+/// `None` without observations. Past the last finite bound, that bound is the best that can be
+/// said.
+pub fn quantile_of(
+    cumulative: impl IntoIterator<Item = (f64, f64)>,
+    total: f64,
+    q: f64,
+) -> Option<f64> {
+    if total <= 0.0 {
         return None;
     }
-    let rank = q.clamp(0.0, 1.0) * total as f64;
-    let (mut lower, mut below) = (0.0, 0u64);
-    for b in buckets {
-        let count = b.cumulative_count();
-        if count as f64 >= rank {
-            let inside = (count - below).max(1) as f64;
-            return Some(lower + (b.upper_bound() - lower) * ((rank - below as f64) / inside));
+    let rank = q.clamp(0.0, 1.0) * total;
+    let (mut lower, mut below) = (0.0, 0.0);
+    for (upper, count) in cumulative {
+        if count >= rank {
+            if upper.is_infinite() {
+                return Some(lower);
+            }
+            let inside = (count - below).max(1.0);
+            return Some(lower + (upper - lower) * ((rank - below) / inside));
         }
-        (lower, below) = (b.upper_bound(), count);
+        (lower, below) = (upper, count);
     }
-    // Past the last bucket: its bound is the best that can be said.
     Some(lower)
 }
 

@@ -1154,15 +1154,13 @@ impl Handler<Persist> for StoreManager {
                 task,
                 mut clock,
                 reply,
-            } => (
-                Op::CreateTask(TaskRow::from_record(&task, now).map(|row| (row, Box::new(task)))),
-                Waiter::Task(reply, {
-                    if let Some(clock) = &mut clock {
-                        clock.lap(&self.metrics.submit_phases, Phase::ToStore);
-                    }
-                    clock
-                }),
-            ),
+            } => {
+                if let Some(clock) = &mut clock {
+                    clock.lap(&self.metrics.submit_phases, Phase::ToStore);
+                }
+                let row = TaskRow::from_record(&task, now).map(|row| (row, Box::new(task)));
+                (Op::CreateTask(row), Waiter::Task(reply, clock))
+            }
             Write::CreateTasks { tasks, reply } => {
                 let rows = tasks
                     .into_iter()

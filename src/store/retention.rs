@@ -81,16 +81,13 @@ impl Pruned {
 }
 
 /// Delete the oldest (at most [`PASS_ROWS`]) rows of an append-only `$t` from before `$before`;
-/// answers how many went. Ids grow with time, so the oldest entries are the first ids: the scan
-/// stops at the bound without an index on the time. (diesel does not take a subselect of the
-/// same table as a delete's filter, hence the ids are read first.)
-/// The oldest `PASS_ROWS` rows of an append-only table (`id` is its insertion order), and of
-/// those the ones from before `$before`. Asking for `at < $before` in id order instead made the
-/// database read the whole table whenever nothing was old enough, which is almost every pass:
-/// with the audit log at 500,000 rows (an entry per submission), 23 ms every 5 s in which the
-/// writer committed nothing, the largest wait a paced submission met. Entries are written in
-/// time order, so the oldest rows are the ones past the cut-off; one whose clock stepped back
-/// waits for those before it.
+/// answers how many went. Ids grow with time, so the oldest rows are the first ids: the pass
+/// reads the first `PASS_ROWS` ids and keeps those past the cut-off (one whose clock stepped back
+/// waits for those before it). Asking for `at < $before` in id order instead read the whole table
+/// whenever nothing was old enough, which is almost every pass: with the audit log at 500,000
+/// rows (an entry per submission), 23 ms every 5 s in which the writer committed nothing.
+/// (diesel does not take a subselect of the same table as a delete's filter, hence the ids are
+/// read first.)
 macro_rules! prune_oldest {
     ($c:ident, $t:ident, $before:expr, $Run:ident, $($wait:tt)*) => {{
         let oldest = $t::table
@@ -111,6 +108,8 @@ macro_rules! prune_oldest {
     }};
 }
 
+/// The statements of one pass, written once for both backends as in the write batch: `$Run` is
+/// diesel's synchronous or diesel-async's `RunQueryDsl`, `$($wait)*` empty or `.await`.
 macro_rules! prune_pass {
     ($c:ident, $cut:ident, $Run:ident, $($wait:tt)*) => {{
         let mut pruned = Pruned::default();
@@ -118,7 +117,8 @@ macro_rules! prune_pass {
             // By `finished_at` alone, which its index answers in the order asked: with the
             // final statuses in the query, SQLite chose the status index instead and read every
             // finished task each pass (84 ms at 450,000 tasks, every 5 s, the writer idle
-            // meanwhile). Only final tasks have a `finished_at`; the check stays as a guard.
+            // meanwhile). Only final tasks have a `finished_at` (a task queued or running again
+            // after a retry has none); the check stays as a guard.
             let query = tasks::table
                 .select((tasks::id, tasks::status))
                 .filter(tasks::finished_at.lt(before))
