@@ -18,6 +18,7 @@ use serde_json::Value;
 use super::problem::ApiError;
 use crate::config::JsonLimits;
 use crate::context::Hive;
+use crate::domain::strict_json::Strict;
 
 pub struct Json<T>(pub T);
 
@@ -100,7 +101,7 @@ pub fn parse_within<T: DeserializeOwned>(body: &[u8], limits: &JsonLimits) -> Re
         detail: format!("the body is not valid JSON: {e}"),
     })?;
     check_shape(&value, limits, &mut String::new(), 1)?;
-    serde_path_to_error::deserialize(value).map_err(|e| {
+    serde_path_to_error::deserialize(Strict(value)).map_err(|e| {
         let path = e.path().to_string();
         invalid_field(&path, &e.into_inner().to_string())
     })

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{Config, Plugins, SloTargets};
+use crate::domain::strict_json::Strict;
 
 /// Longest period any setting in milliseconds may hold: a day.
 const MAX_MS: u64 = 86_400_000;
@@ -85,7 +86,7 @@ impl Settings {
     pub fn read(doc: Value) -> Result<Settings, SettingError> {
         // The path names an unknown key itself; a missing one (removed with null) is named
         // from the message, as the path stops at its parent.
-        let settings: Settings = serde_path_to_error::deserialize(doc).map_err(|e| {
+        let settings: Settings = serde_path_to_error::deserialize(Strict(doc)).map_err(|e| {
             let path = e.path().to_string();
             let detail = e.into_inner().to_string();
             let missing = detail

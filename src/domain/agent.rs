@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::names::{AgentName, Capability, Role};
+use super::strict_json::Strict;
 
 /// Most capabilities one agent may declare or one task may require.
 pub const MAX_CAPABILITIES: usize = 32;
@@ -244,7 +245,7 @@ impl<'de> Deserialize<'de> for ExecutorSpec {
         }
 
         fn fields<T: serde::de::DeserializeOwned, E: Error>(value: Value) -> Result<T, E> {
-            serde_path_to_error::deserialize(value).map_err(|e| {
+            serde_path_to_error::deserialize(Strict(value)).map_err(|e| {
                 let path = e.path().to_string();
                 let inner = e.into_inner();
                 if path == "." {

@@ -5,6 +5,7 @@ pub mod access;
 pub mod agent;
 pub mod names;
 pub mod sla;
+pub mod strict_json;
 pub mod task;
 pub mod time;
 pub mod topic;

@@ -313,6 +313,28 @@ async fn every_route_answers_bad_input_with_a_problem_naming_the_field() {
             422,
             Some("input"),
         ),
+        // A struct's fields in order, as an array: serde would read it; the document says object.
+        case(
+            "POST",
+            "/api/v1/topics/t/messages",
+            r#"[{"op":"echo"}]"#,
+            422,
+            Some("body"),
+        ),
+        case(
+            "POST",
+            "/api/v1/tasks/batch",
+            r#"{"tasks":[["a","w",{}]]}"#,
+            422,
+            Some("tasks[0]"),
+        ),
+        case(
+            "PATCH",
+            "/api/v1/config",
+            r#"{"slo":[1,2,3]}"#,
+            422,
+            Some("slo"),
+        ),
         case(
             "POST",
             "/api/v1/topics/t/messages",
