@@ -11,7 +11,7 @@ use redis::streams::{
 
 use super::keys::GROUP;
 use super::{Cluster, ClusterError};
-use crate::config::SloTargets;
+use crate::config::{SloTargets, Urgency};
 use crate::domain::names::Role;
 use crate::domain::task::{Priority, TaskRecord};
 
@@ -163,10 +163,9 @@ impl Cluster {
     }
 
     /// The streams of a role that hold unread entries, in the order the dispatcher of a single
-    /// server would serve them: by the share of its class's queue-wait target the oldest unread
-    /// entry has used (its id is its time), ties to the more urgent class. A `low` task that has
-    /// waited past its target is read before younger urgent ones: no class starves in a cluster
-    /// either.
+    /// server would serve them: by [`SloTargets::urgency`] of the oldest unread entry (its id is
+    /// its time), ties to the more urgent class. A `low` task that has waited past its target is
+    /// read before younger urgent ones with time to spare: no class starves in a cluster either.
     pub async fn read_order(
         &self,
         conn: &mut redis::aio::MultiplexedConnection,
@@ -201,17 +200,21 @@ impl Cluster {
         }
         let oldest: Vec<StreamRangeReply> = pipe.query_async(conn).await?;
         let now = crate::domain::time::now_ms();
-        let mut shares: Vec<(f64, Priority)> = asked
+        let mut ranked: Vec<(Urgency, Priority)> = asked
             .into_iter()
             .zip(oldest)
             .filter_map(|(priority, range)| {
                 let added_ms: i64 = range.ids.first()?.id.split('-').next()?.parse().ok()?;
                 let waited = (now - added_ms).max(0) as f64;
-                Some((waited / slo.of(priority) as f64, priority))
+                Some((slo.urgency(priority, waited), priority))
             })
             .collect();
-        shares.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.index().cmp(&b.1.index())));
-        Ok(shares.into_iter().map(|(_, p)| p).collect())
+        ranked.sort_by(|a, b| {
+            b.0.partial_cmp(&a.0)
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then(a.1.index().cmp(&b.1.index()))
+        });
+        Ok(ranked.into_iter().map(|(_, p)| p).collect())
     }
 
     /// Acknowledge and delete entries whose tasks ended (or that another node holds): the

@@ -46,9 +46,11 @@ impl Default for Mailboxes {
     }
 }
 
-/// Queue-wait target per priority class, in milliseconds. The dispatcher serves the class whose
-/// oldest task has used the largest share of its target, so a class with a long target still
-/// gets its turn: `low` waits longer than `critical`, but never forever.
+/// Queue-wait target per priority class, in milliseconds. The dispatcher serves classes in
+/// [`SloTargets::urgency`] order: a class whose oldest task has used [`AT_RISK`] of its target
+/// before every less urgent one, otherwise the largest share of its target first, so a class
+/// with a long target still gets its turn: `low` waits longer than `critical`, but never
+/// forever unless more urgent work alone fills the agents.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SloTargets {
@@ -80,6 +82,42 @@ impl SloTargets {
         };
         ms.max(1)
     }
+
+    /// How urgently the oldest queued task of `priority`, which has waited `waited_ms`, is
+    /// served: the greater goes first (ties to the more urgent class).
+    ///
+    /// A task that has used [`AT_RISK`] of its target (or more) goes before every task of a
+    /// less urgent class; below that, the largest share of its target waited goes first. So a
+    /// `low` task past its target goes before younger urgent ones with time to spare, and no
+    /// class starves while more urgent work leaves room; and under overload the urgent classes
+    /// keep their targets while the less urgent absorb the excess. By share alone, an overload
+    /// shares the lateness out: a critical task would wait behind normal ones past their 2 s
+    /// until it, too, had missed its 100 ms.
+    pub fn urgency(&self, priority: crate::domain::task::Priority, waited_ms: f64) -> Urgency {
+        let share = waited_ms / self.of(priority) as f64;
+        let at_risk = share >= AT_RISK;
+        Urgency {
+            at_risk,
+            rank: if at_risk {
+                priority.index() as f64
+            } else {
+                share
+            },
+        }
+    }
+}
+
+/// The share of its target a task may wait before it goes ahead of every less urgent class:
+/// what is left is time for an agent to come free.
+pub const AT_RISK: f64 = 0.5;
+
+/// The dispatch order of a class's oldest task ([`SloTargets::urgency`]): compare with `>`.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Urgency {
+    /// It has used [`AT_RISK`] of its target (compared first: `true` is greater).
+    pub at_risk: bool,
+    /// At risk, its class's urgency; otherwise the share of its target it has waited.
+    pub rank: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -255,13 +255,21 @@ impl Settings {
                 } else {
                     "predictive"
                 };
+                // The pool's bounds come once the pool exists ([`Settings::pool_bounds`]): named
+                // at start, the autoscaler would find the pool empty and fill it to `min` before
+                // the replay's own agents came, and the plugin arms would run with twice the
+                // capacity the traces are drawn against.
                 toml.push_str(&format!(
-                    "[plugins]\nmode = \"{mode}\"\n[plugins.autoscaler]\ncooldown_ms = 2000\n[plugins.autoscaler.pools.{ROLE}]\nmin = {}\nmax = {}\n",
-                    self.agents, self.max_agents
+                    "[plugins]\nmode = \"{mode}\"\n[plugins.autoscaler]\ncooldown_ms = 2000\n"
                 ));
             }
         }
         toml
+    }
+
+    /// The live settings patch that hands the pool, once created, to the autoscaler.
+    fn pool_bounds(&self) -> Value {
+        json!({"plugins": {"autoscaler": {"pools": {ROLE: {"min": self.agents, "max": self.max_agents}}}}})
     }
 }
 
@@ -491,6 +499,20 @@ pub async fn run_trace(settings: &Settings, trace: &Trace, arm: Arm) -> anyhow::
         "creating the pool answered {}",
         created.status()
     );
+    if arm != Arm::Off {
+        let patched = target
+            .client
+            .patch(target.url("/api/v1/config"))
+            .json(&settings.pool_bounds())
+            .send()
+            .await
+            .context("handing the pool to the autoscaler")?;
+        anyhow::ensure!(
+            patched.status().is_success(),
+            "handing the pool to the autoscaler answered {}",
+            patched.status()
+        );
+    }
 
     let id = RunId {
         trace: trace.name.as_str().into(),
@@ -976,6 +998,25 @@ mod tests {
             TraceError::Line { line: 3, .. }
         ));
         assert_eq!(err("t_s,load\n0,1\n"), TraceError::TooShort);
+    }
+
+    #[test]
+    fn the_autoscaler_gets_the_pool_only_once_it_exists_and_with_its_size_as_least() {
+        let settings = Settings {
+            agents: 8,
+            sleep_ms: 100,
+            max_agents: 32,
+        };
+        use crate::config::{settings::Settings as Live, Config};
+        for arm in [Arm::Off, Arm::Reactive, Arm::Predictive] {
+            let config: Config = toml::from_str(&settings.config(arm)).unwrap();
+            assert!(config.plugins.autoscaler.pools.is_empty(), "{arm:?}");
+        }
+        let live = Live::from_config(&Config::default(), "info")
+            .patched(&settings.pool_bounds())
+            .unwrap();
+        let (role, pool) = live.plugins.autoscaler.pools.iter().next().unwrap();
+        assert_eq!((role.as_str(), pool.min, pool.max), (ROLE, 8, 32));
     }
 
     #[test]

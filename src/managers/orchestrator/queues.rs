@@ -1,14 +1,16 @@
 //! The queues of one role, and which task an idle agent takes next: of each class, the first task
-//! an idle agent can serve; of those, the one that has used the largest share of its class's
-//! queue-wait target (ties go to the more urgent class). A waiting `low` task's share grows
-//! until it wins, so no class starves. Beside them, each agent's own queue of the tasks
-//! addressed to it, served first and strictly in order (see `addressed`).
+//! an idle agent can serve; of those, the most urgent by [`SloTargets::urgency`] (a class whose
+//! task has used half its queue-wait target before every less urgent class, otherwise the
+//! largest share of its target waited; ties to the more urgent class). A waiting `low` task's
+//! share grows until it wins, so no class starves while more urgent work leaves room. Beside
+//! them, each agent's own queue of the tasks addressed to it, served first and strictly in order
+//! (see `addressed`).
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Instant;
 
 use super::attempt::Active;
-use crate::config::SloTargets;
+use crate::config::{SloTargets, Urgency};
 use crate::domain::agent::AgentId;
 use crate::domain::task::{Priority, TaskId};
 use crate::managers::agent_slots::AgentSlots;
@@ -64,9 +66,8 @@ pub(super) fn choose(
     if queues.idle.is_empty() {
         return None;
     }
-    let mut chosen: Option<(f64, Priority, usize, &AgentId)> = None;
+    let mut chosen: Option<(Urgency, Priority, usize, &AgentId)> = None;
     for priority in Priority::BY_URGENCY {
-        let target_ms = slo.of(priority) as f64;
         for (pos, id) in queues.by_priority[priority.index()]
             .iter()
             .enumerate()
@@ -88,9 +89,9 @@ pub(super) fn choose(
             if let Some(agent) = agent {
                 let waited_ms =
                     now.saturating_duration_since(task.queued_at).as_secs_f64() * 1000.0;
-                let share = waited_ms / target_ms;
-                if chosen.is_none_or(|(best, ..)| share > best) {
-                    chosen = Some((share, priority, pos, agent));
+                let urgency = slo.urgency(priority, waited_ms);
+                if chosen.is_none_or(|(best, ..)| urgency > best) {
+                    chosen = Some((urgency, priority, pos, agent));
                 }
                 break;
             }
@@ -132,10 +133,11 @@ mod tests {
         active
     }
 
-    /// With the default targets (critical 100 ms, low 10 s), a fresh critical task goes first,
-    /// and a low one that has waited past its target goes before a critical one that has not.
+    /// With the default targets (critical 100 ms, normal 2 s, low 10 s): a fresh critical task
+    /// goes first; a low one past its target before a critical one with time to spare; once
+    /// classes have used half their targets, the more urgent first.
     #[test]
-    fn the_class_that_used_the_largest_share_of_its_target_goes_first() {
+    fn a_class_at_risk_goes_before_less_urgent_ones_then_the_largest_share_of_its_target() {
         let now = Instant::now();
         let slo = SloTargets::default();
         let agents = AgentSlots::default();
@@ -156,9 +158,37 @@ mod tests {
             (Priority::Critical, 0, "a")
         );
 
-        tasks.insert(l, queued("low", Duration::from_secs(11), now));
+        tasks.insert(l.clone(), queued("low", Duration::from_secs(11), now));
         let (priority, ..) = choose(&queues, &tasks, &agents, &slo, now).unwrap();
         assert_eq!(priority, Priority::Low);
+
+        // Critical has used more than half its target: it goes before the late low task, and
+        // before a normal one nearer its own target; that one goes before the low one.
+        tasks.insert(
+            c.clone(),
+            queued("critical", Duration::from_millis(60), now),
+        );
+        let (priority, ..) = choose(&queues, &tasks, &agents, &slo, now).unwrap();
+        assert_eq!(priority, Priority::Critical);
+        let n: TaskId = "n".into();
+        tasks.insert(
+            n.clone(),
+            queued("normal", Duration::from_millis(1_900), now),
+        );
+        queues.by_priority[Priority::Normal.index()].push_back(n);
+        let (priority, ..) = choose(&queues, &tasks, &agents, &slo, now).unwrap();
+        assert_eq!(priority, Priority::Critical);
+        queues.by_priority[Priority::Critical.index()].clear();
+        let (priority, ..) = choose(&queues, &tasks, &agents, &slo, now).unwrap();
+        assert_eq!(priority, Priority::Normal);
+        // A critical task past its target still goes before late normal work.
+        tasks.insert(
+            c.clone(),
+            queued("critical", Duration::from_millis(2_000), now),
+        );
+        queues.by_priority[Priority::Critical.index()].push_back(c);
+        let (priority, ..) = choose(&queues, &tasks, &agents, &slo, now).unwrap();
+        assert_eq!(priority, Priority::Critical);
 
         queues.idle.clear();
         assert!(choose(&queues, &tasks, &agents, &slo, now).is_none());
