@@ -219,7 +219,7 @@ def rows():
                    + (", ".join(f"{n:.0f} s" for n in r['foreseeable']['too_sudden_notice_s']) or "none")
                    + " notice)"),
         ("SLO violations, plugins predictive / reactive / off (same traces)", "", "≥ 80 % fewer", "replay",
-         lambda r: f"{r['violations_on']:,} / {r.get('violations_reactive', 'n/a')} / {r['violations_off']:,}: "
+         lambda r: f"{r['violations_on']:,} / {format(r['violations_reactive'], ',') if 'violations_reactive' in r else 'n/a'} / {r['violations_off']:,}: "
                    f"{pct(r['violation_reduction'])} fewer predictive, "
                    f"{pct(r.get('violation_reduction_reactive'))} reactive"),
         ("replay: plugins' first act after the first sign of overload, reactive / predictive; critical SLO misses off / reactive / predictive, per trace",
