@@ -209,11 +209,7 @@ impl Cluster {
                 Some((slo.urgency(priority, waited), priority))
             })
             .collect();
-        ranked.sort_by(|a, b| {
-            b.0.partial_cmp(&a.0)
-                .unwrap_or(std::cmp::Ordering::Equal)
-                .then(a.1.index().cmp(&b.1.index()))
-        });
+        ranked.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
         Ok(ranked.into_iter().map(|(_, p)| p).collect())
     }
 

@@ -95,14 +95,10 @@ impl SloTargets {
     /// until it, too, had missed its 100 ms.
     pub fn urgency(&self, priority: crate::domain::task::Priority, waited_ms: f64) -> Urgency {
         let share = waited_ms / self.of(priority) as f64;
-        let at_risk = share >= AT_RISK;
-        Urgency {
-            at_risk,
-            rank: if at_risk {
-                priority.index() as f64
-            } else {
-                share
-            },
+        if share >= AT_RISK {
+            Urgency::AtRisk(priority)
+        } else {
+            Urgency::Waiting(share)
         }
     }
 }
@@ -111,14 +107,41 @@ impl SloTargets {
 /// what is left is time for an agent to come free.
 pub const AT_RISK: f64 = 0.5;
 
-/// The dispatch order of a class's oldest task ([`SloTargets::urgency`]): compare with `>`.
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
-pub struct Urgency {
-    /// It has used [`AT_RISK`] of its target (compared first: `true` is greater).
-    pub at_risk: bool,
-    /// At risk, its class's urgency; otherwise the share of its target it has waited.
-    pub rank: f64,
+/// The dispatch order of a class's oldest task ([`SloTargets::urgency`]): the greater goes
+/// first. Every task at risk is greater than every task waiting.
+#[derive(Debug, Clone, Copy)]
+pub enum Urgency {
+    /// Under [`AT_RISK`] of its target: the share of it waited.
+    Waiting(f64),
+    /// At or past [`AT_RISK`] of its target: its class decides.
+    AtRisk(crate::domain::task::Priority),
 }
+
+impl Ord for Urgency {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        match (self, other) {
+            (Urgency::Waiting(a), Urgency::Waiting(b)) => a.total_cmp(b),
+            (Urgency::AtRisk(a), Urgency::AtRisk(b)) => a.cmp(b),
+            (Urgency::Waiting(_), Urgency::AtRisk(_)) => Ordering::Less,
+            (Urgency::AtRisk(_), Urgency::Waiting(_)) => Ordering::Greater,
+        }
+    }
+}
+
+impl PartialOrd for Urgency {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Urgency {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Urgency {}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

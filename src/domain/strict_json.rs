@@ -9,7 +9,7 @@
 use serde::de::value::{MapAccessDeserializer, MapDeserializer, SeqDeserializer};
 use serde::de::{DeserializeOwned, Error as _, IntoDeserializer, Unexpected, Visitor};
 use serde::{forward_to_deserialize_any, Deserializer};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 pub use serde::de::value::Error;
 
@@ -35,6 +35,13 @@ fn unexpected(value: &Value) -> Unexpected<'_> {
         Value::Array(_) => Unexpected::Seq,
         Value::Object(_) => Unexpected::Map,
     }
+}
+
+/// An object's entries, each value read as [`Strict`] in its turn.
+fn entries<'de>(
+    fields: Map<String, Value>,
+) -> MapDeserializer<'de, impl Iterator<Item = (String, Strict)>, Error> {
+    MapDeserializer::new(fields.into_iter().map(|(k, v)| (k, Strict(v))))
 }
 
 impl<'de> IntoDeserializer<'de, Error> for Strict {
@@ -65,7 +72,7 @@ impl<'de> Deserializer<'de> for Strict {
                 Ok(read)
             }
             Value::Object(fields) => {
-                let mut map = MapDeserializer::new(fields.into_iter().map(|(k, v)| (k, Strict(v))));
+                let mut map = entries(fields);
                 let read = visitor.visit_map(&mut map)?;
                 map.end()?;
                 Ok(read)
@@ -110,8 +117,7 @@ impl<'de> Deserializer<'de> for Strict {
         match self.0 {
             Value::String(name) => visitor.visit_enum(name.into_deserializer()),
             Value::Object(fields) if fields.len() == 1 => {
-                let entry = MapDeserializer::new(fields.into_iter().map(|(k, v)| (k, Strict(v))));
-                visitor.visit_enum(MapAccessDeserializer::new(entry))
+                visitor.visit_enum(MapAccessDeserializer::new(entries(fields)))
             }
             ref other => Err(Error::invalid_type(unexpected(other), &visitor)),
         }

@@ -158,37 +158,30 @@ mod tests {
             (Priority::Critical, 0, "a")
         );
 
+        let first = |queues: &RoleQueues, tasks: &HashMap<TaskId, Active>| {
+            choose(queues, tasks, &agents, &slo, now).unwrap().0
+        };
         tasks.insert(l.clone(), queued("low", Duration::from_secs(11), now));
-        let (priority, ..) = choose(&queues, &tasks, &agents, &slo, now).unwrap();
-        assert_eq!(priority, Priority::Low);
+        assert_eq!(first(&queues, &tasks), Priority::Low);
 
         // Critical has used more than half its target: it goes before the late low task, and
         // before a normal one nearer its own target; that one goes before the low one.
-        tasks.insert(
-            c.clone(),
-            queued("critical", Duration::from_millis(60), now),
-        );
-        let (priority, ..) = choose(&queues, &tasks, &agents, &slo, now).unwrap();
-        assert_eq!(priority, Priority::Critical);
+        let critical = |waited_ms| queued("critical", Duration::from_millis(waited_ms), now);
+        tasks.insert(c.clone(), critical(60));
+        assert_eq!(first(&queues, &tasks), Priority::Critical);
         let n: TaskId = "n".into();
         tasks.insert(
             n.clone(),
             queued("normal", Duration::from_millis(1_900), now),
         );
         queues.by_priority[Priority::Normal.index()].push_back(n);
-        let (priority, ..) = choose(&queues, &tasks, &agents, &slo, now).unwrap();
-        assert_eq!(priority, Priority::Critical);
+        assert_eq!(first(&queues, &tasks), Priority::Critical);
         queues.by_priority[Priority::Critical.index()].clear();
-        let (priority, ..) = choose(&queues, &tasks, &agents, &slo, now).unwrap();
-        assert_eq!(priority, Priority::Normal);
-        // A critical task past its target still goes before late normal work.
-        tasks.insert(
-            c.clone(),
-            queued("critical", Duration::from_millis(2_000), now),
-        );
+        assert_eq!(first(&queues, &tasks), Priority::Normal);
+        // A critical task past its target still goes before normal work at risk.
+        tasks.insert(c.clone(), critical(2_000));
         queues.by_priority[Priority::Critical.index()].push_back(c);
-        let (priority, ..) = choose(&queues, &tasks, &agents, &slo, now).unwrap();
-        assert_eq!(priority, Priority::Critical);
+        assert_eq!(first(&queues, &tasks), Priority::Critical);
 
         queues.idle.clear();
         assert!(choose(&queues, &tasks, &agents, &slo, now).is_none());
